@@ -1,0 +1,44 @@
+// Differentiable ops: each runs its forward kernel (runtime/ops.h) and records a hand-written
+// backward on the tape. One file per op in autograd/ops/, forward and backward side by side.
+// Shapes: B batch, T sequence, C channels, H heads, N rows (all leading dims flattened), V vocab.
+#pragma once
+
+#include "autograd/tape.h"
+#include "autograd/variable.h"
+#include "runtime/rng.h"
+
+namespace mt::ag {
+
+// y [..., out] = x [..., in] @ w[out, in]^T + b[out]; b may be undefined (no bias).
+Variable linear(const Variable& x, const Variable& w, const Variable& b = {});
+
+// out [B,T,C] = wte[idx] + wpe[0:T]; idx [B,T] i32/i64 (no gradient).
+Variable embedding(const Tensor& idx, const Variable& wte, const Variable& wpe);
+
+// LayerNorm over the last dimension: x [..., C], w [C], b [C].
+Variable layernorm(const Variable& x, const Variable& w, const Variable& b, double eps = 1e-5);
+
+// GELU, tanh approximation (Megatron). Any shape.
+Variable gelu(const Variable& x);
+
+// Softmax over the last dimension.
+Variable softmax(const Variable& x);
+
+// Fused causal self-attention: qkv [B,T,3C] -> [B,T,C] with n_head heads.
+Variable causal_self_attention(const Variable& qkv, int64_t n_head);
+
+// a + b (same shape): the residual connection.
+Variable add(const Variable& a, const Variable& b);
+// alpha * x.
+Variable scale(const Variable& x, double alpha);
+
+// Inverted dropout with drop probability p; the mask is a function of (key, element index).
+// Identity (no copy, no tape entry) when p == 0.
+Variable dropout(const Variable& x, double p, RngKey key);
+
+// Mean softmax cross-entropy: logits [..., V], targets [...] (i32/i64). With a loss mask (same
+// element count as targets, float), loss = sum(mask * ce) / sum(mask) as Megatron; a mask that
+// sums to 0 gives loss 0. Returns a 0-d tensor.
+Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tensor& loss_mask = {});
+
+}  // namespace mt::ag

@@ -1,0 +1,115 @@
+#include "autograd/parameters.h"
+
+#include <algorithm>
+
+namespace mt {
+namespace {
+
+// Levenshtein distance, for "did you mean" suggestions.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+}  // namespace
+
+const char* param_group_name(ParamGroup g) { return g == ParamGroup::Dense ? "dense" : "expert"; }
+
+Variable ParameterRegistry::add(const std::string& name, Tensor init, ParamTags tags) {
+  MT_CHECK(!packed_, "parameter registry: cannot add '", name, "' after pack()");
+  MT_CHECK(!contains(name), "parameter registry: the name '", name, "' is registered twice");
+  MT_CHECK(init.defined() && is_floating(init.dtype()), "parameter registry: '", name,
+           "' needs a floating-point tensor, got ", init.str());
+  MT_CHECK(tags.tp_split_dim < int(init.dim()), "parameter registry: '", name, "' tp_split_dim ",
+           tags.tp_split_dim, " out of range for ", init.str());
+  Variable v(std::move(init), true, name);
+  params_.push_back({name, v, tags, -1});
+  return v;
+}
+
+bool ParameterRegistry::contains(const std::string& name) const {
+  return std::any_of(params_.begin(), params_.end(), [&](const Parameter& p) { return p.name == name; });
+}
+
+const Parameter& ParameterRegistry::get(const std::string& name) const {
+  const Parameter* best = nullptr;
+  size_t best_d = SIZE_MAX;
+  for (const Parameter& p : params_) {
+    if (p.name == name) return p;
+    size_t d = edit_distance(p.name, name);
+    if (d < best_d) best_d = d, best = &p;
+  }
+  throw Error("no parameter named '" + name + "'" + (best ? "; did you mean '" + best->name + "'?" : ""));
+}
+
+void ParameterRegistry::pack() {
+  MT_CHECK(!packed_, "parameter registry: pack() called twice");
+  for (int gi = 0; gi < kNumParamGroups; ++gi) {
+    ParamGroup g = ParamGroup(gi);
+    int64_t total = 0;
+    const Parameter* first = nullptr;
+    for (Parameter& p : params_) {
+      if (p.group() != g) continue;
+      if (!first) first = &p;
+      MT_CHECK(p.var.dtype() == first->var.dtype() && p.var.device() == first->var.device(),
+               "parameter registry: '", p.name, "' is ", p.var.value().str(), " on ", p.var.device().str(),
+               " but '", first->name, "' in the same group is ", first->var.value().str());
+      p.offset = total;
+      total += (p.var.value().numel() + kAlign - 1) / kAlign * kAlign;
+    }
+    if (!first) continue;
+    values_[gi] = Tensor::zeros({total}, first->var.dtype(), first->var.device());
+    grads_[gi] = Tensor::zeros({total}, first->var.dtype(), first->var.device());
+    for (Parameter& p : params_) {
+      if (p.group() != g) continue;
+      const Tensor& old = p.var.value();
+      Tensor value = values_[gi].narrow(p.offset, old.numel()).reshape(old.shape());
+      value.copy_from(old);
+      p.var.set_value(value);
+      p.var.set_grad(grads_[gi].narrow(p.offset, old.numel()).reshape(old.shape()));
+    }
+  }
+  packed_ = true;
+}
+
+const Tensor& ParameterRegistry::flat_values(ParamGroup g) const {
+  MT_CHECK(packed_, "parameter registry: flat buffers exist only after pack()");
+  return values_[int(g)];
+}
+
+const Tensor& ParameterRegistry::flat_grads(ParamGroup g) const {
+  MT_CHECK(packed_, "parameter registry: flat buffers exist only after pack()");
+  return grads_[int(g)];
+}
+
+void ParameterRegistry::zero_grads() {
+  if (packed_) {
+    for (Tensor& g : grads_)
+      if (g.defined()) g.zero_();
+    return;
+  }
+  for (Parameter& p : params_)
+    if (p.var.grad().defined()) p.var.grad_ref().zero_();
+}
+
+int64_t ParameterRegistry::numel() const {
+  int64_t n = 0;
+  for (const Parameter& p : params_) n += p.var.value().numel();
+  return n;
+}
+
+int64_t ParameterRegistry::numel(ParamGroup g) const {
+  int64_t n = 0;
+  for (const Parameter& p : params_)
+    if (p.group() == g) n += p.var.value().numel();
+  return n;
+}
+
+}  // namespace mt

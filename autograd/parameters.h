@@ -1,0 +1,69 @@
+// The parameter registry: every trainable tensor by name, with the tags the rest of the system
+// needs instead of hard-coded indices:
+//   weight_decay   AdamW decays it (2-D weights) or not (biases, LayerNorm gains);
+//   expert         it belongs to expert `expert` of MoE layer `layer` (reduced over the
+//                  expert-data-parallel group, stored under its global id in checkpoints);
+//   tp_split_dim   the dimension split across tensor-parallel ranks (-1: replicated).
+//
+// pack() lays all parameters of a group (dense or expert) out in one flat value buffer and one
+// flat gradient buffer, and re-points every Variable's value and grad at its range. All-reduce,
+// clipping, the optimizer and checkpoints then work on two flat buffers per group.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "autograd/variable.h"
+
+namespace mt {
+
+struct ExpertTag {
+  int layer = 0;   // MoE layer index (0-based over the model's layers)
+  int expert = 0;  // global expert id within that layer
+};
+
+struct ParamTags {
+  bool weight_decay = true;
+  std::optional<ExpertTag> expert;
+  int tp_split_dim = -1;
+};
+
+enum class ParamGroup { Dense = 0, Expert = 1 };
+constexpr int kNumParamGroups = 2;
+const char* param_group_name(ParamGroup g);
+
+struct Parameter {
+  std::string name;
+  Variable var;
+  ParamTags tags;
+  int64_t offset = -1;  // start in its group's flat buffers once packed
+  ParamGroup group() const { return tags.expert ? ParamGroup::Expert : ParamGroup::Dense; }
+};
+
+class ParameterRegistry {
+ public:
+  // Registers `init` (taken as the value) under a unique name; returns the Variable the model keeps.
+  Variable add(const std::string& name, Tensor init, ParamTags tags = {});
+  const std::vector<Parameter>& all() const { return params_; }
+  const Parameter& get(const std::string& name) const;  // error names the closest registered name
+  bool contains(const std::string& name) const;
+
+  // Flat layout: offsets are aligned to kAlign elements; gaps are zero.
+  static constexpr int64_t kAlign = 16;
+  void pack();
+  bool packed() const { return packed_; }
+  const Tensor& flat_values(ParamGroup g) const;
+  const Tensor& flat_grads(ParamGroup g) const;
+  void zero_grads();
+
+  int64_t numel() const;               // elements of all parameters (no padding)
+  int64_t numel(ParamGroup g) const;   // elements of one group (no padding)
+
+ private:
+  std::vector<Parameter> params_;
+  bool packed_ = false;
+  Tensor values_[kNumParamGroups], grads_[kNumParamGroups];
+};
+
+}  // namespace mt

@@ -1,0 +1,31 @@
+// All tensor memory goes through one Allocator per device type. The CPU allocator hands out
+// 64-byte aligned blocks; a caching CUDA allocator plugs in with set_allocator(CUDA, ...).
+// Every allocator counts live and peak bytes, so memory use can be measured (e.g. a MoS teacher).
+#pragma once
+
+#include <cstddef>
+
+#include "runtime/device.h"
+
+namespace mt {
+
+struct AllocatorStats {
+  size_t live_bytes = 0;
+  size_t peak_bytes = 0;
+  size_t num_allocations = 0;
+};
+
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* ptr, size_t bytes) = 0;
+  virtual AllocatorStats stats() const = 0;
+  virtual void reset_peak() = 0;
+};
+
+// The allocator for a device type; throws when that backend is not built into this binary.
+Allocator& allocator_for(DeviceType type);
+void set_allocator(DeviceType type, Allocator* allocator);
+
+}  // namespace mt

@@ -1,0 +1,83 @@
+// The kernel table. One Backend per device type implements every kernel; runtime/ops.h checks
+// shapes and dtypes once, then calls backend_for(device). A CPU-only build links with just the
+// CPU backend; the CUDA backend registers itself with register_backend().
+//
+// Conventions for every kernel:
+//   * tensors are contiguous, already checked by runtime/ops.cpp (shapes, dtypes, devices);
+//   * float kernels run in f32 and f64 (T below), index tensors are i32 or i64;
+//   * backward kernels ACCUMULATE into their gradient outputs (dx += ...), as llm.c does, so a
+//     tensor used twice in the forward gets the sum of both contributions for free.
+#pragma once
+
+#include <vector>
+
+#include "runtime/rng.h"
+#include "runtime/tensor.h"
+
+namespace mt {
+
+enum class BinaryOp { Add, Sub, Mul, Div };
+enum class ReduceOp { Sum, SumSquares, Max, AbsMax };
+
+// C[i] = alpha * op(A[i]) * op(B[i]) + beta * C[i] for i < batch, op = transpose or not.
+// op(A[i]) is [M,K], op(B[i]) is [K,N], C[i] is [M,N]; strides in elements (0 = broadcast).
+struct GemmDesc {
+  bool trans_a = false, trans_b = false;
+  int64_t batch = 1, m = 0, n = 0, k = 0;
+  int64_t stride_a = 0, stride_b = 0, stride_c = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // --- memory -------------------------------------------------------------------------------
+  virtual void fill(Tensor& x, double value) = 0;
+  virtual void copy(const Tensor& src, Tensor& dst) = 0;  // converts dtype; same numel
+
+  // --- GEMM ---------------------------------------------------------------------------------
+  virtual void gemm(const GemmDesc& g, double alpha, const Tensor& a, const Tensor& b, double beta,
+                    Tensor& c) = 0;
+  // Independent 2-D problems of different sizes: c[i] = alpha*op(a[i])*op(b[i]) + beta*c[i].
+  virtual void gemm_grouped(bool trans_a, bool trans_b, double alpha, const std::vector<Tensor>& a,
+                            const std::vector<Tensor>& b, double beta, std::vector<Tensor>& c) = 0;
+
+  // --- elementwise and reductions ------------------------------------------------------------
+  virtual void axpby(double alpha, const Tensor& x, double beta, Tensor& y) = 0;  // y = αx + βy
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) = 0;
+  virtual void reduce(ReduceOp op, const Tensor& x, Tensor& out) = 0;  // out: one element
+  virtual void sum_rows(const Tensor& x, double beta, Tensor& out) = 0;  // x [N,C] -> out [C]
+
+  // --- neural-network kernels (forward and backward side by side in runtime/<backend>/) -------
+  virtual void gelu_forward(const Tensor& x, Tensor& y) = 0;
+  virtual void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) = 0;
+
+  virtual void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y,
+                                 Tensor& mean, Tensor& rstd) = 0;
+  virtual void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean,
+                                  const Tensor& rstd, Tensor* dx, Tensor* dw, Tensor* db) = 0;
+
+  virtual void softmax_forward(const Tensor& x, Tensor& y) = 0;
+  virtual void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
+
+  virtual void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse) = 0;
+  virtual void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse,
+                                  int64_t n_head, Tensor& dqkv) = 0;
+
+  virtual void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, Tensor& out) = 0;
+  virtual void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Tensor* dwpe) = 0;
+
+  virtual void dropout_forward(const Tensor& x, double p, RngKey key, Tensor& y) = 0;
+  virtual void dropout_backward(const Tensor& dy, double p, RngKey key, Tensor& dx) = 0;
+
+  virtual void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses,
+                                     Tensor& lse) = 0;
+  virtual void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                                      const Tensor& dlosses, Tensor& dlogits) = 0;
+};
+
+Backend& backend_for(Device device);
+void register_backend(DeviceType type, Backend* backend);
+
+}  // namespace mt

@@ -1,0 +1,51 @@
+// The CPU backend: CBLAS for GEMM, OpenMP loops for the rest. Each kernel family lives in its
+// own file (gemm.cpp, elementwise.cpp, layernorm.cpp, ...), forward and backward side by side.
+#pragma once
+
+#include "runtime/backend.h"
+
+namespace mt::cpu {
+
+class CpuBackend final : public Backend {
+ public:
+  const char* name() const override { return "cpu"; }
+
+  void fill(Tensor& x, double value) override;
+  void copy(const Tensor& src, Tensor& dst) override;
+
+  void gemm(const GemmDesc& g, double alpha, const Tensor& a, const Tensor& b, double beta, Tensor& c) override;
+  void gemm_grouped(bool trans_a, bool trans_b, double alpha, const std::vector<Tensor>& a,
+                    const std::vector<Tensor>& b, double beta, std::vector<Tensor>& c) override;
+
+  void axpby(double alpha, const Tensor& x, double beta, Tensor& y) override;
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) override;
+  void reduce(ReduceOp op, const Tensor& x, Tensor& out) override;
+  void sum_rows(const Tensor& x, double beta, Tensor& out) override;
+
+  void gelu_forward(const Tensor& x, Tensor& y) override;
+  void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) override;
+
+  void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y, Tensor& mean,
+                         Tensor& rstd) override;
+  void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean,
+                          const Tensor& rstd, Tensor* dx, Tensor* dw, Tensor* db) override;
+
+  void softmax_forward(const Tensor& x, Tensor& y) override;
+  void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
+
+  void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse) override;
+  void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse,
+                          int64_t n_head, Tensor& dqkv) override;
+
+  void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, Tensor& out) override;
+  void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Tensor* dwpe) override;
+
+  void dropout_forward(const Tensor& x, double p, RngKey key, Tensor& y) override;
+  void dropout_backward(const Tensor& dy, double p, RngKey key, Tensor& dx) override;
+
+  void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse) override;
+  void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                              const Tensor& dlosses, Tensor& dlogits) override;
+};
+
+}  // namespace mt::cpu

@@ -1,0 +1,65 @@
+// Token + position embedding.
+//   forward:  idx [B,T], wte [V,C], wpe [P,C] (P >= T) -> out [B,T,C] = wte[idx[b,t]] + wpe[t]
+//   backward: dwte [V,C] += scatter of dout by idx, dwpe [P,C] += sum over b of dout[b,t]
+// The backward is deterministic: each thread owns a slice of the C channels and walks the tokens
+// in order, so no two threads touch one element and the summation order never changes.
+#include <cstring>
+
+#include "runtime/cpu/cpu_backend.h"
+#include "runtime/cpu/index_check.h"
+#include "runtime/cpu/parallel.h"
+#include "runtime/dispatch.h"
+
+namespace mt::cpu {
+
+void CpuBackend::embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, Tensor& out) {
+  dispatch_float(wte.dtype(), "embedding", [&](auto zero) {
+    using T = decltype(zero);
+    dispatch_index(idx.dtype(), "embedding", [&](auto izero) {
+      using I = decltype(izero);
+      int64_t bsz = idx.size(0), t_len = idx.size(1), v = wte.size(0), c = wte.size(1);
+      const I* pi = idx.data<I>();
+      check_index_range("embedding", "idx", pi, bsz * t_len, v);
+      const T *pte = wte.data<T>(), *ppe = wpe.data<T>();
+      T* po = out.data<T>();
+      parallel_for(bsz * t_len, 16, [&](int64_t s, int64_t e) {
+        for (int64_t n = s; n < e; ++n) {
+          const T* te = pte + int64_t(pi[n]) * c;
+          const T* pe = ppe + (n % t_len) * c;
+          T* o = po + n * c;
+          for (int64_t j = 0; j < c; ++j) o[j] = te[j] + pe[j];
+        }
+      });
+    });
+  });
+}
+
+void CpuBackend::embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Tensor* dwpe) {
+  dispatch_float(dout.dtype(), "embedding_backward", [&](auto zero) {
+    using T = decltype(zero);
+    dispatch_index(idx.dtype(), "embedding_backward", [&](auto izero) {
+      using I = decltype(izero);
+      int64_t bsz = idx.size(0), t_len = idx.size(1), c = dout.size(2);
+      const I* pi = idx.data<I>();
+      if (dwte) check_index_range("embedding_backward", "idx", pi, bsz * t_len, dwte->size(0));
+      const T* pd = dout.data<T>();
+      T* pte = dwte ? dwte->data<T>() : nullptr;
+      T* ppe = dwpe ? dwpe->data<T>() : nullptr;
+      parallel_for(c, 16, [&](int64_t c0, int64_t c1) {
+        for (int64_t n = 0; n < bsz * t_len; ++n) {
+          const T* g = pd + n * c;
+          if (pte) {
+            T* row = pte + int64_t(pi[n]) * c;
+            for (int64_t j = c0; j < c1; ++j) row[j] += g[j];
+          }
+          if (ppe) {
+            T* row = ppe + (n % t_len) * c;
+            for (int64_t j = c0; j < c1; ++j) row[j] += g[j];
+          }
+        }
+      });
+    });
+  });
+}
+
+}  // namespace mt::cpu

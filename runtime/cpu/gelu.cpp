@@ -1,0 +1,51 @@
+// GELU, tanh approximation (Megatron's gelu_impl):
+//   y = 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3)
+//   dy/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+// x, y, dy, dx: any shape, same numel.
+#include <cmath>
+
+#include "runtime/cpu/cpu_backend.h"
+#include "runtime/cpu/parallel.h"
+#include "runtime/dispatch.h"
+
+namespace mt::cpu {
+namespace {
+constexpr double kSqrt2OverPi = 0.79788456080286535588;
+constexpr double kCubic = 0.044715;
+}  // namespace
+
+void CpuBackend::gelu_forward(const Tensor& x, Tensor& y) {
+  dispatch_float(x.dtype(), "gelu", [&](auto zero) {
+    using T = decltype(zero);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    parallel_for(x.numel(), 1 << 13, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) {
+        T v = px[i];
+        T u = T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v);
+        py[i] = T(0.5) * v * (T(1) + std::tanh(u));
+      }
+    });
+  });
+}
+
+void CpuBackend::gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
+  dispatch_float(x.dtype(), "gelu_backward", [&](auto zero) {
+    using T = decltype(zero);
+    const T* px = x.data<T>();
+    const T* pdy = dy.data<T>();
+    T* pdx = dx.data<T>();
+    parallel_for(x.numel(), 1 << 13, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) {
+        T v = px[i];
+        T u = T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v);
+        T th = std::tanh(u);
+        T du = T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * v * v);
+        T grad = T(0.5) * (T(1) + th) + T(0.5) * v * (T(1) - th * th) * du;
+        pdx[i] += grad * pdy[i];
+      }
+    });
+  });
+}
+
+}  // namespace mt::cpu

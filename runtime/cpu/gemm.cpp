@@ -1,0 +1,58 @@
+// GEMM through CBLAS. Strided batches with many small problems run one problem per OpenMP
+// thread (CBLAS then runs single-threaded inside); large problems use CBLAS's own threads.
+#include "runtime/cpu/blas.h"
+#include "runtime/cpu/cpu_backend.h"
+#include "runtime/cpu/parallel.h"
+#include "runtime/dispatch.h"
+
+namespace mt::cpu {
+namespace {
+
+// Below this many multiply-adds per problem, threading inside one GEMM does not pay.
+constexpr int64_t kSmallGemm = 64 * 64 * 64;
+
+}  // namespace
+
+// a: batch x op(A) [M,K], b: batch x op(B) [K,N], c: batch x [M,N], strides in elements.
+void CpuBackend::gemm(const GemmDesc& g, double alpha, const Tensor& a, const Tensor& b, double beta, Tensor& c) {
+  dispatch_float(c.dtype(), "matmul", [&](auto zero) {
+    using T = decltype(zero);
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    T* pc = c.data<T>();
+    if (g.k == 0) {  // empty inner dimension: C = beta*C (CBLAS rejects lda = 0)
+      Tensor flat = c.reshape({-1});
+      axpby(0.0, flat, beta, flat);
+      return;
+    }
+    int64_t lda = g.trans_a ? g.m : g.k, ldb = g.trans_b ? g.k : g.n;
+    auto one = [&](int64_t i) {
+      blas_gemm(g.trans_a, g.trans_b, g.m, g.n, g.k, T(alpha), pa + i * g.stride_a, lda, pb + i * g.stride_b, ldb,
+                T(beta), pc + i * g.stride_c, g.n);
+    };
+    if (g.batch > 1 && g.m * g.n * g.k <= kSmallGemm) {
+      parallel_for(g.batch, 1, [&](int64_t b0, int64_t b1) {
+        for (int64_t i = b0; i < b1; ++i) one(i);
+      });
+    } else {
+      for (int64_t i = 0; i < g.batch; ++i) one(i);
+    }
+  });
+}
+
+void CpuBackend::gemm_grouped(bool trans_a, bool trans_b, double alpha, const std::vector<Tensor>& a,
+                              const std::vector<Tensor>& b, double beta, std::vector<Tensor>& c) {
+  for (size_t i = 0; i < a.size(); ++i) {
+    GemmDesc g;
+    g.trans_a = trans_a;
+    g.trans_b = trans_b;
+    g.m = c[i].size(0);
+    g.n = c[i].size(1);
+    g.k = trans_a ? a[i].size(0) : a[i].size(1);
+    g.stride_c = g.m * g.n;
+    if (g.m == 0 || g.n == 0) continue;
+    gemm(g, alpha, a[i], b[i], beta, c[i]);
+  }
+}
+
+}  // namespace mt::cpu

@@ -1,0 +1,63 @@
+// fill and copy (with dtype conversion) on host memory.
+#include <cstring>
+
+#include "runtime/cpu/cpu_backend.h"
+#include "runtime/cpu/parallel.h"
+
+namespace mt::cpu {
+namespace {
+
+template <class F>
+decltype(auto) dispatch_any(DType t, F&& f) {
+  switch (t) {
+    case DType::F32: return f(float{});
+    case DType::F64: return f(double{});
+    case DType::BF16: return f(bf16{});
+    case DType::I32: return f(int32_t{});
+    case DType::I64: return f(int64_t{});
+  }
+  throw Error("unknown dtype");
+}
+
+// Value conversion between any two element types; bf16 goes through float.
+template <class D, class S>
+D convert(S v) {
+  if constexpr (std::is_same_v<S, bf16>) return convert<D>(float(v));
+  else if constexpr (std::is_same_v<D, bf16>) return bf16(float(v));
+  else return D(v);
+}
+
+}  // namespace
+
+void CpuBackend::fill(Tensor& x, double value) {
+  dispatch_any(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T v = convert<T>(value);
+    T* p = x.data<T>();
+    parallel_for(x.numel(), 1 << 16, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) p[i] = v;
+    });
+  });
+}
+
+void CpuBackend::copy(const Tensor& src, Tensor& dst) {
+  MT_CHECK(src.device().is_cpu() && dst.device().is_cpu(), "cpu copy: ", src.device().str(), " -> ",
+           dst.device().str(), " needs the device backend");
+  if (src.dtype() == dst.dtype()) {
+    if (src.raw() != dst.raw()) std::memcpy(dst.raw(), src.raw(), src.nbytes());
+    return;
+  }
+  dispatch_any(src.dtype(), [&](auto szero) {
+    using S = decltype(szero);
+    dispatch_any(dst.dtype(), [&](auto dzero) {
+      using D = decltype(dzero);
+      const S* s = src.data<S>();
+      D* d = dst.data<D>();
+      parallel_for(src.numel(), 1 << 15, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) d[i] = convert<D>(s[i]);
+      });
+    });
+  });
+}
+
+}  // namespace mt::cpu

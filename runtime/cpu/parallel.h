@@ -1,0 +1,44 @@
+// OpenMP helpers for the CPU kernels.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace mt::cpu {
+
+// Runs body(begin, end) over [0, n) in chunks of at least `grain` items, in parallel.
+template <class F>
+void parallel_for(int64_t n, int64_t grain, F&& body) {
+  if (n <= 0) return;
+  int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(n / std::max<int64_t>(grain, 1), 4L * omp_get_max_threads()));
+  if (chunks == 1 || omp_in_parallel()) {
+    body(int64_t(0), n);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) body(n * c / chunks, n * (c + 1) / chunks);
+}
+
+// Deterministic column sums over n rows of width c: add_row(i, acc) adds row i's contribution
+// to acc[0..c) (f64). Rows are cut into fixed blocks (independent of the thread count), blocks are
+// summed in parallel and then added in order, so the result is bit-identical for any thread count.
+template <class AddRow>
+std::vector<double> blocked_column_sums(int64_t n, int64_t c, AddRow&& add_row) {
+  constexpr int64_t kBlockRows = 32;
+  int64_t blocks = (n + kBlockRows - 1) / kBlockRows;
+  std::vector<double> partial(size_t(std::max<int64_t>(blocks, 1) * c), 0.0);
+  parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk)
+      for (int64_t i = blk * kBlockRows; i < std::min(n, (blk + 1) * kBlockRows); ++i)
+        add_row(i, partial.data() + blk * c);
+  });
+  std::vector<double> sums(size_t(c), 0.0);
+  for (int64_t blk = 0; blk < blocks; ++blk)
+    for (int64_t j = 0; j < c; ++j) sums[j] += partial[blk * c + j];
+  return sums;
+}
+
+}  // namespace mt::cpu

@@ -1,0 +1,48 @@
+// Element types. Every op works in F32 and F64 on the CPU; BF16 is a storage type (converted to
+// and from F32), I32/I64 hold token ids and indices.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace mt {
+
+enum class DType : uint8_t { F32, F64, BF16, I32, I64 };
+
+size_t dtype_size(DType t);
+const char* dtype_name(DType t);  // "f32", "f64", "bf16", "i32", "i64"
+DType dtype_from_name(const std::string& name);
+inline bool is_floating(DType t) { return t == DType::F32 || t == DType::F64 || t == DType::BF16; }
+inline bool is_integer(DType t) { return t == DType::I32 || t == DType::I64; }
+
+// bfloat16: the upper 16 bits of an IEEE float32. Conversion rounds to nearest even.
+struct bf16 {
+  uint16_t bits = 0;
+  bf16() = default;
+  explicit bf16(float f) : bits(from_float(f)) {}
+  explicit operator float() const {
+    uint32_t u = uint32_t(bits) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  }
+  static uint16_t from_float(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);  // quiet NaN
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return uint16_t(u >> 16);
+  }
+};
+
+// C++ type -> DType, for typed access (Tensor::data<T>()).
+template <class T> struct dtype_of;
+template <> struct dtype_of<float> { static constexpr DType value = DType::F32; };
+template <> struct dtype_of<double> { static constexpr DType value = DType::F64; };
+template <> struct dtype_of<bf16> { static constexpr DType value = DType::BF16; };
+template <> struct dtype_of<int32_t> { static constexpr DType value = DType::I32; };
+template <> struct dtype_of<int64_t> { static constexpr DType value = DType::I64; };
+
+}  // namespace mt

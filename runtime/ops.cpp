@@ -1,0 +1,253 @@
+#include "runtime/ops.h"
+
+#include "runtime/op_check.h"
+
+namespace mt::ops {
+namespace {
+
+Backend& backend_of(const Tensor& t) { return backend_for(t.device()); }
+
+bool same_shape(const Tensor& a, const Tensor& b) { return a.shape() == b.shape(); }
+
+// [rows, cols] of a 2-D tensor or of each entry of a 3-D one.
+std::pair<int64_t, int64_t> matrix_dims(const Tensor& t) { return {t.size(-2), t.size(-1)}; }
+
+}  // namespace
+
+void matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& c, double alpha, double beta) {
+  OpCheck chk("matmul");
+  chk.arg("a", a).arg("b", b).arg("c", c).same_float_dtype_and_device();
+  chk.require(a.dim() >= 2 && a.dim() <= 3 && b.dim() >= 2 && b.dim() <= 3 && c.dim() >= 2 && c.dim() <= 3,
+              "2-D or 3-D (batched) operands");
+  auto [ar, ac] = matrix_dims(a);
+  auto [br, bc] = matrix_dims(b);
+  int64_t m = trans_a ? ac : ar, k = trans_a ? ar : ac;
+  int64_t kb = trans_b ? bc : br, n = trans_b ? br : bc;
+  chk.require(k == kb, std::string("inner dimensions to agree (trans_a=") + (trans_a ? "1" : "0") +
+                           ", trans_b=" + (trans_b ? "1" : "0") + ")");
+  chk.require(c.size(-2) == m && c.size(-1) == n, "c of shape [M,N] = [" + std::to_string(m) + "," +
+                                                      std::to_string(n) + "]");
+  int64_t batch = c.dim() == 3 ? c.size(0) : 1;
+  chk.require((a.dim() == 2 || a.size(0) == batch) && (b.dim() == 2 || b.size(0) == batch) &&
+                  (c.dim() == 3 || (a.dim() == 2 && b.dim() == 2)),
+              "batched operands to share the batch size of c");
+  GemmDesc g;
+  g.trans_a = trans_a;
+  g.trans_b = trans_b;
+  g.batch = batch;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.stride_a = a.dim() == 3 ? ar * ac : 0;
+  g.stride_b = b.dim() == 3 ? br * bc : 0;
+  g.stride_c = m * n;
+  if (m == 0 || n == 0 || batch == 0) return;
+  backend_of(c).gemm(g, alpha, a, b, beta, c);
+}
+
+Tensor matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b) {
+  MT_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: 2-D or 3-D operands; got a ", a.str(), ", b ", b.str());
+  int64_t m = trans_a ? a.size(-1) : a.size(-2);
+  int64_t n = trans_b ? b.size(-2) : b.size(-1);
+  Shape shape{m, n};
+  if (a.dim() == 3 || b.dim() == 3) shape.insert(shape.begin(), a.dim() == 3 ? a.size(0) : b.size(0));
+  Tensor c = Tensor::empty(shape, a.dtype(), a.device());
+  matmul(a, trans_a, b, trans_b, c, 1.0, 0.0);
+  return c;
+}
+
+void matmul_grouped(const std::vector<Tensor>& a, bool trans_a, const std::vector<Tensor>& b, bool trans_b,
+                    std::vector<Tensor>& c, double alpha, double beta) {
+  MT_CHECK(a.size() == b.size() && a.size() == c.size(), "matmul_grouped: ", a.size(), " a, ", b.size(),
+           " b and ", c.size(), " c operands; expected equal counts");
+  if (a.empty()) return;
+  for (size_t i = 0; i < a.size(); ++i) {
+    OpCheck chk("matmul_grouped");
+    chk.arg("a[i]", a[i]).arg("b[i]", b[i]).arg("c[i]", c[i]).arg("a[0]", a[0]).same_float_dtype_and_device();
+    chk.require(a[i].dim() == 2 && b[i].dim() == 2 && c[i].dim() == 2, "2-D operands in group " + std::to_string(i));
+    int64_t m = trans_a ? a[i].size(1) : a[i].size(0), k = trans_a ? a[i].size(0) : a[i].size(1);
+    int64_t kb = trans_b ? b[i].size(1) : b[i].size(0), n = trans_b ? b[i].size(0) : b[i].size(1);
+    chk.require(k == kb && c[i].size(0) == m && c[i].size(1) == n,
+                "matching [M,K] x [K,N] -> [M,N] in group " + std::to_string(i));
+  }
+  backend_of(c[0]).gemm_grouped(trans_a, trans_b, alpha, a, b, beta, c);
+}
+
+void axpby(double alpha, const Tensor& x, double beta, Tensor& y) {
+  OpCheck chk("axpby");
+  chk.arg("x", x).arg("y", y).same_float_dtype_and_device();
+  chk.require(x.numel() == y.numel(), "x and y with the same element count");
+  backend_of(y).axpby(alpha, x, beta, y);
+}
+
+void add_(Tensor& y, const Tensor& x, double alpha) { axpby(alpha, x, 1.0, y); }
+
+void scale_(Tensor& y, double alpha) { axpby(0.0, y, alpha, y); }
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  OpCheck chk("binary");
+  chk.arg("a", a).arg("b", b).same_float_dtype_and_device();
+  chk.require(same_shape(a, b), "a and b of the same shape");
+  Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
+  backend_of(a).binary(op, a, b, out);
+  return out;
+}
+
+double reduce(ReduceOp op, const Tensor& x) {
+  OpCheck chk("reduce");
+  chk.arg("x", x).same_float_dtype_and_device();
+  Tensor out = Tensor::empty({1}, x.dtype(), x.device());
+  backend_of(x).reduce(op, x, out);
+  return out.item();
+}
+
+void sum_rows(const Tensor& x, Tensor& out, double beta) {
+  OpCheck chk("sum_rows");
+  chk.arg("x", x).arg("out", out).same_float_dtype_and_device();
+  chk.require(x.dim() >= 1 && out.numel() == x.size(-1), "x [N,C] and out [C]");
+  backend_of(x).sum_rows(x.flatten_to_2d(), beta, out);
+}
+
+void gelu_forward(const Tensor& x, Tensor& y) {
+  OpCheck chk("gelu");
+  chk.arg("x", x).arg("y", y).same_float_dtype_and_device();
+  chk.require(same_shape(x, y), "x and y of the same shape");
+  backend_of(x).gelu_forward(x, y);
+}
+
+void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
+  OpCheck chk("gelu_backward");
+  chk.arg("x", x).arg("dy", dy).arg("dx", dx).same_float_dtype_and_device();
+  chk.require(same_shape(x, dy) && same_shape(x, dx), "x, dy and dx of the same shape");
+  backend_of(x).gelu_backward(x, dy, dx);
+}
+
+void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y, Tensor& mean,
+                       Tensor& rstd) {
+  OpCheck chk("layernorm");
+  chk.arg("x", x).arg("weight", w).arg("bias", b).arg("y", y).arg("mean", mean).arg("rstd", rstd);
+  chk.same_float_dtype_and_device();
+  chk.require(x.dim() >= 1, "x of shape [..., C]");
+  int64_t c = x.size(-1), n = x.numel() / std::max<int64_t>(c, 1);
+  chk.require(w.dim() == 1 && w.size(0) == c && b.dim() == 1 && b.size(0) == c,
+              "weight and bias of shape [C] with C = x's last dimension");
+  chk.require(same_shape(x, y) && mean.numel() == n && rstd.numel() == n, "y like x, mean and rstd with N rows");
+  chk.require(eps > 0, "eps > 0");
+  backend_of(x).layernorm_forward(x.flatten_to_2d(), w, b, eps, y, mean, rstd);
+}
+
+void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean,
+                        const Tensor& rstd, Tensor* dx, Tensor* dw, Tensor* db) {
+  OpCheck chk("layernorm_backward");
+  chk.arg("dy", dy).arg("x", x).arg("weight", w).arg("mean", mean).arg("rstd", rstd);
+  chk.arg("dx", dx).arg("dweight", dw).arg("dbias", db).same_float_dtype_and_device();
+  int64_t c = x.size(-1), n = x.numel() / std::max<int64_t>(c, 1);
+  chk.require(same_shape(dy, x) && w.numel() == c && mean.numel() == n && rstd.numel() == n &&
+                  (!dx || same_shape(*dx, x)) && (!dw || dw->numel() == c) && (!db || db->numel() == c),
+              "dy and dx like x [N,C], weight/dweight/dbias [C], mean and rstd [N]");
+  backend_of(x).layernorm_backward(dy.flatten_to_2d(), x.flatten_to_2d(), w, mean, rstd, dx, dw, db);
+}
+
+void softmax_forward(const Tensor& x, Tensor& y) {
+  OpCheck chk("softmax");
+  chk.arg("x", x).arg("y", y).same_float_dtype_and_device();
+  chk.require(x.dim() >= 1 && same_shape(x, y), "x [..., C] and y of the same shape");
+  backend_of(x).softmax_forward(x.flatten_to_2d(), y);
+}
+
+void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
+  OpCheck chk("softmax_backward");
+  chk.arg("y", y).arg("dy", dy).arg("dx", dx).same_float_dtype_and_device();
+  chk.require(y.dim() >= 1 && same_shape(y, dy) && same_shape(y, dx), "y, dy and dx of the same shape");
+  backend_of(y).softmax_backward(y.flatten_to_2d(), dy, dx);
+}
+
+namespace {
+void check_attention(OpCheck& chk, const Tensor& qkv, int64_t n_head) {
+  chk.same_float_dtype_and_device();
+  chk.require(qkv.dim() == 3 && qkv.size(2) % 3 == 0, "qkv of shape [B,T,3C]");
+  int64_t c = qkv.size(2) / 3;
+  chk.require(n_head > 0 && c % n_head == 0,
+              "n_head (" + std::to_string(n_head) + ") dividing C (" + std::to_string(c) + ")");
+}
+}  // namespace
+
+void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse) {
+  OpCheck chk("attention");
+  chk.arg("qkv", qkv).arg("out", out).arg("lse", lse);
+  check_attention(chk, qkv, n_head);
+  int64_t b = qkv.size(0), t = qkv.size(1), c = qkv.size(2) / 3;
+  chk.require(out.shape() == Shape{b, t, c} && lse.shape() == Shape{b, n_head, t}, "out [B,T,C] and lse [B,H,T]");
+  backend_of(qkv).attention_forward(qkv, n_head, out, lse);
+}
+
+void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse,
+                        int64_t n_head, Tensor& dqkv) {
+  OpCheck chk("attention_backward");
+  chk.arg("dout", dout).arg("qkv", qkv).arg("out", out).arg("lse", lse).arg("dqkv", dqkv);
+  check_attention(chk, qkv, n_head);
+  int64_t b = qkv.size(0), t = qkv.size(1), c = qkv.size(2) / 3;
+  chk.require(dout.shape() == Shape{b, t, c} && same_shape(out, dout) && lse.shape() == Shape{b, n_head, t} &&
+                  same_shape(dqkv, qkv),
+              "dout and out [B,T,C], lse [B,H,T], dqkv like qkv [B,T,3C]");
+  backend_of(qkv).attention_backward(dout, qkv, out, lse, n_head, dqkv);
+}
+
+void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, Tensor& out) {
+  OpCheck chk("embedding");
+  chk.index_arg("idx", idx).arg("wte", wte).arg("wpe", wpe).arg("out", out).same_float_dtype_and_device();
+  chk.require(idx.dim() == 2 && wte.dim() == 2 && wpe.dim() == 2 && wte.size(1) == wpe.size(1),
+              "idx [B,T], wte [V,C] and wpe [P,C]");
+  chk.require(wpe.size(0) >= idx.size(1), "as many positions in wpe as the sequence length T");
+  chk.require(out.shape() == Shape{idx.size(0), idx.size(1), wte.size(1)}, "out of shape [B,T,C]");
+  backend_of(wte).embedding_forward(idx, wte, wpe, out);
+}
+
+void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Tensor* dwpe) {
+  OpCheck chk("embedding_backward");
+  chk.arg("dout", dout).index_arg("idx", idx).arg("dwte", dwte).arg("dwpe", dwpe).same_float_dtype_and_device();
+  chk.require(idx.dim() == 2 && dout.dim() == 3 && dout.size(0) == idx.size(0) && dout.size(1) == idx.size(1),
+              "dout [B,T,C] and idx [B,T]");
+  chk.require((!dwte || (dwte->dim() == 2 && dwte->size(1) == dout.size(2))) &&
+                  (!dwpe || (dwpe->dim() == 2 && dwpe->size(1) == dout.size(2) && dwpe->size(0) >= idx.size(1))),
+              "dwte [V,C] and dwpe [P,C] with P >= T");
+  backend_of(dout).embedding_backward(dout, idx, dwte, dwpe);
+}
+
+void dropout_forward(const Tensor& x, double p, RngKey key, Tensor& y) {
+  OpCheck chk("dropout");
+  chk.arg("x", x).arg("y", y).same_float_dtype_and_device();
+  chk.require(same_shape(x, y), "x and y of the same shape");
+  chk.require(p >= 0.0 && p < 1.0, "a drop probability p in [0, 1), got " + std::to_string(p));
+  backend_of(x).dropout_forward(x, p, key, y);
+}
+
+void dropout_backward(const Tensor& dy, double p, RngKey key, Tensor& dx) {
+  OpCheck chk("dropout_backward");
+  chk.arg("dy", dy).arg("dx", dx).same_float_dtype_and_device();
+  chk.require(same_shape(dy, dx) && p >= 0.0 && p < 1.0, "dy and dx of the same shape, p in [0, 1)");
+  backend_of(dy).dropout_backward(dy, p, key, dx);
+}
+
+void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse) {
+  OpCheck chk("cross_entropy");
+  chk.arg("logits", logits).index_arg("targets", targets).arg("losses", losses).arg("lse", lse);
+  chk.same_float_dtype_and_device();
+  int64_t n = logits.dim() >= 1 ? logits.numel() / std::max<int64_t>(logits.size(-1), 1) : 0;
+  chk.require(logits.dim() >= 2 && targets.numel() == n && losses.numel() == n && lse.numel() == n,
+              "logits [..., V] with targets, losses and lse of one entry per row");
+  backend_of(logits).cross_entropy_forward(logits.flatten_to_2d(), targets, losses, lse);
+}
+
+void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& dlosses,
+                            Tensor& dlogits) {
+  OpCheck chk("cross_entropy_backward");
+  chk.arg("logits", logits).index_arg("targets", targets).arg("lse", lse).arg("dlosses", dlosses).arg("dlogits", dlogits);
+  chk.same_float_dtype_and_device();
+  int64_t n = logits.numel() / std::max<int64_t>(logits.size(-1), 1);
+  chk.require(same_shape(logits, dlogits) && targets.numel() == n && lse.numel() == n && dlosses.numel() == n,
+              "dlogits like logits [N,V]; targets, lse and dlosses [N]");
+  backend_of(logits).cross_entropy_backward(logits.flatten_to_2d(), targets, lse, dlosses, dlogits);
+}
+
+}  // namespace mt::ops

@@ -1,0 +1,65 @@
+// The checked kernel API: every function validates shapes, dtypes and devices (an mt::Error
+// names the op and every argument's dtype and shape), then runs the kernel of the tensors'
+// backend. Shapes below: B batch, T sequence, C channels, H heads, N rows, V vocabulary.
+// Backward functions accumulate into their gradient outputs (see runtime/backend.h).
+#pragma once
+
+#include <vector>
+
+#include "runtime/backend.h"
+#include "runtime/tensor.h"
+
+namespace mt::ops {
+
+// c = alpha * op(a) @ op(b) + beta * c. a, b, c are 2-D, or 3-D [batch, ., .] (a 2-D operand
+// is shared by every batch entry). With trans_a, a holds [K,M]; with trans_b, b holds [N,K].
+void matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& c, double alpha = 1.0,
+            double beta = 0.0);
+Tensor matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b);
+// Grouped GEMM over independent 2-D problems of different sizes (MoE experts).
+void matmul_grouped(const std::vector<Tensor>& a, bool trans_a, const std::vector<Tensor>& b, bool trans_b,
+                    std::vector<Tensor>& c, double alpha = 1.0, double beta = 0.0);
+
+void axpby(double alpha, const Tensor& x, double beta, Tensor& y);  // y = alpha*x + beta*y
+void add_(Tensor& y, const Tensor& x, double alpha = 1.0);          // y += alpha*x
+void scale_(Tensor& y, double alpha);                               // y *= alpha
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);       // same shapes
+double reduce(ReduceOp op, const Tensor& x);                        // to the host
+void sum_rows(const Tensor& x, Tensor& out, double beta = 0.0);     // x [N,C] -> out [C]
+
+// y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), Megatron's GELU.
+void gelu_forward(const Tensor& x, Tensor& y);
+void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx);
+
+// x [N,C], w [C], b [C] -> y [N,C]; mean [N], rstd [N] kept for the backward.
+void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y, Tensor& mean,
+                       Tensor& rstd);
+void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean,
+                        const Tensor& rstd, Tensor* dx, Tensor* dw, Tensor* db);
+
+// Softmax over the last dimension: x [N,C] -> y [N,C].
+void softmax_forward(const Tensor& x, Tensor& y);
+void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx);
+
+// Causal self-attention on packed projections: qkv [B,T,3C] (q | k | v, heads of C/H contiguous
+// inside each) -> out [B,T,C]; lse [B,H,T] (log-sum-exp of each score row) for the backward,
+// which recomputes the probabilities instead of storing [T,T] per head.
+void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse);
+void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse,
+                        int64_t n_head, Tensor& dqkv);
+
+// idx [B,T] (i32/i64), wte [V,C], wpe [P,C] with P >= T -> out [B,T,C] = wte[idx] + wpe[t].
+void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, Tensor& out);
+void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Tensor* dwpe);
+
+// Inverted dropout: y = x * keep / (1-p), keep drawn from Philox(key) per element index.
+void dropout_forward(const Tensor& x, double p, RngKey key, Tensor& y);
+void dropout_backward(const Tensor& dy, double p, RngKey key, Tensor& dx);
+
+// logits [N,V], targets [N] (i32/i64) -> losses [N] = lse - logits[target], lse [N].
+// The backward recomputes softmax from lse: dlogits[n] += dlosses[n] * (softmax(logits[n]) - onehot).
+void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse);
+void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                            const Tensor& dlosses, Tensor& dlogits);
+
+}  // namespace mt::ops

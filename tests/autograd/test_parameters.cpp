@@ -1,0 +1,54 @@
+// Parameter registry: tags, groups, flat buffers, views, errors.
+#include <catch2/catch.hpp>
+
+#include "autograd/ops.h"
+#include "autograd/parameters.h"
+#include "test_util.h"
+
+using namespace mt;
+
+TEST_CASE("registry packs dense and expert parameters into flat buffers", "[autograd][parameters]") {
+  ParameterRegistry reg;
+  Variable w = reg.add("h.0.attn.qkv.weight", testutil::random({6, 4}, DType::F32, 1), {true, {}, 0});
+  Variable b = reg.add("h.0.attn.qkv.bias", testutil::random({6}, DType::F32, 2), {false, {}, 0});
+  Variable e0 = reg.add("h.1.moe.expert.0.fc1.weight", testutil::random({8, 4}, DType::F32, 3),
+                        {true, ExpertTag{1, 0}, -1});
+  Variable e1 = reg.add("h.1.moe.expert.1.fc1.weight", testutil::random({8, 4}, DType::F32, 4),
+                        {true, ExpertTag{1, 1}, -1});
+  std::vector<double> w_before = w.value().to_double_vector();
+
+  REQUIRE(reg.numel() == 24 + 6 + 32 + 32);
+  REQUIRE(reg.numel(ParamGroup::Dense) == 30);
+  REQUIRE(reg.numel(ParamGroup::Expert) == 64);
+  REQUIRE(reg.get("h.1.moe.expert.1.fc1.weight").tags.expert->expert == 1);
+  REQUIRE_FALSE(reg.get("h.0.attn.qkv.bias").tags.weight_decay);
+
+  reg.pack();
+  REQUIRE(reg.packed());
+  // Values survived, and now live in the flat buffer.
+  REQUIRE(w.value().to_double_vector() == w_before);
+  REQUIRE(w.value().same_storage(reg.flat_values(ParamGroup::Dense)));
+  REQUIRE(e1.value().same_storage(reg.flat_values(ParamGroup::Expert)));
+  REQUIRE(reg.get("h.0.attn.qkv.bias").offset % ParameterRegistry::kAlign == 0);
+  REQUIRE(reg.flat_values(ParamGroup::Dense).numel() == 32 + 16);  // 24 -> 32, 6 -> 16
+
+  // A backward accumulates straight into the flat gradient buffer.
+  Variable x(testutil::random({3, 4}, DType::F32, 5), false);
+  Variable y = ag::linear(x, w, b);
+  current_tape().backward(y, nullptr);
+  std::vector<double> flat = reg.flat_grads(ParamGroup::Dense).to_double_vector();
+  REQUIRE(flat[32] == 3.0);  // d bias[0] = number of rows
+  REQUIRE(flat[24] == 0.0);  // padding stays zero
+  reg.zero_grads();
+  REQUIRE(testutil::max_abs(reg.flat_grads(ParamGroup::Dense).to_double_vector()) == 0.0);
+}
+
+TEST_CASE("registry errors name the parameter", "[autograd][parameters][errors]") {
+  ParameterRegistry reg;
+  reg.add("wte", Tensor::zeros({4, 2}, DType::F32));
+  REQUIRE_THROWS_WITH(reg.add("wte", Tensor::zeros({1}, DType::F32)), Catch::Contains("'wte' is registered twice"));
+  REQUIRE_THROWS_WITH(reg.get("wt"), Catch::Contains("did you mean 'wte'"));
+  REQUIRE_THROWS_WITH(reg.add("ids", Tensor::zeros({1}, DType::I32)), Catch::Contains("floating-point"));
+  reg.add("wpe", Tensor::zeros({4, 2}, DType::F64));
+  REQUIRE_THROWS_WITH(reg.pack(), Catch::Contains("'wpe' is f64[4,2]") && Catch::Contains("'wte'"));
+}

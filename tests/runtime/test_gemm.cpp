@@ -1,0 +1,88 @@
+// GEMM against Eigen: all transpose combinations, batched (strided and broadcast), grouped,
+// f32 and f64, edge sizes; alpha/beta; errors.
+#include <catch2/catch.hpp>
+
+#include <Eigen/Dense>
+
+#include "runtime/ops.h"
+#include "test_util.h"
+
+using namespace mt;
+using Mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+namespace {
+Mat as_mat(const Tensor& t, int64_t rows, int64_t cols, int64_t offset = 0) {
+  std::vector<double> v = t.to_double_vector();
+  Mat m(rows, cols);
+  for (int64_t i = 0; i < rows * cols; ++i) m.data()[i] = v[offset + i];
+  return m;
+}
+}  // namespace
+
+TEST_CASE("matmul matches Eigen for every transpose combination", "[runtime][gemm]") {
+  for (DType dt : {DType::F32, DType::F64}) {
+    double tol = dt == DType::F32 ? 1e-4 : 1e-12;
+    for (auto [m, n, k] : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {5, 7, 3}, {17, 33, 65}, {64, 48, 1}}) {
+      for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+          DYNAMIC_SECTION(dtype_name(dt) << " m" << m << " n" << n << " k" << k << " ta" << ta << " tb" << tb) {
+            Tensor a = testutil::random({ta ? k : m, ta ? m : k}, dt, 1);
+            Tensor b = testutil::random({tb ? n : k, tb ? k : n}, dt, 2);
+            Tensor c = testutil::random({m, n}, dt, 3);
+            Mat ref = 0.5 * (ta ? Mat(as_mat(a, k, m).transpose()) : as_mat(a, m, k)) *
+                          (tb ? Mat(as_mat(b, n, k).transpose()) : as_mat(b, k, n)) +
+                      2.0 * as_mat(c, m, n);
+            ops::matmul(a, ta, b, tb, c, 0.5, 2.0);
+            REQUIRE(testutil::max_abs_diff(as_mat(c, m, n), ref) < tol * (1 + k));
+          }
+        }
+    }
+  }
+}
+
+TEST_CASE("batched matmul with strided batches and a shared 2-D operand", "[runtime][gemm]") {
+  DType dt = DType::F64;
+  int64_t batch = 3, m = 4, n = 5, k = 6;
+  Tensor a = testutil::random({batch, m, k}, dt, 4);
+  Tensor w = testutil::random({n, k}, dt, 5);  // shared, transposed
+  Tensor c = ops::matmul(a, false, w, true);
+  REQUIRE(c.shape() == Shape{batch, m, n});
+  for (int64_t i = 0; i < batch; ++i) {
+    Mat ref = as_mat(a, m, k, i * m * k) * as_mat(w, n, k).transpose();
+    REQUIRE(testutil::max_abs_diff(as_mat(c, m, n, i * m * n), ref) < 1e-12);
+  }
+}
+
+TEST_CASE("grouped matmul handles different sizes and empty groups", "[runtime][gemm]") {
+  DType dt = DType::F32;
+  std::vector<int64_t> rows = {3, 0, 7};  // tokens per expert; one expert got none
+  int64_t k = 8, n = 5;
+  std::vector<Tensor> a, b, c;
+  for (size_t e = 0; e < rows.size(); ++e) {
+    a.push_back(testutil::random({rows[e], k}, dt, 10 + e));
+    b.push_back(testutil::random({n, k}, dt, 20 + e));
+    c.push_back(Tensor::zeros({rows[e], n}, dt));
+  }
+  ops::matmul_grouped(a, false, b, true, c);
+  for (size_t e = 0; e < rows.size(); ++e) {
+    if (rows[e] == 0) continue;
+    Mat ref = as_mat(a[e], rows[e], k) * as_mat(b[e], n, k).transpose();
+    REQUIRE(testutil::max_abs_diff(as_mat(c[e], rows[e], n), ref) < 1e-4);
+  }
+  // K = 0: C = beta * C.
+  Tensor a0 = Tensor::empty({2, 0}, dt), b0 = Tensor::empty({0, 3}, dt), c0 = Tensor::full({2, 3}, 4.0, dt);
+  ops::matmul(a0, false, b0, false, c0, 1.0, 0.5);
+  REQUIRE(c0.to_double_vector()[5] == 2.0);
+}
+
+TEST_CASE("matmul errors name the op and the shapes and dtypes", "[runtime][gemm][errors]") {
+  Tensor a = Tensor::zeros({2, 3}, DType::F32), b = Tensor::zeros({4, 5}, DType::F32);
+  Tensor c = Tensor::zeros({2, 5}, DType::F32);
+  REQUIRE_THROWS_WITH(ops::matmul(a, false, b, false, c),
+                      Catch::Contains("matmul") && Catch::Contains("inner dimensions") &&
+                          Catch::Contains("a f32[2,3]") && Catch::Contains("b f32[4,5]"));
+  Tensor d = Tensor::zeros({3, 5}, DType::F64);
+  REQUIRE_THROWS_WITH(ops::matmul(a, false, d, false, c), Catch::Contains("one dtype") && Catch::Contains("f64[3,5]"));
+  Tensor i = Tensor::zeros({3, 5}, DType::I32);
+  REQUIRE_THROWS_WITH(ops::matmul(a, false, i, false, c), Catch::Contains("matmul"));
+}

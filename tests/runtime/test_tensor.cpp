@@ -1,0 +1,79 @@
+// Tensor: factories, views, dtype conversion, allocator accounting, errors.
+#include <catch2/catch.hpp>
+
+#include "runtime/allocator.h"
+#include "runtime/tensor.h"
+
+using namespace mt;
+
+TEST_CASE("tensor factories and element access", "[runtime][tensor]") {
+  Tensor z = Tensor::zeros({2, 3}, DType::F32);
+  REQUIRE(z.numel() == 6);
+  REQUIRE(z.dim() == 2);
+  REQUIRE(z.size(-1) == 3);
+  REQUIRE(z.str() == "f32[2,3]");
+  for (double v : z.to_double_vector()) REQUIRE(v == 0.0);
+  Tensor f = Tensor::full({4}, 2.5, DType::F64);
+  REQUIRE(f.data<double>()[3] == 2.5);
+  REQUIRE(Tensor::scalar(7, DType::I64).item() == 7.0);
+  REQUIRE_THROWS_WITH(f.data<float>(), Catch::Contains("f64[4]") && Catch::Contains("f32"));
+}
+
+TEST_CASE("views share storage and cover contiguous ranges", "[runtime][tensor]") {
+  std::vector<float> v(24);
+  for (int i = 0; i < 24; ++i) v[i] = float(i);
+  Tensor t = Tensor::from_vector(v, {2, 3, 4});
+  Tensor r = t.reshape({6, -1});
+  REQUIRE(r.shape() == Shape{6, 4});
+  REQUIRE(r.same_storage(t));
+  Tensor n = t.reshape({6, 4}).narrow(2, 3);  // rows 2..4
+  REQUIRE(n.shape() == Shape{3, 4});
+  REQUIRE(n.data<float>()[0] == 8.0f);
+  Tensor s = t.select(1);  // [3,4] starting at element 12
+  REQUIRE(s.shape() == Shape{3, 4});
+  REQUIRE(s.data<float>()[5] == 17.0f);
+  s.fill_(-1.0);
+  REQUIRE(t.data<float>()[12] == -1.0f);
+  REQUIRE(t.data<float>()[11] == 11.0f);
+  REQUIRE(t.flatten_to_2d().shape() == Shape{6, 4});
+  REQUIRE_THROWS_WITH(t.reshape({5, -1}), Catch::Contains("reshape of f32[2,3,4]"));
+  REQUIRE_THROWS_WITH(t.narrow(1, 2), Catch::Contains("out of range"));
+  REQUIRE_THROWS(t.select(2));
+}
+
+TEST_CASE("dtype conversions including bf16 round to nearest even", "[runtime][tensor]") {
+  Tensor a = Tensor::from_vector(std::vector<double>{1.0, -2.5, 3.14159265358979, 1e-3, 65504.0}, {5});
+  Tensor f = a.to(DType::F32);
+  REQUIRE(f.data<float>()[2] == Approx(3.14159265f));
+  Tensor b = a.to(DType::BF16);
+  REQUIRE(b.nbytes() == 10);
+  std::vector<double> back = b.to_double_vector();
+  REQUIRE(back[0] == 1.0);
+  REQUIRE(back[1] == -2.5);
+  REQUIRE(back[2] == Approx(3.140625));  // 8 bits of mantissa
+  REQUIRE(std::fabs(back[3] - 1e-3) < 1e-5);
+  // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: rounds to the even one, 1.
+  REQUIRE(float(bf16(1.0f + 1.0f / 256)) == 1.0f);
+  REQUIRE(float(bf16(1.0f + 3.0f / 256)) == 1.0f + 4.0f / 256);
+  Tensor i = Tensor::from_vector(std::vector<double>{1.9, -3.0, 42.0}, {3}).to(DType::I32);
+  REQUIRE(i.data<int32_t>()[0] == 1);
+  REQUIRE(i.data<int32_t>()[2] == 42);
+  REQUIRE(i.to(DType::I64).data<int64_t>()[1] == -3);
+  REQUIRE(dtype_from_name("bf16") == DType::BF16);
+  REQUIRE_THROWS_WITH(dtype_from_name("f16"), Catch::Contains("f32, f64, bf16"));
+}
+
+TEST_CASE("allocator counts live and peak bytes", "[runtime][allocator]") {
+  Allocator& a = allocator_for(DeviceType::CPU);
+  size_t before = a.stats().live_bytes;
+  a.reset_peak();
+  {
+    Tensor t = Tensor::empty({1000}, DType::F64);
+    REQUIRE(a.stats().live_bytes == before + 8000);
+    REQUIRE(reinterpret_cast<uintptr_t>(t.raw()) % 64 == 0);
+  }
+  REQUIRE(a.stats().live_bytes == before);
+  REQUIRE(a.stats().peak_bytes >= before + 8000);
+  REQUIRE_THROWS_WITH(allocator_for(DeviceType::CUDA), Catch::Contains("without that backend"));
+  REQUIRE_THROWS_WITH(Tensor::empty({2}, DType::F32, Device::cuda()), Catch::Contains("without that backend"));
+}

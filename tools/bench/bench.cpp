@@ -1,0 +1,34 @@
+// `moetrain bench <suite> [--json] [--quick]`: speed measurements as ratios on this machine.
+#include <cstdio>
+
+#include "runtime/error.h"
+#include "tools/bench/ops_bench.h"
+#include "tools/command.h"
+
+namespace mt::cli {
+
+int run_bench(const Args& args) {
+  bench::BenchOptions opt;
+  std::string suite;
+  for (const std::string& a : args) {
+    if (a == "--json") opt.json = true;
+    else if (a == "--quick") opt.quick = true;
+    else if (a == "--help" || a == "-h") suite = "help";
+    else if (!a.empty() && a[0] != '-' && suite.empty()) suite = a;
+    else throw Error("bench: unknown option '" + a + "'; see `moetrain bench --help`");
+  }
+  if (suite.empty() || suite == "help") {
+    std::printf(
+        "usage: moetrain bench <suite> [--json] [--quick]\n\n"
+        "suites:\n"
+        "  ops     GEMM (vs raw cblas_sgemm), attention, layernorm, GELU, softmax, embedding,\n"
+        "          cross-entropy: time, GFLOP/s or GB/s, ratios to the machine's SGEMM\n\n"
+        "  --json   one JSON object per line: bench, name, value, unit, ratio\n"
+        "  --quick  shorter timings and fewer shapes\n");
+    return suite.empty() ? 1 : 0;
+  }
+  if (suite == "ops") return bench::run_ops_bench(opt);
+  throw Error("bench: unknown suite '" + suite + "'; available: ops");
+}
+
+}  // namespace mt::cli

@@ -1,0 +1,12 @@
+#pragma once
+
+namespace mt::bench {
+
+struct BenchOptions {
+  bool json = false;
+  bool quick = false;
+};
+
+int run_ops_bench(const BenchOptions& opt);
+
+}  // namespace mt::bench

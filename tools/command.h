@@ -1,0 +1,21 @@
+// The subcommands of the `moetrain` program. Each is a thin layer: parse flags, call a library.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace mt::cli {
+
+using Args = std::vector<std::string>;  // the arguments after the subcommand name
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(const Args& args);
+};
+
+const std::vector<Command>& commands();
+
+int run_bench(const Args& args);
+
+}  // namespace mt::cli

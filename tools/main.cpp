@@ -1,0 +1,57 @@
+// moetrain: one binary, many subcommands (`moetrain help` lists them).
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "runtime/error.h"
+#include "tools/command.h"
+
+namespace mt::cli {
+namespace {
+
+int run_help(const Args&) {
+  std::printf("moetrain %s - GPT Mixture-of-Experts training in C++\n\nusage: moetrain <command> [options]\n\ncommands:\n",
+              MOETRAIN_VERSION);
+  for (const Command& c : commands()) std::printf("  %-10s %s\n", c.name, c.summary);
+  std::printf("\n`moetrain <command> --help` describes a command's options.\n");
+  return 0;
+}
+
+int run_version(const Args&) {
+  std::printf("moetrain %s\n", MOETRAIN_VERSION);
+  return 0;
+}
+
+}  // namespace
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"help", "list the commands", run_help},
+      {"version", "print the version", run_version},
+      {"bench", "measure kernel speed against the machine's own SGEMM (bench ops)", run_bench},
+  };
+  return table;
+}
+
+}  // namespace mt::cli
+
+int main(int argc, char** argv) {
+  using namespace mt::cli;
+  std::string name = argc > 1 ? argv[1] : "help";
+  if (name == "--help" || name == "-h") name = "help";
+  Args args(argv + std::min(argc, 2), argv + argc);
+  for (const Command& c : commands()) {
+    if (name != c.name) continue;
+    try {
+      return c.run(args);
+    } catch (const mt::Error& e) {
+      std::fprintf(stderr, "moetrain %s: error: %s\n", c.name, e.what());
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "moetrain %s: internal error: %s\n", c.name, e.what());
+      return 2;
+    }
+  }
+  std::fprintf(stderr, "moetrain: unknown command '%s'; `moetrain help` lists the commands\n", name.c_str());
+  return 1;
+}
