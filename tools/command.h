@@ -17,5 +17,6 @@ struct Command {
 const std::vector<Command>& commands();
 
 int run_bench(const Args& args);
+int run_demo(const Args& args);
 
 }  // namespace mt::cli

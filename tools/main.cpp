@@ -28,6 +28,7 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"help", "list the commands", run_help},
       {"version", "print the version", run_version},
+      {"demo", "train a small byte-level GPT on bundled Tiny Shakespeare (CPU) and sample from it", run_demo},
       {"bench", "measure kernel speed against the machine's own SGEMM (bench ops)", run_bench},
   };
   return table;

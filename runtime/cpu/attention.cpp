@@ -18,6 +18,7 @@
 #include "runtime/cpu/blas.h"
 #include "runtime/cpu/cpu_backend.h"
 #include "runtime/cpu/parallel.h"
+#include "runtime/cpu/vec_math.h"
 #include "runtime/dispatch.h"
 
 namespace mt::cpu {
@@ -39,22 +40,24 @@ void probs_from_lse(T* s, int64_t i0, int64_t rows, int64_t keys, const T* lse) 
   for (int64_t r = 0; r < rows; ++r) {
     T* row = s + r * keys;
     int64_t valid = i0 + r + 1;
-    for (int64_t j = 0; j < valid; ++j) row[j] = std::exp(row[j] - lse[r]);
+    for (int64_t j = 0; j < valid; ++j) row[j] = vexp(row[j] - lse[r]);
     for (int64_t j = valid; j < keys; ++j) row[j] = T(0);
   }
 }
 
-// lse[r] = log sum_{j <= i0+r} exp(S[r, j]) for each row of the block (max-shifted).
+// Scores of one block -> probabilities and lse, in place (the forward): one exp per score.
+//   lse[r] = log sum_{j <= i0+r} exp(S[r, j]);  S[r, j] -> exp(S[r, j] - lse[r]), masked -> 0
 template <class T>
-void row_logsumexp(const T* s, int64_t i0, int64_t rows, int64_t keys, T* lse) {
+void softmax_rows_with_lse(T* s, int64_t i0, int64_t rows, int64_t keys, T* lse) {
   for (int64_t r = 0; r < rows; ++r) {
-    const T* row = s + r * keys;
+    T* row = s + r * keys;
     int64_t valid = i0 + r + 1;
-    T mx = -INFINITY;
-    for (int64_t j = 0; j < valid; ++j) mx = std::max(mx, row[j]);
-    double sum = 0;
-    for (int64_t j = 0; j < valid; ++j) sum += std::exp(row[j] - mx);
+    T mx = lane_max(row, valid);
+    double sum = lane_sum<T>(valid, [&](int64_t j) { return row[j] = vexp(row[j] - mx); });
     lse[r] = mx + T(std::log(sum));
+    T inv = T(1.0 / sum);
+    for (int64_t j = 0; j < valid; ++j) row[j] *= inv;
+    for (int64_t j = valid; j < keys; ++j) row[j] = T(0);
   }
 }
 
@@ -64,8 +67,7 @@ void attention_forward_head(const HeadView<T>& hv, int64_t t_len, int64_t d, T s
     int64_t rows = std::min(kBlock, t_len - i0), keys = i0 + rows;
     // S[rows, keys] = scale * Q[i0:i0+rows] K[0:keys]^T
     blas_gemm(false, true, rows, keys, d, scale, hv.q + i0 * hv.ld_qkv, hv.ld_qkv, hv.k, hv.ld_qkv, T(0), s, keys);
-    row_logsumexp(s, i0, rows, keys, lse + i0);
-    probs_from_lse(s, i0, rows, keys, lse + i0);
+    softmax_rows_with_lse(s, i0, rows, keys, lse + i0);
     // O[i0:i0+rows] = P V[0:keys]
     blas_gemm(false, false, rows, d, keys, T(1), s, keys, hv.v, hv.ld_qkv, T(0), out + i0 * hv.ld_out, hv.ld_out);
   }
@@ -76,9 +78,8 @@ void attention_backward_head(const HeadView<T>& hv, int64_t t_len, int64_t d, T 
                              const T* out, const T* lse, T* dq, T* dk, T* dv, T* s, T* dp, T* delta) {
   // delta[t] = sum_j dO[t,j] O[t,j]
   for (int64_t t = 0; t < t_len; ++t) {
-    double acc = 0;
-    for (int64_t j = 0; j < d; ++j) acc += double(dout[t * hv.ld_out + j]) * out[t * hv.ld_out + j];
-    delta[t] = T(acc);
+    const T *g = dout + t * hv.ld_out, *o = out + t * hv.ld_out;
+    delta[t] = T(lane_sum<T>(d, [&](int64_t j) { return g[j] * o[j]; }));
   }
   for (int64_t i0 = 0; i0 < t_len; i0 += kBlock) {
     int64_t rows = std::min(kBlock, t_len - i0), keys = i0 + rows;

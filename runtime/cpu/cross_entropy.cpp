@@ -8,6 +8,7 @@
 #include "runtime/cpu/cpu_backend.h"
 #include "runtime/cpu/index_check.h"
 #include "runtime/cpu/parallel.h"
+#include "runtime/cpu/vec_math.h"
 #include "runtime/dispatch.h"
 
 namespace mt::cpu {
@@ -25,10 +26,8 @@ void CpuBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targe
       parallel_for(n, 1, [&](int64_t s, int64_t e) {
         for (int64_t i = s; i < e; ++i) {
           const T* row = pl + i * v;
-          T mx = -INFINITY;
-          for (int64_t j = 0; j < v; ++j) mx = std::max(mx, row[j]);
-          double sum = 0;
-          for (int64_t j = 0; j < v; ++j) sum += std::exp(row[j] - mx);
+          T mx = lane_max(row, v);
+          double sum = lane_sum<T>(v, [&](int64_t j) { return vexp(row[j] - mx); });
           T l = mx + T(std::log(sum));
           plse[i] = l;
           ploss[i] = l - row[pt[i]];
@@ -55,7 +54,7 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
           const T* row = pl + i * v;
           T* out = pd + i * v;
           T l = plse[i];
-          for (int64_t j = 0; j < v; ++j) out[j] += g * std::exp(row[j] - l);
+          for (int64_t j = 0; j < v; ++j) out[j] += g * vexp(row[j] - l);
           out[pt[i]] -= g;
         }
       });

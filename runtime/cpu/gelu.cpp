@@ -6,6 +6,7 @@
 
 #include "runtime/cpu/cpu_backend.h"
 #include "runtime/cpu/parallel.h"
+#include "runtime/cpu/vec_math.h"
 #include "runtime/dispatch.h"
 
 namespace mt::cpu {
@@ -23,7 +24,7 @@ void CpuBackend::gelu_forward(const Tensor& x, Tensor& y) {
       for (int64_t i = s; i < e; ++i) {
         T v = px[i];
         T u = T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v);
-        py[i] = T(0.5) * v * (T(1) + std::tanh(u));
+        py[i] = T(0.5) * v * (T(1) + vtanh(u));
       }
     });
   });
@@ -39,7 +40,7 @@ void CpuBackend::gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
       for (int64_t i = s; i < e; ++i) {
         T v = px[i];
         T u = T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v);
-        T th = std::tanh(u);
+        T th = vtanh(u);
         T du = T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * v * v);
         T grad = T(0.5) * (T(1) + th) + T(0.5) * v * (T(1) - th * th) * du;
         pdx[i] += grad * pdy[i];

@@ -8,6 +8,7 @@
 
 #include "runtime/cpu/cpu_backend.h"
 #include "runtime/cpu/parallel.h"
+#include "runtime/cpu/vec_math.h"
 #include "runtime/dispatch.h"
 
 namespace mt::cpu {
@@ -22,13 +23,9 @@ void CpuBackend::layernorm_forward(const Tensor& x, const Tensor& w, const Tenso
     parallel_for(n, 16, [&](int64_t s, int64_t e) {
       for (int64_t i = s; i < e; ++i) {
         const T* row = px + i * c;
-        double sum = 0;
-        for (int64_t j = 0; j < c; ++j) sum += row[j];
-        double mu = sum / double(c);
-        double var = 0;
-        for (int64_t j = 0; j < c; ++j) var += (row[j] - mu) * (row[j] - mu);
-        double r = 1.0 / std::sqrt(var / double(c) + eps);
-        T tm = T(mu), tr = T(r);
+        T tm = T(lane_sum<T>(c, [&](int64_t j) { return row[j]; }) / double(c));
+        double var = lane_sum<T>(c, [&](int64_t j) { return (row[j] - tm) * (row[j] - tm); }) / double(c);
+        T tr = T(1.0 / std::sqrt(var + eps));
         T* out = py + i * c;
         for (int64_t j = 0; j < c; ++j) out[j] = (row[j] - tm) * tr * pw[j] + pb[j];
         pm[i] = tm;
@@ -51,13 +48,8 @@ void CpuBackend::layernorm_backward(const Tensor& dy, const Tensor& x, const Ten
         for (int64_t i = s; i < e; ++i) {
           const T *row = px + i * c, *g = pdy + i * c;
           T mu = pm[i], r = pr[i];
-          double mean_g = 0, mean_gx = 0;
-          for (int64_t j = 0; j < c; ++j) {
-            double gj = double(g[j]) * pw[j];
-            mean_g += gj;
-            mean_gx += gj * double((row[j] - mu) * r);
-          }
-          T mg = T(mean_g / double(c)), mgx = T(mean_gx / double(c));
+          T mg = T(lane_sum<T>(c, [&](int64_t j) { return g[j] * pw[j]; }) / double(c));
+          T mgx = T(lane_sum<T>(c, [&](int64_t j) { return g[j] * pw[j] * ((row[j] - mu) * r); }) / double(c));
           T* out = pdx + i * c;
           for (int64_t j = 0; j < c; ++j) {
             T xhat = (row[j] - mu) * r;

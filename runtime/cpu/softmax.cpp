@@ -5,6 +5,7 @@
 
 #include "runtime/cpu/cpu_backend.h"
 #include "runtime/cpu/parallel.h"
+#include "runtime/cpu/vec_math.h"
 #include "runtime/dispatch.h"
 
 namespace mt::cpu {
@@ -19,13 +20,8 @@ void CpuBackend::softmax_forward(const Tensor& x, Tensor& y) {
       for (int64_t i = s; i < e; ++i) {
         const T* in = px + i * c;
         T* out = py + i * c;
-        T mx = -INFINITY;
-        for (int64_t j = 0; j < c; ++j) mx = std::max(mx, in[j]);
-        double sum = 0;
-        for (int64_t j = 0; j < c; ++j) {
-          out[j] = std::exp(in[j] - mx);
-          sum += out[j];
-        }
+        T mx = lane_max(in, c);
+        double sum = lane_sum<T>(c, [&](int64_t j) { return out[j] = vexp(in[j] - mx); });
         T inv = T(1.0 / sum);
         for (int64_t j = 0; j < c; ++j) out[j] *= inv;
       }
@@ -42,8 +38,7 @@ void CpuBackend::softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx)
     parallel_for(n, 8, [&](int64_t s, int64_t e) {
       for (int64_t i = s; i < e; ++i) {
         const T *yr = py + i * c, *gr = pdy + i * c;
-        double dot = 0;
-        for (int64_t j = 0; j < c; ++j) dot += double(yr[j]) * gr[j];
+        double dot = lane_sum<T>(c, [&](int64_t j) { return yr[j] * gr[j]; });
         T* out = pdx + i * c;
         for (int64_t j = 0; j < c; ++j) out[j] += yr[j] * (gr[j] - T(dot));
       }

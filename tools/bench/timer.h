@@ -30,4 +30,38 @@ double time_per_call(F&& fn, double target_seconds = 0.05, int samples = 5) {
   return per_call[per_call.size() / 2];
 }
 
+// Two implementations of the same work, timed in alternation (a, b, a, b, ...) so that clock
+// drift and a noisy neighbour hit both alike. Returns the median of the per-round ratios
+// time(a) / time(b), and each one's median seconds per call.
+struct PairTiming {
+  double seconds_a, seconds_b, ratio_a_over_b;
+};
+
+template <class FA, class FB>
+PairTiming time_pair(FA&& fa, FB&& fb, double target_seconds = 0.05, int rounds = 9) {
+  fa();
+  fb();
+  double t0 = now_seconds();
+  fa();
+  double once = std::max(now_seconds() - t0, 1e-7);
+  int reps = std::max(1, int(target_seconds / once / 2));
+  std::vector<double> ta, tb, ratio;
+  for (int r = 0; r < rounds; ++r) {
+    double s = now_seconds();
+    for (int i = 0; i < reps; ++i) fa();
+    double a = (now_seconds() - s) / reps;
+    s = now_seconds();
+    for (int i = 0; i < reps; ++i) fb();
+    double b = (now_seconds() - s) / reps;
+    ta.push_back(a);
+    tb.push_back(b);
+    ratio.push_back(a / b);
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  return {median(ta), median(tb), median(ratio)};
+}
+
 }  // namespace mt::bench

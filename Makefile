@@ -1,0 +1,38 @@
+# moetrain: every target installs what is missing first (tools/bootstrap.sh), then builds.
+#   make demo    build and run the demo job on the CPU
+#   make test    build and run the whole test suite (CTest)
+#   make bench   build and run the kernel benchmarks
+#   make build   configure and build into $(BUILD)
+# Options: BUILD=build-dir  JOBS=n  CMAKE_FLAGS="-DMOETRAIN_NATIVE=OFF ..."
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+.PHONY: all bootstrap configure build test demo bench format clean
+
+all: build
+
+bootstrap:
+	@bash tools/bootstrap.sh
+
+configure: bootstrap
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) > $(BUILD).configure.log 2>&1 \
+	  || { cat $(BUILD).configure.log; exit 1; }
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+demo: build
+	@$(BUILD)/bin/moetrain demo
+
+bench: build
+	@$(BUILD)/bin/moetrain bench ops
+
+format:
+	@git ls-files '*.h' '*.cpp' '*.cu' '*.cuh' | xargs clang-format -i
+
+clean:
+	@rm -rf $(BUILD) $(BUILD).configure.log

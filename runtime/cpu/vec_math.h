@@ -1,0 +1,85 @@
+// Vectorizable transcendental functions for the CPU kernels.
+//
+// std::exp and std::tanh are library calls that GCC cannot vectorize without -ffast-math (which
+// would also break the -inf handling that softmax and masking rely on). vexp<float> is a branch-
+// free exp written in plain arithmetic, so loops over it auto-vectorize: exp(x) = 2^n * 2^f with
+// n = round(x log2 e), f in [-1/2, 1/2], 2^f = e^(f ln 2) by a degree-7 Taylor polynomial
+// (relative error < 3e-9, below float's rounding). Inputs below -87.3 give exactly 0; inputs above 88.3
+// saturate at exp(88.3) ~ 2.2e38 instead of overflowing.
+// The f64 versions are the library functions: f64 is for checking, not speed.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace mt::cpu {
+
+template <class T>
+inline T vexp(T x) {
+  return std::exp(x);
+}
+
+template <>
+inline float vexp<float>(float x) {
+  // Plain compares and the 1.5*2^23 rounding trick instead of fmin/fmax/floor, which GCC does
+  // not vectorize without -ffast-math.
+  float xc = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
+  float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
+  float y = (xc - n * 0.693145751953125f) - n * 1.42860682030941723e-06f;  // x - n ln2, two-part ln2
+  float p = 1.0f / 5040.0f;
+  p = p * y + 1.0f / 720.0f;
+  p = p * y + 1.0f / 120.0f;
+  p = p * y + 1.0f / 24.0f;
+  p = p * y + 1.0f / 6.0f;
+  p = p * y + 0.5f;
+  p = p * y + 1.0f;
+  p = p * y + 1.0f;
+  int32_t bits = (int32_t(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return x < -87.3f ? 0.0f : p * scale;
+}
+
+// tanh(u) = 1 - 2 / (exp(2u) + 1); exact limits +-1 for large |u|.
+template <class T>
+inline T vtanh(T u) {
+  return std::tanh(u);
+}
+
+template <>
+inline float vtanh<float>(float u) {
+  return 1.0f - 2.0f / (vexp(2.0f * u) + 1.0f);
+}
+
+// Row reductions that vectorize without -ffast-math: kLanes independent partial results, one
+// per vector lane, combined at the end (sums in f64). f(j) returns element j's value (and may
+// store to element j). The order of additions is fixed, so results are deterministic.
+constexpr int64_t kLanes = 16;
+
+template <class T, class F>
+inline double lane_sum(int64_t n, F&& f) {
+  T acc[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) acc[l] += f(j + l);
+  double total = 0;
+  for (; j < n; ++j) total += double(f(j));
+  for (int64_t l = 0; l < kLanes; ++l) total += double(acc[l]);
+  return total;
+}
+
+template <class T>
+inline T lane_max(const T* x, int64_t n) {
+  T acc[kLanes];
+  for (int64_t l = 0; l < kLanes; ++l) acc[l] = -INFINITY;
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) acc[l] = acc[l] > x[j + l] ? acc[l] : x[j + l];
+  T m = -INFINITY;
+  for (; j < n; ++j) m = m > x[j] ? m : x[j];
+  for (int64_t l = 0; l < kLanes; ++l) m = m > acc[l] ? m : acc[l];
+  return m;
+}
+
+}  // namespace mt::cpu

@@ -1,0 +1,41 @@
+// The vectorizable exp/tanh used by the f32 CPU kernels, against the C library.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "runtime/cpu/vec_math.h"
+
+using namespace mt::cpu;
+
+TEST_CASE("vexp float is accurate to a few ulp and has exact limits", "[runtime][vecmath]") {
+  double worst = 0;
+  for (double x = -87.0; x <= 88.0; x += 0.001) {
+    float xf = float(x);
+    double want = std::exp(double(xf));
+    worst = std::max(worst, std::fabs(double(vexp(xf)) - want) / want);
+  }
+  REQUIRE(worst < 4e-7);
+  REQUIRE(vexp(-INFINITY) == 0.0f);
+  REQUIRE(vexp(-100.0f) == 0.0f);
+  REQUIRE(vexp(0.0f) == 1.0f);
+  REQUIRE(std::isfinite(vexp(1000.0f)));
+}
+
+TEST_CASE("vtanh float matches tanh and saturates", "[runtime][vecmath]") {
+  double worst = 0;
+  for (double u = -20.0; u <= 20.0; u += 0.001) worst = std::max(worst, std::fabs(double(vtanh(float(u))) - std::tanh(u)));
+  REQUIRE(worst < 3e-7);
+  REQUIRE(vtanh(50.0f) == 1.0f);
+  REQUIRE(vtanh(-50.0f) == -1.0f);
+}
+
+TEST_CASE("lane reductions equal plain loops", "[runtime][vecmath]") {
+  std::vector<float> x(1003);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(float(i)) * 3.0f;
+  double plain = 0;
+  float mx = -INFINITY;
+  for (float v : x) plain += v, mx = std::max(mx, v);
+  REQUIRE(lane_sum<float>(int64_t(x.size()), [&](int64_t j) { return x[j]; }) == Approx(plain).epsilon(1e-6));
+  REQUIRE(lane_max(x.data(), int64_t(x.size())) == mx);
+  REQUIRE(lane_max(x.data(), 0) == -INFINITY);
+}
