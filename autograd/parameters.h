@@ -27,6 +27,22 @@ struct ParamTags {
   bool weight_decay = true;
   std::optional<ExpertTag> expert;
   int tp_split_dim = -1;
+
+  // ParamTags{} decays; ParamTags::no_decay() for biases and LayerNorm parameters; chain the rest:
+  // ParamTags{}.set_expert(3, 5).set_tp_split(0).
+  static ParamTags no_decay() {
+    ParamTags t;
+    t.weight_decay = false;
+    return t;
+  }
+  ParamTags& set_expert(int layer, int expert_id) {
+    expert = ExpertTag{layer, expert_id};
+    return *this;
+  }
+  ParamTags& set_tp_split(int dim) {
+    tp_split_dim = dim;
+    return *this;
+  }
 };
 
 enum class ParamGroup { Dense = 0, Expert = 1 };

@@ -27,4 +27,12 @@ decltype(auto) dispatch_index(DType t, const char* op, F&& f) {
   }
 }
 
+// Kernels with a float tensor and an index tensor: f(float zero, index zero).
+template <class F>
+decltype(auto) dispatch_float_and_index(DType float_type, DType index_type, const char* op, F&& f) {
+  return dispatch_float(float_type, op, [&](auto fzero) {
+    return dispatch_index(index_type, op, [&](auto izero) { return f(fzero, izero); });
+  });
+}
+
 }  // namespace mt

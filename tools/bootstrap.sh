@@ -43,5 +43,14 @@ fi
 echo "bootstrap: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
+# Never remove a user's packages to make room (libopenblas-openmp-dev conflicts with the reference
+# libblas-dev/liblapack-dev): simulate first and stop with an explanation if apt would remove any.
+removals=$($sudo apt-get install -s --no-install-recommends "${missing[@]}" 2>/dev/null | awk '/^Remv /{print $2}')
+if [ -n "$removals" ]; then
+  echo "bootstrap: installing ${missing[*]} would remove: $removals" >&2
+  echo "bootstrap: remove or replace those yourself, or build against another CBLAS with" >&2
+  echo "           make CMAKE_FLAGS=-DMOETRAIN_BLAS_DIR=<folder with libopenblas.so or libblas.so>" >&2
+  exit 1
+fi
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "bootstrap: done"

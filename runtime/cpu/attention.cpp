@@ -118,7 +118,7 @@ void CpuBackend::attention_forward(const Tensor& qkv, int64_t n_head, Tensor& ou
     T scale = T(1.0 / std::sqrt(double(d)));
     const T* pqkv = qkv.data<T>();
     T *pout = out.data<T>(), *plse = lse.data<T>();
-    parallel_for(bsz * n_head, 1, [&](int64_t p0, int64_t p1) {
+    parallel_for(bsz * n_head, t_len * t_len * d, [&](int64_t p0, int64_t p1) {
       std::vector<T> s(size_t(std::min(kBlock, t_len) * t_len));
       for (int64_t p = p0; p < p1; ++p) {
         int64_t b = p / n_head, h = p % n_head;
@@ -137,7 +137,7 @@ void CpuBackend::attention_backward(const Tensor& dout, const Tensor& qkv, const
     T scale = T(1.0 / std::sqrt(double(d)));
     const T *pqkv = qkv.data<T>(), *pdout = dout.data<T>(), *pout = out.data<T>(), *plse = lse.data<T>();
     T* pdqkv = dqkv.data<T>();
-    parallel_for(bsz * n_head, 1, [&](int64_t p0, int64_t p1) {
+    parallel_for(bsz * n_head, 3 * t_len * t_len * d, [&](int64_t p0, int64_t p1) {
       size_t block = size_t(std::min(kBlock, t_len) * t_len);
       std::vector<T> s(block), dp(block), delta(static_cast<size_t>(t_len));
       for (int64_t p = p0; p < p1; ++p) {

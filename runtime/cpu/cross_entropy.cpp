@@ -14,50 +14,46 @@
 namespace mt::cpu {
 
 void CpuBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse) {
-  dispatch_float(logits.dtype(), "cross_entropy", [&](auto zero) {
+  dispatch_float_and_index(logits.dtype(), targets.dtype(), "cross_entropy", [&](auto zero, auto izero) {
     using T = decltype(zero);
-    dispatch_index(targets.dtype(), "cross_entropy", [&](auto izero) {
-      using I = decltype(izero);
-      int64_t n = logits.size(0), v = logits.size(1);
-      const I* pt = targets.data<I>();
-      check_index_range("cross_entropy", "targets", pt, n, v);
-      const T* pl = logits.data<T>();
-      T *ploss = losses.data<T>(), *plse = lse.data<T>();
-      parallel_for(n, 1, [&](int64_t s, int64_t e) {
-        for (int64_t i = s; i < e; ++i) {
-          const T* row = pl + i * v;
-          T mx = lane_max(row, v);
-          double sum = lane_sum<T>(v, [&](int64_t j) { return vexp(row[j] - mx); });
-          T l = mx + T(std::log(sum));
-          plse[i] = l;
-          ploss[i] = l - row[pt[i]];
-        }
-      });
+    using I = decltype(izero);
+    int64_t n = logits.size(0), v = logits.size(1);
+    const I* pt = targets.data<I>();
+    check_index_range("cross_entropy", "targets", pt, n, v);
+    const T* pl = logits.data<T>();
+    T *ploss = losses.data<T>(), *plse = lse.data<T>();
+    parallel_for(n, 4 * v, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) {
+        const T* row = pl + i * v;
+        T mx = lane_max(row, v);
+        double sum = lane_sum<T>(v, [&](int64_t j) { return vexp(row[j] - mx); });
+        T l = mx + T(std::log(sum));
+        plse[i] = l;
+        ploss[i] = l - row[pt[i]];
+      }
     });
   });
 }
 
 void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
                                         const Tensor& dlosses, Tensor& dlogits) {
-  dispatch_float(logits.dtype(), "cross_entropy_backward", [&](auto zero) {
+  dispatch_float_and_index(logits.dtype(), targets.dtype(), "cross_entropy_backward", [&](auto zero, auto izero) {
     using T = decltype(zero);
-    dispatch_index(targets.dtype(), "cross_entropy_backward", [&](auto izero) {
-      using I = decltype(izero);
-      int64_t n = logits.size(0), v = logits.size(1);
-      const I* pt = targets.data<I>();
-      const T *pl = logits.data<T>(), *plse = lse.data<T>(), *pdl = dlosses.data<T>();
-      T* pd = dlogits.data<T>();
-      parallel_for(n, 1, [&](int64_t s, int64_t e) {
-        for (int64_t i = s; i < e; ++i) {
-          T g = pdl[i];
-          if (g == T(0)) continue;
-          const T* row = pl + i * v;
-          T* out = pd + i * v;
-          T l = plse[i];
-          for (int64_t j = 0; j < v; ++j) out[j] += g * vexp(row[j] - l);
-          out[pt[i]] -= g;
-        }
-      });
+    using I = decltype(izero);
+    int64_t n = logits.size(0), v = logits.size(1);
+    const I* pt = targets.data<I>();
+    const T *pl = logits.data<T>(), *plse = lse.data<T>(), *pdl = dlosses.data<T>();
+    T* pd = dlogits.data<T>();
+    parallel_for(n, 4 * v, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) {
+        T g = pdl[i];
+        if (g == T(0)) continue;
+        const T* row = pl + i * v;
+        T* out = pd + i * v;
+        T l = plse[i];
+        for (int64_t j = 0; j < v; ++j) out[j] += g * vexp(row[j] - l);
+        out[pt[i]] -= g;
+      }
     });
   });
 }

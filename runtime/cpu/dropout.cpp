@@ -13,7 +13,7 @@ template <class T>
 void apply_dropout_mask(const T* in, T* out, int64_t n, double p, RngKey key, bool accumulate) {
   T scale = T(1.0 / (1.0 - p));
   float fp = float(p);
-  parallel_for(n, 1 << 12, [&](int64_t s, int64_t e) {
+  parallel_for(n, 16, [&](int64_t s, int64_t e) {
     for (int64_t i = s; i < e; ++i) {
       T m = uniform_at(key, uint64_t(i)) >= fp ? scale : T(0);
       out[i] = accumulate ? out[i] + in[i] * m : in[i] * m;

@@ -7,8 +7,6 @@
 
 namespace mt::cpu {
 
-constexpr int64_t kGrain = 1 << 14;
-
 // y[i] = alpha * x[i] + beta * y[i]; beta == 0 overwrites y (never reads it, so NaN-safe).
 void CpuBackend::axpby(double alpha, const Tensor& x, double beta, Tensor& y) {
   dispatch_float(y.dtype(), "axpby", [&](auto zero) {
@@ -16,7 +14,7 @@ void CpuBackend::axpby(double alpha, const Tensor& x, double beta, Tensor& y) {
     const T* px = x.data<T>();
     T* py = y.data<T>();
     T a = T(alpha), b = T(beta);
-    parallel_for(y.numel(), kGrain, [&](int64_t s, int64_t e) {
+    parallel_for(y.numel(), 1, [&](int64_t s, int64_t e) {
       if (beta == 0.0) {
         for (int64_t i = s; i < e; ++i) py[i] = a * px[i];
       } else if (alpha == 0.0) {
@@ -35,7 +33,7 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& o
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     T* po = out.data<T>();
-    parallel_for(out.numel(), kGrain, [&](int64_t s, int64_t e) {
+    parallel_for(out.numel(), 1, [&](int64_t s, int64_t e) {
       switch (op) {
         case BinaryOp::Add: for (int64_t i = s; i < e; ++i) po[i] = pa[i] + pb[i]; break;
         case BinaryOp::Sub: for (int64_t i = s; i < e; ++i) po[i] = pa[i] - pb[i]; break;
@@ -56,7 +54,7 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, Tensor& out) {
     int64_t blocks = (n + kBlock - 1) / kBlock;
     bool is_max = op == ReduceOp::Max || op == ReduceOp::AbsMax;
     std::vector<double> part(size_t(std::max<int64_t>(blocks, 1)), is_max ? -INFINITY : 0.0);
-    parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
+    parallel_for(blocks, kBlock, [&](int64_t b0, int64_t b1) {
       for (int64_t blk = b0; blk < b1; ++blk) {
         double acc = part[blk];
         for (int64_t i = blk * kBlock; i < std::min(n, (blk + 1) * kBlock); ++i) {

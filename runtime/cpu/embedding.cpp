@@ -13,51 +13,47 @@
 namespace mt::cpu {
 
 void CpuBackend::embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, Tensor& out) {
-  dispatch_float(wte.dtype(), "embedding", [&](auto zero) {
+  dispatch_float_and_index(wte.dtype(), idx.dtype(), "embedding", [&](auto zero, auto izero) {
     using T = decltype(zero);
-    dispatch_index(idx.dtype(), "embedding", [&](auto izero) {
-      using I = decltype(izero);
-      int64_t bsz = idx.size(0), t_len = idx.size(1), v = wte.size(0), c = wte.size(1);
-      const I* pi = idx.data<I>();
-      check_index_range("embedding", "idx", pi, bsz * t_len, v);
-      const T *pte = wte.data<T>(), *ppe = wpe.data<T>();
-      T* po = out.data<T>();
-      parallel_for(bsz * t_len, 16, [&](int64_t s, int64_t e) {
-        for (int64_t n = s; n < e; ++n) {
-          const T* te = pte + int64_t(pi[n]) * c;
-          const T* pe = ppe + (n % t_len) * c;
-          T* o = po + n * c;
-          for (int64_t j = 0; j < c; ++j) o[j] = te[j] + pe[j];
-        }
-      });
+    using I = decltype(izero);
+    int64_t bsz = idx.size(0), t_len = idx.size(1), v = wte.size(0), c = wte.size(1);
+    const I* pi = idx.data<I>();
+    check_index_range("embedding", "idx", pi, bsz * t_len, v);
+    const T *pte = wte.data<T>(), *ppe = wpe.data<T>();
+    T* po = out.data<T>();
+    parallel_for(bsz * t_len, c, [&](int64_t s, int64_t e) {
+      for (int64_t n = s; n < e; ++n) {
+        const T* te = pte + int64_t(pi[n]) * c;
+        const T* pe = ppe + (n % t_len) * c;
+        T* o = po + n * c;
+        for (int64_t j = 0; j < c; ++j) o[j] = te[j] + pe[j];
+      }
     });
   });
 }
 
 void CpuBackend::embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Tensor* dwpe) {
-  dispatch_float(dout.dtype(), "embedding_backward", [&](auto zero) {
+  dispatch_float_and_index(dout.dtype(), idx.dtype(), "embedding_backward", [&](auto zero, auto izero) {
     using T = decltype(zero);
-    dispatch_index(idx.dtype(), "embedding_backward", [&](auto izero) {
-      using I = decltype(izero);
-      int64_t bsz = idx.size(0), t_len = idx.size(1), c = dout.size(2);
-      const I* pi = idx.data<I>();
-      if (dwte) check_index_range("embedding_backward", "idx", pi, bsz * t_len, dwte->size(0));
-      const T* pd = dout.data<T>();
-      T* pte = dwte ? dwte->data<T>() : nullptr;
-      T* ppe = dwpe ? dwpe->data<T>() : nullptr;
-      parallel_for(c, 16, [&](int64_t c0, int64_t c1) {
-        for (int64_t n = 0; n < bsz * t_len; ++n) {
-          const T* g = pd + n * c;
-          if (pte) {
-            T* row = pte + int64_t(pi[n]) * c;
-            for (int64_t j = c0; j < c1; ++j) row[j] += g[j];
-          }
-          if (ppe) {
-            T* row = ppe + (n % t_len) * c;
-            for (int64_t j = c0; j < c1; ++j) row[j] += g[j];
-          }
+    using I = decltype(izero);
+    int64_t bsz = idx.size(0), t_len = idx.size(1), c = dout.size(2);
+    const I* pi = idx.data<I>();
+    if (dwte) check_index_range("embedding_backward", "idx", pi, bsz * t_len, dwte->size(0));
+    const T* pd = dout.data<T>();
+    T* pte = dwte ? dwte->data<T>() : nullptr;
+    T* ppe = dwpe ? dwpe->data<T>() : nullptr;
+    parallel_for(c, 2 * bsz * t_len, [&](int64_t c0, int64_t c1) {
+      for (int64_t n = 0; n < bsz * t_len; ++n) {
+        const T* g = pd + n * c;
+        if (pte) {
+          T* row = pte + int64_t(pi[n]) * c;
+          for (int64_t j = c0; j < c1; ++j) row[j] += g[j];
         }
-      });
+        if (ppe) {
+          T* row = ppe + (n % t_len) * c;
+          for (int64_t j = c0; j < c1; ++j) row[j] += g[j];
+        }
+      }
     });
   });
 }

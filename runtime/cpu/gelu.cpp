@@ -13,6 +13,12 @@ namespace mt::cpu {
 namespace {
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
 constexpr double kCubic = 0.044715;
+
+// u = sqrt(2/pi) (x + 0.044715 x^3), the argument of tanh.
+template <class T>
+inline T gelu_arg(T x) {
+  return T(kSqrt2OverPi) * (x + T(kCubic) * x * x * x);
+}
 }  // namespace
 
 void CpuBackend::gelu_forward(const Tensor& x, Tensor& y) {
@@ -20,11 +26,10 @@ void CpuBackend::gelu_forward(const Tensor& x, Tensor& y) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    parallel_for(x.numel(), 1 << 13, [&](int64_t s, int64_t e) {
+    parallel_for(x.numel(), 16, [&](int64_t s, int64_t e) {
       for (int64_t i = s; i < e; ++i) {
         T v = px[i];
-        T u = T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v);
-        py[i] = T(0.5) * v * (T(1) + vtanh(u));
+        py[i] = T(0.5) * v * (T(1) + vtanh(gelu_arg(v)));
       }
     });
   });
@@ -36,11 +41,10 @@ void CpuBackend::gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
     const T* px = x.data<T>();
     const T* pdy = dy.data<T>();
     T* pdx = dx.data<T>();
-    parallel_for(x.numel(), 1 << 13, [&](int64_t s, int64_t e) {
+    parallel_for(x.numel(), 16, [&](int64_t s, int64_t e) {
       for (int64_t i = s; i < e; ++i) {
         T v = px[i];
-        T u = T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v);
-        T th = vtanh(u);
+        T th = vtanh(gelu_arg(v));
         T du = T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * v * v);
         T grad = T(0.5) * (T(1) + th) + T(0.5) * v * (T(1) - th * th) * du;
         pdx[i] += grad * pdy[i];

@@ -31,7 +31,7 @@ void CpuBackend::gemm(const GemmDesc& g, double alpha, const Tensor& a, const Te
                 T(beta), pc + i * g.stride_c, g.n);
     };
     if (g.batch > 1 && g.m * g.n * g.k <= kSmallGemm) {
-      parallel_for(g.batch, 1, [&](int64_t b0, int64_t b1) {
+      parallel_for(g.batch, g.m * g.n * g.k, [&](int64_t b0, int64_t b1) {
         for (int64_t i = b0; i < b1; ++i) one(i);
       });
     } else {

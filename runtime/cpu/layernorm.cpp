@@ -20,7 +20,7 @@ void CpuBackend::layernorm_forward(const Tensor& x, const Tensor& w, const Tenso
     int64_t n = x.size(0), c = x.size(1);
     const T *px = x.data<T>(), *pw = w.data<T>(), *pb = b.data<T>();
     T *py = y.data<T>(), *pm = mean.data<T>(), *pr = rstd.data<T>();
-    parallel_for(n, 16, [&](int64_t s, int64_t e) {
+    parallel_for(n, 4 * c, [&](int64_t s, int64_t e) {
       for (int64_t i = s; i < e; ++i) {
         const T* row = px + i * c;
         T tm = T(lane_sum<T>(c, [&](int64_t j) { return row[j]; }) / double(c));
@@ -44,7 +44,7 @@ void CpuBackend::layernorm_backward(const Tensor& dy, const Tensor& x, const Ten
     const T *pm = mean.data<T>(), *pr = rstd.data<T>();
     if (dx) {
       T* pdx = dx->data<T>();
-      parallel_for(n, 16, [&](int64_t s, int64_t e) {
+      parallel_for(n, 4 * c, [&](int64_t s, int64_t e) {
         for (int64_t i = s; i < e; ++i) {
           const T *row = px + i * c, *g = pdy + i * c;
           T mu = pm[i], r = pr[i];

@@ -34,7 +34,7 @@ void CpuBackend::fill(Tensor& x, double value) {
     using T = decltype(zero);
     T v = convert<T>(value);
     T* p = x.data<T>();
-    parallel_for(x.numel(), 1 << 16, [&](int64_t b, int64_t e) {
+    parallel_for(x.numel(), 1, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) p[i] = v;
     });
   });
@@ -53,7 +53,7 @@ void CpuBackend::copy(const Tensor& src, Tensor& dst) {
       using D = decltype(dzero);
       const S* s = src.data<S>();
       D* d = dst.data<D>();
-      parallel_for(src.numel(), 1 << 15, [&](int64_t b, int64_t e) {
+      parallel_for(src.numel(), 1, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) d[i] = convert<D>(s[i]);
       });
     });

@@ -9,12 +9,18 @@
 
 namespace mt::cpu {
 
-// Runs body(begin, end) over [0, n) in chunks of at least `grain` items, in parallel.
+// Below about this many elementary operations, a parallel region costs more than it saves (and
+// on oversubscribed cores a thread waiting at the barrier can cost milliseconds).
+constexpr int64_t kMinParallelWork = 1 << 15;
+
+// Runs body(begin, end) over [0, n) in parallel chunks; `cost_per_item` (elementary operations
+// per item, roughly) decides how many chunks are worth it: none for small work.
 template <class F>
-void parallel_for(int64_t n, int64_t grain, F&& body) {
+void parallel_for(int64_t n, int64_t cost_per_item, F&& body) {
   if (n <= 0) return;
-  int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(n / std::max<int64_t>(grain, 1), 4L * omp_get_max_threads()));
-  if (chunks == 1 || omp_in_parallel()) {
+  int64_t work = n * std::max<int64_t>(cost_per_item, 1);
+  int64_t chunks = std::min<int64_t>({n, work / kMinParallelWork, 4L * omp_get_max_threads()});
+  if (chunks <= 1 || omp_in_parallel()) {
     body(int64_t(0), n);
     return;
   }
@@ -30,7 +36,7 @@ std::vector<double> blocked_column_sums(int64_t n, int64_t c, AddRow&& add_row) 
   constexpr int64_t kBlockRows = 32;
   int64_t blocks = (n + kBlockRows - 1) / kBlockRows;
   std::vector<double> partial(size_t(std::max<int64_t>(blocks, 1) * c), 0.0);
-  parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
+  parallel_for(blocks, kBlockRows * c, [&](int64_t b0, int64_t b1) {
     for (int64_t blk = b0; blk < b1; ++blk)
       for (int64_t i = blk * kBlockRows; i < std::min(n, (blk + 1) * kBlockRows); ++i)
         add_row(i, partial.data() + blk * c);

@@ -16,7 +16,7 @@ void CpuBackend::softmax_forward(const Tensor& x, Tensor& y) {
     int64_t n = x.size(0), c = x.size(1);
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    parallel_for(n, 8, [&](int64_t s, int64_t e) {
+    parallel_for(n, 4 * c, [&](int64_t s, int64_t e) {
       for (int64_t i = s; i < e; ++i) {
         const T* in = px + i * c;
         T* out = py + i * c;
@@ -35,7 +35,7 @@ void CpuBackend::softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx)
     int64_t n = y.size(0), c = y.size(1);
     const T *py = y.data<T>(), *pdy = dy.data<T>();
     T* pdx = dx.data<T>();
-    parallel_for(n, 8, [&](int64_t s, int64_t e) {
+    parallel_for(n, 4 * c, [&](int64_t s, int64_t e) {
       for (int64_t i = s; i < e; ++i) {
         const T *yr = py + i * c, *gr = pdy + i * c;
         double dot = lane_sum<T>(c, [&](int64_t j) { return yr[j] * gr[j]; });

@@ -9,12 +9,12 @@ using namespace mt;
 
 TEST_CASE("registry packs dense and expert parameters into flat buffers", "[autograd][parameters]") {
   ParameterRegistry reg;
-  Variable w = reg.add("h.0.attn.qkv.weight", testutil::random({6, 4}, DType::F32, 1), {true, {}, 0});
-  Variable b = reg.add("h.0.attn.qkv.bias", testutil::random({6}, DType::F32, 2), {false, {}, 0});
+  Variable w = reg.add("h.0.attn.qkv.weight", testutil::random({6, 4}, DType::F32, 1), ParamTags{}.set_tp_split(0));
+  Variable b = reg.add("h.0.attn.qkv.bias", testutil::random({6}, DType::F32, 2), ParamTags::no_decay().set_tp_split(0));
   Variable e0 = reg.add("h.1.moe.expert.0.fc1.weight", testutil::random({8, 4}, DType::F32, 3),
-                        {true, ExpertTag{1, 0}, -1});
+                        ParamTags{}.set_expert(1, 0));
   Variable e1 = reg.add("h.1.moe.expert.1.fc1.weight", testutil::random({8, 4}, DType::F32, 4),
-                        {true, ExpertTag{1, 1}, -1});
+                        ParamTags{}.set_expert(1, 1));
   std::vector<double> w_before = w.value().to_double_vector();
 
   REQUIRE(reg.numel() == 24 + 6 + 32 + 32);
@@ -22,6 +22,8 @@ TEST_CASE("registry packs dense and expert parameters into flat buffers", "[auto
   REQUIRE(reg.numel(ParamGroup::Expert) == 64);
   REQUIRE(reg.get("h.1.moe.expert.1.fc1.weight").tags.expert->expert == 1);
   REQUIRE_FALSE(reg.get("h.0.attn.qkv.bias").tags.weight_decay);
+  REQUIRE(reg.get("h.0.attn.qkv.weight").tags.tp_split_dim == 0);
+  REQUIRE(reg.get("h.1.moe.expert.0.fc1.weight").group() == ParamGroup::Expert);
 
   reg.pack();
   REQUIRE(reg.packed());

@@ -66,12 +66,25 @@ TEST_CASE("dropout is reproducible from its key and drops about p", "[autograd][
 }
 
 TEST_CASE("deterministic reductions do not depend on the thread count", "[autograd][determinism]") {
-  Tensor x = testutil::random({1000, 37}, DType::F32, 3);
-  Tensor out1 = Tensor::zeros({37}, DType::F32), out2 = Tensor::zeros({37}, DType::F32);
+  // Large enough that the kernels split the work; compare 1 thread with 3.
+  Tensor x = testutil::random({5000, 67}, DType::F32, 3);
+  Tensor w = testutil::random({67}, DType::F32, 4), b = testutil::random({67}, DType::F32, 5);
+  Tensor mean = Tensor::empty({5000}, DType::F32), rstd = Tensor::empty({5000}, DType::F32);
+  Tensor y = Tensor::empty({5000, 67}, DType::F32);
+  ops::layernorm_forward(x, w, b, 1e-5, y, mean, rstd);
+  std::vector<double> results[2];
   int threads = omp_get_max_threads();
-  ops::sum_rows(x, out1);
-  omp_set_num_threads(1);
-  ops::sum_rows(x, out2);
+  for (int run = 0; run < 2; ++run) {
+    omp_set_num_threads(run == 0 ? 1 : 3);
+    Tensor bias_grad = Tensor::zeros({67}, DType::F32), dw = Tensor::zeros({67}, DType::F32);
+    Tensor db = Tensor::zeros({67}, DType::F32);
+    ops::sum_rows(x, bias_grad);
+    ops::layernorm_backward(x, x, w, mean, rstd, nullptr, &dw, &db);
+    results[run] = bias_grad.to_double_vector();
+    for (double v : dw.to_double_vector()) results[run].push_back(v);
+    for (double v : db.to_double_vector()) results[run].push_back(v);
+    results[run].push_back(ops::reduce(ReduceOp::SumSquares, x));
+  }
   omp_set_num_threads(threads);
-  REQUIRE(out1.to_double_vector() == out2.to_double_vector());
+  REQUIRE(results[0] == results[1]);
 }
