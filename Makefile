@@ -4,6 +4,7 @@
 #   make bench   build and run the kernel benchmarks
 #   make build   configure and build into $(BUILD)
 # Options: BUILD=build-dir  JOBS=n  CMAKE_FLAGS="-DMOETRAIN_NATIVE=OFF ..."
+MAKEFLAGS += --no-print-directory
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=

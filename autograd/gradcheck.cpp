@@ -27,13 +27,12 @@ std::string GradcheckResult::summary() const {
   return os.str();
 }
 
-GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Variable>& inputs,
-                          const GradcheckOptions& options) {
+GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Variable>& inputs, const GradcheckOptions& options) {
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Variable& v = inputs[i];
     if (!v.requires_grad()) continue;
-    MT_CHECK(v.dtype() == DType::F64 && v.device().is_cpu(), "gradcheck: input ", i, " ('", v.name(),
-             "') is ", v.value().str(), " on ", v.device().str(), "; gradcheck needs f64 CPU tensors");
+    MT_CHECK(v.dtype() == DType::F64 && v.device().is_cpu(), "gradcheck: input ", i, " ('", v.name(), "') is ",
+             v.value().str(), " on ", v.device().str(), "; gradcheck needs f64 CPU tensors");
     if (v.grad().defined()) v.grad_ref().zero_();
   }
 
@@ -53,8 +52,8 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Variable>& in
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Variable& v = inputs[i];
     if (!v.requires_grad()) continue;
-    std::vector<double> analytic = v.grad().defined() ? v.grad().to_double_vector()
-                                                      : std::vector<double>(size_t(v.value().numel()), 0.0);
+    std::vector<double> analytic =
+        v.grad().defined() ? v.grad().to_double_vector() : std::vector<double>(size_t(v.value().numel()), 0.0);
     double* x = v.value().data<double>();
     int64_t n = v.value().numel();
     std::vector<int64_t> entries;

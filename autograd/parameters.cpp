@@ -20,15 +20,17 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-const char* param_group_name(ParamGroup g) { return g == ParamGroup::Dense ? "dense" : "expert"; }
+const char* param_group_name(ParamGroup g) {
+  return g == ParamGroup::Dense ? "dense" : "expert";
+}
 
 Variable ParameterRegistry::add(const std::string& name, Tensor init, ParamTags tags) {
   MT_CHECK(!packed_, "parameter registry: cannot add '", name, "' after pack()");
   MT_CHECK(!contains(name), "parameter registry: the name '", name, "' is registered twice");
   MT_CHECK(init.defined() && is_floating(init.dtype()), "parameter registry: '", name,
            "' needs a floating-point tensor, got ", init.str());
-  MT_CHECK(tags.tp_split_dim < int(init.dim()), "parameter registry: '", name, "' tp_split_dim ",
-           tags.tp_split_dim, " out of range for ", init.str());
+  MT_CHECK(tags.tp_split_dim < int(init.dim()), "parameter registry: '", name, "' tp_split_dim ", tags.tp_split_dim,
+           " out of range for ", init.str());
   Variable v(std::move(init), true, name);
   params_.push_back({name, v, tags, -1});
   return v;
@@ -58,9 +60,9 @@ void ParameterRegistry::pack() {
     for (Parameter& p : params_) {
       if (p.group() != g) continue;
       if (!first) first = &p;
-      MT_CHECK(p.var.dtype() == first->var.dtype() && p.var.device() == first->var.device(),
-               "parameter registry: '", p.name, "' is ", p.var.value().str(), " on ", p.var.device().str(),
-               " but '", first->name, "' in the same group is ", first->var.value().str());
+      MT_CHECK(p.var.dtype() == first->var.dtype() && p.var.device() == first->var.device(), "parameter registry: '",
+               p.name, "' is ", p.var.value().str(), " on ", p.var.device().str(), " but '", first->name,
+               "' in the same group is ", first->var.value().str());
       p.offset = total;
       total += (p.var.value().numel() + kAlign - 1) / kAlign * kAlign;
     }

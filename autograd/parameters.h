@@ -73,8 +73,8 @@ class ParameterRegistry {
   const Tensor& flat_grads(ParamGroup g) const;
   void zero_grads();
 
-  int64_t numel() const;               // elements of all parameters (no padding)
-  int64_t numel(ParamGroup g) const;   // elements of one group (no padding)
+  int64_t numel() const;              // elements of all parameters (no padding)
+  int64_t numel(ParamGroup g) const;  // elements of one group (no padding)
 
  private:
   std::vector<Parameter> params_;

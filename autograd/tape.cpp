@@ -10,18 +10,27 @@ Tape& current_tape() {
   return tape;
 }
 
-bool grad_enabled() { return g_grad_enabled; }
+bool grad_enabled() {
+  return g_grad_enabled;
+}
 
-NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
-NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) {
+  g_grad_enabled = false;
+}
+NoGradGuard::~NoGradGuard() {
+  g_grad_enabled = previous_;
+}
 
-void Tape::record(const char* op, std::function<void()> backward) { nodes_.push_back({op, std::move(backward)}); }
+void Tape::record(const char* op, std::function<void()> backward) {
+  nodes_.push_back({op, std::move(backward)});
+}
 
 void Tape::backward(const Variable& root, const Tensor* seed) {
   MT_CHECK(root.defined() && root.requires_grad(),
            "backward: the root does not require a gradient (no recorded op leads to it)");
   if (seed) {
-    MT_CHECK(seed->shape() == root.shape(), "backward: seed ", seed->str(), " does not match root ", root.value().str());
+    MT_CHECK(seed->shape() == root.shape(), "backward: seed ", seed->str(), " does not match root ",
+             root.value().str());
     root.grad_ref().copy_from(*seed);
   } else {
     root.grad_ref().fill_(1.0);

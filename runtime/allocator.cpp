@@ -48,6 +48,8 @@ Allocator& allocator_for(DeviceType type) {
   return *a;
 }
 
-void set_allocator(DeviceType type, Allocator* allocator) { g_allocators[int(type)] = allocator; }
+void set_allocator(DeviceType type, Allocator* allocator) {
+  g_allocators[int(type)] = allocator;
+}
 
 }  // namespace mt

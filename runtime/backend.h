@@ -37,8 +37,7 @@ class Backend {
   virtual void copy(const Tensor& src, Tensor& dst) = 0;  // converts dtype; same numel
 
   // --- GEMM ---------------------------------------------------------------------------------
-  virtual void gemm(const GemmDesc& g, double alpha, const Tensor& a, const Tensor& b, double beta,
-                    Tensor& c) = 0;
+  virtual void gemm(const GemmDesc& g, double alpha, const Tensor& a, const Tensor& b, double beta, Tensor& c) = 0;
   // Independent 2-D problems of different sizes: c[i] = alpha*op(a[i])*op(b[i]) + beta*c[i].
   virtual void gemm_grouped(bool trans_a, bool trans_b, double alpha, const std::vector<Tensor>& a,
                             const std::vector<Tensor>& b, double beta, std::vector<Tensor>& c) = 0;
@@ -46,15 +45,15 @@ class Backend {
   // --- elementwise and reductions ------------------------------------------------------------
   virtual void axpby(double alpha, const Tensor& x, double beta, Tensor& y) = 0;  // y = αx + βy
   virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) = 0;
-  virtual void reduce(ReduceOp op, const Tensor& x, Tensor& out) = 0;  // out: one element
+  virtual void reduce(ReduceOp op, const Tensor& x, Tensor& out) = 0;    // out: one element
   virtual void sum_rows(const Tensor& x, double beta, Tensor& out) = 0;  // x [N,C] -> out [C]
 
   // --- neural-network kernels (forward and backward side by side in runtime/<backend>/) -------
   virtual void gelu_forward(const Tensor& x, Tensor& y) = 0;
   virtual void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) = 0;
 
-  virtual void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y,
-                                 Tensor& mean, Tensor& rstd) = 0;
+  virtual void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y, Tensor& mean,
+                                 Tensor& rstd) = 0;
   virtual void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean,
                                   const Tensor& rstd, Tensor* dx, Tensor* dw, Tensor* db) = 0;
 
@@ -71,8 +70,7 @@ class Backend {
   virtual void dropout_forward(const Tensor& x, double p, RngKey key, Tensor& y) = 0;
   virtual void dropout_backward(const Tensor& dy, double p, RngKey key, Tensor& dx) = 0;
 
-  virtual void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses,
-                                     Tensor& lse) = 0;
+  virtual void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse) = 0;
   virtual void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
                                       const Tensor& dlosses, Tensor& dlogits) = 0;
 };

@@ -12,18 +12,24 @@ namespace mt {
 template <class F>
 decltype(auto) dispatch_float(DType t, const char* op, F&& f) {
   switch (t) {
-    case DType::F32: return f(float{});
-    case DType::F64: return f(double{});
-    default: throw Error(detail::concat(op, ": dtype ", dtype_name(t), " not supported (expected f32 or f64)"));
+    case DType::F32:
+      return f(float{});
+    case DType::F64:
+      return f(double{});
+    default:
+      throw Error(detail::concat(op, ": dtype ", dtype_name(t), " not supported (expected f32 or f64)"));
   }
 }
 
 template <class F>
 decltype(auto) dispatch_index(DType t, const char* op, F&& f) {
   switch (t) {
-    case DType::I32: return f(int32_t{});
-    case DType::I64: return f(int64_t{});
-    default: throw Error(detail::concat(op, ": index dtype ", dtype_name(t), " not supported (expected i32 or i64)"));
+    case DType::I32:
+      return f(int32_t{});
+    case DType::I64:
+      return f(int64_t{});
+    default:
+      throw Error(detail::concat(op, ": index dtype ", dtype_name(t), " not supported (expected i32 or i64)"));
   }
 }
 

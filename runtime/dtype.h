@@ -14,8 +14,12 @@ enum class DType : uint8_t { F32, F64, BF16, I32, I64 };
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);  // "f32", "f64", "bf16", "i32", "i64"
 DType dtype_from_name(const std::string& name);
-inline bool is_floating(DType t) { return t == DType::F32 || t == DType::F64 || t == DType::BF16; }
-inline bool is_integer(DType t) { return t == DType::I32 || t == DType::I64; }
+inline bool is_floating(DType t) {
+  return t == DType::F32 || t == DType::F64 || t == DType::BF16;
+}
+inline bool is_integer(DType t) {
+  return t == DType::I32 || t == DType::I64;
+}
 
 // bfloat16: the upper 16 bits of an IEEE float32. Conversion rounds to nearest even.
 struct bf16 {
@@ -38,11 +42,27 @@ struct bf16 {
 };
 
 // C++ type -> DType, for typed access (Tensor::data<T>()).
-template <class T> struct dtype_of;
-template <> struct dtype_of<float> { static constexpr DType value = DType::F32; };
-template <> struct dtype_of<double> { static constexpr DType value = DType::F64; };
-template <> struct dtype_of<bf16> { static constexpr DType value = DType::BF16; };
-template <> struct dtype_of<int32_t> { static constexpr DType value = DType::I32; };
-template <> struct dtype_of<int64_t> { static constexpr DType value = DType::I64; };
+template <class T>
+struct dtype_of;
+template <>
+struct dtype_of<float> {
+  static constexpr DType value = DType::F32;
+};
+template <>
+struct dtype_of<double> {
+  static constexpr DType value = DType::F64;
+};
+template <>
+struct dtype_of<bf16> {
+  static constexpr DType value = DType::BF16;
+};
+template <>
+struct dtype_of<int32_t> {
+  static constexpr DType value = DType::I32;
+};
+template <>
+struct dtype_of<int64_t> {
+  static constexpr DType value = DType::I64;
+};
 
 }  // namespace mt

@@ -25,7 +25,7 @@ std::string concat(const Parts&... parts) {
 }  // namespace mt
 
 // MT_CHECK(cond, parts...): throw mt::Error(parts...) when cond is false.
-#define MT_CHECK(cond, ...)                                    \
-  do {                                                         \
+#define MT_CHECK(cond, ...)                                            \
+  do {                                                                 \
     if (!(cond)) throw ::mt::Error(::mt::detail::concat(__VA_ARGS__)); \
   } while (0)

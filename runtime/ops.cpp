@@ -5,12 +5,18 @@
 namespace mt::ops {
 namespace {
 
-Backend& backend_of(const Tensor& t) { return backend_for(t.device()); }
+Backend& backend_of(const Tensor& t) {
+  return backend_for(t.device());
+}
 
-bool same_shape(const Tensor& a, const Tensor& b) { return a.shape() == b.shape(); }
+bool same_shape(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape();
+}
 
 // [rows, cols] of a 2-D tensor or of each entry of a 3-D one.
-std::pair<int64_t, int64_t> matrix_dims(const Tensor& t) { return {t.size(-2), t.size(-1)}; }
+std::pair<int64_t, int64_t> matrix_dims(const Tensor& t) {
+  return {t.size(-2), t.size(-1)};
+}
 
 }  // namespace
 
@@ -25,8 +31,8 @@ void matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor
   int64_t kb = trans_b ? bc : br, n = trans_b ? br : bc;
   chk.require(k == kb, std::string("inner dimensions to agree (trans_a=") + (trans_a ? "1" : "0") +
                            ", trans_b=" + (trans_b ? "1" : "0") + ")");
-  chk.require(c.size(-2) == m && c.size(-1) == n, "c of shape [M,N] = [" + std::to_string(m) + "," +
-                                                      std::to_string(n) + "]");
+  chk.require(c.size(-2) == m && c.size(-1) == n,
+              "c of shape [M,N] = [" + std::to_string(m) + "," + std::to_string(n) + "]");
   int64_t batch = c.dim() == 3 ? c.size(0) : 1;
   chk.require((a.dim() == 2 || a.size(0) == batch) && (b.dim() == 2 || b.size(0) == batch) &&
                   (c.dim() == 3 || (a.dim() == 2 && b.dim() == 2)),
@@ -58,8 +64,8 @@ Tensor matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b) {
 
 void matmul_grouped(const std::vector<Tensor>& a, bool trans_a, const std::vector<Tensor>& b, bool trans_b,
                     std::vector<Tensor>& c, double alpha, double beta) {
-  MT_CHECK(a.size() == b.size() && a.size() == c.size(), "matmul_grouped: ", a.size(), " a, ", b.size(),
-           " b and ", c.size(), " c operands; expected equal counts");
+  MT_CHECK(a.size() == b.size() && a.size() == c.size(), "matmul_grouped: ", a.size(), " a, ", b.size(), " b and ",
+           c.size(), " c operands; expected equal counts");
   if (a.empty()) return;
   for (size_t i = 0; i < a.size(); ++i) {
     OpCheck chk("matmul_grouped");
@@ -80,9 +86,13 @@ void axpby(double alpha, const Tensor& x, double beta, Tensor& y) {
   backend_of(y).axpby(alpha, x, beta, y);
 }
 
-void add_(Tensor& y, const Tensor& x, double alpha) { axpby(alpha, x, 1.0, y); }
+void add_(Tensor& y, const Tensor& x, double alpha) {
+  axpby(alpha, x, 1.0, y);
+}
 
-void scale_(Tensor& y, double alpha) { axpby(0.0, y, alpha, y); }
+void scale_(Tensor& y, double alpha) {
+  axpby(0.0, y, alpha, y);
+}
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   OpCheck chk("binary");
@@ -136,8 +146,8 @@ void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double
   backend_of(x).layernorm_forward(x.flatten_to_2d(), w, b, eps, y, mean, rstd);
 }
 
-void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean,
-                        const Tensor& rstd, Tensor* dx, Tensor* dw, Tensor* db) {
+void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd,
+                        Tensor* dx, Tensor* dw, Tensor* db) {
   OpCheck chk("layernorm_backward");
   chk.arg("dy", dy).arg("x", x).arg("weight", w).arg("mean", mean).arg("rstd", rstd);
   chk.arg("dx", dx).arg("dweight", dw).arg("dbias", db).same_float_dtype_and_device();
@@ -181,8 +191,8 @@ void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& l
   backend_of(qkv).attention_forward(qkv, n_head, out, lse);
 }
 
-void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse,
-                        int64_t n_head, Tensor& dqkv) {
+void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse, int64_t n_head,
+                        Tensor& dqkv) {
   OpCheck chk("attention_backward");
   chk.arg("dout", dout).arg("qkv", qkv).arg("out", out).arg("lse", lse).arg("dqkv", dqkv);
   check_attention(chk, qkv, n_head);
@@ -242,7 +252,11 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& 
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& dlosses,
                             Tensor& dlogits) {
   OpCheck chk("cross_entropy_backward");
-  chk.arg("logits", logits).index_arg("targets", targets).arg("lse", lse).arg("dlosses", dlosses).arg("dlogits", dlogits);
+  chk.arg("logits", logits)
+      .index_arg("targets", targets)
+      .arg("lse", lse)
+      .arg("dlosses", dlosses)
+      .arg("dlogits", dlogits);
   chk.same_float_dtype_and_device();
   int64_t n = logits.numel() / std::max<int64_t>(logits.size(-1), 1);
   chk.require(same_shape(logits, dlogits) && targets.numel() == n && lse.numel() == n && dlosses.numel() == n,

@@ -34,8 +34,8 @@ void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx);
 // x [N,C], w [C], b [C] -> y [N,C]; mean [N], rstd [N] kept for the backward.
 void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y, Tensor& mean,
                        Tensor& rstd);
-void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean,
-                        const Tensor& rstd, Tensor* dx, Tensor* dw, Tensor* db);
+void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd,
+                        Tensor* dx, Tensor* dw, Tensor* db);
 
 // Softmax over the last dimension: x [N,C] -> y [N,C].
 void softmax_forward(const Tensor& x, Tensor& y);
@@ -45,8 +45,8 @@ void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx);
 // inside each) -> out [B,T,C]; lse [B,H,T] (log-sum-exp of each score row) for the backward,
 // which recomputes the probabilities instead of storing [T,T] per head.
 void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse);
-void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse,
-                        int64_t n_head, Tensor& dqkv);
+void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse, int64_t n_head,
+                        Tensor& dqkv);
 
 // idx [B,T] (i32/i64), wte [V,C], wpe [P,C] with P >= T -> out [B,T,C] = wte[idx] + wpe[t].
 void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, Tensor& out);
@@ -59,7 +59,7 @@ void dropout_backward(const Tensor& dy, double p, RngKey key, Tensor& dx);
 // logits [N,V], targets [N] (i32/i64) -> losses [N] = lse - logits[target], lse [N].
 // The backward recomputes softmax from lse: dlogits[n] += dlosses[n] * (softmax(logits[n]) - onehot).
 void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse);
-void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
-                            const Tensor& dlosses, Tensor& dlogits);
+void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& dlosses,
+                            Tensor& dlogits);
 
 }  // namespace mt::ops

@@ -57,7 +57,9 @@ MT_HOST_DEVICE inline Philox4 philox4x32(RngKey key, uint64_t counter) {
 }
 
 // Uniform in [0, 1) from 32 random bits (24-bit resolution, exact in float).
-MT_HOST_DEVICE inline float uniform01(uint32_t bits) { return float(bits >> 8) * (1.0f / 16777216.0f); }
+MT_HOST_DEVICE inline float uniform01(uint32_t bits) {
+  return float(bits >> 8) * (1.0f / 16777216.0f);
+}
 
 // The i-th uniform of a stream: element i uses word i%4 of counter i/4.
 MT_HOST_DEVICE inline float uniform_at(RngKey key, uint64_t i) {

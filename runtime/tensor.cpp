@@ -8,7 +8,10 @@ namespace mt {
 
 std::string shape_str(const Shape& s) {
   std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(s[i]);
+  }
   return out + "]";
 }
 
@@ -25,7 +28,9 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   data_ = allocator_for(device.type).allocate(bytes);
 }
 
-Storage::~Storage() { allocator_for(device_.type).deallocate(data_, bytes_); }
+Storage::~Storage() {
+  allocator_for(device_.type).deallocate(data_, bytes_);
+}
 
 Tensor::Tensor(std::shared_ptr<Storage> storage, int64_t offset, Shape shape, DType dtype)
     : storage_(std::move(storage)), offset_(offset), shape_(std::move(shape)), dtype_(dtype) {
@@ -81,8 +86,7 @@ Tensor Tensor::reshape(const Shape& shape) const {
              ": element count does not divide");
     out[infer] = numel_ / known;
   }
-  MT_CHECK(shape_numel(out) == numel_, "reshape of ", str(), " to ", shape_str(shape),
-           ": element count differs");
+  MT_CHECK(shape_numel(out) == numel_, "reshape of ", str(), " to ", shape_str(shape), ": element count differs");
   return Tensor(storage_, offset_, out, dtype_);
 }
 
@@ -136,7 +140,9 @@ void Tensor::copy_from(const Tensor& src) {
   }
 }
 
-void Tensor::fill_(double value) { backend_for(device()).fill(*this, value); }
+void Tensor::fill_(double value) {
+  backend_for(device()).fill(*this, value);
+}
 
 std::vector<double> Tensor::to_double_vector() const {
   Tensor host = (device().is_cpu() ? *this : to(Device::cpu())).to(DType::F64);

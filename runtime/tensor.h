@@ -50,7 +50,9 @@ class Tensor {
   static Tensor full(const Shape& shape, double value, DType dtype, Device device = Device::cpu());
   template <class T>
   static Tensor from_vector(const std::vector<T>& values, const Shape& shape);
-  static Tensor scalar(double value, DType dtype, Device device = Device::cpu()) { return full({}, value, dtype, device); }
+  static Tensor scalar(double value, DType dtype, Device device = Device::cpu()) {
+    return full({}, value, dtype, device);
+  }
 
   bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }
@@ -70,7 +72,7 @@ class Tensor {
   }
 
   // Views (share storage).
-  Tensor reshape(const Shape& shape) const;          // one entry may be -1
+  Tensor reshape(const Shape& shape) const;            // one entry may be -1
   Tensor narrow(int64_t start, int64_t length) const;  // rows [start, start+length) of dim 0
   Tensor select(int64_t index) const;                  // row `index` of dim 0, one dim less
   Tensor flatten_to_2d() const;                        // [..., C] -> [N, C]
@@ -99,8 +101,8 @@ class Tensor {
 
 template <class T>
 Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape) {
-  MT_CHECK(int64_t(values.size()) == shape_numel(shape), "from_vector: ", values.size(),
-           " values do not fill shape ", shape_str(shape));
+  MT_CHECK(int64_t(values.size()) == shape_numel(shape), "from_vector: ", values.size(), " values do not fill shape ",
+           shape_str(shape));
   Tensor t = empty(shape, dtype_of<T>::value);
   std::copy(values.begin(), values.end(), t.data<T>());
   return t;

@@ -22,7 +22,8 @@ inline mt::Tensor random(const mt::Shape& shape, mt::DType dt, uint64_t seed, do
 inline mt::Tensor random_ids(const mt::Shape& shape, int64_t limit, uint64_t seed, mt::DType dt = mt::DType::I64) {
   mt::Tensor t = mt::Tensor::empty(shape, mt::DType::I64);
   mt::RngKey key{seed, 0xBEEF};
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<int64_t>()[i] = int64_t(mt::philox4x32(key, uint64_t(i)).v[0] % uint64_t(limit));
+  for (int64_t i = 0; i < t.numel(); ++i)
+    t.data<int64_t>()[i] = int64_t(mt::philox4x32(key, uint64_t(i)).v[0] % uint64_t(limit));
   return dt == mt::DType::I64 ? t : t.to(dt);
 }
 

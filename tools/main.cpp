@@ -10,8 +10,9 @@ namespace mt::cli {
 namespace {
 
 int run_help(const Args&) {
-  std::printf("moetrain %s - GPT Mixture-of-Experts training in C++\n\nusage: moetrain <command> [options]\n\ncommands:\n",
-              MOETRAIN_VERSION);
+  std::printf(
+      "moetrain %s - GPT Mixture-of-Experts training in C++\n\nusage: moetrain <command> [options]\n\ncommands:\n",
+      MOETRAIN_VERSION);
   for (const Command& c : commands()) std::printf("  %-10s %s\n", c.name, c.summary);
   std::printf("\n`moetrain <command> --help` describes a command's options.\n");
   return 0;

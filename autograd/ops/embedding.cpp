@@ -7,8 +7,8 @@
 namespace mt::ag {
 
 Variable embedding(const Tensor& idx, const Variable& wte, const Variable& wpe) {
-  MT_CHECK(idx.dim() == 2 && wte.value().dim() == 2,
-           "embedding: expected idx [B,T] and wte [V,C]; got idx ", idx.str(), ", wte ", wte.value().str());
+  MT_CHECK(idx.dim() == 2 && wte.value().dim() == 2, "embedding: expected idx [B,T] and wte [V,C]; got idx ", idx.str(),
+           ", wte ", wte.value().str());
   Tensor y = Tensor::empty({idx.size(0), idx.size(1), wte.value().size(1)}, wte.dtype(), wte.device());
   ops::embedding_forward(idx, wte.value(), wpe.value(), y);
   Variable out(y);

@@ -10,8 +10,8 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b) {
   const Tensor& xv = x.value();
   MT_CHECK(xv.dim() >= 1 && w.value().dim() == 2 && xv.size(-1) == w.value().size(1) &&
                (!b.defined() || b.shape() == Shape{w.value().size(0)}),
-           "linear: expected x [..., in], weight [out, in], bias [out]; got x ", xv.str(), ", weight ",
-           w.value().str(), ", bias ", b.defined() ? b.value().str() : "none");
+           "linear: expected x [..., in], weight [out, in], bias [out]; got x ", xv.str(), ", weight ", w.value().str(),
+           ", bias ", b.defined() ? b.value().str() : "none");
   Tensor x2 = xv.flatten_to_2d();
   int64_t n = x2.size(0), out_features = w.value().size(0);
   Shape out_shape = xv.shape();

@@ -74,8 +74,8 @@ void attention_forward_head(const HeadView<T>& hv, int64_t t_len, int64_t d, T s
 }
 
 template <class T>
-void attention_backward_head(const HeadView<T>& hv, int64_t t_len, int64_t d, T scale, const T* dout,
-                             const T* out, const T* lse, T* dq, T* dk, T* dv, T* s, T* dp, T* delta) {
+void attention_backward_head(const HeadView<T>& hv, int64_t t_len, int64_t d, T scale, const T* dout, const T* out,
+                             const T* lse, T* dq, T* dk, T* dv, T* s, T* dp, T* delta) {
   // delta[t] = sum_j dO[t,j] O[t,j]
   for (int64_t t = 0; t < t_len; ++t) {
     const T *g = dout + t * hv.ld_out, *o = out + t * hv.ld_out;

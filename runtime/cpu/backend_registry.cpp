@@ -15,6 +15,8 @@ Backend& backend_for(Device device) {
   return *b;
 }
 
-void register_backend(DeviceType type, Backend* backend) { g_backends[int(type)] = backend; }
+void register_backend(DeviceType type, Backend* backend) {
+  g_backends[int(type)] = backend;
+}
 
 }  // namespace mt

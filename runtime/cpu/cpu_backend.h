@@ -27,15 +27,15 @@ class CpuBackend final : public Backend {
 
   void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y, Tensor& mean,
                          Tensor& rstd) override;
-  void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean,
-                          const Tensor& rstd, Tensor* dx, Tensor* dw, Tensor* db) override;
+  void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd,
+                          Tensor* dx, Tensor* dw, Tensor* db) override;
 
   void softmax_forward(const Tensor& x, Tensor& y) override;
   void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
 
   void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse) override;
-  void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse,
-                          int64_t n_head, Tensor& dqkv) override;
+  void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse, int64_t n_head,
+                          Tensor& dqkv) override;
 
   void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, Tensor& out) override;
   void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Tensor* dwpe) override;
@@ -44,8 +44,8 @@ class CpuBackend final : public Backend {
   void dropout_backward(const Tensor& dy, double p, RngKey key, Tensor& dx) override;
 
   void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse) override;
-  void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
-                              const Tensor& dlosses, Tensor& dlogits) override;
+  void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& dlosses,
+                              Tensor& dlogits) override;
 };
 
 }  // namespace mt::cpu

@@ -35,10 +35,18 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& o
     T* po = out.data<T>();
     parallel_for(out.numel(), 1, [&](int64_t s, int64_t e) {
       switch (op) {
-        case BinaryOp::Add: for (int64_t i = s; i < e; ++i) po[i] = pa[i] + pb[i]; break;
-        case BinaryOp::Sub: for (int64_t i = s; i < e; ++i) po[i] = pa[i] - pb[i]; break;
-        case BinaryOp::Mul: for (int64_t i = s; i < e; ++i) po[i] = pa[i] * pb[i]; break;
-        case BinaryOp::Div: for (int64_t i = s; i < e; ++i) po[i] = pa[i] / pb[i]; break;
+        case BinaryOp::Add:
+          for (int64_t i = s; i < e; ++i) po[i] = pa[i] + pb[i];
+          break;
+        case BinaryOp::Sub:
+          for (int64_t i = s; i < e; ++i) po[i] = pa[i] - pb[i];
+          break;
+        case BinaryOp::Mul:
+          for (int64_t i = s; i < e; ++i) po[i] = pa[i] * pb[i];
+          break;
+        case BinaryOp::Div:
+          for (int64_t i = s; i < e; ++i) po[i] = pa[i] / pb[i];
+          break;
       }
     });
   });
@@ -60,10 +68,18 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, Tensor& out) {
         for (int64_t i = blk * kBlock; i < std::min(n, (blk + 1) * kBlock); ++i) {
           double v = double(p[i]);
           switch (op) {
-            case ReduceOp::Sum: acc += v; break;
-            case ReduceOp::SumSquares: acc += v * v; break;
-            case ReduceOp::Max: acc = std::max(acc, v); break;
-            case ReduceOp::AbsMax: acc = std::max(acc, std::fabs(v)); break;
+            case ReduceOp::Sum:
+              acc += v;
+              break;
+            case ReduceOp::SumSquares:
+              acc += v * v;
+              break;
+            case ReduceOp::Max:
+              acc = std::max(acc, v);
+              break;
+            case ReduceOp::AbsMax:
+              acc = std::max(acc, std::fabs(v));
+              break;
           }
         }
         part[blk] = acc;

@@ -10,11 +10,16 @@ namespace {
 template <class F>
 decltype(auto) dispatch_any(DType t, F&& f) {
   switch (t) {
-    case DType::F32: return f(float{});
-    case DType::F64: return f(double{});
-    case DType::BF16: return f(bf16{});
-    case DType::I32: return f(int32_t{});
-    case DType::I64: return f(int64_t{});
+    case DType::F32:
+      return f(float{});
+    case DType::F64:
+      return f(double{});
+    case DType::BF16:
+      return f(bf16{});
+    case DType::I32:
+      return f(int32_t{});
+    case DType::I64:
+      return f(int64_t{});
   }
   throw Error("unknown dtype");
 }
@@ -22,9 +27,12 @@ decltype(auto) dispatch_any(DType t, F&& f) {
 // Value conversion between any two element types; bf16 goes through float.
 template <class D, class S>
 D convert(S v) {
-  if constexpr (std::is_same_v<S, bf16>) return convert<D>(float(v));
-  else if constexpr (std::is_same_v<D, bf16>) return bf16(float(v));
-  else return D(v);
+  if constexpr (std::is_same_v<S, bf16>)
+    return convert<D>(float(v));
+  else if constexpr (std::is_same_v<D, bf16>)
+    return bf16(float(v));
+  else
+    return D(v);
 }
 
 }  // namespace
@@ -41,8 +49,8 @@ void CpuBackend::fill(Tensor& x, double value) {
 }
 
 void CpuBackend::copy(const Tensor& src, Tensor& dst) {
-  MT_CHECK(src.device().is_cpu() && dst.device().is_cpu(), "cpu copy: ", src.device().str(), " -> ",
-           dst.device().str(), " needs the device backend");
+  MT_CHECK(src.device().is_cpu() && dst.device().is_cpu(), "cpu copy: ", src.device().str(), " -> ", dst.device().str(),
+           " needs the device backend");
   if (src.dtype() == dst.dtype()) {
     if (src.raw() != dst.raw()) std::memcpy(dst.raw(), src.raw(), src.nbytes());
     return;

@@ -25,7 +25,7 @@ inline float vexp<float>(float x) {
   // Plain compares and the 1.5*2^23 rounding trick instead of fmin/fmax/floor, which GCC does
   // not vectorize without -ffast-math.
   float xc = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
-  float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
+  float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;       // round to nearest
   float y = (xc - n * 0.693145751953125f) - n * 1.42860682030941723e-06f;  // x - n ln2, two-part ln2
   float p = 1.0f / 5040.0f;
   p = p * y + 1.0f / 720.0f;

@@ -13,8 +13,12 @@ namespace {
 Variable param(const Shape& s, DType dt, uint64_t seed, double lo = -1, double hi = 1) {
   return Variable(testutil::random(s, dt, seed, lo, hi), true);
 }
-Variable fixed(Tensor t) { return Variable(std::move(t), false); }
-std::vector<double> vals(const Tensor& t) { return t.to_double_vector(); }
+Variable fixed(Tensor t) {
+  return Variable(std::move(t), false);
+}
+std::vector<double> vals(const Tensor& t) {
+  return t.to_double_vector();
+}
 
 // --- naive references (f64 loops) -----------------------------------------------------------
 
@@ -132,14 +136,15 @@ std::vector<double> ref_cross_entropy(const std::vector<Tensor>& in, bool masked
 void add_linear(std::vector<OpCase>& cases, Shape x_shape, int64_t out_f, bool bias) {
   int64_t in_f = x_shape.back();
   std::string desc = "x" + shape_str(x_shape) + " out=" + std::to_string(out_f) + (bias ? "" : " no-bias");
-  cases.push_back({"linear", desc,
-                   [=](DType dt) {
-                     std::vector<Variable> v = {param(x_shape, dt, 1), param({out_f, in_f}, dt, 2)};
-                     if (bias) v.push_back(param({out_f}, dt, 3));
-                     return v;
-                   },
-                   [](const std::vector<Variable>& v) { return ag::linear(v[0], v[1], v.size() > 2 ? v[2] : Variable()); },
-                   ref_linear});
+  cases.push_back(
+      {"linear", desc,
+       [=](DType dt) {
+         std::vector<Variable> v = {param(x_shape, dt, 1), param({out_f, in_f}, dt, 2)};
+         if (bias) v.push_back(param({out_f}, dt, 3));
+         return v;
+       },
+       [](const std::vector<Variable>& v) { return ag::linear(v[0], v[1], v.size() > 2 ? v[2] : Variable()); },
+       ref_linear});
 }
 
 void add_embedding(std::vector<OpCase>& cases, int64_t bsz, int64_t t_len, int64_t vocab, int64_t c, DType idx_dt) {
@@ -163,19 +168,21 @@ void add_unary(std::vector<OpCase>& cases, const std::string& op, Shape s, doubl
 
 void add_layernorm(std::vector<OpCase>& cases, Shape s) {
   int64_t c = s.back();
-  cases.push_back({"layernorm", "x" + shape_str(s),
-                   [=](DType dt) {
-                     return std::vector<Variable>{param(s, dt, 8, -2, 2), param({c}, dt, 9, 0.5, 1.5),
-                                                  param({c}, dt, 10)};
-                   },
-                   [](const std::vector<Variable>& v) { return ag::layernorm(v[0], v[1], v[2]); }, ref_layernorm});
+  cases.push_back(
+      {"layernorm", "x" + shape_str(s),
+       [=](DType dt) {
+         return std::vector<Variable>{param(s, dt, 8, -2, 2), param({c}, dt, 9, 0.5, 1.5), param({c}, dt, 10)};
+       },
+       [](const std::vector<Variable>& v) { return ag::layernorm(v[0], v[1], v[2]); }, ref_layernorm});
 }
 
 void add_attention(std::vector<OpCase>& cases, int64_t bsz, int64_t t_len, int64_t heads, int64_t d) {
   std::string desc = "B=" + std::to_string(bsz) + " T=" + std::to_string(t_len) + " H=" + std::to_string(heads) +
                      " D=" + std::to_string(d);
   cases.push_back({"attention", desc,
-                   [=](DType dt) { return std::vector<Variable>{param({bsz, t_len, 3 * heads * d}, dt, 11)}; },
+                   [=](DType dt) {
+                     return std::vector<Variable>{param({bsz, t_len, 3 * heads * d}, dt, 11)};
+                   },
                    [heads](const std::vector<Variable>& v) { return ag::causal_self_attention(v[0], heads); },
                    [heads](const std::vector<Tensor>& in) { return ref_attention(in, heads); }});
 }
@@ -192,8 +199,10 @@ void add_cross_entropy(std::vector<OpCase>& cases, Shape rows, int64_t vocab, bo
                        Tensor m = testutil::random(rows, dt, 14, 0, 1);
                        for (int64_t i = 0; i < m.numel(); ++i) {  // a 0/1 mask with some zeros
                          double keep = m.to_double_vector()[i] > 0.3 ? 1.0 : 0.0;
-                         if (dt == DType::F32) m.data<float>()[i] = float(keep);
-                         else m.data<double>()[i] = keep;
+                         if (dt == DType::F32)
+                           m.data<float>()[i] = float(keep);
+                         else
+                           m.data<double>()[i] = keep;
                        }
                        v.push_back(fixed(m));
                      }
@@ -217,26 +226,34 @@ std::vector<OpCase> build() {
   add_layernorm(cases, {2, 5, 12});
   add_layernorm(cases, {1, 7});
 
-  add_unary(cases, "gelu", {3, 13}, -4, 4, [](const Variable& x) { return ag::gelu(x); }, ref_gelu);
-  add_unary(cases, "gelu", {1}, -1, 1, [](const Variable& x) { return ag::gelu(x); }, ref_gelu);
-  add_unary(cases, "softmax", {4, 9}, -3, 3, [](const Variable& x) { return ag::softmax(x); }, ref_softmax);
-  add_unary(cases, "softmax", {2, 3, 1}, -3, 3, [](const Variable& x) { return ag::softmax(x); }, ref_softmax);
+  add_unary(
+      cases, "gelu", {3, 13}, -4, 4, [](const Variable& x) { return ag::gelu(x); }, ref_gelu);
+  add_unary(
+      cases, "gelu", {1}, -1, 1, [](const Variable& x) { return ag::gelu(x); }, ref_gelu);
+  add_unary(
+      cases, "softmax", {4, 9}, -3, 3, [](const Variable& x) { return ag::softmax(x); }, ref_softmax);
+  add_unary(
+      cases, "softmax", {2, 3, 1}, -3, 3, [](const Variable& x) { return ag::softmax(x); }, ref_softmax);
 
   add_attention(cases, 2, 5, 3, 4);
   add_attention(cases, 1, 1, 1, 3);
   add_attention(cases, 1, 70, 2, 3);  // more than one 64-row query block
 
   cases.push_back({"add", "a[3,5] b[3,5]",
-                   [](DType dt) { return std::vector<Variable>{param({3, 5}, dt, 15), param({3, 5}, dt, 16)}; },
+                   [](DType dt) {
+                     return std::vector<Variable>{param({3, 5}, dt, 15), param({3, 5}, dt, 16)};
+                   },
                    [](const std::vector<Variable>& v) { return ag::add(v[0], v[1]); }, ref_add});
-  cases.push_back({"add", "a used twice",
-                   [](DType dt) { return std::vector<Variable>{param({4}, dt, 17)}; },
+  cases.push_back({"add", "a used twice", [](DType dt) { return std::vector<Variable>{param({4}, dt, 17)}; },
                    [](const std::vector<Variable>& v) { return ag::add(v[0], v[0]); },
-                   [](const std::vector<Tensor>& in) { return ref_add({in[0], in[0]}); }});
+                   [](const std::vector<Tensor>& in) {
+                     return ref_add({in[0], in[0]});
+                   }});
 
   RngKey key = rng_key(1234, 5, 2, 1);
-  add_unary(cases, "dropout", {6, 11}, -1, 1, [key](const Variable& x) { return ag::dropout(x, 0.3, key); },
-            [key](const std::vector<Tensor>& in) { return ref_dropout(in, 0.3, key); });
+  add_unary(
+      cases, "dropout", {6, 11}, -1, 1, [key](const Variable& x) { return ag::dropout(x, 0.3, key); },
+      [key](const std::vector<Tensor>& in) { return ref_dropout(in, 0.3, key); });
 
   add_cross_entropy(cases, {2, 4}, 11, false, DType::I64);
   add_cross_entropy(cases, {2, 5}, 9, true, DType::I32);

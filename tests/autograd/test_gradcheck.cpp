@@ -13,9 +13,8 @@ namespace {
 Variable wrong_square(const Variable& x) {
   Variable out(ops::binary(BinaryOp::Mul, x.value(), x.value()));
   if (any_requires_grad({&x})) {
-    record_op("wrong_square", out, [x, out] {
-      ops::add_(x.grad_ref(), ops::binary(BinaryOp::Mul, x.value(), out.grad()));
-    });
+    record_op("wrong_square", out,
+              [x, out] { ops::add_(x.grad_ref(), ops::binary(BinaryOp::Mul, x.value(), out.grad())); });
   }
   return out;
 }

@@ -8,15 +8,19 @@ using namespace mt;
 using Catch::Contains;
 
 namespace {
-Variable var(const Shape& s, DType dt = DType::F32) { return Variable(Tensor::zeros(s, dt), true); }
+Variable var(const Shape& s, DType dt = DType::F32) {
+  return Variable(Tensor::zeros(s, dt), true);
+}
 }  // namespace
 
 TEST_CASE("op errors name the op and the shapes and dtypes", "[ops][errors]") {
-  REQUIRE_THROWS_WITH(ag::linear(var({2, 3}), var({4, 5})), Contains("linear") && Contains("f32[2,3]") && Contains("f32[4,5]"));
+  REQUIRE_THROWS_WITH(ag::linear(var({2, 3}), var({4, 5})),
+                      Contains("linear") && Contains("f32[2,3]") && Contains("f32[4,5]"));
   REQUIRE_THROWS_WITH(ag::linear(var({2, 3}), var({4, 3}, DType::F64)), Contains("matmul") && Contains("f64[4,3]"));
   REQUIRE_THROWS_WITH(ag::layernorm(var({2, 3}), var({4}), var({4})),
                       Contains("layernorm") && Contains("weight f32[4]") && Contains("x f32[2,3]"));
-  REQUIRE_THROWS_WITH(ag::layernorm(var({2, 3}), var({3}, DType::F64), var({3})), Contains("layernorm") && Contains("f64[3]"));
+  REQUIRE_THROWS_WITH(ag::layernorm(var({2, 3}), var({3}, DType::F64), var({3})),
+                      Contains("layernorm") && Contains("f64[3]"));
   REQUIRE_THROWS_WITH(ag::causal_self_attention(var({2, 4, 12}), 5),
                       Contains("attention") && Contains("n_head (5)") && Contains("qkv f32[2,4,12]"));
   REQUIRE_THROWS_WITH(ag::causal_self_attention(var({2, 4, 10}), 1), Contains("attention") && Contains("[B,T,3C]"));

@@ -59,7 +59,8 @@ TEST_CASE("ops f32 backward agrees with the f64 backward", "[ops][backward]") {
         ++slot;
       }
       for (size_t i = 0; i < grads[0].size(); ++i)
-        REQUIRE(testutil::max_abs_diff(grads[0][i], grads[1][i]) <= 1e-4 * std::max(1.0, testutil::max_abs(grads[0][i])));
+        REQUIRE(testutil::max_abs_diff(grads[0][i], grads[1][i]) <=
+                1e-4 * std::max(1.0, testutil::max_abs(grads[0][i])));
     }
   }
 }

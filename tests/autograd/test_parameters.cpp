@@ -10,11 +10,12 @@ using namespace mt;
 TEST_CASE("registry packs dense and expert parameters into flat buffers", "[autograd][parameters]") {
   ParameterRegistry reg;
   Variable w = reg.add("h.0.attn.qkv.weight", testutil::random({6, 4}, DType::F32, 1), ParamTags{}.set_tp_split(0));
-  Variable b = reg.add("h.0.attn.qkv.bias", testutil::random({6}, DType::F32, 2), ParamTags::no_decay().set_tp_split(0));
-  Variable e0 = reg.add("h.1.moe.expert.0.fc1.weight", testutil::random({8, 4}, DType::F32, 3),
-                        ParamTags{}.set_expert(1, 0));
-  Variable e1 = reg.add("h.1.moe.expert.1.fc1.weight", testutil::random({8, 4}, DType::F32, 4),
-                        ParamTags{}.set_expert(1, 1));
+  Variable b =
+      reg.add("h.0.attn.qkv.bias", testutil::random({6}, DType::F32, 2), ParamTags::no_decay().set_tp_split(0));
+  Variable e0 =
+      reg.add("h.1.moe.expert.0.fc1.weight", testutil::random({8, 4}, DType::F32, 3), ParamTags{}.set_expert(1, 0));
+  Variable e1 =
+      reg.add("h.1.moe.expert.1.fc1.weight", testutil::random({8, 4}, DType::F32, 4), ParamTags{}.set_expert(1, 1));
   std::vector<double> w_before = w.value().to_double_vector();
 
   REQUIRE(reg.numel() == 24 + 6 + 32 + 32);

@@ -1,10 +1,10 @@
 // Tape semantics: reverse replay, accumulation, no-grad scope, clearing, dropout determinism.
+#include <omp.h>
+
 #include <catch2/catch.hpp>
 
 #include "autograd/ops.h"
 #include "runtime/ops.h"
-#include <omp.h>
-
 #include "test_util.h"
 
 using namespace mt;
@@ -56,8 +56,10 @@ TEST_CASE("dropout is reproducible from its key and drops about p", "[autograd][
   REQUIRE(a == b);
   int64_t zeros = 0;
   for (double v : a) {
-    if (v == 0.0) ++zeros;
-    else REQUIRE(v == Approx(1.0 / 0.75));
+    if (v == 0.0)
+      ++zeros;
+    else
+      REQUIRE(v == Approx(1.0 / 0.75));
   }
   REQUIRE(double(zeros) / double(a.size()) == Approx(0.25).margin(0.01));
   std::vector<double> c = ag::dropout(x, 0.25, rng_key(7, 101, 3, 0)).value().to_double_vector();

@@ -1,8 +1,7 @@
 // GEMM against Eigen: all transpose combinations, batched (strided and broadcast), grouped,
 // f32 and f64, edge sizes; alpha/beta; errors.
-#include <catch2/catch.hpp>
-
 #include <Eigen/Dense>
+#include <catch2/catch.hpp>
 
 #include "runtime/ops.h"
 #include "test_util.h"

@@ -1,6 +1,5 @@
 // The vectorizable exp/tanh used by the f32 CPU kernels, against the C library.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 
 #include "runtime/cpu/vec_math.h"
@@ -23,7 +22,8 @@ TEST_CASE("vexp float is accurate to a few ulp and has exact limits", "[runtime]
 
 TEST_CASE("vtanh float matches tanh and saturates", "[runtime][vecmath]") {
   double worst = 0;
-  for (double u = -20.0; u <= 20.0; u += 0.001) worst = std::max(worst, std::fabs(double(vtanh(float(u))) - std::tanh(u)));
+  for (double u = -20.0; u <= 20.0; u += 0.001)
+    worst = std::max(worst, std::fabs(double(vtanh(float(u))) - std::tanh(u)));
   REQUIRE(worst < 3e-7);
   REQUIRE(vtanh(50.0f) == 1.0f);
   REQUIRE(vtanh(-50.0f) == -1.0f);

@@ -11,11 +11,16 @@ int run_bench(const Args& args) {
   bench::BenchOptions opt;
   std::string suite;
   for (const std::string& a : args) {
-    if (a == "--json") opt.json = true;
-    else if (a == "--quick") opt.quick = true;
-    else if (a == "--help" || a == "-h") suite = "help";
-    else if (!a.empty() && a[0] != '-' && suite.empty()) suite = a;
-    else throw Error("bench: unknown option '" + a + "'; see `moetrain bench --help`");
+    if (a == "--json")
+      opt.json = true;
+    else if (a == "--quick")
+      opt.quick = true;
+    else if (a == "--help" || a == "-h")
+      suite = "help";
+    else if (!a.empty() && a[0] != '-' && suite.empty())
+      suite = a;
+    else
+      throw Error("bench: unknown option '" + a + "'; see `moetrain bench --help`");
   }
   if (suite.empty() || suite == "help") {
     std::printf(

@@ -25,8 +25,12 @@ Tensor random_tensor(const Shape& shape, uint64_t seed, double scale = 1.0) {
   return t;
 }
 
-double gflops(double flops, double seconds) { return flops / seconds * 1e-9; }
-double gbps(double bytes, double seconds) { return bytes / seconds * 1e-9; }
+double gflops(double flops, double seconds) {
+  return flops / seconds * 1e-9;
+}
+double gbps(double bytes, double seconds) {
+  return bytes / seconds * 1e-9;
+}
 
 // Raw CBLAS SGEMM seconds for C[m,n] = A[m,k] B[k,n]: the machine's reference throughput.
 double raw_sgemm_seconds(const Tensor& a, const Tensor& b, Tensor& c, double target) {
@@ -51,13 +55,15 @@ int run_ops_bench(const BenchOptions& opt) {
   double target = opt.quick ? 0.02 : 0.08;
   if (!opt.json)
     std::printf("moetrain bench ops: %d OpenMP threads, OpenBLAS %s (float32)\n", omp_get_max_threads(),
-                openblas_get_parallel() == 2 ? "OpenMP build" : openblas_get_parallel() == 1 ? "pthreads build"
-                                                                                             : "serial build");
+                openblas_get_parallel() == 2   ? "OpenMP build"
+                : openblas_get_parallel() == 1 ? "pthreads build"
+                                               : "serial build");
   rep.header();
 
   // --- reference SGEMM throughput ---------------------------------------------------------------
   int64_t ref = opt.quick ? 512 : 1024;
-  Tensor ra = random_tensor({ref, ref}, 1), rb = random_tensor({ref, ref}, 2), rc = Tensor::empty({ref, ref}, DType::F32);
+  Tensor ra = random_tensor({ref, ref}, 1), rb = random_tensor({ref, ref}, 2),
+         rc = Tensor::empty({ref, ref}, DType::F32);
   double sgemm = gflops(2.0 * ref * ref * ref, raw_sgemm_seconds(ra, rb, rc, target));
   rep.line("sgemm_raw_" + std::to_string(ref), sgemm, "GFLOP/s", -1, "cblas_sgemm, the reference for ratios");
 
@@ -99,7 +105,8 @@ int run_ops_bench(const BenchOptions& opt) {
                   int(ref), rb.data<float>(), int(ref), 0.0f, rc.data<float>(), int(ref));
     };
     double sgemm_flops = 2.0 * ref * ref * ref;
-    PairTiming fwd = time_pair(sgemm_call, [&] { ops::attention_forward(qkv, heads, out, lse); }, target);
+    PairTiming fwd = time_pair(
+        sgemm_call, [&] { ops::attention_forward(qkv, heads, out, lse); }, target);
     PairTiming fb = time_pair(
         sgemm_call,
         [&] {
@@ -110,14 +117,16 @@ int run_ops_bench(const BenchOptions& opt) {
     rep.line("attention_fwd_B8_T256_H8_D32", gflops(2 * mm, fwd.seconds_b), "GFLOP/s",
              2 * mm / sgemm_flops * fwd.ratio_a_over_b, "ratio to sgemm_raw, interleaved");
     rep.line("attention_fwdbwd_B8_T256_H8_D32", gflops(6 * mm, fb.seconds_b), "GFLOP/s",
-             6 * mm / sgemm_flops * fb.ratio_a_over_b, "ratio to sgemm_raw, interleaved; causal FLOPs, recompute not counted");
+             6 * mm / sgemm_flops * fb.ratio_a_over_b,
+             "ratio to sgemm_raw, interleaved; causal FLOPs, recompute not counted");
   }
 
   // --- memory-bound kernels ---------------------------------------------------------------------
   {
     int64_t n = 4096, c = 768;
     Tensor x = random_tensor({n, c}, 7), w = random_tensor({c}, 8), b = random_tensor({c}, 9);
-    Tensor y = Tensor::empty({n, c}, DType::F32), mean = Tensor::empty({n}, DType::F32), rstd = Tensor::empty({n}, DType::F32);
+    Tensor y = Tensor::empty({n, c}, DType::F32), mean = Tensor::empty({n}, DType::F32),
+           rstd = Tensor::empty({n}, DType::F32);
     Tensor dy = random_tensor({n, c}, 10), dx = Tensor::zeros({n, c}, DType::F32);
     Tensor dw = Tensor::zeros({c}, DType::F32), db = Tensor::zeros({c}, DType::F32);
     double bytes = double(n * c) * 4;

@@ -25,8 +25,10 @@ class Reporter {
       std::printf("}\n");
     } else {
       std::printf("%-34s %12.2f %-8s ", name.c_str(), value, unit);
-      if (ratio >= 0) std::printf("%10.3f  ", ratio);
-      else std::printf("%10s  ", "");
+      if (ratio >= 0)
+        std::printf("%10.3f  ", ratio);
+      else
+        std::printf("%10s  ", "");
       std::printf("%s\n", note.c_str());
     }
     std::fflush(stdout);

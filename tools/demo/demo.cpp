@@ -136,9 +136,12 @@ int run_demo(const Args& args) {
       MT_CHECK(i + 1 < args.size(), "demo: ", args[i], " needs a value");
       return args[++i];
     };
-    if (args[i] == "--steps") o.steps = std::stoll(value());
-    else if (args[i] == "--data") o.data = value();
-    else if (args[i] == "--seed") o.seed = cfg.seed = std::stoull(value());
+    if (args[i] == "--steps")
+      o.steps = std::stoll(value());
+    else if (args[i] == "--data")
+      o.data = value();
+    else if (args[i] == "--seed")
+      o.seed = cfg.seed = std::stoull(value());
     else if (args[i] == "--help" || args[i] == "-h") {
       std::printf(
           "usage: moetrain demo [--steps N] [--data FILE] [--seed S]\n\n"
@@ -166,9 +169,10 @@ int run_demo(const Args& args) {
 
   double t_start = bench::now_seconds(), t_log = t_start;
   for (int64_t step = 1; step <= o.steps; ++step) {
-    double lr = step <= o.warmup ? o.lr * double(step) / double(o.warmup)
-                                 : o.min_lr + 0.5 * (o.lr - o.min_lr) *
-                                                  (1 + std::cos(M_PI * double(step - o.warmup) / double(o.steps - o.warmup)));
+    double lr = step <= o.warmup
+                    ? o.lr * double(step) / double(o.warmup)
+                    : o.min_lr + 0.5 * (o.lr - o.min_lr) *
+                                     (1 + std::cos(M_PI * double(step - o.warmup) / double(o.steps - o.warmup)));
     Tensor tokens, targets;
     sample_batch(text, 0, split, o.batch, cfg.seq_len, rng_key(o.seed, uint64_t(step), 0, 2), tokens, targets);
     model.parameters().zero_grads();
