@@ -53,7 +53,7 @@ void softmax_rows_with_lse(T* s, int64_t i0, int64_t rows, int64_t keys, T* lse)
     T* row = s + r * keys;
     int64_t valid = i0 + r + 1;
     T mx = lane_max(row, valid);
-    double sum = lane_sum<T>(valid, [&](int64_t j) { return row[j] = vexp(row[j] - mx); });
+    double sum = exp_shifted_sum(row, mx, row, valid);
     lse[r] = mx + T(std::log(sum));
     T inv = T(1.0 / sum);
     for (int64_t j = 0; j < valid; ++j) row[j] *= inv;

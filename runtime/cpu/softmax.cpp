@@ -21,7 +21,7 @@ void CpuBackend::softmax_forward(const Tensor& x, Tensor& y) {
         const T* in = px + i * c;
         T* out = py + i * c;
         T mx = lane_max(in, c);
-        double sum = lane_sum<T>(c, [&](int64_t j) { return out[j] = vexp(in[j] - mx); });
+        double sum = exp_shifted_sum(in, mx, out, c);
         T inv = T(1.0 / sum);
         for (int64_t j = 0; j < c; ++j) out[j] *= inv;
       }

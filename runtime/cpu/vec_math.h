@@ -69,6 +69,14 @@ inline double lane_sum(int64_t n, F&& f) {
   return total;
 }
 
+// y[j] = exp(x[j] - shift) for j < n; returns sum_j y[j]. Kept as two plain loops: an exp loop
+// that stores vectorizes better than one fused with the reduction.
+template <class T>
+inline double exp_shifted_sum(const T* x, T shift, T* y, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) y[j] = vexp(x[j] - shift);
+  return lane_sum<T>(n, [&](int64_t j) { return y[j]; });
+}
+
 template <class T>
 inline T lane_max(const T* x, int64_t n) {
   T acc[kLanes];

@@ -46,6 +46,11 @@ Variable ByteGpt::logits(const Tensor& tokens) const {
   return ag::linear(ag::layernorm(x, lnf_w_, lnf_b_), wte_);  // tied output embedding
 }
 
+double ByteGpt::train_flops_per_token() const {
+  double c = double(cfg_.hidden), matmul_weights = double(cfg_.layers) * 12.0 * c * c + double(cfg_.vocab) * c;
+  return 6.0 * matmul_weights + 6.0 * double(cfg_.layers) * double(cfg_.seq_len) * c;
+}
+
 Variable ByteGpt::loss(const Tensor& tokens, const Tensor& targets) const {
   return ag::cross_entropy(logits(tokens), targets);
 }

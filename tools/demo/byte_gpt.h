@@ -23,6 +23,10 @@ class ByteGpt {
   Variable logits(const Tensor& tokens) const;
   // Mean next-byte cross-entropy of tokens [B,T] against targets [B,T].
   Variable loss(const Tensor& tokens, const Tensor& targets) const;
+  // Training FLOPs per token: 6 per weight of every matmul (forward 2, backward 4; the tied output
+  // projection included) + 6 * layers * T * C for causal attention (the standard 6N + 12LTC count
+  // with the masked half of the scores left out).
+  double train_flops_per_token() const;
   ParameterRegistry& parameters() { return params_; }
   const ByteGptConfig& config() const { return cfg_; }
 

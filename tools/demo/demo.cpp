@@ -167,12 +167,13 @@ int run_demo(const Args& args) {
   std::printf("step %4d | validation loss %.3f (uniform guess: %.3f)\n", 0,
               eval_loss(model, text, split, text.size(), o.batch, o.seed), std::log(256.0));
 
-  double t_start = bench::now_seconds(), t_log = t_start;
+  double t_start = bench::now_seconds(), t_log = t_start, train_seconds = 0;
   for (int64_t step = 1; step <= o.steps; ++step) {
     double lr = step <= o.warmup
                     ? o.lr * double(step) / double(o.warmup)
                     : o.min_lr + 0.5 * (o.lr - o.min_lr) *
                                      (1 + std::cos(M_PI * double(step - o.warmup) / double(o.steps - o.warmup)));
+    double t_step = bench::now_seconds();
     Tensor tokens, targets;
     sample_batch(text, 0, split, o.batch, cfg.seq_len, rng_key(o.seed, uint64_t(step), 0, 2), tokens, targets);
     model.parameters().zero_grads();
@@ -182,6 +183,7 @@ int run_demo(const Args& args) {
     double norm = std::sqrt(ops::reduce(ReduceOp::SumSquares, grads));
     if (norm > o.clip) ops::scale_(grads, o.clip / norm);
     adam.step(lr, o.weight_decay);
+    train_seconds += bench::now_seconds() - t_step;
     if (step % o.log_interval == 0 || step == o.steps) {
       double now = bench::now_seconds();
       double tok_s = double(o.log_interval * o.batch * cfg.seq_len) / (now - t_log);
@@ -194,8 +196,12 @@ int run_demo(const Args& args) {
                   eval_loss(model, text, split, text.size(), o.batch, o.seed));
     std::fflush(stdout);
   }
-  std::printf("\ntrained %lld steps in %.1f s\n\n--- sample after training ---\n%s\n", (long long)o.steps,
-              bench::now_seconds() - t_start, printable(generate(model, prompt, o.sample_bytes, 0.8, o.seed)).c_str());
+  double tokens_per_s = double(o.steps * o.batch * cfg.seq_len) / train_seconds;
+  std::printf("\ntrained %lld steps in %.1f s: %.0f tokens/s, %.1f GFLOP/s of model math (%.2f MFLOP per token)\n",
+              (long long)o.steps, bench::now_seconds() - t_start, tokens_per_s,
+              tokens_per_s * model.train_flops_per_token() * 1e-9, model.train_flops_per_token() * 1e-6);
+  std::printf("\n--- sample after training ---\n%s\n",
+              printable(generate(model, prompt, o.sample_bytes, 0.8, o.seed)).c_str());
   return 0;
 }
 
