@@ -11,10 +11,10 @@ namespace mt::demo {
 ByteGpt::ByteGpt(const ByteGptConfig& cfg) : cfg_(cfg) {
   uint64_t stream = 0;
   auto normal = [&](const std::string& name, const Shape& s, double std) {
-    return params_.add(name, randn(s, DType::F32, rng_key(cfg.seed, 0, stream++, 1), 0.0, std));
+    return params_.add(name, randn(s, cfg.dtype, rng_key(cfg.seed, 0, stream++, 1), 0.0, std));
   };
   auto constant = [&](const std::string& name, int64_t n, double v) {
-    return params_.add(name, Tensor::full({n}, v, DType::F32), ParamTags::no_decay());
+    return params_.add(name, Tensor::full({n}, v, cfg.dtype), ParamTags::no_decay());
   };
   int64_t c = cfg.hidden;
   double out_std = 0.02 / std::sqrt(2.0 * double(cfg.layers));

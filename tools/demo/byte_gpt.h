@@ -14,6 +14,7 @@ namespace mt::demo {
 struct ByteGptConfig {
   int64_t vocab = 256, seq_len = 64, layers = 3, hidden = 128, heads = 4;
   uint64_t seed = 1234;
+  DType dtype = DType::F32;  // f64 for gradchecks
 };
 
 class ByteGpt {
