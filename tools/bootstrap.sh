@@ -11,6 +11,8 @@ packages=(
   libopenblas-openmp-dev           # CBLAS, the OpenMP build (runs serially inside our OpenMP loops)
   libopenmpi-dev openmpi-bin       # MPI: collectives on CPU, bootstrap of NCCL on GPU
   libyaml-cpp-dev                  # YAML configs
+  libutf8proc-dev                  # Unicode classes for the GPT-2 pre-tokenizer
+  nlohmann-json3-dev               # JSON: vocabularies, JSONL corpora, test vectors
   catch2 libeigen3-dev             # tests: Catch2 v2 and the Eigen reference for forward math
 )
 

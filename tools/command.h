@@ -18,5 +18,7 @@ const std::vector<Command>& commands();
 
 int run_bench(const Args& args);
 int run_demo(const Args& args);
+int run_tokenize(const Args& args);
+int run_preprocess(const Args& args);
 
 }  // namespace mt::cli

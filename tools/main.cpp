@@ -13,7 +13,7 @@ int run_help(const Args&) {
   std::printf(
       "moetrain %s - GPT Mixture-of-Experts training in C++\n\nusage: moetrain <command> [options]\n\ncommands:\n",
       MOETRAIN_VERSION);
-  for (const Command& c : commands()) std::printf("  %-10s %s\n", c.name, c.summary);
+  for (const Command& c : commands()) std::printf("  %-11s %s\n", c.name, c.summary);
   std::printf("\n`moetrain <command> --help` describes a command's options.\n");
   return 0;
 }
@@ -30,6 +30,8 @@ const std::vector<Command>& commands() {
       {"help", "list the commands", run_help},
       {"version", "print the version", run_version},
       {"demo", "train a small byte-level GPT on bundled Tiny Shakespeare (CPU) and sample from it", run_demo},
+      {"tokenize", "GPT-2 BPE: text on stdin to token ids (--jsonl, --decode)", run_tokenize},
+      {"preprocess", "corpus (JSONL or text) to Megatron .bin/.idx, byte-identical to preprocess_data.py", run_preprocess},
       {"bench", "measure kernel speed against the machine's own SGEMM (bench ops)", run_bench},
   };
   return table;

@@ -1,0 +1,92 @@
+// A small flag parser shared by the subcommands: --name VALUE, --name=VALUE, boolean --flag,
+// list flags that take every value up to the next flag (Megatron style: --json-keys text title),
+// positional arguments; unknown flags are errors that list the valid ones.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runtime/error.h"
+
+namespace mt::cli {
+
+class ArgParser {
+ public:
+  ArgParser(std::string command, std::vector<std::string> value_flags, std::vector<std::string> bool_flags,
+            std::vector<std::string> list_flags = {})
+      : command_(std::move(command)),
+        value_flags_(value_flags.begin(), value_flags.end()),
+        bool_flags_(bool_flags.begin(), bool_flags.end()),
+        list_flags_(list_flags.begin(), list_flags.end()) {}
+
+  void parse(const std::vector<std::string>& args) {
+    for (size_t i = 0; i < args.size(); ++i) {
+      const std::string& a = args[i];
+      if (a.rfind("--", 0) != 0 || a == "--") {
+        positional_.push_back(a);
+        continue;
+      }
+      std::string name = a.substr(2), value;
+      bool has_value = false;
+      if (size_t eq = name.find('='); eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+        has_value = true;
+      }
+      if (list_flags_.count(name)) {
+        std::vector<std::string>& list = lists_[name];
+        if (has_value) list.push_back(value);
+        while (i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0) list.push_back(args[++i]);
+        MT_CHECK(!list.empty(), "--", name, " needs at least one value");
+      } else if (bool_flags_.count(name)) {
+        MT_CHECK(!has_value, "--", name, " takes no value");
+        bools_.insert(name);
+      } else if (value_flags_.count(name)) {
+        if (!has_value) {
+          MT_CHECK(i + 1 < args.size(), "--", name, " needs a value");
+          value = args[++i];
+        }
+        values_[name] = value;
+      } else {
+        std::string valid;
+        for (const auto& f : value_flags_) valid += " --" + f;
+        for (const auto& f : bool_flags_) valid += " --" + f;
+        for (const auto& f : list_flags_) valid += " --" + f;
+        throw Error("unknown option '" + a + "'; valid options:" + valid + " (see `moetrain " + command_ + " --help`)");
+      }
+    }
+  }
+  bool flag(const std::string& name) const { return bools_.count(name) > 0; }
+  bool has(const std::string& name) const { return values_.count(name) > 0; }
+  std::string get(const std::string& name, const std::string& fallback = "") const {
+    auto it = values_.find(name);
+    return it == values_.end() ? fallback : it->second;
+  }
+  int64_t get_int(const std::string& name, int64_t fallback) const {
+    if (!has(name)) return fallback;
+    const std::string& v = values_.at(name);
+    try {
+      size_t used = 0;
+      int64_t x = std::stoll(v, &used);
+      if (used == v.size()) return x;
+    } catch (const std::exception&) {
+    }
+    throw Error("--" + name + " needs an integer, got '" + v + "'");
+  }
+  std::vector<std::string> get_list(const std::string& name, std::vector<std::string> fallback = {}) const {
+    auto it = lists_.find(name);
+    return it == lists_.end() ? fallback : it->second;
+  }
+  const std::vector<std::string>& positional() const { return positional_; }
+
+ private:
+  std::string command_;
+  std::set<std::string> value_flags_, bool_flags_, list_flags_, bools_;
+  std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> lists_;
+  std::vector<std::string> positional_;
+};
+
+}  // namespace mt::cli
