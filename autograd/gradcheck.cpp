@@ -74,6 +74,7 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Variable>& in
       double numeric = (plus - minus) / (2 * options.eps);
       double abs_err = std::fabs(analytic[j] - numeric);
       double rel_err = abs_err / std::max({std::fabs(analytic[j]), std::fabs(numeric), options.denom_floor});
+      if (!std::isfinite(analytic[j]) || !std::isfinite(numeric)) abs_err = rel_err = INFINITY;  // NaN fails
       result.entries_checked++;
       result.max_abs_error = std::max(result.max_abs_error, abs_err);
       if (rel_err > result.max_rel_error || result.worst.empty()) {

@@ -74,8 +74,11 @@ void ParameterRegistry::pack() {
       const Tensor& old = p.var.value();
       Tensor value = values_[gi].narrow(p.offset, old.numel()).reshape(old.shape());
       value.copy_from(old);
+      Tensor grad = grads_[gi].narrow(p.offset, old.numel()).reshape(old.shape());
+      if (p.var.grad().defined()) grad.copy_from(p.var.grad());  // keep what was accumulated
       p.var.set_value(value);
-      p.var.set_grad(grads_[gi].narrow(p.offset, old.numel()).reshape(old.shape()));
+      p.var.set_grad(grad);
+      p.var.pin();  // from now on value and grad stay views on the flat buffers
     }
   }
   packed_ = true;
@@ -98,7 +101,7 @@ void ParameterRegistry::zero_grads() {
     return;
   }
   for (Parameter& p : params_)
-    if (p.var.grad().defined()) p.var.grad_ref().zero_();
+    if (p.var.grad().defined()) p.var.clear_grad();
 }
 
 int64_t ParameterRegistry::numel() const {

@@ -6,8 +6,9 @@
 //   tp_split_dim   the dimension split across tensor-parallel ranks (-1: replicated).
 //
 // pack() lays all parameters of a group (dense or expert) out in one flat value buffer and one
-// flat gradient buffer, and re-points every Variable's value and grad at its range. All-reduce,
-// clipping, the optimizer and checkpoints then work on two flat buffers per group.
+// flat gradient buffer, and re-points every Variable's value and grad at its range (and pins them
+// there: replacing a packed parameter's value or gradient is refused; copy into it instead).
+// All-reduce, clipping, the optimizer and checkpoints then work on two flat buffers per group.
 #pragma once
 
 #include <optional>

@@ -1,6 +1,13 @@
-// The tape: ops append a backward function while the forward runs; backward() replays them in
-// reverse. Each backward function reads its output's gradient and accumulates into its inputs'
-// gradients, so a Variable used twice simply receives both contributions.
+// The tape: ops append a backward function while the forward runs; backward(root) replays them
+// in reverse. Each backward function receives its output's gradient and accumulates into its
+// inputs' gradient slots, so a Variable used twice simply receives both contributions.
+//
+// backward(root) runs exactly the recorded functions whose output received a gradient (the part
+// of the graph that leads to root), releasing each one, and the gradient of its output, as soon as
+// it has run. Recorded functions that root does not depend on stay on the tape for a later
+// backward() of another root, and are dropped once nothing can reach them any more. Running a
+// backward through a part that an earlier backward() already released is an error, not a
+// silent loss.
 //
 // There is one tape per thread (current_tape()). Recording is on unless a NoGradGuard is alive
 // (evaluation, a MoS teacher, the finite-difference probes of gradcheck).
@@ -8,18 +15,18 @@
 
 #include <functional>
 #include <initializer_list>
-#include <string>
 #include <vector>
 
 #include "autograd/variable.h"
 
 namespace mt {
 
+using BackwardFn = std::function<void(const Tensor& dout)>;
+
 class Tape {
  public:
-  void record(const char* op, std::function<void()> backward);
-  // Seeds root's gradient (ones, or `seed`) and runs every recorded function in reverse order,
-  // then clears the tape (the saved activations are released).
+  void record(const char* op, const Variable& out, BackwardFn backward);
+  // Seeds root's gradient (ones, or `seed`) and runs the recorded functions that lead to it.
   void backward(const Variable& root, const Tensor* seed = nullptr);
   void clear() { nodes_.clear(); }
   size_t size() const { return nodes_.size(); }
@@ -27,9 +34,13 @@ class Tape {
  private:
   struct Node {
     const char* op;
-    std::function<void()> backward;
+    GradSlot out;
+    BackwardFn backward;
   };
+  // Drops the functions whose output nobody can give a gradient to any more.
+  void collect();
   std::vector<Node> nodes_;
+  size_t collect_at_ = 1024;
 };
 
 Tape& current_tape();
@@ -50,8 +61,12 @@ class NoGradGuard {
 // For op implementations: true when gradients are on and any input requires one.
 bool any_requires_grad(std::initializer_list<const Variable*> inputs);
 
-// For op implementations: marks `out` as requiring a gradient and records `backward`, which runs
-// only when a gradient reached `out`. Called only when any_requires_grad() said yes.
-void record_op(const char* op, const Variable& out, std::function<void()> backward);
+// For op implementations: marks `out` as requiring a gradient and records `backward` on the
+// current tape. Called only when any_requires_grad() said yes. The function should capture the
+// inputs' grad_slot() (not the Variables) unless it needs their values.
+void record_op(const char* op, const Variable& out, BackwardFn backward);
+
+// For op implementations: throws an mt::Error naming the op when an argument is undefined.
+void require_defined(const char* op, std::initializer_list<std::pair<const char*, const Variable*>> args);
 
 }  // namespace mt

@@ -2,15 +2,41 @@
 
 namespace mt {
 
-Variable::Variable(Tensor value, bool requires_grad, std::string name) : impl_(std::make_shared<Impl>()) {
-  impl_->value = std::move(value);
-  impl_->requires_grad = requires_grad;
-  impl_->name = std::move(name);
+Tensor& GradSlot::grad_ref() const {
+  MT_CHECK(!cell_->graph_freed, "backward: '", cell_->name.empty() ? "a value" : cell_->name,
+           "' was produced by ops whose backward already ran in an earlier backward() call and was freed; "
+           "compute the losses in one graph (add them) or run the forward again");
+  if (!cell_->grad.defined()) cell_->grad = Tensor::zeros(cell_->shape, cell_->dtype, cell_->device);
+  return cell_->grad;
 }
 
-Tensor& Variable::grad_ref() const {
-  if (!impl_->grad.defined()) impl_->grad = Tensor::zeros(value().shape(), value().dtype(), value().device());
-  return impl_->grad;
+Variable::Variable(Tensor value, bool requires_grad, std::string name) : impl_(std::make_shared<Impl>()) {
+  auto cell = std::make_shared<GradSlot::Cell>();
+  cell->shape = value.shape();
+  cell->dtype = value.dtype();
+  cell->device = value.device();
+  cell->requires_grad = requires_grad;
+  cell->name = std::move(name);
+  impl_->value = std::move(value);
+  impl_->slot = GradSlot(std::move(cell));
 }
+
+void Variable::set_value(Tensor value) const {
+  GradSlot::Cell& c = *impl_->slot.cell_;
+  MT_CHECK(!c.pinned, "parameter '", c.name, "' lives in the registry's flat buffer; copy into value() instead");
+  MT_CHECK(value.shape() == c.shape && value.dtype() == c.dtype, "set_value of '", c.name, "': ", value.str(),
+           " does not match ", dtype_name(c.dtype), shape_str(c.shape));
+  impl_->value = std::move(value);
+}
+
+void Variable::set_grad(Tensor grad) const {
+  GradSlot::Cell& c = *impl_->slot.cell_;
+  MT_CHECK(!c.pinned, "parameter '", c.name, "' keeps its gradient in the registry's flat buffer; zero it instead");
+  MT_CHECK(!grad.defined() || (grad.shape() == c.shape && grad.dtype() == c.dtype), "set_grad of '", c.name,
+           "': ", grad.str(), " does not match ", dtype_name(c.dtype), shape_str(c.shape));
+  c.grad = std::move(grad);
+}
+
+void Variable::clear_grad() const { set_grad(Tensor()); }
 
 }  // namespace mt

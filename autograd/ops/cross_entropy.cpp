@@ -8,6 +8,7 @@
 namespace mt::ag {
 
 Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tensor& loss_mask) {
+  require_defined("cross_entropy", {{"logits", &logits}});
   const Tensor& lv = logits.value();
   MT_CHECK(lv.dim() >= 2, "cross_entropy: expected logits [..., V]; got logits ", lv.str());
   int64_t n = lv.numel() / std::max<int64_t>(lv.size(-1), 1);
@@ -26,13 +27,18 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tens
   } else {
     weights = Tensor::full({n}, n ? 1.0 / double(n) : 0.0, lv.dtype(), lv.device());
   }
-  double loss = ops::reduce(ReduceOp::Sum, ops::binary(BinaryOp::Mul, losses, weights));
+  // Rows with weight 0 are left out (not multiplied by 0), so a masked row whose loss is
+  // infinite cannot turn the mean into NaN.
+  std::vector<double> l = losses.to_double_vector(), wts = weights.to_double_vector();
+  double loss = 0;
+  for (size_t i = 0; i < l.size(); ++i)
+    if (wts[i] != 0.0) loss += l[i] * wts[i];
   Variable out(Tensor::scalar(loss, lv.dtype(), lv.device()));
   if (any_requires_grad({&logits})) {
-    record_op("cross_entropy", out, [logits, targets, lse, weights, out] {
+    record_op("cross_entropy", out, [s = logits.grad_slot(), lv, targets, lse, weights](const Tensor& dout) {
       Tensor dlosses = weights.clone();
-      ops::scale_(dlosses, out.grad().item());
-      ops::cross_entropy_backward(logits.value(), targets, lse, dlosses, logits.grad_ref());
+      ops::scale_(dlosses, dout.item());
+      ops::cross_entropy_backward(lv, targets, lse, dlosses, s.grad_ref());
     });
   }
   return out;

@@ -6,12 +6,15 @@
 namespace mt::ag {
 
 Variable dropout(const Variable& x, double p, RngKey key) {
+  require_defined("dropout", {{"x", &x}});
   if (p == 0.0) return x;
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   ops::dropout_forward(x.value(), p, key, y);
   Variable out(y);
   if (any_requires_grad({&x})) {
-    record_op("dropout", out, [x, out, p, key] { ops::dropout_backward(out.grad(), p, key, x.grad_ref()); });
+    record_op("dropout", out, [xs = x.grad_slot(), p, key](const Tensor& dout) {
+      ops::dropout_backward(dout, p, key, xs.grad_ref());
+    });
   }
   return out;
 }

@@ -5,11 +5,14 @@
 namespace mt::ag {
 
 Variable gelu(const Variable& x) {
+  require_defined("gelu", {{"x", &x}});
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   ops::gelu_forward(x.value(), y);
   Variable out(y);
   if (any_requires_grad({&x})) {
-    record_op("gelu", out, [x, out] { ops::gelu_backward(x.value(), out.grad(), x.grad_ref()); });
+    record_op("gelu", out, [xs = x.grad_slot(), xv = x.value()](const Tensor& dout) {
+      ops::gelu_backward(xv, dout, xs.grad_ref());
+    });
   }
   return out;
 }

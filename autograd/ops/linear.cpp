@@ -7,6 +7,7 @@
 namespace mt::ag {
 
 Variable linear(const Variable& x, const Variable& w, const Variable& b) {
+  require_defined("linear", {{"x", &x}, {"weight", &w}});
   const Tensor& xv = x.value();
   MT_CHECK(xv.dim() >= 1 && w.value().dim() == 2 && xv.size(-1) == w.value().size(1) &&
                (!b.defined() || b.shape() == Shape{w.value().size(0)}),
@@ -26,14 +27,15 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b) {
   ops::matmul(x2, false, w.value(), true, y, 1.0, beta);
   Variable out(y.reshape(out_shape));
   if (any_requires_grad({&x, &w, &b})) {
-    record_op("linear", out, [x, w, b, out, x2] {
-      Tensor dy = out.grad().flatten_to_2d();
-      if (x.requires_grad()) {
-        Tensor dx = x.grad_ref().flatten_to_2d();
-        ops::matmul(dy, false, w.value(), false, dx, 1.0, 1.0);
+    GradSlot bs = b.defined() ? b.grad_slot() : GradSlot();
+    record_op("linear", out, [xs = x.grad_slot(), ws = w.grad_slot(), bs, x2, wv = w.value()](const Tensor& dout) {
+      Tensor dy = dout.flatten_to_2d();
+      if (xs.requires_grad()) {
+        Tensor dx = xs.grad_ref().flatten_to_2d();
+        ops::matmul(dy, false, wv, false, dx, 1.0, 1.0);
       }
-      if (w.requires_grad()) ops::matmul(dy, true, x2, false, w.grad_ref(), 1.0, 1.0);
-      if (b.requires_grad()) ops::sum_rows(dy, b.grad_ref(), 1.0);
+      if (ws.requires_grad()) ops::matmul(dy, true, x2, false, ws.grad_ref(), 1.0, 1.0);
+      if (bs.requires_grad()) ops::sum_rows(dy, bs.grad_ref(), 1.0);
     });
   }
   return out;

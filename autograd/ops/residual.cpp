@@ -7,22 +7,24 @@
 namespace mt::ag {
 
 Variable add(const Variable& a, const Variable& b) {
+  require_defined("add", {{"a", &a}, {"b", &b}});
   Variable out(ops::binary(BinaryOp::Add, a.value(), b.value()));
   if (any_requires_grad({&a, &b})) {
-    record_op("add", out, [a, b, out] {
-      if (a.requires_grad()) ops::add_(a.grad_ref(), out.grad());
-      if (b.requires_grad()) ops::add_(b.grad_ref(), out.grad());
+    record_op("add", out, [as = a.grad_slot(), bs = b.grad_slot()](const Tensor& dout) {
+      if (as.requires_grad()) ops::add_(as.grad_ref(), dout);
+      if (bs.requires_grad()) ops::add_(bs.grad_ref(), dout);
     });
   }
   return out;
 }
 
 Variable scale(const Variable& x, double alpha) {
+  require_defined("scale", {{"x", &x}});
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   ops::axpby(alpha, x.value(), 0.0, y);
   Variable out(y);
   if (any_requires_grad({&x})) {
-    record_op("scale", out, [x, out, alpha] { ops::add_(x.grad_ref(), out.grad(), alpha); });
+    record_op("scale", out, [xs = x.grad_slot(), alpha](const Tensor& dout) { ops::add_(xs.grad_ref(), dout, alpha); });
   }
   return out;
 }

@@ -13,8 +13,9 @@ namespace {
 Variable wrong_square(const Variable& x) {
   Variable out(ops::binary(BinaryOp::Mul, x.value(), x.value()));
   if (any_requires_grad({&x})) {
-    record_op("wrong_square", out,
-              [x, out] { ops::add_(x.grad_ref(), ops::binary(BinaryOp::Mul, x.value(), out.grad())); });
+    record_op("wrong_square", out, [xs = x.grad_slot(), xv = x.value()](const Tensor& dout) {
+      ops::add_(xs.grad_ref(), ops::binary(BinaryOp::Mul, xv, dout));
+    });
   }
   return out;
 }
@@ -36,6 +37,21 @@ TEST_CASE("gradcheck samples entries and passes a right backward", "[autograd][g
   GradcheckResult r = gradcheck([](const std::vector<Variable>& v) { return ag::linear(v[0], v[1]); }, {x, w}, opt);
   REQUIRE(r.ok);
   REQUIRE(r.entries_checked == 20);
+}
+
+// y = x * x whose backward writes NaN: must fail, not pass (NaN compares false to everything).
+Variable nan_square(const Variable& x) {
+  Variable out(ops::binary(BinaryOp::Mul, x.value(), x.value()));
+  if (any_requires_grad({&x})) {
+    record_op("nan_square", out, [xs = x.grad_slot()](const Tensor&) { xs.grad_ref().fill_(NAN); });
+  }
+  return out;
+}
+
+TEST_CASE("gradcheck fails on NaN gradients", "[autograd][gradcheck]") {
+  Variable x(testutil::random({3}, DType::F64, 5), true);
+  GradcheckResult r = gradcheck([](const std::vector<Variable>& v) { return nan_square(v[0]); }, {x});
+  REQUIRE_FALSE(r.ok);
 }
 
 TEST_CASE("gradcheck refuses non-f64 inputs", "[autograd][gradcheck][errors]") {

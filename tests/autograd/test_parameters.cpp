@@ -55,3 +55,16 @@ TEST_CASE("registry errors name the parameter", "[autograd][parameters][errors]"
   reg.add("wpe", Tensor::zeros({4, 2}, DType::F64));
   REQUIRE_THROWS_WITH(reg.pack(), Catch::Contains("'wpe' is f64[4,2]") && Catch::Contains("'wte'"));
 }
+
+TEST_CASE("packed parameters stay on the flat buffers", "[autograd][parameters]") {
+  ParameterRegistry reg;
+  Variable w = reg.add("w", Tensor::full({4}, 1.0, DType::F64));
+  current_tape().backward(ag::scale(w, 3.0));  // a gradient accumulated before pack() survives it
+  reg.pack();
+  REQUIRE(reg.flat_grads(ParamGroup::Dense).to_double_vector()[0] == 3.0);
+  REQUIRE_THROWS_WITH(w.clear_grad(), Catch::Contains("'w'") && Catch::Contains("flat buffer"));
+  REQUIRE_THROWS_WITH(w.set_value(Tensor::zeros({4}, DType::F64)), Catch::Contains("copy into value()"));
+  reg.zero_grads();
+  current_tape().backward(ag::scale(w, 2.0));
+  REQUIRE(reg.flat_grads(ParamGroup::Dense).to_double_vector()[1] == 2.0);
+}

@@ -1,9 +1,12 @@
 // Tape semantics: reverse replay, accumulation, no-grad scope, clearing, dropout determinism.
 #include <omp.h>
 
+#include <thread>
+
 #include <catch2/catch.hpp>
 
 #include "autograd/ops.h"
+#include "runtime/allocator.h"
 #include "runtime/ops.h"
 #include "test_util.h"
 
@@ -89,4 +92,75 @@ TEST_CASE("deterministic reductions do not depend on the thread count", "[autogr
   }
   omp_set_num_threads(threads);
   REQUIRE(results[0] == results[1]);
+}
+
+TEST_CASE("two forwards then two backwards accumulate both gradients", "[autograd][tape]") {
+  Variable w(Tensor::from_vector(std::vector<double>{1, 1}, {2}), true);
+  Variable l1 = ag::scale(w, 2.0), l2 = ag::scale(w, 3.0);
+  current_tape().backward(l1);
+  current_tape().backward(l2);  // l2's function was kept for it, not dropped by the first backward
+  REQUIRE(w.grad().to_double_vector() == std::vector<double>{5, 5});
+  REQUIRE(current_tape().size() == 0);
+}
+
+TEST_CASE("a backward through an already released graph is an error, not a silent loss", "[autograd][tape]") {
+  Variable w(Tensor::from_vector(std::vector<double>{1}, {1}), true);
+  Variable h = ag::scale(w, 2.0);
+  Variable l1 = ag::scale(h, 1.0), l2 = ag::scale(h, 1.0);
+  current_tape().backward(l1);
+  REQUIRE_THROWS_WITH(current_tape().backward(l2), Catch::Contains("already ran"));
+  REQUIRE_THROWS_WITH(current_tape().backward(l1), Catch::Contains("already ran"));
+  current_tape().clear();
+}
+
+TEST_CASE("backward on another thread than the forward is refused", "[autograd][tape]") {
+  Variable w(Tensor::from_vector(std::vector<double>{1}, {1}), true);
+  Variable l = ag::scale(w, 2.0);
+  std::string error;
+  std::thread t([&] {
+    try {
+      current_tape().backward(l);
+    } catch (const Error& e) {
+      error = e.what();
+    }
+  });
+  t.join();
+  REQUIRE_THAT(error, Catch::Contains("another thread"));
+  current_tape().clear();
+}
+
+TEST_CASE("a throwing backward leaves a clean tape", "[autograd][tape]") {
+  Variable w(Tensor::from_vector(std::vector<double>{1}, {1}), true);
+  Variable bad(Tensor::from_vector(std::vector<double>{0}, {1}));
+  record_op("throws", bad, [](const Tensor&) { throw Error("boom"); });
+  REQUIRE_THROWS_WITH(current_tape().backward(bad), Catch::Contains("boom"));
+  REQUIRE(current_tape().size() == 0);
+  Variable l = ag::scale(w, 4.0);
+  current_tape().backward(l);
+  REQUIRE(w.grad().to_double_vector() == std::vector<double>{4});
+}
+
+TEST_CASE("functions whose outputs were dropped are collected", "[autograd][tape]") {
+  Variable w(Tensor::from_vector(std::vector<double>{1}, {1}), true);
+  for (int i = 0; i < 10000; ++i) Variable unused = ag::scale(w, 2.0);
+  REQUIRE(current_tape().size() <= 2048);
+  current_tape().clear();
+}
+
+TEST_CASE("backward functions do not keep inputs they do not need alive", "[autograd][tape][memory]") {
+  Allocator& alloc = allocator_for(DeviceType::CPU);
+  Variable x(Tensor::zeros({1 << 18}, DType::F32), true);  // 1 MiB
+  size_t before = alloc.stats().live_bytes;
+  Variable y = x;
+  for (int i = 0; i < 10; ++i) y = ag::dropout(ag::scale(y, 1.5), 0.1, rng_key(1, uint64_t(i), 0, 0));
+  // Only the final output is held: neither scale nor dropout needs its input's value.
+  REQUIRE(alloc.stats().live_bytes - before <= 2 * x.value().nbytes());
+  current_tape().backward(y);
+  REQUIRE(x.grad().defined());
+}
+
+TEST_CASE("undefined Variables give an error naming the op", "[autograd][errors]") {
+  Variable x(Tensor::zeros({2, 3}, DType::F32), true), w(Tensor::full({3}, 1.0, DType::F32), true);
+  REQUIRE_THROWS_WITH(ag::layernorm(x, w, Variable()), Catch::Contains("layernorm") && Catch::Contains("bias"));
+  REQUIRE_THROWS_WITH(ag::linear(Variable(), w), Catch::Contains("linear") && Catch::Contains("x"));
 }
