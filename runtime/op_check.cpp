@@ -30,6 +30,12 @@ const OpCheck& OpCheck::same_float_dtype_and_device() const {
     if (!first_float) first_float = &t;
     require(t.dtype() == first_float->dtype(), "all float arguments of one dtype");
   }
+  for (const Arg& o : args_) {
+    if (!o.output) continue;
+    for (const Arg& a : args_)
+      if (&a != &o && o.tensor->overlaps(*a.tensor))
+        fail(std::string("output ") + o.name + " not overlapping " + a.name + " in memory (no in-place use)");
+  }
   return *this;
 }
 

@@ -1,5 +1,7 @@
 #include "runtime/ops.h"
 
+#include <algorithm>
+
 #include "runtime/op_check.h"
 
 namespace mt::ops {
@@ -22,7 +24,7 @@ std::pair<int64_t, int64_t> matrix_dims(const Tensor& t) {
 
 void matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& c, double alpha, double beta) {
   OpCheck chk("matmul");
-  chk.arg("a", a).arg("b", b).arg("c", c).same_float_dtype_and_device();
+  chk.arg("a", a).arg("b", b).out("c", c).same_float_dtype_and_device();
   chk.require(a.dim() >= 2 && a.dim() <= 3 && b.dim() >= 2 && b.dim() <= 3 && c.dim() >= 2 && c.dim() <= 3,
               "2-D or 3-D (batched) operands");
   auto [ar, ac] = matrix_dims(a);
@@ -37,6 +39,8 @@ void matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor
   chk.require((a.dim() == 2 || a.size(0) == batch) && (b.dim() == 2 || b.size(0) == batch) &&
                   (c.dim() == 3 || (a.dim() == 2 && b.dim() == 2)),
               "batched operands to share the batch size of c");
+  constexpr int64_t kIntMax = 0x7fffffff;  // CBLAS takes int sizes and leading dimensions
+  chk.require(std::max({m, n, k, a.size(-1), b.size(-1)}) <= kIntMax, "each matrix dimension below 2^31");
   GemmDesc g;
   g.trans_a = trans_a;
   g.trans_b = trans_b;
@@ -69,7 +73,7 @@ void matmul_grouped(const std::vector<Tensor>& a, bool trans_a, const std::vecto
   if (a.empty()) return;
   for (size_t i = 0; i < a.size(); ++i) {
     OpCheck chk("matmul_grouped");
-    chk.arg("a[i]", a[i]).arg("b[i]", b[i]).arg("c[i]", c[i]).arg("a[0]", a[0]).same_float_dtype_and_device();
+    chk.arg("a[i]", a[i]).arg("b[i]", b[i]).out("c[i]", c[i]).arg("a[0]", a[0]).same_float_dtype_and_device();
     chk.require(a[i].dim() == 2 && b[i].dim() == 2 && c[i].dim() == 2, "2-D operands in group " + std::to_string(i));
     int64_t m = trans_a ? a[i].size(1) : a[i].size(0), k = trans_a ? a[i].size(0) : a[i].size(1);
     int64_t kb = trans_b ? b[i].size(1) : b[i].size(0), n = trans_b ? b[i].size(0) : b[i].size(1);
@@ -135,9 +139,9 @@ void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
 void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y, Tensor& mean,
                        Tensor& rstd) {
   OpCheck chk("layernorm");
-  chk.arg("x", x).arg("weight", w).arg("bias", b).arg("y", y).arg("mean", mean).arg("rstd", rstd);
+  chk.arg("x", x).arg("weight", w).arg("bias", b).out("y", y).out("mean", mean).out("rstd", rstd);
+  chk.require(x.defined() && x.dim() >= 1, "x of shape [..., C]");
   chk.same_float_dtype_and_device();
-  chk.require(x.dim() >= 1, "x of shape [..., C]");
   int64_t c = x.size(-1), n = x.numel() / std::max<int64_t>(c, 1);
   chk.require(w.dim() == 1 && w.size(0) == c && b.dim() == 1 && b.size(0) == c,
               "weight and bias of shape [C] with C = x's last dimension");
@@ -150,7 +154,9 @@ void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, cons
                         Tensor* dx, Tensor* dw, Tensor* db) {
   OpCheck chk("layernorm_backward");
   chk.arg("dy", dy).arg("x", x).arg("weight", w).arg("mean", mean).arg("rstd", rstd);
-  chk.arg("dx", dx).arg("dweight", dw).arg("dbias", db).same_float_dtype_and_device();
+  chk.out("dx", dx).out("dweight", dw).out("dbias", db);
+  chk.require(x.defined() && x.dim() >= 1, "x of shape [..., C]");
+  chk.same_float_dtype_and_device();
   int64_t c = x.size(-1), n = x.numel() / std::max<int64_t>(c, 1);
   chk.require(same_shape(dy, x) && w.numel() == c && mean.numel() == n && rstd.numel() == n &&
                   (!dx || same_shape(*dx, x)) && (!dw || dw->numel() == c) && (!db || db->numel() == c),
@@ -184,7 +190,7 @@ void check_attention(OpCheck& chk, const Tensor& qkv, int64_t n_head) {
 
 void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse) {
   OpCheck chk("attention");
-  chk.arg("qkv", qkv).arg("out", out).arg("lse", lse);
+  chk.arg("qkv", qkv).out("out", out).out("lse", lse);
   check_attention(chk, qkv, n_head);
   int64_t b = qkv.size(0), t = qkv.size(1), c = qkv.size(2) / 3;
   chk.require(out.shape() == Shape{b, t, c} && lse.shape() == Shape{b, n_head, t}, "out [B,T,C] and lse [B,H,T]");
@@ -194,7 +200,7 @@ void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& l
 void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse, int64_t n_head,
                         Tensor& dqkv) {
   OpCheck chk("attention_backward");
-  chk.arg("dout", dout).arg("qkv", qkv).arg("out", out).arg("lse", lse).arg("dqkv", dqkv);
+  chk.arg("dout", dout).arg("qkv", qkv).arg("out", out).arg("lse", lse).out("dqkv", dqkv);
   check_attention(chk, qkv, n_head);
   int64_t b = qkv.size(0), t = qkv.size(1), c = qkv.size(2) / 3;
   chk.require(dout.shape() == Shape{b, t, c} && same_shape(out, dout) && lse.shape() == Shape{b, n_head, t} &&
@@ -205,7 +211,7 @@ void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out
 
 void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, Tensor& out) {
   OpCheck chk("embedding");
-  chk.index_arg("idx", idx).arg("wte", wte).arg("wpe", wpe).arg("out", out).same_float_dtype_and_device();
+  chk.index_arg("idx", idx).arg("wte", wte).arg("wpe", wpe).out("out", out).same_float_dtype_and_device();
   chk.require(idx.dim() == 2 && wte.dim() == 2 && wpe.dim() == 2 && wte.size(1) == wpe.size(1),
               "idx [B,T], wte [V,C] and wpe [P,C]");
   chk.require(wpe.size(0) >= idx.size(1), "as many positions in wpe as the sequence length T");
@@ -215,7 +221,7 @@ void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, 
 
 void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Tensor* dwpe) {
   OpCheck chk("embedding_backward");
-  chk.arg("dout", dout).index_arg("idx", idx).arg("dwte", dwte).arg("dwpe", dwpe).same_float_dtype_and_device();
+  chk.arg("dout", dout).index_arg("idx", idx).out("dwte", dwte).out("dwpe", dwpe).same_float_dtype_and_device();
   chk.require(idx.dim() == 2 && dout.dim() == 3 && dout.size(0) == idx.size(0) && dout.size(1) == idx.size(1),
               "dout [B,T,C] and idx [B,T]");
   chk.require((!dwte || (dwte->dim() == 2 && dwte->size(1) == dout.size(2))) &&
@@ -241,7 +247,8 @@ void dropout_backward(const Tensor& dy, double p, RngKey key, Tensor& dx) {
 
 void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse) {
   OpCheck chk("cross_entropy");
-  chk.arg("logits", logits).index_arg("targets", targets).arg("losses", losses).arg("lse", lse);
+  chk.arg("logits", logits).index_arg("targets", targets).out("losses", losses).out("lse", lse);
+  chk.require(logits.defined() && logits.dim() >= 2, "logits of shape [..., V]");
   chk.same_float_dtype_and_device();
   int64_t n = logits.dim() >= 1 ? logits.numel() / std::max<int64_t>(logits.size(-1), 1) : 0;
   chk.require(logits.dim() >= 2 && targets.numel() == n && losses.numel() == n && lse.numel() == n,
@@ -256,7 +263,8 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
       .index_arg("targets", targets)
       .arg("lse", lse)
       .arg("dlosses", dlosses)
-      .arg("dlogits", dlogits);
+      .out("dlogits", dlogits);
+  chk.require(logits.defined() && logits.dim() >= 2, "logits of shape [..., V]");
   chk.same_float_dtype_and_device();
   int64_t n = logits.numel() / std::max<int64_t>(logits.size(-1), 1);
   chk.require(same_shape(logits, dlogits) && targets.numel() == n && lse.numel() == n && dlosses.numel() == n,

@@ -37,7 +37,8 @@ void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double
 void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd,
                         Tensor* dx, Tensor* dw, Tensor* db);
 
-// Softmax over the last dimension: x [N,C] -> y [N,C].
+// Softmax over the last dimension: x [N,C] -> y [N,C]. A row that is entirely -inf gives NaN
+// (as PyTorch does): there is no distribution to normalise.
 void softmax_forward(const Tensor& x, Tensor& y);
 void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx);
 

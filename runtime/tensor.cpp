@@ -19,7 +19,7 @@ int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
   for (int64_t d : s) {
     MT_CHECK(d >= 0, "negative dimension in shape ", shape_str(s));
-    n *= d;
+    MT_CHECK(!__builtin_mul_overflow(n, d, &n), "shape ", shape_str(s), " has more elements than fit in 64 bits");
   }
   return n;
 }
@@ -109,8 +109,16 @@ Tensor Tensor::select(int64_t index) const {
 
 Tensor Tensor::flatten_to_2d() const {
   MT_CHECK(dim() >= 1, "flatten_to_2d of a 0-d tensor");
-  int64_t c = shape_.back();
-  return reshape({c ? numel_ / c : 0, c});
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < shape_.size(); ++i) rows *= shape_[i];
+  return Tensor(storage_, offset_, {rows, shape_.back()}, dtype_);
+}
+
+bool Tensor::overlaps(const Tensor& other) const {
+  if (!defined() || !other.defined() || storage_ != other.storage_ || nbytes() == 0 || other.nbytes() == 0) return false;
+  const char* a = static_cast<const char*>(raw());
+  const char* b = static_cast<const char*>(other.raw());
+  return a < b + other.nbytes() && b < a + nbytes();
 }
 
 Tensor Tensor::clone() const {

@@ -77,6 +77,8 @@ class Tensor {
   Tensor select(int64_t index) const;                  // row `index` of dim 0, one dim less
   Tensor flatten_to_2d() const;                        // [..., C] -> [N, C]
   bool same_storage(const Tensor& other) const { return storage_ == other.storage_; }
+  // True when the two tensors share storage and their byte ranges intersect.
+  bool overlaps(const Tensor& other) const;
 
   // Copies and conversions (through the backend of the tensor's device).
   Tensor clone() const;

@@ -42,6 +42,7 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
     using I = decltype(izero);
     int64_t n = logits.size(0), v = logits.size(1);
     const I* pt = targets.data<I>();
+    check_index_range("cross_entropy_backward", "targets", pt, n, v);
     const T *pl = logits.data<T>(), *plse = lse.data<T>(), *pdl = dlosses.data<T>();
     T* pd = dlogits.data<T>();
     parallel_for(n, 4 * v, [&](int64_t s, int64_t e) {

@@ -6,6 +6,10 @@
 #include "runtime/dispatch.h"
 
 namespace mt::cpu {
+namespace {
+// max that propagates NaN (std::max drops it), so Max/AbsMax can detect non-finite values.
+inline double nan_max(double a, double b) { return (std::isnan(a) || a >= b) ? a : b; }
+}  // namespace
 
 // y[i] = alpha * x[i] + beta * y[i]; beta == 0 overwrites y (never reads it, so NaN-safe).
 void CpuBackend::axpby(double alpha, const Tensor& x, double beta, Tensor& y) {
@@ -75,10 +79,10 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, Tensor& out) {
               acc += v * v;
               break;
             case ReduceOp::Max:
-              acc = std::max(acc, v);
+              acc = nan_max(acc, v);
               break;
             case ReduceOp::AbsMax:
-              acc = std::max(acc, std::fabs(v));
+              acc = nan_max(acc, std::fabs(v));
               break;
           }
         }
@@ -86,7 +90,7 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, Tensor& out) {
       }
     });
     double r = is_max ? -INFINITY : 0.0;
-    for (double v : part) r = is_max ? std::max(r, v) : r + v;
+    for (double v : part) r = is_max ? nan_max(r, v) : r + v;
     out.data<T>()[0] = T(r);
   });
 }

@@ -20,9 +20,10 @@ void CpuBackend::gemm(const GemmDesc& g, double alpha, const Tensor& a, const Te
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     T* pc = c.data<T>();
-    if (g.k == 0) {  // empty inner dimension: C = beta*C (CBLAS rejects lda = 0)
+    if (g.k == 0) {  // empty inner dimension: C = beta*C (CBLAS rejects lda = 0); beta = 0 writes zeros
       Tensor flat = c.reshape({-1});
-      axpby(0.0, flat, beta, flat);
+      if (beta == 0.0) fill(flat, 0.0);
+      else axpby(0.0, flat, beta, flat);
       return;
     }
     int64_t lda = g.trans_a ? g.m : g.k, ldb = g.trans_b ? g.k : g.n;

@@ -52,7 +52,7 @@ void CpuBackend::copy(const Tensor& src, Tensor& dst) {
   MT_CHECK(src.device().is_cpu() && dst.device().is_cpu(), "cpu copy: ", src.device().str(), " -> ", dst.device().str(),
            " needs the device backend");
   if (src.dtype() == dst.dtype()) {
-    if (src.raw() != dst.raw()) std::memcpy(dst.raw(), src.raw(), src.nbytes());
+    if (src.raw() != dst.raw()) std::memmove(dst.raw(), src.raw(), src.nbytes());  // views may overlap
     return;
   }
   dispatch_any(src.dtype(), [&](auto szero) {

@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <exception>
 #include <cstdint>
 #include <vector>
 
@@ -24,8 +25,19 @@ void parallel_for(int64_t n, int64_t cost_per_item, F&& body) {
     body(int64_t(0), n);
     return;
   }
+  // An exception must not leave an OpenMP region (that terminates the process): the first one is
+  // kept and rethrown after the loop (e.g. std::bad_alloc for a scratch buffer).
+  std::exception_ptr error;
 #pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < chunks; ++c) body(n * c / chunks, n * (c + 1) / chunks);
+  for (int64_t c = 0; c < chunks; ++c) {
+    try {
+      body(n * c / chunks, n * (c + 1) / chunks);
+    } catch (...) {
+#pragma omp critical(mt_parallel_for_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 // Deterministic column sums over n rows of width c: add_row(i, acc) adds row i's contribution

@@ -103,6 +103,8 @@ TrainReport ByteGptTrainer::train(const std::function<void(const StepLog&)>& on_
     current_tape().backward(loss);
     Tensor grads = reg.flat_grads(ParamGroup::Dense);  // a view: scaling it scales every gradient
     double norm = std::sqrt(ops::reduce(ReduceOp::SumSquares, grads));
+    MT_CHECK(std::isfinite(norm), "step ", step, ": the gradient norm is ", norm,
+             " (the loss diverged); lower the learning rate or check the data");
     if (norm > opt_.clip) ops::scale_(grads, opt_.clip / norm);
     adamw_step(lr);
     double dt = now_seconds() - t0;
@@ -126,6 +128,8 @@ TrainReport ByteGptTrainer::train(const std::function<void(const StepLog&)>& on_
 }
 
 std::string generate(const ByteGpt& model, const std::string& prompt, int64_t n, double temperature, uint64_t seed) {
+  MT_CHECK(!prompt.empty(), "generate: the prompt must hold at least one byte");
+  MT_CHECK(temperature > 0, "generate: temperature must be positive, got ", temperature);
   NoGradGuard no_grad;
   std::string out = prompt;
   int64_t t_len = model.config().seq_len, vocab = model.config().vocab;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <string>
 
+#include "tools/args.h"
 #include "tools/command.h"
 #include "tools/demo/byte_gpt_trainer.h"
 
@@ -14,29 +15,19 @@ namespace mt::cli {
 int run_demo(const Args& args) {
   demo::ByteGptConfig cfg;
   demo::TrainOptions opt;
-  std::string data = MOETRAIN_SOURCE_DIR "/assets/tinyshakespeare/input.txt";
-  for (size_t i = 0; i < args.size(); ++i) {
-    auto value = [&]() -> std::string {
-      MT_CHECK(i + 1 < args.size(), "demo: ", args[i], " needs a value");
-      return args[++i];
-    };
-    if (args[i] == "--steps") {
-      opt.steps = std::stoll(value());
-    } else if (args[i] == "--data") {
-      data = value();
-    } else if (args[i] == "--seed") {
-      opt.seed = cfg.seed = std::stoull(value());
-    } else if (args[i] == "--help" || args[i] == "-h") {
-      std::printf(
-          "usage: moetrain demo [--steps N] [--data FILE] [--seed S]\n\n"
-          "Trains a small byte-level GPT (3 layers, hidden 128, 4 heads, context 64) on a text file\n"
-          "(default: the bundled Tiny Shakespeare) on the CPU and prints samples before and after.\n");
-      return 0;
-    } else {
-      throw Error("demo: unknown option '" + args[i] + "'; see `moetrain demo --help`");
-    }
+  ArgParser p("demo", {"steps", "data", "seed"}, {"help"});
+  p.parse(args);
+  if (p.flag("help")) {
+    std::printf(
+        "usage: moetrain demo [--steps N] [--data FILE] [--seed S]\n\n"
+        "Trains a small byte-level GPT (3 layers, hidden 128, 4 heads, context 64) on a text file\n"
+        "(default: the bundled Tiny Shakespeare) on the CPU and prints samples before and after.\n");
+    return 0;
   }
-  MT_CHECK(opt.steps > 0, "demo: --steps must be positive, got ", opt.steps);
+  opt.steps = p.get_int("steps", opt.steps);
+  opt.seed = cfg.seed = uint64_t(p.get_int("seed", int64_t(opt.seed)));
+  std::string data = p.get("data", MOETRAIN_SOURCE_DIR "/assets/tinyshakespeare/input.txt");
+  MT_CHECK(opt.steps > 0, "--steps must be positive, got ", opt.steps);
   std::string text = demo::read_text_file(data, 10000);
   demo::ByteGpt model(cfg);
   demo::ByteGptTrainer trainer(model, text, opt);
