@@ -8,5 +8,6 @@ struct BenchOptions {
 };
 
 int run_ops_bench(const BenchOptions& opt);
+int run_tokenizer_bench(const BenchOptions& opt);
 
 }  // namespace mt::bench
