@@ -24,8 +24,9 @@ Variable gelu(const Variable& x);
 // Softmax over the last dimension.
 Variable softmax(const Variable& x);
 
-// Fused causal self-attention: qkv [B,T,3C] -> [B,T,C] with n_head heads.
-Variable causal_self_attention(const Variable& qkv, int64_t n_head);
+// Fused causal self-attention: qkv [B,T,3C] -> [B,T,C] with n_head heads; attention dropout on the
+// probabilities with probability dropout_p, its mask a function of `key` (see runtime/ops.h).
+Variable causal_self_attention(const Variable& qkv, int64_t n_head, double dropout_p = 0.0, RngKey key = {});
 
 // a + b (same shape): the residual connection.
 Variable add(const Variable& a, const Variable& b);

@@ -2,23 +2,9 @@
 
 #include <algorithm>
 
+#include "runtime/text_util.h"
+
 namespace mt {
-namespace {
-
-// Levenshtein distance, for "did you mean" suggestions.
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-}  // namespace
 
 const char* param_group_name(ParamGroup g) {
   return g == ParamGroup::Dense ? "dense" : "expert";
@@ -41,14 +27,13 @@ bool ParameterRegistry::contains(const std::string& name) const {
 }
 
 const Parameter& ParameterRegistry::get(const std::string& name) const {
-  const Parameter* best = nullptr;
-  size_t best_d = SIZE_MAX;
+  std::vector<std::string> names;
   for (const Parameter& p : params_) {
     if (p.name == name) return p;
-    size_t d = edit_distance(p.name, name);
-    if (d < best_d) best_d = d, best = &p;
+    names.push_back(p.name);
   }
-  throw Error("no parameter named '" + name + "'" + (best ? "; did you mean '" + best->name + "'?" : ""));
+  std::string best = closest_name(name, names);
+  throw Error("no parameter named '" + name + "'" + (best.empty() ? "" : "; did you mean '" + best + "'?"));
 }
 
 void ParameterRegistry::pack() {

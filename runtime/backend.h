@@ -60,9 +60,10 @@ class Backend {
   virtual void softmax_forward(const Tensor& x, Tensor& y) = 0;
   virtual void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
 
-  virtual void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse) = 0;
+  virtual void attention_forward(const Tensor& qkv, int64_t n_head, double dropout_p, RngKey key, Tensor& out,
+                                 Tensor& lse) = 0;
   virtual void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse,
-                                  int64_t n_head, Tensor& dqkv) = 0;
+                                  int64_t n_head, double dropout_p, RngKey key, Tensor& dqkv) = 0;
 
   virtual void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, Tensor& out) = 0;
   virtual void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Tensor* dwpe) = 0;

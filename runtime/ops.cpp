@@ -188,17 +188,18 @@ void check_attention(OpCheck& chk, const Tensor& qkv, int64_t n_head) {
 }
 }  // namespace
 
-void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse) {
+void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse, double dropout_p, RngKey key) {
   OpCheck chk("attention");
   chk.arg("qkv", qkv).out("out", out).out("lse", lse);
   check_attention(chk, qkv, n_head);
   int64_t b = qkv.size(0), t = qkv.size(1), c = qkv.size(2) / 3;
   chk.require(out.shape() == Shape{b, t, c} && lse.shape() == Shape{b, n_head, t}, "out [B,T,C] and lse [B,H,T]");
-  backend_of(qkv).attention_forward(qkv, n_head, out, lse);
+  chk.require(dropout_p >= 0.0 && dropout_p < 1.0, "an attention dropout probability in [0, 1)");
+  backend_of(qkv).attention_forward(qkv, n_head, dropout_p, key, out, lse);
 }
 
 void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse, int64_t n_head,
-                        Tensor& dqkv) {
+                        Tensor& dqkv, double dropout_p, RngKey key) {
   OpCheck chk("attention_backward");
   chk.arg("dout", dout).arg("qkv", qkv).arg("out", out).arg("lse", lse).out("dqkv", dqkv);
   check_attention(chk, qkv, n_head);
@@ -206,7 +207,8 @@ void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out
   chk.require(dout.shape() == Shape{b, t, c} && same_shape(out, dout) && lse.shape() == Shape{b, n_head, t} &&
                   same_shape(dqkv, qkv),
               "dout and out [B,T,C], lse [B,H,T], dqkv like qkv [B,T,3C]");
-  backend_of(qkv).attention_backward(dout, qkv, out, lse, n_head, dqkv);
+  chk.require(dropout_p >= 0.0 && dropout_p < 1.0, "an attention dropout probability in [0, 1)");
+  backend_of(qkv).attention_backward(dout, qkv, out, lse, n_head, dropout_p, key, dqkv);
 }
 
 void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, Tensor& out) {

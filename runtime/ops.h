@@ -44,10 +44,13 @@ void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx);
 
 // Causal self-attention on packed projections: qkv [B,T,3C] (q | k | v, heads of C/H contiguous
 // inside each) -> out [B,T,C]; lse [B,H,T] (log-sum-exp of each score row) for the backward,
-// which recomputes the probabilities instead of storing [T,T] per head.
-void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse);
+// which recomputes the probabilities instead of storing [T,T] per head. With dropout_p > 0 the
+// probabilities are dropped (Megatron's attention dropout) with the mask of element
+// ((b*H + h)*T + t)*T + s of the key's stream, regenerated in the backward.
+void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse, double dropout_p = 0.0,
+                       RngKey key = {});
 void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse, int64_t n_head,
-                        Tensor& dqkv);
+                        Tensor& dqkv, double dropout_p = 0.0, RngKey key = {});
 
 // idx [B,T] (i32/i64), wte [V,C], wpe [P,C] with P >= T -> out [B,T,C] = wte[idx] + wpe[t].
 void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, Tensor& out);

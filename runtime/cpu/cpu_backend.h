@@ -33,9 +33,10 @@ class CpuBackend final : public Backend {
   void softmax_forward(const Tensor& x, Tensor& y) override;
   void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
 
-  void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse) override;
+  void attention_forward(const Tensor& qkv, int64_t n_head, double dropout_p, RngKey key, Tensor& out,
+                         Tensor& lse) override;
   void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse, int64_t n_head,
-                          Tensor& dqkv) override;
+                          double dropout_p, RngKey key, Tensor& dqkv) override;
 
   void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, Tensor& out) override;
   void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Tensor* dwpe) override;

@@ -2,6 +2,7 @@
 //   forward:  x, y any shape: y[i] = x[i] * keep(i) / (1 - p),  keep(i) = uniform_at(key, i) >= p
 //   backward: dx[i] += dy[i] * keep(i) / (1 - p)   (the same mask, regenerated from the key)
 #include "runtime/cpu/cpu_backend.h"
+#include "runtime/cpu/dropout_mask.h"
 #include "runtime/cpu/parallel.h"
 #include "runtime/dispatch.h"
 
@@ -15,7 +16,7 @@ void apply_dropout_mask(const T* in, T* out, int64_t n, double p, RngKey key, bo
   float fp = float(p);
   parallel_for(n, 16, [&](int64_t s, int64_t e) {
     for (int64_t i = s; i < e; ++i) {
-      T m = uniform_at(key, uint64_t(i)) >= fp ? scale : T(0);
+      T m = dropout_keep_scale(key, uint64_t(i), fp, scale);
       out[i] = accumulate ? out[i] + in[i] * m : in[i] * m;
     }
   });

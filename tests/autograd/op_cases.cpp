@@ -77,8 +77,10 @@ std::vector<double> ref_softmax(const std::vector<Tensor>& in) {
   return x;
 }
 
-// Full [T,T] scores per head with an explicit causal mask: the textbook definition.
-std::vector<double> ref_attention(const std::vector<Tensor>& in, int64_t heads) {
+// Full [T,T] scores per head with an explicit causal mask: the textbook definition; with dropout,
+// probability (t, s) of head (b, h) is kept with the mask of element ((b*H + h)*T + t)*T + s.
+std::vector<double> ref_attention(const std::vector<Tensor>& in, int64_t heads, double dropout_p = 0.0,
+                                  RngKey key = {}) {
   auto qkv = vals(in[0]);
   int64_t bsz = in[0].size(0), t_len = in[0].size(1), c = in[0].size(2) / 3, d = c / heads;
   std::vector<double> y(static_cast<size_t>(bsz * t_len * c));
@@ -96,6 +98,11 @@ std::vector<double> ref_attention(const std::vector<Tensor>& in, int64_t heads) 
           mx = std::max(mx, p[s]);
         }
         for (int64_t s = 0; s <= t; ++s) sum += (p[s] = std::exp(p[s] - mx));
+        if (dropout_p > 0)
+          for (int64_t s = 0; s <= t; ++s) {
+            uint64_t index = uint64_t(((b * heads + h) * t_len + t) * t_len + s);
+            p[s] *= uniform_at(key, index) >= float(dropout_p) ? 1.0 / (1.0 - dropout_p) : 0.0;
+          }
         for (int64_t j = 0; j < d; ++j) {
           double o = 0;
           for (int64_t s = 0; s <= t; ++s) o += p[s] / sum * at(b, s, 2 * c + h * d + j);
@@ -176,15 +183,15 @@ void add_layernorm(std::vector<OpCase>& cases, Shape s) {
        [](const std::vector<Variable>& v) { return ag::layernorm(v[0], v[1], v[2]); }, ref_layernorm});
 }
 
-void add_attention(std::vector<OpCase>& cases, int64_t bsz, int64_t t_len, int64_t heads, int64_t d) {
+void add_attention(std::vector<OpCase>& cases, int64_t bsz, int64_t t_len, int64_t heads, int64_t d,
+                   double dropout_p = 0.0) {
   std::string desc = "B=" + std::to_string(bsz) + " T=" + std::to_string(t_len) + " H=" + std::to_string(heads) +
-                     " D=" + std::to_string(d);
+                     " D=" + std::to_string(d) + (dropout_p > 0 ? " dropout " + std::to_string(dropout_p) : "");
+  RngKey key = rng_key(99, 3, 1, 2);
   cases.push_back({"attention", desc,
-                   [=](DType dt) {
-                     return std::vector<Variable>{param({bsz, t_len, 3 * heads * d}, dt, 11)};
-                   },
-                   [heads](const std::vector<Variable>& v) { return ag::causal_self_attention(v[0], heads); },
-                   [heads](const std::vector<Tensor>& in) { return ref_attention(in, heads); }});
+                   [=](DType dt) { return std::vector<Variable>{param({bsz, t_len, 3 * heads * d}, dt, 11)}; },
+                   [=](const std::vector<Variable>& v) { return ag::causal_self_attention(v[0], heads, dropout_p, key); },
+                   [=](const std::vector<Tensor>& in) { return ref_attention(in, heads, dropout_p, key); }});
 }
 
 void add_cross_entropy(std::vector<OpCase>& cases, Shape rows, int64_t vocab, bool masked, DType idx_dt) {
@@ -238,6 +245,8 @@ std::vector<OpCase> build() {
   add_attention(cases, 2, 5, 3, 4);
   add_attention(cases, 1, 1, 1, 3);
   add_attention(cases, 1, 70, 2, 3);  // more than one 64-row query block
+  add_attention(cases, 2, 9, 2, 3, 0.25);
+  add_attention(cases, 1, 67, 1, 4, 0.1);
 
   cases.push_back({"add", "a[3,5] b[3,5]",
                    [](DType dt) {

@@ -1,0 +1,293 @@
+#include "train/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <sstream>
+#include <variant>
+
+#include "runtime/error.h"
+#include "runtime/text_util.h"
+
+namespace mt::train {
+namespace {
+
+using Member = std::variant<int64_t TrainConfig::*, double TrainConfig::*, bool TrainConfig::*,
+                            std::string TrainConfig::*, std::vector<std::string> TrainConfig::*>;
+
+struct Key {
+  const char* name;
+  Member member;
+  const char* help;
+};
+
+// Every key, in the order the effective configuration is printed.
+const std::vector<Key>& keys() {
+  static const std::vector<Key> table = {
+      {"num_layers", &TrainConfig::num_layers, "transformer layers"},
+      {"hidden_size", &TrainConfig::hidden_size, "model width"},
+      {"num_attention_heads", &TrainConfig::num_attention_heads, "attention heads (must divide hidden_size)"},
+      {"ffn_hidden_size", &TrainConfig::ffn_hidden_size, "MLP width; 0 = 4 x hidden_size"},
+      {"seq_length", &TrainConfig::seq_length, "tokens per sample"},
+      {"max_position_embeddings", &TrainConfig::max_position_embeddings, "learned positions; 0 = seq_length"},
+      {"init_method_std", &TrainConfig::init_method_std, "std of the normal initialisation"},
+      {"hidden_dropout", &TrainConfig::hidden_dropout, "dropout on embeddings and block outputs"},
+      {"attention_dropout", &TrainConfig::attention_dropout, "dropout on attention probabilities"},
+      {"layernorm_epsilon", &TrainConfig::layernorm_epsilon, "LayerNorm epsilon"},
+      {"make_vocab_size_divisible_by", &TrainConfig::make_vocab_size_divisible_by, "vocabulary padding multiple"},
+      {"tensor_model_parallel_size", &TrainConfig::tensor_model_parallel_size, "tensor-parallel ranks"},
+      {"micro_batch_size", &TrainConfig::micro_batch_size, "samples per rank per forward"},
+      {"global_batch_size", &TrainConfig::global_batch_size,
+       "samples per optimizer step; 0 = micro_batch_size x data-parallel size"},
+      {"train_iters", &TrainConfig::train_iters, "optimizer steps to train (or train_tokens)"},
+      {"train_tokens", &TrainConfig::train_tokens, "tokens to train (or train_iters)"},
+      {"exit_duration_in_mins", &TrainConfig::exit_duration_in_mins, "save and stop after this long; 0 = no limit"},
+      {"seed", &TrainConfig::seed, "seed of initialisation, dropout and data order"},
+      {"lr", &TrainConfig::lr, "peak learning rate"},
+      {"min_lr", &TrainConfig::min_lr, "learning rate at the end of the decay"},
+      {"lr_decay_style", &TrainConfig::lr_decay_style, "constant, linear or cosine"},
+      {"lr_decay_iters", &TrainConfig::lr_decay_iters, "decay length in steps; 0 = train_iters"},
+      {"lr_decay_tokens", &TrainConfig::lr_decay_tokens, "decay length in tokens (instead of steps)"},
+      {"lr_warmup_iters", &TrainConfig::lr_warmup_iters, "linear warmup in steps"},
+      {"lr_warmup_tokens", &TrainConfig::lr_warmup_tokens, "linear warmup in tokens (with lr_decay_tokens)"},
+      {"lr_warmup_fraction", &TrainConfig::lr_warmup_fraction, "warmup as a fraction of the decay steps"},
+      {"weight_decay", &TrainConfig::weight_decay, "AdamW decoupled weight decay (2-D weights only)"},
+      {"clip_grad", &TrainConfig::clip_grad, "global gradient-norm clipping; 0 = off"},
+      {"adam_beta1", &TrainConfig::adam_beta1, "AdamW beta1"},
+      {"adam_beta2", &TrainConfig::adam_beta2, "AdamW beta2"},
+      {"adam_eps", &TrainConfig::adam_eps, "AdamW epsilon"},
+      {"data_path", &TrainConfig::data_path, "dataset prefix, or weight prefix weight prefix ... to blend"},
+      {"split", &TrainConfig::split, "train,valid,test proportions, e.g. 949,50,1"},
+      {"vocab_file", &TrainConfig::vocab_file, "GPT-2 encoder.json; empty = the bundled one"},
+      {"merge_file", &TrainConfig::merge_file, "GPT-2 vocab.bpe; empty = the bundled one"},
+      {"eod_mask_loss", &TrainConfig::eod_mask_loss, "no loss on the token after an end-of-document"},
+      {"save", &TrainConfig::save, "checkpoint folder (also holds metrics.jsonl)"},
+      {"load", &TrainConfig::load, "checkpoint folder to resume from"},
+      {"metrics_file", &TrainConfig::metrics_file, "metrics JSON lines; empty = <save>/metrics.jsonl"},
+      {"save_interval", &TrainConfig::save_interval, "steps between checkpoints; 0 = only at the end"},
+      {"keep_last_n", &TrainConfig::keep_last_n, "checkpoints kept; 0 = all"},
+      {"log_interval", &TrainConfig::log_interval, "steps between log lines"},
+      {"eval_interval", &TrainConfig::eval_interval, "steps between validation runs"},
+      {"eval_iters", &TrainConfig::eval_iters, "validation batches per run"},
+      {"precision", &TrainConfig::precision, "fp32 (the CPU backend computes in fp32)"},
+  };
+  return table;
+}
+
+const Key* find_key(const std::string& name) {
+  for (const Key& k : keys())
+    if (name == k.name) return &k;
+  return nullptr;
+}
+
+[[noreturn]] void unknown_key(const std::string& name, const std::string& where, bool flag) {
+  std::string best = closest_name(name, config_keys());
+  if (flag) std::replace(best.begin(), best.end(), '_', '-');
+  throw Error(where + ": unknown " + (flag ? "option '--" : "key '") + name + "'; did you mean '" + (flag ? "--" : "") +
+              best + "'? (`moetrain train --help` lists them all)");
+}
+
+int64_t parse_int(const std::string& text, const std::string& key, const std::string& where) {
+  try {
+    size_t used = 0;
+    double v = std::stod(text, &used);  // accepts 300e9, as Megatron users write token counts
+    if (used == text.size() && std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9.2e18) return int64_t(v);
+  } catch (const std::exception&) {
+  }
+  throw Error(where + ": " + key + " expects an integer, got '" + text + "'");
+}
+
+double parse_float(const std::string& text, const std::string& key, const std::string& where) {
+  try {
+    size_t used = 0;
+    double v = std::stod(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw Error(where + ": " + key + " expects a number, got '" + text + "'");
+}
+
+bool parse_bool(const std::string& text, const std::string& key, const std::string& where) {
+  if (text == "true" || text == "True" || text == "yes" || text == "1") return true;
+  if (text == "false" || text == "False" || text == "no" || text == "0") return false;
+  throw Error(where + ": " + key + " expects true or false, got '" + text + "'");
+}
+
+// Sets a scalar key from text.
+void set_scalar(TrainConfig& cfg, const Key& k, const std::string& text, const std::string& where) {
+  std::visit(
+      [&](auto member) {
+        using T = std::remove_reference_t<decltype(cfg.*member)>;
+        if constexpr (std::is_same_v<T, int64_t>) cfg.*member = parse_int(text, k.name, where);
+        else if constexpr (std::is_same_v<T, double>) cfg.*member = parse_float(text, k.name, where);
+        else if constexpr (std::is_same_v<T, bool>) cfg.*member = parse_bool(text, k.name, where);
+        else if constexpr (std::is_same_v<T, std::string>) cfg.*member = text;
+        else cfg.*member = {text};
+      },
+      k.member);
+}
+
+bool is_list(const Key& k) { return std::holds_alternative<std::vector<std::string> TrainConfig::*>(k.member); }
+bool is_bool(const Key& k) { return std::holds_alternative<bool TrainConfig::*>(k.member); }
+
+}  // namespace
+
+std::vector<std::string> config_keys() {
+  std::vector<std::string> names;
+  for (const Key& k : keys()) names.push_back(k.name);
+  return names;
+}
+
+std::string config_help(const std::string& key) {
+  const Key* k = find_key(key);
+  return k ? k->help : "";
+}
+
+TrainConfig load_config_file(const std::string& path, TrainConfig cfg) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw Error("cannot read config file '" + path + "'");
+  } catch (const YAML::Exception& e) {
+    throw Error(path + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
+  }
+  if (root.IsNull()) return cfg;
+  MT_CHECK(root.IsMap(), path, ": a config file is a mapping of keys to values (key: value per line)");
+  for (const auto& entry : root) {
+    std::string name = entry.first.as<std::string>();
+    std::string where = path + ":" + std::to_string(entry.first.Mark().line + 1);
+    const Key* k = find_key(name);
+    if (!k) unknown_key(name, where, false);
+    const YAML::Node v = entry.second;
+    if (is_list(*k)) {
+      std::vector<std::string> items;
+      if (v.IsSequence()) {
+        for (const auto& item : v) {
+          MT_CHECK(item.IsScalar(), where, ": ", name, " expects a list of plain values");
+          items.push_back(item.as<std::string>());
+        }
+      } else if (v.IsScalar()) {
+        std::istringstream words(v.as<std::string>());  // "0.3 a 0.7 b" as Megatron's command line
+        for (std::string w; words >> w;) items.push_back(w);
+      } else {
+        throw Error(where + ": " + name + " expects a list");
+      }
+      cfg.*std::get<std::vector<std::string> TrainConfig::*>(k->member) = items;
+      continue;
+    }
+    MT_CHECK(v.IsScalar(), where, ": ", name, " expects a single value, got ",
+             v.IsSequence() ? "a list" : v.IsMap() ? "a mapping" : "nothing");
+    set_scalar(cfg, *k, v.as<std::string>(), where);
+  }
+  return cfg;
+}
+
+std::vector<std::string> apply_overrides(TrainConfig& cfg, const std::vector<std::string>& args) {
+  std::vector<std::string> positional;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.rfind("--", 0) != 0) {
+      positional.push_back(a);
+      continue;
+    }
+    std::string name = a.substr(2), value;
+    bool has_value = false;
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    std::replace(name.begin(), name.end(), '-', '_');
+    const Key* k = find_key(name);
+    std::string where = "command line";
+    if (!k) unknown_key(name, where, true);
+    auto next_is_value = [&] { return i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0; };
+    if (is_list(*k)) {
+      std::vector<std::string> items;
+      if (has_value) items.push_back(value);
+      while (next_is_value()) items.push_back(args[++i]);
+      MT_CHECK(!items.empty(), where, ": --", name, " needs at least one value");
+      cfg.*std::get<std::vector<std::string> TrainConfig::*>(k->member) = items;
+    } else if (is_bool(*k) && !has_value && !(next_is_value() && (args[i + 1] == "true" || args[i + 1] == "false"))) {
+      cfg.*std::get<bool TrainConfig::*>(k->member) = true;  // a bare flag, as Megatron's store_true
+    } else {
+      if (!has_value) {
+        MT_CHECK(next_is_value(), where, ": --", name, " needs a value");
+        value = args[++i];
+      }
+      set_scalar(cfg, *k, value, where + " --" + name);
+    }
+  }
+  return positional;
+}
+
+void validate(const TrainConfig& c, int64_t dp_size) {
+  auto positive = [](int64_t v, const char* key) { MT_CHECK(v > 0, key, " must be positive, got ", v); };
+  positive(c.num_layers, "num_layers");
+  positive(c.hidden_size, "hidden_size");
+  positive(c.num_attention_heads, "num_attention_heads");
+  positive(c.seq_length, "seq_length");
+  MT_CHECK(c.hidden_size % c.num_attention_heads == 0, "num_attention_heads (", c.num_attention_heads,
+           ") must divide hidden_size (", c.hidden_size, ")");
+  MT_CHECK(c.seq_length <= c.max_positions(), "seq_length (", c.seq_length, ") is larger than max_position_embeddings (",
+           c.max_position_embeddings, "): the model has no position for the later tokens");
+  MT_CHECK(c.micro_batch_size > 0, "micro_batch_size must be set (a positive number of samples per forward)");
+  int64_t step = c.micro_batch_size * dp_size;
+  MT_CHECK(c.global_batch_size == 0 || (c.global_batch_size > 0 && c.global_batch_size % step == 0),
+           "global_batch_size (", c.global_batch_size, ") must be a multiple of micro_batch_size (", c.micro_batch_size,
+           ") x data-parallel size (", dp_size, ") = ", step);
+  MT_CHECK((c.train_iters > 0) != (c.train_tokens > 0),
+           "set exactly one of train_iters and train_tokens (got train_iters ", c.train_iters, ", train_tokens ",
+           c.train_tokens, ")");
+  MT_CHECK(c.lr > 0 && c.min_lr >= 0 && c.min_lr <= c.lr, "need 0 <= min_lr (", c.min_lr, ") <= lr (", c.lr, ")");
+  MT_CHECK(c.lr_decay_style == "constant" || c.lr_decay_style == "linear" || c.lr_decay_style == "cosine",
+           "lr_decay_style must be constant, linear or cosine, got '", c.lr_decay_style, "'");
+  MT_CHECK(!(c.lr_warmup_tokens > 0 && c.lr_warmup_iters > 0), "set lr_warmup_tokens or lr_warmup_iters, not both");
+  MT_CHECK(!(c.lr_warmup_fraction > 0 && (c.lr_warmup_iters > 0 || c.lr_warmup_tokens > 0)),
+           "set lr_warmup_fraction or a warmup length, not both");
+  MT_CHECK(c.lr_warmup_tokens == 0 || c.lr_decay_tokens > 0,
+           "lr_warmup_tokens needs lr_decay_tokens (the token-based schedule)");
+  MT_CHECK(c.lr_warmup_fraction >= 0 && c.lr_warmup_fraction <= 1, "lr_warmup_fraction must be in [0, 1]");
+  MT_CHECK(c.hidden_dropout >= 0 && c.hidden_dropout < 1 && c.attention_dropout >= 0 && c.attention_dropout < 1,
+           "hidden_dropout and attention_dropout must be in [0, 1)");
+  MT_CHECK(c.adam_beta1 >= 0 && c.adam_beta1 < 1 && c.adam_beta2 >= 0 && c.adam_beta2 < 1 && c.adam_eps > 0,
+           "need adam_beta1 and adam_beta2 in [0, 1) and adam_eps > 0");
+  MT_CHECK(c.weight_decay >= 0 && c.clip_grad >= 0, "weight_decay and clip_grad must not be negative");
+  MT_CHECK(c.tensor_model_parallel_size == 1, "tensor_model_parallel_size ", c.tensor_model_parallel_size,
+           " needs the parallelism of issue #6; use 1");
+  MT_CHECK(c.precision == "fp32", "precision '", c.precision, "': the CPU backend trains in fp32");
+  MT_CHECK(!c.data_path.empty(), "data_path must name a dataset prefix (make one with `moetrain preprocess`)");
+  MT_CHECK(c.log_interval > 0 && c.eval_interval > 0 && c.eval_iters >= 0 && c.save_interval >= 0 &&
+               c.keep_last_n >= 0,
+           "log_interval and eval_interval must be positive; eval_iters, save_interval, keep_last_n not negative");
+}
+
+std::string to_yaml(const TrainConfig& cfg) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  for (const Key& k : keys()) {
+    out << YAML::Key << k.name << YAML::Value;
+    std::visit(
+        [&](auto member) {
+          using T = std::remove_reference_t<decltype(cfg.*member)>;
+          if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+            out << YAML::Flow << YAML::BeginSeq;
+            for (const std::string& s : cfg.*member) out << s;
+            out << YAML::EndSeq;
+          } else if constexpr (std::is_same_v<T, double>) {
+            std::ostringstream os;
+            os.precision(17);
+            os << cfg.*member;
+            out << os.str();
+          } else {
+            out << cfg.*member;
+          }
+        },
+        k.member);
+  }
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace mt::train

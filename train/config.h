@@ -1,0 +1,63 @@
+// The training configuration: Megatron-DeepSpeed's flag names in snake_case, read from a YAML
+// file and overridden by the same names as command-line flags (--lr 2e-4 or --lr=2e-4,
+// --data-path 0.3 a 0.7 b). Every key is declared once in config.cpp's table with its type,
+// default and help; the table drives parsing, validation messages, printing and saving.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mt::train {
+
+struct TrainConfig {
+  // --- model
+  int64_t num_layers = 12, hidden_size = 768, num_attention_heads = 12, ffn_hidden_size = 0;  // 0: 4 * hidden
+  int64_t seq_length = 1024, max_position_embeddings = 0;                                    // 0: seq_length
+  double init_method_std = 0.02, hidden_dropout = 0.1, attention_dropout = 0.1, layernorm_epsilon = 1e-5;
+  int64_t make_vocab_size_divisible_by = 128, tensor_model_parallel_size = 1;
+  // --- batch and length of training
+  int64_t micro_batch_size = 0, global_batch_size = 0;  // global 0: micro_batch_size * data-parallel size
+  int64_t train_iters = 0, train_tokens = 0;            // one of them; 0 = unset
+  double exit_duration_in_mins = 0;                     // 0 = no time limit
+  int64_t seed = 1234;
+  // --- optimizer and schedule
+  double lr = 1e-4, min_lr = 0, weight_decay = 0.01, clip_grad = 1.0;
+  double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8;
+  std::string lr_decay_style = "linear";  // constant | linear | cosine
+  int64_t lr_decay_iters = 0, lr_decay_tokens = 0, lr_warmup_iters = 0, lr_warmup_tokens = 0;
+  double lr_warmup_fraction = 0;
+  // --- data
+  std::vector<std::string> data_path;
+  std::string split = "969, 30, 1", vocab_file, merge_file;  // empty files: the bundled GPT-2 ones
+  bool eod_mask_loss = false;
+  // --- checkpoints, logging, evaluation
+  std::string save, load, metrics_file;
+  int64_t save_interval = 0, keep_last_n = 0;  // 0 = never / keep all
+  int64_t log_interval = 100, eval_interval = 1000, eval_iters = 100;
+  std::string precision = "fp32";
+
+  int64_t ffn_size() const { return ffn_hidden_size > 0 ? ffn_hidden_size : 4 * hidden_size; }
+  int64_t max_positions() const { return max_position_embeddings > 0 ? max_position_embeddings : seq_length; }
+};
+
+// Where a value came from, for error messages: "cfg.yaml:12" or "--lr".
+struct ConfigSource {
+  std::string where;
+};
+
+// Reads a YAML file (a mapping of keys to values) on top of `base`. Errors name file:line.
+TrainConfig load_config_file(const std::string& path, TrainConfig base = {});
+// Applies --key value / --key=value / --list-key v1 v2 ... overrides; returns unused positional
+// arguments. Unknown flags are errors that suggest the nearest key.
+std::vector<std::string> apply_overrides(TrainConfig& cfg, const std::vector<std::string>& args);
+// Contradictions and missing values: throws one clear error. dp_size is the data-parallel size.
+void validate(const TrainConfig& cfg, int64_t dp_size = 1);
+// The effective configuration as YAML (every key, in table order), loadable by load_config_file.
+std::string to_yaml(const TrainConfig& cfg);
+// Names of all keys, and the help line of one.
+std::vector<std::string> config_keys();
+std::string config_help(const std::string& key);
+
+}  // namespace mt::train
