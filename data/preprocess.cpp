@@ -44,6 +44,25 @@ class DocumentReader {
         continue;
       }
       std::string line;
+      if (opt_.format == InputFormat::TextParagraph) {
+        std::string paragraph;
+        int64_t first_line = 0;
+        while (std::getline(*stream_, line)) {
+          ++line_;
+          if (line.empty()) {
+            if (paragraph.empty()) continue;
+            break;
+          }
+          if (paragraph.empty()) first_line = line_;
+          paragraph += line + "\n";
+        }
+        if (paragraph.empty()) {
+          stream_.reset();
+          continue;
+        }
+        batch.push_back({std::move(paragraph), &opt_.inputs[file_index_ - 1], first_line});
+        continue;
+      }
       if (!std::getline(*stream_, line)) {
         stream_.reset();
         continue;

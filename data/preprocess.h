@@ -12,7 +12,9 @@
 
 namespace mt::data {
 
-enum class InputFormat { Jsonl, TextFile, TextLine };  // loose JSON lines; one document per file / per line
+// Loose JSON lines; plain text with one document per file, per line, or per paragraph (blocks of
+// lines separated by empty lines; a paragraph keeps its newlines, the empty lines are dropped).
+enum class InputFormat { Jsonl, TextFile, TextLine, TextParagraph };
 
 struct PreprocessOptions {
   std::vector<std::string> inputs;

@@ -27,6 +27,13 @@ struct GemmDesc {
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;
 };
 
+// One AdamW update (decoupled weight decay, as apex/Megatron's adam_w_mode):
+//   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  w -= lr (m/c1 / (sqrt(v/c2) + eps) + wd w)
+// with c1 = 1 - b1^t, c2 = 1 - b2^t the bias corrections of step t.
+struct AdamWArgs {
+  double lr = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0, correction1 = 1, correction2 = 1;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -70,6 +77,8 @@ class Backend {
 
   virtual void dropout_forward(const Tensor& x, double p, RngKey key, Tensor& y) = 0;
   virtual void dropout_backward(const Tensor& dy, double p, RngKey key, Tensor& dx) = 0;
+
+  virtual void adamw_step(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamWArgs& a) = 0;
 
   virtual void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse) = 0;
   virtual void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,

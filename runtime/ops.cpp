@@ -247,6 +247,14 @@ void dropout_backward(const Tensor& dy, double p, RngKey key, Tensor& dx) {
   backend_of(dy).dropout_backward(dy, p, key, dx);
 }
 
+void adamw_step(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamWArgs& args) {
+  OpCheck chk("adamw_step");
+  chk.arg("w", w).arg("g", g).arg("m", m).arg("v", v).same_float_dtype_and_device();
+  chk.require(same_shape(w, g) && same_shape(w, m) && same_shape(w, v), "w, g, m and v of one shape");
+  chk.require(args.correction1 > 0 && args.correction2 > 0 && args.eps > 0, "positive bias corrections and eps");
+  backend_of(w).adamw_step(w, g, m, v, args);
+}
+
 void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse) {
   OpCheck chk("cross_entropy");
   chk.arg("logits", logits).index_arg("targets", targets).out("losses", losses).out("lse", lse);

@@ -60,6 +60,9 @@ void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Ten
 void dropout_forward(const Tensor& x, double p, RngKey key, Tensor& y);
 void dropout_backward(const Tensor& dy, double p, RngKey key, Tensor& dx);
 
+// AdamW update of w with gradient g and moments m, v (all the same shape and dtype).
+void adamw_step(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamWArgs& args);
+
 // logits [N,V], targets [N] (i32/i64) -> losses [N] = lse - logits[target], lse [N].
 // The backward recomputes softmax from lse: dlogits[n] += dlosses[n] * (softmax(logits[n]) - onehot).
 void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse);

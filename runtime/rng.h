@@ -15,9 +15,13 @@
 
 namespace mt {
 
+// A stream of random numbers: (seed, stream) pick the stream; `offset` shifts where element 0 of a
+// tensor starts in it. Keying dropout by the global sample index (offset = first sample x
+// elements per sample) gives every sample the same mask whatever micro-batch or rank it lands in.
 struct RngKey {
   uint64_t seed = 0;
   uint64_t stream = 0;
+  uint64_t offset = 0;
 };
 
 // Mixes the parts of a random stream's identity into one key (splitmix64 steps).
@@ -29,7 +33,7 @@ inline RngKey rng_key(uint64_t seed, uint64_t step, uint64_t layer, uint64_t rol
     return x ^ (x >> 31);
   };
   uint64_t s = mix(step ^ mix(layer ^ mix(role)));
-  return {seed, s};
+  return {seed, s, 0};
 }
 
 struct Philox4 {
@@ -61,9 +65,10 @@ MT_HOST_DEVICE inline float uniform01(uint32_t bits) {
   return float(bits >> 8) * (1.0f / 16777216.0f);
 }
 
-// The i-th uniform of a stream: element i uses word i%4 of counter i/4.
+// The i-th uniform of a stream: element j = offset + i uses word j%4 of counter j/4.
 MT_HOST_DEVICE inline float uniform_at(RngKey key, uint64_t i) {
-  return uniform01(philox4x32(key, i >> 2).v[i & 3]);
+  uint64_t j = key.offset + i;
+  return uniform01(philox4x32(key, j >> 2).v[j & 3]);
 }
 
 }  // namespace mt

@@ -20,5 +20,6 @@ int run_bench(const Args& args);
 int run_demo(const Args& args);
 int run_tokenize(const Args& args);
 int run_preprocess(const Args& args);
+int run_train(const Args& args);
 
 }  // namespace mt::cli

@@ -29,6 +29,7 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"help", "list the commands", run_help},
       {"version", "print the version", run_version},
+      {"train", "train a GPT from a YAML config (Megatron-DeepSpeed key names; --key value overrides)", run_train},
       {"demo", "train a small byte-level GPT on bundled Tiny Shakespeare (CPU) and sample from it", run_demo},
       {"tokenize", "GPT-2 BPE: text on stdin to token ids (--jsonl, --decode)", run_tokenize},
       {"preprocess", "corpus (JSONL or text) to Megatron .bin/.idx, byte-identical to preprocess_data.py", run_preprocess},

@@ -14,7 +14,7 @@ const char* kPreprocessHelp =
     "P_<key>_document.bin/.idx, byte-identical to Megatron's tools/preprocess_data.py.\n\n"
     "  --input FILE...          input files (read in order)\n"
     "  --input-format F         jsonl (default: one JSON object per line) or text\n"
-    "  --text-documents U       with text input: one document per file (default) or per line\n"
+    "  --text-documents U       with text input: one document per file (default), line or paragraph\n"
     "  --json-keys K...         JSON fields to tokenize, one output per key (default: text)\n"
     "  --output-prefix P        output prefix\n"
     "  --append-eod             append the end-of-document id (50256) to every non-empty document\n"
@@ -48,10 +48,12 @@ int run_preprocess(const Args& args) {
   MT_CHECK(!opt.output_prefix.empty(), "--output-prefix is required (see `moetrain preprocess --help`)");
   std::string format = p.get("input-format", "jsonl"), unit = p.get("text-documents", "file");
   MT_CHECK(format == "jsonl" || format == "text", "--input-format must be jsonl or text, got '", format, "'");
-  MT_CHECK(unit == "file" || unit == "line", "--text-documents must be file or line, got '", unit, "'");
-  opt.format = format == "jsonl" ? data::InputFormat::Jsonl
-               : unit == "file"  ? data::InputFormat::TextFile
-                                 : data::InputFormat::TextLine;
+  MT_CHECK(unit == "file" || unit == "line" || unit == "paragraph",
+           "--text-documents must be file, line or paragraph, got '", unit, "'");
+  opt.format = format == "jsonl"  ? data::InputFormat::Jsonl
+               : unit == "file"   ? data::InputFormat::TextFile
+               : unit == "line"   ? data::InputFormat::TextLine
+                                  : data::InputFormat::TextParagraph;
   opt.json_keys = p.get_list("json-keys", {"text"});
   opt.append_eod = p.flag("append-eod");
   opt.workers = int(p.get_int("workers", 1));

@@ -44,6 +44,8 @@ class CpuBackend final : public Backend {
   void dropout_forward(const Tensor& x, double p, RngKey key, Tensor& y) override;
   void dropout_backward(const Tensor& dy, double p, RngKey key, Tensor& dx) override;
 
+  void adamw_step(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamWArgs& a) override;
+
   void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse) override;
   void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& dlosses,
                               Tensor& dlogits) override;

@@ -36,3 +36,9 @@ TEST_CASE("uniforms lie in 0..1 and are well spread and depend on every key part
   REQUIRE(uniform_at(key, 5) != uniform_at(rng_key(43, 3, 1, 7), 5));
   REQUIRE(uniform_at(key, 5) != uniform_at(rng_key(42, 3, 2, 7), 5));
 }
+
+TEST_CASE("the key offset shifts where a tensor starts in its stream", "[runtime][rng]") {
+  RngKey base = rng_key(5, 1, 2, 3), shifted = base;
+  shifted.offset = 1000;
+  for (uint64_t i = 0; i < 10; ++i) REQUIRE(uniform_at(shifted, i) == uniform_at(base, 1000 + i));
+}

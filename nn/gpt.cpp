@@ -1,0 +1,92 @@
+#include "nn/gpt.h"
+
+#include <cmath>
+
+#include "autograd/ops.h"
+#include "runtime/random.h"
+
+namespace mt::nn {
+namespace {
+enum DropoutRole { kEmbedding = 0, kAttentionProbs = 1, kAttentionOut = 2, kMlpOut = 3 };
+}
+
+GptModel::GptModel(const GptConfig& cfg) : cfg_(cfg) {
+  MT_CHECK(cfg.num_layers > 0 && cfg.hidden_size > 0 && cfg.num_attention_heads > 0 &&
+               cfg.hidden_size % cfg.num_attention_heads == 0 && cfg.ffn_hidden_size > 0 &&
+               cfg.max_position_embeddings > 0 && cfg.padded_vocab_size > 0,
+           "GPT model: layers, widths, heads (dividing hidden_size), positions and vocabulary must be positive");
+  int64_t h = cfg.hidden_size, f = cfg.ffn_hidden_size;
+  uint64_t stream = 0;
+  // Each tensor's initial values come from its own stream, in registration order.
+  auto normal = [&](const std::string& name, const Shape& s, double std, int tp_dim) {
+    Tensor init = randn(s, cfg.dtype, rng_key(cfg.seed, 0, stream++, 0x1417), 0.0, std);
+    return params_.add(name, init, ParamTags{}.set_tp_split(tp_dim));
+  };
+  auto constant = [&](const std::string& name, int64_t n, double v, int tp_dim = -1) {
+    return params_.add(name, Tensor::full({n}, v, cfg.dtype), ParamTags::no_decay().set_tp_split(tp_dim));
+  };
+  double std = cfg.init_method_std, out_std = std / std::sqrt(2.0 * double(cfg.num_layers));
+  wte_ = normal("embedding.word_embeddings.weight", {cfg.padded_vocab_size, h}, std, 0);
+  wpe_ = normal("embedding.position_embeddings.weight", {cfg.max_position_embeddings, h}, std, -1);
+  for (int64_t l = 0; l < cfg.num_layers; ++l) {
+    std::string p = "layers." + std::to_string(l) + ".";
+    Block b;
+    b.ln1_w = constant(p + "input_layernorm.weight", h, 1.0);
+    b.ln1_b = constant(p + "input_layernorm.bias", h, 0.0);
+    b.qkv_w = normal(p + "self_attention.query_key_value.weight", {3 * h, h}, std, 0);
+    b.qkv_b = constant(p + "self_attention.query_key_value.bias", 3 * h, 0.0, 0);
+    b.proj_w = normal(p + "self_attention.dense.weight", {h, h}, out_std, 1);
+    b.proj_b = constant(p + "self_attention.dense.bias", h, 0.0);
+    b.ln2_w = constant(p + "post_attention_layernorm.weight", h, 1.0);
+    b.ln2_b = constant(p + "post_attention_layernorm.bias", h, 0.0);
+    b.fc1_w = normal(p + "mlp.dense_h_to_4h.weight", {f, h}, std, 0);
+    b.fc1_b = constant(p + "mlp.dense_h_to_4h.bias", f, 0.0, 0);
+    b.fc2_w = normal(p + "mlp.dense_4h_to_h.weight", {h, f}, out_std, 1);
+    b.fc2_b = constant(p + "mlp.dense_4h_to_h.bias", h, 0.0);
+    blocks_.push_back(b);
+  }
+  lnf_w_ = constant("final_layernorm.weight", h, 1.0);
+  lnf_b_ = constant("final_layernorm.bias", h, 0.0);
+  params_.pack();
+}
+
+RngKey GptModel::dropout_key(int64_t layer, int role, ForwardMode mode, int64_t elements_per_sample) const {
+  RngKey key = rng_key(cfg_.seed, 0, uint64_t(layer), uint64_t(0xD0 + role));
+  key.offset = uint64_t(mode.first_sample) * uint64_t(elements_per_sample);
+  return key;
+}
+
+Variable GptModel::logits(const Tensor& tokens, ForwardMode mode) const {
+  MT_CHECK(tokens.dim() == 2 && tokens.size(1) <= cfg_.max_position_embeddings,
+           "GPT model: tokens must be [batch, T] with T <= max_position_embeddings (", cfg_.max_position_embeddings,
+           "); got ", tokens.str());
+  int64_t t_len = tokens.size(1), h = cfg_.hidden_size, heads = cfg_.num_attention_heads;
+  double p_hidden = mode.training ? cfg_.hidden_dropout : 0.0;
+  double p_attn = mode.training ? cfg_.attention_dropout : 0.0;
+  double eps = cfg_.layernorm_epsilon;
+  Variable x = ag::dropout(ag::embedding(tokens, wte_, wpe_), p_hidden, dropout_key(-1, kEmbedding, mode, t_len * h));
+  for (size_t l = 0; l < blocks_.size(); ++l) {
+    const Block& b = blocks_[l];
+    int64_t layer = int64_t(l);
+    Variable qkv = ag::linear(ag::layernorm(x, b.ln1_w, b.ln1_b, eps), b.qkv_w, b.qkv_b);
+    Variable a = ag::causal_self_attention(qkv, heads, p_attn,
+                                           dropout_key(layer, kAttentionProbs, mode, heads * t_len * t_len));
+    x = ag::add(x, ag::dropout(ag::linear(a, b.proj_w, b.proj_b), p_hidden,
+                               dropout_key(layer, kAttentionOut, mode, t_len * h)));
+    Variable m = ag::gelu(ag::linear(ag::layernorm(x, b.ln2_w, b.ln2_b, eps), b.fc1_w, b.fc1_b));
+    x = ag::add(x, ag::dropout(ag::linear(m, b.fc2_w, b.fc2_b), p_hidden, dropout_key(layer, kMlpOut, mode, t_len * h)));
+  }
+  return ag::linear(ag::layernorm(x, lnf_w_, lnf_b_, eps), wte_);  // tied output projection
+}
+
+Variable GptModel::loss(const Tensor& tokens, const Tensor& labels, const Tensor& loss_mask, ForwardMode mode) const {
+  return ag::cross_entropy(logits(tokens, mode), labels, loss_mask);
+}
+
+double GptModel::train_flops_per_token(int64_t seq_length) const {
+  double h = double(cfg_.hidden_size), f = double(cfg_.ffn_hidden_size), l = double(cfg_.num_layers);
+  double matmul_weights = l * (3 * h * h + h * h + 2 * h * f) + double(cfg_.padded_vocab_size) * h;
+  return 6.0 * matmul_weights + 6.0 * l * double(seq_length) * h;
+}
+
+}  // namespace mt::nn

@@ -1,0 +1,65 @@
+// The GPT model as Megatron builds it: learned absolute position embeddings, pre-LayerNorm blocks
+// (attention and MLP, each with a residual), a final LayerNorm and the output projection tied to
+// the word embedding, over a padded vocabulary. Initialisation normal(0, init_method_std); the
+// two output projections of each block (attention dense, MLP 4h->h) use
+// init_method_std / sqrt(2 * num_layers); biases 0, LayerNorm gain 1.
+//
+// Dropout (training only): hidden_dropout on the embeddings and on each block's two outputs,
+// attention_dropout on the attention probabilities. Masks are keyed by (seed, layer, role) and
+// positioned by the global index of the micro-batch's first sample, so a sample gets the same
+// mask whatever micro-batch or data-parallel rank carries it, and a resumed run the same masks.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "autograd/parameters.h"
+#include "runtime/rng.h"
+
+namespace mt::nn {
+
+struct GptConfig {
+  int64_t num_layers = 2, hidden_size = 64, num_attention_heads = 4, ffn_hidden_size = 256;
+  int64_t max_position_embeddings = 64, padded_vocab_size = 50304;
+  double init_method_std = 0.02, hidden_dropout = 0.0, attention_dropout = 0.0, layernorm_epsilon = 1e-5;
+  uint64_t seed = 1234;
+  DType dtype = DType::F32;
+};
+
+// How a forward is run: evaluation (no dropout) or training with the micro-batch's first sample.
+struct ForwardMode {
+  bool training = false;
+  int64_t first_sample = 0;
+};
+
+class GptModel {
+ public:
+  explicit GptModel(const GptConfig& cfg);
+  GptModel(const GptModel&) = delete;
+  GptModel& operator=(const GptModel&) = delete;
+
+  // tokens [B,T] (i32/i64, T <= max_position_embeddings) -> logits [B,T,padded_vocab_size]
+  Variable logits(const Tensor& tokens, ForwardMode mode = {}) const;
+  // Mean cross-entropy of the next-token predictions, weighted by loss_mask [B,T] when given.
+  Variable loss(const Tensor& tokens, const Tensor& labels, const Tensor& loss_mask, ForwardMode mode = {}) const;
+
+  ParameterRegistry& parameters() { return params_; }
+  const ParameterRegistry& parameters() const { return params_; }
+  const GptConfig& config() const { return cfg_; }
+  // Training FLOPs per token: 6 per weight of every matmul (the tied output projection included)
+  // + 6 * layers * T * hidden for causal attention at sequence length T.
+  double train_flops_per_token(int64_t seq_length) const;
+
+ private:
+  struct Block {
+    Variable ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
+  };
+  RngKey dropout_key(int64_t layer, int role, ForwardMode mode, int64_t elements_per_sample) const;
+
+  GptConfig cfg_;
+  ParameterRegistry params_;
+  Variable wte_, wpe_, lnf_w_, lnf_b_;
+  std::vector<Block> blocks_;
+};
+
+}  // namespace mt::nn

@@ -1,0 +1,177 @@
+#include "train/checkpoint.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "train/safetensors.h"
+
+namespace mt::train {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kFormat = "moetrain-checkpoint-v1";
+
+std::string iteration_name(int64_t iteration) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "iter_%07lld", (long long)iteration);
+  return buf;
+}
+
+std::string hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)v);
+  return buf;
+}
+
+void write_text_atomically(const fs::path& path, const std::string& text) {
+  fs::path tmp = path;
+  tmp += ".tmp-" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out << text;
+    out.flush();
+    MT_CHECK(out.good(), "cannot write '", tmp.string(), "' (disk full?)");
+  }
+  fs::rename(tmp, path);
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  MT_CHECK(in, "cannot read '", path.string(), "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Checkpoint folders under save_dir, oldest first.
+std::vector<fs::path> checkpoint_folders(const fs::path& save_dir) {
+  std::vector<fs::path> out;
+  if (!fs::exists(save_dir)) return out;
+  for (const auto& e : fs::directory_iterator(save_dir)) {
+    std::string name = e.path().filename().string();
+    if (e.is_directory() && name.rfind("iter_", 0) == 0 && name.find(".tmp") == std::string::npos)
+      out.push_back(e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+std::string save_checkpoint(const std::string& save_dir, const TrainState& state, const ParameterRegistry& params,
+                            AdamW* optimizer, const std::string& config_yaml, int64_t keep_last_n) {
+  fs::path root(save_dir), final_dir = root / iteration_name(state.iteration);
+  fs::path tmp = root / (iteration_name(state.iteration) + ".tmp-" + std::to_string(::getpid()));
+  fs::create_directories(root);
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  try {
+    std::vector<NamedTensor> model, opt;
+    for (const Parameter& p : params.all()) {
+      model.push_back({p.name, p.var.value().to(Device::cpu())});
+      if (optimizer) {
+        int64_t n = p.var.value().numel();
+        Tensor& m = optimizer->exp_avg(p.group());
+        Tensor& v = optimizer->exp_avg_sq(p.group());
+        opt.push_back({"exp_avg." + p.name, m.narrow(p.offset, n).reshape(p.var.shape()).to(Device::cpu())});
+        opt.push_back({"exp_avg_sq." + p.name, v.narrow(p.offset, n).reshape(p.var.shape()).to(Device::cpu())});
+      }
+    }
+    nlohmann::json meta = {{"format", kFormat},
+                           {"iteration", state.iteration},
+                           {"consumed_samples", state.consumed_samples},
+                           {"consumed_tokens", state.consumed_tokens},
+                           {"optimizer_steps", optimizer ? optimizer->steps() : 0}};
+    meta["files"]["model.safetensors"] = hex64(write_safetensors((tmp / "model.safetensors").string(), model));
+    if (optimizer)
+      meta["files"]["optimizer.safetensors"] = hex64(write_safetensors((tmp / "optimizer.safetensors").string(), opt));
+    write_text_atomically(tmp / "config.yaml", config_yaml);
+    write_text_atomically(tmp / "meta.json", meta.dump(2) + "\n");
+    fs::remove_all(final_dir);  // a re-save of the same iteration replaces it
+    fs::rename(tmp, final_dir);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  write_text_atomically(root / "latest", final_dir.filename().string() + "\n");
+  if (keep_last_n > 0) {
+    std::vector<fs::path> all = checkpoint_folders(root);
+    for (size_t i = 0; i + size_t(keep_last_n) < all.size(); ++i) fs::remove_all(all[i]);
+  }
+  return final_dir.string();
+}
+
+std::string resolve_checkpoint(const std::string& path) {
+  fs::path p(path);
+  if (fs::exists(p / "meta.json")) return p.string();
+  if (!fs::exists(p / "latest")) return "";
+  std::string name = read_text(p / "latest");
+  name.erase(name.find_last_not_of(" \n\r\t") + 1);
+  fs::path dir = p / name;
+  MT_CHECK(fs::exists(dir / "meta.json"), "'", (p / "latest").string(), "' names checkpoint '", name,
+           "', which does not exist (or is incomplete) in '", path, "'");
+  return dir.string();
+}
+
+std::string checkpoint_config_path(const std::string& dir) { return (fs::path(dir) / "config.yaml").string(); }
+
+TrainState load_checkpoint(const std::string& dir, ParameterRegistry& params, AdamW* optimizer) {
+  fs::path root(dir);
+  nlohmann::json meta;
+  try {
+    meta = nlohmann::json::parse(read_text(root / "meta.json"));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("checkpoint '" + dir + "': meta.json is corrupted: " + e.what());
+  }
+  MT_CHECK(meta.value("format", "") == kFormat, "checkpoint '", dir, "': meta.json has format '",
+           meta.value("format", ""), "', expected ", kFormat);
+  auto load_file = [&](const std::string& name) {
+    std::string path = (root / name).string();
+    SafetensorsFile f = read_safetensors(path);
+    std::string want = meta["files"].value(name, "");
+    MT_CHECK(want.empty() || hex64(f.checksum) == want, "checkpoint file '", path,
+             "' is corrupted: its checksum does not match the one in meta.json");
+    return f;
+  };
+  auto take = [&](SafetensorsFile& f, const std::string& file, const std::string& name, const Variable& into,
+                  Tensor target) {
+    auto it = f.tensors.find(name);
+    MT_CHECK(it != f.tensors.end(), "checkpoint file '", (root / file).string(), "' has no tensor '", name,
+             "' (the model was built with a different configuration?)");
+    MT_CHECK(it->second.shape() == into.shape() && it->second.dtype() == into.dtype(), "checkpoint file '",
+             (root / file).string(), "': tensor '", name, "' is ", it->second.str(), " but the model expects ",
+             into.value().str());
+    target.copy_from(it->second);
+    f.tensors.erase(it);
+  };
+  SafetensorsFile model = load_file("model.safetensors");
+  for (const Parameter& p : params.all()) take(model, "model.safetensors", p.name, p.var, p.var.value());
+  MT_CHECK(model.tensors.empty(), "checkpoint file '", (root / "model.safetensors").string(), "' holds tensor '",
+           model.tensors.empty() ? "" : model.tensors.begin()->first, "' that the model does not have");
+  if (optimizer) {
+    MT_CHECK(fs::exists(root / "optimizer.safetensors"), "checkpoint '", dir, "' has no optimizer state");
+    SafetensorsFile opt = load_file("optimizer.safetensors");
+    for (const Parameter& p : params.all()) {
+      int64_t n = p.var.value().numel();
+      take(opt, "optimizer.safetensors", "exp_avg." + p.name, p.var,
+           optimizer->exp_avg(p.group()).narrow(p.offset, n).reshape(p.var.shape()));
+      take(opt, "optimizer.safetensors", "exp_avg_sq." + p.name, p.var,
+           optimizer->exp_avg_sq(p.group()).narrow(p.offset, n).reshape(p.var.shape()));
+    }
+    optimizer->set_steps(meta.value("optimizer_steps", int64_t(0)));
+  }
+  TrainState s;
+  s.iteration = meta.value("iteration", int64_t(0));
+  s.consumed_samples = meta.value("consumed_samples", int64_t(0));
+  s.consumed_tokens = meta.value("consumed_tokens", int64_t(0));
+  return s;
+}
+
+}  // namespace mt::train

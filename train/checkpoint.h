@@ -1,0 +1,38 @@
+// Checkpoints: <save>/iter_XXXXXXX/ holding
+//   model.safetensors      every parameter under its registry name (experts under their global id)
+//   optimizer.safetensors  exp_avg.<name>, exp_avg_sq.<name> of AdamW, per parameter
+//   config.yaml            the effective training configuration
+//   meta.json              format, iteration, consumed samples and tokens, optimizer steps,
+//                          and a checksum of each file
+// and <save>/latest naming the newest folder. A checkpoint is written into a temporary folder
+// and renamed into place (a crash, a kill or a full disk never leaves a half-written one), then
+// `latest` is replaced the same way, then folders beyond keep_last_n are removed. Loading checks
+// the checksums, and every parameter's presence, shape and dtype. docs/checkpoint-format.md.
+#pragma once
+
+#include <string>
+
+#include "autograd/parameters.h"
+#include "train/optimizer.h"
+
+namespace mt::train {
+
+struct TrainState {
+  int64_t iteration = 0, consumed_samples = 0, consumed_tokens = 0;
+};
+
+// Returns the folder written.
+std::string save_checkpoint(const std::string& save_dir, const TrainState& state, const ParameterRegistry& params,
+                            AdamW* optimizer, const std::string& config_yaml, int64_t keep_last_n);
+
+// `path` itself when it is a checkpoint folder, else the folder its `latest` file names; empty
+// when `path` holds no checkpoint at all (a fresh run).
+std::string resolve_checkpoint(const std::string& path);
+
+// Loads parameters (and the optimizer state when `optimizer` is given) into place.
+TrainState load_checkpoint(const std::string& dir, ParameterRegistry& params, AdamW* optimizer);
+
+// The config.yaml saved in a checkpoint folder.
+std::string checkpoint_config_path(const std::string& dir);
+
+}  // namespace mt::train

@@ -1,0 +1,81 @@
+#include "train/optimizer.h"
+
+#include <cmath>
+
+#include "runtime/ops.h"
+
+namespace mt::train {
+
+AdamW::AdamW(ParameterRegistry& params, AdamWOptions options) : params_(params), opt_(options) {
+  MT_CHECK(params.packed(), "AdamW: the parameter registry must be packed first");
+  for (int g = 0; g < kNumParamGroups; ++g) {
+    const Tensor& values = params.flat_values(ParamGroup(g));
+    if (!values.defined()) continue;
+    m_[g] = Tensor::zeros(values.shape(), values.dtype(), values.device());
+    v_[g] = Tensor::zeros(values.shape(), values.dtype(), values.device());
+  }
+}
+
+void AdamW::step(double lr) {
+  ++steps_;
+  AdamWArgs a;
+  a.lr = lr;
+  a.beta1 = opt_.beta1;
+  a.beta2 = opt_.beta2;
+  a.eps = opt_.eps;
+  a.correction1 = 1.0 - std::pow(opt_.beta1, double(steps_));
+  a.correction2 = 1.0 - std::pow(opt_.beta2, double(steps_));
+  for (const Parameter& p : params_.all()) {
+    int g = int(p.group());
+    int64_t n = p.var.value().numel();
+    Tensor w = p.var.value(), m = m_[g].narrow(p.offset, n).reshape(w.shape()),
+           v = v_[g].narrow(p.offset, n).reshape(w.shape());
+    a.weight_decay = p.tags.weight_decay ? opt_.weight_decay : 0.0;
+    ops::adamw_step(w, p.var.grad(), m, v, a);
+  }
+}
+
+double global_grad_norm(const ParameterRegistry& params) {
+  double sum = 0;
+  for (int g = 0; g < kNumParamGroups; ++g) {
+    const Tensor& grads = params.flat_grads(ParamGroup(g));
+    if (grads.defined()) sum += ops::reduce(ReduceOp::SumSquares, grads);
+  }
+  return std::sqrt(sum);
+}
+
+double clip_grad_norm(ParameterRegistry& params, double max_norm) {
+  double norm = global_grad_norm(params);
+  if (max_norm > 0 && std::isfinite(norm) && norm > max_norm) {
+    double coeff = max_norm / (norm + 1e-6);
+    for (int g = 0; g < kNumParamGroups; ++g) {
+      Tensor grads = params.flat_grads(ParamGroup(g));
+      if (grads.defined()) ops::scale_(grads, coeff);
+    }
+  }
+  return norm;
+}
+
+LrSchedule::LrSchedule(const TrainConfig& cfg, int64_t train_iters)
+    : max_lr_(cfg.lr), min_lr_(cfg.min_lr), style_(cfg.lr_decay_style), by_tokens_(cfg.lr_decay_tokens > 0) {
+  if (by_tokens_) {
+    decay_ = double(cfg.lr_decay_tokens);
+    warmup_ = cfg.lr_warmup_fraction > 0 ? cfg.lr_warmup_fraction * decay_ : double(cfg.lr_warmup_tokens);
+  } else {
+    decay_ = double(cfg.lr_decay_iters > 0 ? cfg.lr_decay_iters : train_iters);
+    warmup_ = cfg.lr_warmup_fraction > 0 ? cfg.lr_warmup_fraction * decay_ : double(cfg.lr_warmup_iters);
+  }
+  MT_CHECK(warmup_ <= decay_, "the learning-rate warmup (", warmup_, ") is longer than the decay (", decay_, ")");
+}
+
+double LrSchedule::lr(int64_t completed, int64_t tokens) const {
+  double n = by_tokens_ ? double(tokens) : double(completed);
+  if (warmup_ > 0 && n <= warmup_) return max_lr_ * n / warmup_;
+  if (style_ == "constant") return max_lr_;
+  if (n > decay_) return min_lr_;
+  double ratio = decay_ > warmup_ ? (n - warmup_) / (decay_ - warmup_) : 1.0;
+  double coeff = style_ == "linear" ? 1.0 - ratio : 0.5 * (std::cos(M_PI * ratio) + 1.0);
+  return min_lr_ + coeff * (max_lr_ - min_lr_);
+}
+
+}  // namespace mt::train

@@ -1,0 +1,54 @@
+// AdamW over the parameter registry (Megatron's optimizer: decoupled weight decay on 2-D weights
+// only, by the registry's weight_decay tag), global-norm gradient clipping, and Megatron's
+// learning-rate schedule.
+#pragma once
+
+#include "autograd/parameters.h"
+#include "train/config.h"
+
+namespace mt::train {
+
+struct AdamWOptions {
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+};
+
+class AdamW {
+ public:
+  // The moments are flat buffers laid out like the registry's (so they checkpoint the same way).
+  AdamW(ParameterRegistry& params, AdamWOptions options);
+  void step(double lr);  // one update of every parameter with its current gradient
+  int64_t steps() const { return steps_; }
+  void set_steps(int64_t steps) { steps_ = steps; }
+  Tensor& exp_avg(ParamGroup g) { return m_[int(g)]; }
+  Tensor& exp_avg_sq(ParamGroup g) { return v_[int(g)]; }
+
+ private:
+  ParameterRegistry& params_;
+  AdamWOptions opt_;
+  Tensor m_[kNumParamGroups], v_[kNumParamGroups];
+  int64_t steps_ = 0;
+};
+
+// sqrt of the sum of squares of every gradient (dense and expert groups together).
+double global_grad_norm(const ParameterRegistry& params);
+// Scales every gradient by max_norm / (norm + 1e-6) when the norm exceeds max_norm (as Megatron);
+// max_norm 0 disables clipping. Returns the norm before clipping.
+double clip_grad_norm(ParameterRegistry& params, double max_norm);
+
+// Megatron's OptimizerParamScheduler: linear warmup, then constant / linear / cosine decay to
+// min_lr, counted in iterations or, with lr_decay_tokens, in tokens. As in Megatron the rate of
+// iteration k is the schedule at k - 1 completed iterations (so with warmup the first is 0).
+class LrSchedule {
+ public:
+  LrSchedule(const TrainConfig& cfg, int64_t train_iters);
+  // completed = iterations done before this one; tokens = tokens consumed before it.
+  double lr(int64_t completed, int64_t tokens) const;
+
+ private:
+  double max_lr_, min_lr_;
+  std::string style_;
+  bool by_tokens_;
+  double warmup_, decay_;
+};
+
+}  // namespace mt::train

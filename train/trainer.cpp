@@ -1,0 +1,275 @@
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "autograd/tape.h"
+#include "data/gpt2_tokenizer.h"
+#include "data/loader.h"
+#include "nn/gpt.h"
+#include "train/checkpoint.h"
+#include "train/optimizer.h"
+
+namespace mt::train {
+namespace {
+
+std::atomic<int> g_stop_signal{0};
+extern "C" void on_stop_signal(int sig) { g_stop_signal.store(sig); }
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string format_duration(double s) {
+  char buf[32];
+  int64_t t = int64_t(s);
+  std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(t / 3600), (long long)(t / 60 % 60), (long long)(t % 60));
+  return buf;
+}
+
+// inputs = tokens[:, :L], labels = tokens[:, 1:]
+void split_tokens(const Tensor& tokens, Tensor& inputs, Tensor& labels) {
+  int64_t b = tokens.size(0), l = tokens.size(1) - 1;
+  inputs = Tensor::empty({b, l}, DType::I32);
+  labels = Tensor::empty({b, l}, DType::I32);
+  const int32_t* t = tokens.data<int32_t>();
+  for (int64_t i = 0; i < b; ++i)
+    for (int64_t j = 0; j < l; ++j) {
+      inputs.data<int32_t>()[i * l + j] = t[i * (l + 1) + j];
+      labels.data<int32_t>()[i * l + j] = t[i * (l + 1) + j + 1];
+    }
+}
+
+// Appends one JSON object per line; flushed at once so a crash loses nothing logged.
+class MetricsFile {
+ public:
+  explicit MetricsFile(const std::string& path) {
+    if (path.empty()) return;
+    std::filesystem::path p(path);
+    if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
+    out_.open(path, std::ios::app);
+    MT_CHECK(out_, "cannot open the metrics file '", path, "'");
+  }
+  void write(const nlohmann::json& j) {
+    if (!out_.is_open()) return;
+    out_ << j.dump() << "\n";
+    out_.flush();
+  }
+
+ private:
+  std::ofstream out_;
+};
+
+}  // namespace
+
+TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& options) {
+  TrainConfig cfg = cfg_in;
+  validate(cfg);
+  auto say = [&](const char* fmt, auto... args) {
+    if (!options.quiet) {
+      std::printf(fmt, args...);
+      std::fflush(stdout);
+    }
+  };
+
+  // --- tokenizer (vocabulary size and EOD), model, optimizer
+  data::Gpt2Tokenizer tokenizer(cfg.vocab_file.empty() ? data::Gpt2Tokenizer::default_vocab_file() : cfg.vocab_file,
+                                cfg.merge_file.empty() ? data::Gpt2Tokenizer::default_merge_file() : cfg.merge_file);
+  nn::GptConfig mc;
+  mc.num_layers = cfg.num_layers;
+  mc.hidden_size = cfg.hidden_size;
+  mc.num_attention_heads = cfg.num_attention_heads;
+  mc.ffn_hidden_size = cfg.ffn_size();
+  mc.max_position_embeddings = cfg.max_positions();
+  mc.padded_vocab_size = tokenizer.padded_vocab_size(cfg.make_vocab_size_divisible_by, cfg.tensor_model_parallel_size);
+  mc.init_method_std = cfg.init_method_std;
+  mc.hidden_dropout = cfg.hidden_dropout;
+  mc.attention_dropout = cfg.attention_dropout;
+  mc.layernorm_epsilon = cfg.layernorm_epsilon;
+  mc.seed = uint64_t(cfg.seed);
+  nn::GptModel model(mc);
+  AdamW optimizer(model.parameters(), {cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
+
+  int64_t gbs = cfg.global_batch_size > 0 ? cfg.global_batch_size : cfg.micro_batch_size;
+  int64_t accumulation = gbs / cfg.micro_batch_size;
+  int64_t tokens_per_iter = gbs * cfg.seq_length;
+  int64_t train_iters = cfg.train_iters > 0 ? cfg.train_iters : (cfg.train_tokens + tokens_per_iter - 1) / tokens_per_iter;
+  LrSchedule schedule(cfg, train_iters);
+
+  // --- resume
+  TrainState state;
+  std::string resume_from = cfg.load.empty() ? "" : resolve_checkpoint(cfg.load);
+  if (!resume_from.empty()) {
+    state = load_checkpoint(resume_from, model.parameters(), &optimizer);
+    say("resumed from %s at iteration %lld (%lld samples consumed)\n", resume_from.c_str(), (long long)state.iteration,
+        (long long)state.consumed_samples);
+  } else if (!cfg.load.empty()) {
+    say("no checkpoint in '%s': starting from scratch\n", cfg.load.c_str());
+  }
+
+  // --- data: as many samples as Megatron builds for this run
+  int64_t evals = train_iters / cfg.eval_interval + 1;
+  std::array<int64_t, 3> samples = {train_iters * gbs, evals * cfg.eval_iters * gbs, cfg.eval_iters * gbs};
+  auto datasets = data::build_train_valid_test(data::parse_data_path(cfg.data_path), cfg.split, samples,
+                                               cfg.seq_length, uint32_t(cfg.seed));
+  MT_CHECK(datasets[0], "data_path ", cfg.data_path[0], ": the train split of '", cfg.split, "' is empty");
+  data::LoaderOptions lo;
+  lo.micro_batch = cfg.micro_batch_size;
+  lo.consumed_samples = state.consumed_samples;
+  lo.eod_mask_loss = cfg.eod_mask_loss;
+  lo.eod = tokenizer.eod();
+  data::GptLoader loader(datasets[0], lo);
+
+  std::string metrics_path = !cfg.metrics_file.empty() ? cfg.metrics_file
+                             : !cfg.save.empty()        ? (std::filesystem::path(cfg.save) / "metrics.jsonl").string()
+                                                        : "";
+  MetricsFile metrics(metrics_path);
+  double flops_per_token = model.train_flops_per_token(cfg.seq_length);
+
+  say("moetrain train: %lld layers, hidden %lld, %lld heads, seq %lld, vocab %lld (padded), %.2fM parameters\n",
+      (long long)cfg.num_layers, (long long)cfg.hidden_size, (long long)cfg.num_attention_heads,
+      (long long)cfg.seq_length, (long long)mc.padded_vocab_size, double(model.parameters().numel()) / 1e6);
+  say("%lld iterations of %lld samples (%lld micro-batches of %lld), %lld tokens each\n", (long long)train_iters,
+      (long long)gbs, (long long)accumulation, (long long)cfg.micro_batch_size, (long long)tokens_per_iter);
+
+  // --- evaluation on the validation split: eval_iters global batches, continuing through it
+  int64_t evals_done = state.iteration / cfg.eval_interval;
+  auto evaluate = [&]() -> double {
+    if (!datasets[1] || cfg.eval_iters == 0) return -1;
+    NoGradGuard no_grad;
+    data::LoaderOptions vo = lo;
+    int64_t per_eval = cfg.eval_iters * gbs;
+    vo.consumed_samples = (evals_done * per_eval) % std::max<int64_t>(datasets[1]->size() - per_eval + 1, 1);
+    data::GptLoader valid(datasets[1], vo);
+    double total = 0;
+    int64_t n = 0;
+    for (int64_t i = 0; i < cfg.eval_iters * accumulation && valid.remaining_steps() > 0; ++i, ++n) {
+      data::MicroBatch mb = valid.next();
+      Tensor inputs, labels;
+      split_tokens(mb.tokens, inputs, labels);
+      total += model.loss(inputs, labels, mb.loss_mask).value().item();
+    }
+    ++evals_done;
+    return n ? total / double(n) : -1;
+  };
+
+  // --- signals: finish the iteration, checkpoint, stop
+  g_stop_signal.store(0);
+  struct sigaction old_term {}, old_int {};
+  if (options.handle_signals) {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGINT, &sa, &old_int);
+  }
+  std::string config_yaml = to_yaml(cfg);
+  TrainSummary summary;
+  int64_t saved_at = -1;
+  auto save = [&] {
+    if (cfg.save.empty() || saved_at == state.iteration) return;
+    summary.last_checkpoint =
+        save_checkpoint(cfg.save, state, model.parameters(), &optimizer, config_yaml, cfg.keep_last_n);
+    saved_at = state.iteration;
+    say("saved checkpoint %s\n", summary.last_checkpoint.c_str());
+  };
+
+  bool tty = !options.quiet && isatty(fileno(stdout));
+  double start = now_seconds(), interval_start = start, interval_loss = 0, last_norm = 0;
+  int64_t interval_iters = 0, start_iteration = state.iteration;
+  while (state.iteration < train_iters) {
+    double lr = schedule.lr(state.iteration, state.consumed_tokens);
+    model.parameters().zero_grads();
+    double loss_sum = 0;
+    for (int64_t micro = 0; micro < accumulation; ++micro) {
+      data::MicroBatch mb = loader.next();
+      Tensor inputs, labels;
+      split_tokens(mb.tokens, inputs, labels);
+      Variable loss = model.loss(inputs, labels, mb.loss_mask, {true, mb.first_sample});
+      loss_sum += loss.value().item();
+      Tensor seed = Tensor::scalar(1.0 / double(accumulation), loss.dtype());
+      current_tape().backward(loss, &seed);
+    }
+    double norm = clip_grad_norm(model.parameters(), cfg.clip_grad);
+    MT_CHECK(std::isfinite(norm), "iteration ", state.iteration + 1, ": the gradient norm is ", norm,
+             " (training diverged); lower lr or check the data");
+    optimizer.step(lr);
+    state.iteration += 1;
+    state.consumed_samples += gbs;
+    state.consumed_tokens += tokens_per_iter;
+    double loss = loss_sum / double(accumulation);
+    summary.last_loss = loss;
+    interval_loss += loss;
+    interval_iters += 1;
+    last_norm = norm;
+
+    double now = now_seconds();
+    if (state.iteration % cfg.log_interval == 0 || state.iteration == train_iters) {
+      double dt = now - interval_start;
+      double tok_s = double(interval_iters * tokens_per_iter) / dt;
+      double elapsed = now - start, per_iter = elapsed / double(state.iteration - start_iteration);
+      double eta = per_iter * double(train_iters - state.iteration);
+      if (tty) say("\r\033[K");
+      say("iteration %7lld/%lld | tokens %11lld | loss %.4f | lr %.3e | grad norm %.3f | %8.0f tokens/s | "
+          "%.3f TFLOP/s | elapsed %s | ETA %s\n",
+          (long long)state.iteration, (long long)train_iters, (long long)state.consumed_tokens,
+          interval_loss / double(interval_iters), lr, last_norm, tok_s, tok_s * flops_per_token * 1e-12,
+          format_duration(elapsed).c_str(), format_duration(eta).c_str());
+      metrics.write({{"iteration", state.iteration},
+                     {"consumed_tokens", state.consumed_tokens},
+                     {"split", "train"},
+                     {"lm_loss", interval_loss / double(interval_iters)},
+                     {"lr", lr},
+                     {"grad_norm", last_norm},
+                     {"tokens_per_s", tok_s},
+                     {"tflops", tok_s * flops_per_token * 1e-12},
+                     {"elapsed_s", elapsed}});
+      interval_start = now;
+      interval_loss = 0;
+      interval_iters = 0;
+    } else if (tty) {
+      say("\r\033[Kiteration %lld/%lld | loss %.4f", (long long)state.iteration, (long long)train_iters, loss);
+    }
+    if (state.iteration % cfg.eval_interval == 0 || state.iteration == train_iters) {
+      double v = evaluate();
+      if (v >= 0) {
+        summary.last_valid_loss = v;
+        if (tty) say("\r\033[K");
+        say("iteration %7lld | validation loss %.4f | perplexity %.2f\n", (long long)state.iteration, v, std::exp(v));
+        metrics.write({{"iteration", state.iteration},
+                       {"consumed_tokens", state.consumed_tokens},
+                       {"split", "valid"},
+                       {"lm_loss", v},
+                       {"ppl", std::exp(v)}});
+      }
+    }
+    bool time_up = cfg.exit_duration_in_mins > 0 && (now - start) / 60.0 >= cfg.exit_duration_in_mins;
+    bool stop_here = options.stop_after_iters > 0 && state.iteration - start_iteration >= options.stop_after_iters;
+    if (g_stop_signal.load() || time_up || stop_here) {
+      if (g_stop_signal.load()) say("\nsignal %d received: saving and stopping\n", g_stop_signal.load());
+      if (time_up) say("exit_duration_in_mins (%g) reached: saving and stopping\n", cfg.exit_duration_in_mins);
+      summary.interrupted = g_stop_signal.load() != 0 || time_up;
+      save();
+      break;
+    }
+    if (cfg.save_interval > 0 && state.iteration % cfg.save_interval == 0) save();
+  }
+  if (state.iteration >= train_iters) save();
+  summary.iterations = state.iteration;
+  if (options.handle_signals) {
+    sigaction(SIGTERM, &old_term, nullptr);
+    sigaction(SIGINT, &old_int, nullptr);
+  }
+  return summary;
+}
+
+}  // namespace mt::train
