@@ -81,7 +81,9 @@ const Key* find_key(const std::string& name) {
 }
 
 [[noreturn]] void unknown_key(const std::string& name, const std::string& where, bool flag) {
-  std::string best = closest_name(name, config_keys());
+  std::string key = name;
+  std::replace(key.begin(), key.end(), '-', '_');
+  std::string best = closest_name(key, config_keys());
   if (flag) std::replace(best.begin(), best.end(), '_', '-');
   throw Error(where + ": unknown " + (flag ? "option '--" : "key '") + name + "'; did you mean '" + (flag ? "--" : "") +
               best + "'? (`moetrain train --help` lists them all)");
@@ -198,10 +200,11 @@ std::vector<std::string> apply_overrides(TrainConfig& cfg, const std::vector<std
       name = name.substr(0, eq);
       has_value = true;
     }
+    std::string spelled = name;
     std::replace(name.begin(), name.end(), '-', '_');
     const Key* k = find_key(name);
     std::string where = "command line";
-    if (!k) unknown_key(name, where, true);
+    if (!k) unknown_key(spelled, where, true);
     auto next_is_value = [&] { return i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0; };
     if (is_list(*k)) {
       std::vector<std::string> items;

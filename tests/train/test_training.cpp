@@ -1,0 +1,229 @@
+// End-to-end training: the model's gradients, AdamW against a plain loop, exact resume, and the
+// checkpoint's corruption checks.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "autograd/gradcheck.h"
+#include "autograd/tape.h"
+#include "nn/gpt.h"
+#include "runtime/ops.h"
+#include "train/checkpoint.h"
+#include "train/safetensors.h"
+#include "train/trainer.h"
+
+using namespace mt;
+using namespace mt::train;
+namespace fs = std::filesystem;
+using Catch::Contains;
+
+namespace {
+const std::string kSample = MOETRAIN_SOURCE_DIR "/tests/data/megatron_sample/my-gpt2_text_document";
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TrainConfig tiny_run(const fs::path& dir) {
+  TrainConfig c;
+  c.num_layers = 2;
+  c.hidden_size = 16;
+  c.num_attention_heads = 2;
+  c.seq_length = 16;
+  c.micro_batch_size = 2;
+  c.global_batch_size = 4;
+  c.train_iters = 20;
+  c.lr = 1e-2;
+  c.min_lr = 1e-3;
+  c.lr_warmup_iters = 3;
+  c.lr_decay_style = "cosine";
+  c.hidden_dropout = 0.1;
+  c.attention_dropout = 0.1;
+  c.weight_decay = 0.1;
+  c.data_path = {kSample};
+  c.split = "949,50,1";
+  c.log_interval = 1;
+  c.eval_interval = 5;
+  c.eval_iters = 2;
+  c.save = (dir / "ckpt").string();
+  c.metrics_file = (dir / "metrics.jsonl").string();
+  return c;
+}
+
+std::vector<double> train_losses(const std::string& metrics) {
+  std::vector<double> out;
+  std::istringstream in(slurp(metrics));
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j["split"] == "train") out.push_back(j["lm_loss"].get<double>());
+  }
+  return out;
+}
+
+fs::path fresh_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("moetrain_train_" + name);
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+}  // namespace
+
+TEST_CASE("GPT model gradients match finite differences (f64, dropout on)", "[train][model][gradcheck]") {
+  nn::GptConfig mc;
+  mc.num_layers = 2;
+  mc.hidden_size = 8;
+  mc.num_attention_heads = 2;
+  mc.ffn_hidden_size = 12;
+  mc.max_position_embeddings = 6;
+  mc.padded_vocab_size = 11;
+  mc.init_method_std = 0.3;
+  mc.hidden_dropout = 0.1;
+  mc.attention_dropout = 0.2;
+  mc.dtype = DType::F64;
+  nn::GptModel model(mc);
+  Tensor tokens = Tensor::from_vector(std::vector<int32_t>{1, 5, 7, 2, 10, 0, 3, 3, 9, 4}, {2, 5});
+  Tensor labels = Tensor::from_vector(std::vector<int32_t>{5, 7, 2, 10, 0, 3, 9, 4, 6, 1}, {2, 5});
+  Tensor mask = Tensor::from_vector(std::vector<double>{1, 1, 0, 1, 1, 1, 1, 1, 1, 0}, {2, 5});
+  std::vector<Variable> params;
+  for (const Parameter& p : model.parameters().all()) params.push_back(p.var);
+  GradcheckOptions opt;
+  opt.max_entries_per_input = 8;
+  GradcheckResult r = gradcheck(
+      [&](const std::vector<Variable>&) { return model.loss(tokens, labels, mask, {true, 12}); }, params, opt);
+  INFO(r.summary());
+  REQUIRE(r.ok);
+}
+
+TEST_CASE("a sample's dropout masks do not depend on its micro-batch", "[train][model]") {
+  nn::GptConfig mc;
+  mc.max_position_embeddings = 8;
+  mc.padded_vocab_size = 32;
+  mc.hidden_dropout = 0.3;
+  mc.attention_dropout = 0.3;
+  nn::GptModel model(mc);
+  Tensor both = Tensor::from_vector(std::vector<int32_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {2, 6});
+  Tensor second = Tensor::from_vector(std::vector<int32_t>{7, 8, 9, 10, 11, 12}, {1, 6});
+  NoGradGuard no_grad;
+  // Samples 100 and 101 together, and sample 101 alone: the same logits for sample 101.
+  std::vector<double> a = model.logits(both, {true, 100}).value().to_double_vector();
+  std::vector<double> b = model.logits(second, {true, 101}).value().to_double_vector();
+  // (Equal up to float rounding: CBLAS may sum in another order for another batch size; a
+  // different mask would change the logits by O(1).)
+  auto max_diff = [](const std::vector<double>& x, const std::vector<double>& y, size_t from) {
+    double m = 0;
+    for (size_t i = 0; i < y.size(); ++i) m = std::max(m, std::fabs(x[from + i] - y[i]));
+    return m;
+  };
+  REQUIRE(max_diff(a, b, b.size()) < 1e-5);
+  std::vector<double> c = model.logits(second, {true, 102}).value().to_double_vector();
+  REQUIRE(max_diff(c, b, 0) > 1e-3);  // another sample index, another mask
+}
+
+TEST_CASE("the AdamW kernel matches a plain loop", "[train][optimizer]") {
+  Tensor w = Tensor::from_vector(std::vector<double>{1.0, -2.0, 0.5}, {3}), g = Tensor::from_vector(std::vector<double>{0.1, 0.2, -0.3}, {3});
+  Tensor m = Tensor::from_vector(std::vector<double>{0.01, 0.0, -0.02}, {3}), v = Tensor::from_vector(std::vector<double>{1e-4, 2e-4, 0.0}, {3});
+  AdamWArgs a;
+  a.lr = 0.1;
+  a.beta1 = 0.9;
+  a.beta2 = 0.95;
+  a.eps = 1e-8;
+  a.weight_decay = 0.1;
+  a.correction1 = 1 - std::pow(0.9, 3);
+  a.correction2 = 1 - std::pow(0.95, 3);
+  std::vector<double> w0 = w.to_double_vector(), g0 = g.to_double_vector(), m0 = m.to_double_vector(),
+                      v0 = v.to_double_vector();
+  ops::adamw_step(w, g, m, v, a);
+  for (int i = 0; i < 3; ++i) {
+    double mi = 0.9 * m0[i] + 0.1 * g0[i], vi = 0.95 * v0[i] + 0.05 * g0[i] * g0[i];
+    double wi = w0[i] - 0.1 * ((mi / a.correction1) / (std::sqrt(vi / a.correction2) + 1e-8) + 0.1 * w0[i]);
+    REQUIRE(w.to_double_vector()[i] == Approx(wi).epsilon(1e-14));
+    REQUIRE(m.to_double_vector()[i] == Approx(mi).epsilon(1e-14));
+  }
+}
+
+TEST_CASE("training resumes exactly: 20 straight = 10 + resume + 10", "[train][resume]") {
+  fs::path straight = fresh_dir("straight"), split = fresh_dir("split");
+  TrainerOptions quiet;
+  quiet.quiet = true;
+  quiet.handle_signals = false;
+  TrainSummary a = run_training(tiny_run(straight), quiet);
+  REQUIRE(a.iterations == 20);
+
+  TrainConfig first = tiny_run(split);
+  TrainerOptions stop = quiet;
+  stop.stop_after_iters = 10;
+  TrainSummary b = run_training(first, stop);
+  REQUIRE(b.iterations == 10);
+  REQUIRE(fs::exists(split / "ckpt" / "iter_0000010" / "model.safetensors"));
+  TrainConfig second = tiny_run(split);
+  second.load = second.save;
+  TrainSummary c = run_training(second, quiet);
+  REQUIRE(c.iterations == 20);
+
+  REQUIRE(train_losses(straight / "metrics.jsonl") == train_losses(split / "metrics.jsonl"));
+  REQUIRE(slurp(straight / "ckpt" / "iter_0000020" / "model.safetensors") ==
+          slurp(split / "ckpt" / "iter_0000020" / "model.safetensors"));
+  REQUIRE(slurp(straight / "ckpt" / "iter_0000020" / "optimizer.safetensors") ==
+          slurp(split / "ckpt" / "iter_0000020" / "optimizer.safetensors"));
+  // The loss went down over the 20 iterations.
+  std::vector<double> losses = train_losses(straight / "metrics.jsonl");
+  REQUIRE(losses.back() < losses.front() - 1.0);
+  fs::remove_all(straight);
+  fs::remove_all(split);
+}
+
+TEST_CASE("damaged checkpoints are refused with the file named", "[train][checkpoint][errors]") {
+  fs::path dir = fresh_dir("damaged");
+  TrainConfig cfg = tiny_run(dir);
+  cfg.train_iters = 2;
+  cfg.lr_warmup_iters = 1;
+  cfg.eval_iters = 0;
+  TrainerOptions quiet;
+  quiet.quiet = true;
+  quiet.handle_signals = false;
+  run_training(cfg, quiet);
+  fs::path ckpt = dir / "ckpt" / "iter_0000002";
+  REQUIRE(resolve_checkpoint((dir / "ckpt").string()) == ckpt.string());
+  REQUIRE(slurp(dir / "ckpt" / "latest") == "iter_0000002\n");
+
+  nn::GptConfig mc;
+  mc.num_layers = 2;
+  mc.hidden_size = 16;
+  mc.num_attention_heads = 2;
+  mc.ffn_hidden_size = 64;
+  mc.max_position_embeddings = 16;
+  nn::GptModel model(mc);
+  AdamW opt(model.parameters(), {});
+  REQUIRE(load_checkpoint(ckpt.string(), model.parameters(), &opt).iteration == 2);
+
+  std::string model_file = (ckpt / "model.safetensors").string(), original = slurp(model_file);
+  // Truncated.
+  std::ofstream(model_file, std::ios::binary) << original.substr(0, original.size() - 100);
+  REQUIRE_THROWS_WITH(load_checkpoint(ckpt.string(), model.parameters(), &opt),
+                      Contains("model.safetensors") && Contains("truncated"));
+  // One flipped byte in the data: the checksum catches it.
+  std::string flipped = original;
+  flipped[flipped.size() - 5] ^= 0x40;
+  std::ofstream(model_file, std::ios::binary) << flipped;
+  REQUIRE_THROWS_WITH(load_checkpoint(ckpt.string(), model.parameters(), &opt),
+                      Contains("model.safetensors") && Contains("checksum"));
+  // A model of another shape.
+  std::ofstream(model_file, std::ios::binary) << original;
+  nn::GptConfig wider = mc;
+  wider.hidden_size = 32;
+  nn::GptModel other(wider);
+  REQUIRE_THROWS_WITH(load_checkpoint(ckpt.string(), other.parameters(), nullptr),
+                      Contains("embedding.word_embeddings.weight") && Contains("f32[50304,16]") &&
+                          Contains("f32[50304,32]"));
+  // latest naming a missing folder.
+  std::ofstream(dir / "ckpt" / "latest") << "iter_0000099\n";
+  REQUIRE_THROWS_WITH(resolve_checkpoint((dir / "ckpt").string()), Contains("iter_0000099"));
+  REQUIRE(resolve_checkpoint((dir / "nothing").string()).empty());
+  fs::remove_all(dir);
+}
