@@ -1,5 +1,5 @@
 # moetrain: every target installs what is missing first (tools/bootstrap.sh), then builds.
-#   make demo    build and run the demo job on the CPU
+#   make demo    build, then preprocess Tiny Shakespeare, train the tiny config, generate a sample
 #   make test    build and run the whole test suite (CTest)
 #   make bench   build and run the kernel benchmarks
 #   make build   configure and build into $(BUILD)
@@ -27,7 +27,7 @@ test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 demo: build
-	@$(BUILD)/bin/moetrain demo
+	@MOETRAIN_BIN=$(BUILD)/bin/moetrain bash tools/demo.sh
 
 bench: build
 	@$(BUILD)/bin/moetrain bench ops

@@ -17,9 +17,9 @@ struct Command {
 const std::vector<Command>& commands();
 
 int run_bench(const Args& args);
-int run_demo(const Args& args);
 int run_tokenize(const Args& args);
 int run_preprocess(const Args& args);
 int run_train(const Args& args);
+int run_generate(const Args& args);
 
 }  // namespace mt::cli

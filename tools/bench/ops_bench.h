@@ -1,5 +1,8 @@
 #pragma once
 
+#include <cstdint>
+#include <string>
+
 namespace mt::bench {
 
 struct BenchOptions {
@@ -9,5 +12,6 @@ struct BenchOptions {
 
 int run_ops_bench(const BenchOptions& opt);
 int run_tokenizer_bench(const BenchOptions& opt);
+int run_train_bench(const BenchOptions& opt, const std::string& config_path, int64_t iters);
 
 }  // namespace mt::bench

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `make demo`: the whole path a user takes, on the CPU, in a few minutes:
+#   1. preprocess the bundled Tiny Shakespeare into a Megatron dataset (GPT-2 BPE),
+#   2. train configs/tiny-dense.yaml on it (validation loss printed as it falls),
+#   3. generate a sample from the trained checkpoint.
+# Everything goes under build/demo/; each run starts from scratch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${MOETRAIN_BIN:-build/bin/moetrain}
+out=build/demo
+rm -rf "$out/run"
+mkdir -p "$out"
+
+echo "== 1. preprocess: assets/tinyshakespeare/input.txt -> $out/tinyshakespeare_text_document.{bin,idx}"
+if [ ! -f "$out/tinyshakespeare_text_document.idx" ]; then
+  "$bin" preprocess --input assets/tinyshakespeare/input.txt --input-format text --text-documents paragraph \
+    --output-prefix "$out/tinyshakespeare" --append-eod --workers "$(nproc)"
+fi
+
+echo
+echo "== 2. train: configs/tiny-dense.yaml"
+"$bin" train configs/tiny-dense.yaml --data-path "$out/tinyshakespeare_text_document" --save "$out/run" "$@"
+
+echo
+echo "== 3. generate: a sample from $out/run"
+"$bin" generate --load "$out/run" --prompt "ROMEO:" --max-new-tokens 120 --temperature 0.8 --top-k 50 --no-stop-at-eod

@@ -1,0 +1,86 @@
+#include "train/generate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "autograd/tape.h"
+#include "data/gpt2_tokenizer.h"
+#include "train/checkpoint.h"
+#include "train/config.h"
+
+namespace mt::train {
+
+LoadedModel load_model_for_inference(const std::string& checkpoint) {
+  std::string dir = resolve_checkpoint(checkpoint);
+  MT_CHECK(!dir.empty(), "no checkpoint in '", checkpoint, "' (expected a checkpoint folder or a save folder with a "
+           "'latest' file)");
+  TrainConfig cfg = load_config_file(checkpoint_config_path(dir));
+  LoadedModel out;
+  out.vocab_file = cfg.vocab_file.empty() ? data::Gpt2Tokenizer::default_vocab_file() : cfg.vocab_file;
+  out.merge_file = cfg.merge_file.empty() ? data::Gpt2Tokenizer::default_merge_file() : cfg.merge_file;
+  data::Gpt2Tokenizer tok(out.vocab_file, out.merge_file);
+  nn::GptConfig mc;
+  mc.num_layers = cfg.num_layers;
+  mc.hidden_size = cfg.hidden_size;
+  mc.num_attention_heads = cfg.num_attention_heads;
+  mc.ffn_hidden_size = cfg.ffn_size();
+  mc.max_position_embeddings = cfg.max_positions();
+  mc.padded_vocab_size = tok.padded_vocab_size(cfg.make_vocab_size_divisible_by, cfg.tensor_model_parallel_size);
+  mc.layernorm_epsilon = cfg.layernorm_epsilon;
+  out.model = std::make_unique<nn::GptModel>(mc);
+  load_checkpoint(dir, out.model->parameters(), nullptr);
+  out.vocab_size = tok.vocab_size();
+  out.eod = tok.eod();
+  return out;
+}
+
+void generate(const nn::GptModel& model, int64_t vocab_size, std::vector<int32_t>& tokens,
+              const SamplingOptions& opt, const std::function<void(int32_t)>& on_token) {
+  MT_CHECK(!tokens.empty(), "generate: the prompt must hold at least one token");
+  MT_CHECK(opt.temperature >= 0 && opt.top_p > 0 && opt.top_p <= 1 && opt.top_k >= 0,
+           "generate: need temperature >= 0, 0 < top_p <= 1, top_k >= 0");
+  NoGradGuard no_grad;
+  int64_t window = model.config().max_position_embeddings, padded = model.config().padded_vocab_size;
+  std::vector<double> probs;
+  std::vector<int32_t> order;
+  for (int64_t step = 0; step < opt.max_new_tokens; ++step) {
+    size_t start = tokens.size() > size_t(window) ? tokens.size() - size_t(window) : 0;
+    int64_t t_len = int64_t(tokens.size() - start);
+    Tensor input = Tensor::from_vector(std::vector<int32_t>(tokens.begin() + int64_t(start), tokens.end()), {1, t_len});
+    std::vector<double> logits = model.logits(input).value().to_double_vector();
+    const double* last = logits.data() + (t_len - 1) * padded;
+    int32_t next;
+    if (opt.temperature == 0) {
+      next = int32_t(std::max_element(last, last + vocab_size) - last);
+    } else {
+      // softmax(logits / T) over the real vocabulary, then top-k and top-p filtering.
+      order.resize(size_t(vocab_size));
+      std::iota(order.begin(), order.end(), 0);
+      std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return last[a] > last[b]; });
+      size_t keep = opt.top_k > 0 ? std::min<size_t>(size_t(opt.top_k), order.size()) : order.size();
+      probs.assign(keep, 0.0);
+      double mx = last[order[0]] / opt.temperature, sum = 0;
+      for (size_t i = 0; i < keep; ++i) sum += (probs[i] = std::exp(last[order[i]] / opt.temperature - mx));
+      double cumulative = 0;
+      size_t nucleus = keep;
+      for (size_t i = 0; i < keep; ++i) {
+        cumulative += probs[i] / sum;
+        if (cumulative >= opt.top_p) {
+          nucleus = i + 1;
+          break;
+        }
+      }
+      double total = std::accumulate(probs.begin(), probs.begin() + int64_t(nucleus), 0.0);
+      double u = double(uniform_at(rng_key(opt.seed, uint64_t(tokens.size()), 0, 0x6E), 0)) * total;
+      size_t pick = 0;
+      while (pick + 1 < nucleus && (u -= probs[pick]) > 0) ++pick;
+      next = order[pick];
+    }
+    tokens.push_back(next);
+    if (on_token) on_token(next);
+    if (next == opt.stop_token) break;
+  }
+}
+
+}  // namespace mt::train
