@@ -23,4 +23,4 @@ echo "== 2. train: configs/tiny-dense.yaml"
 
 echo
 echo "== 3. generate: a sample from $out/run"
-"$bin" generate --load "$out/run" --prompt "ROMEO:" --max-new-tokens 120 --temperature 0.8 --top-k 50 --no-stop-at-eod
+"$bin" generate --load "$out/run" --prompt $'ROMEO:\n' --max-new-tokens 120 --temperature 0.8 --top-k 50 --no-stop-at-eod
