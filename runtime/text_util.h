@@ -31,4 +31,18 @@ inline std::string closest_name(const std::string& name, const std::vector<std::
   return best;
 }
 
+// A command-line flag "--name" or "--name=value": sets name (without the dashes) and, after '=',
+// value; returns whether a value was attached. Not a flag (or a bare "--"): returns false, name empty.
+inline bool split_flag(const std::string& arg, std::string& name, std::string& value) {
+  name.clear();
+  value.clear();
+  if (arg.rfind("--", 0) != 0 || arg == "--") return false;
+  name = arg.substr(2);
+  size_t eq = name.find('=');
+  if (eq == std::string::npos) return false;
+  value = name.substr(eq + 1);
+  name = name.substr(0, eq);
+  return true;
+}
+
 }  // namespace mt

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/error.h"
+#include "runtime/text_util.h"
 
 namespace mt::cli {
 
@@ -24,16 +25,11 @@ class ArgParser {
   void parse(const std::vector<std::string>& args) {
     for (size_t i = 0; i < args.size(); ++i) {
       const std::string& a = args[i];
-      if (a.rfind("--", 0) != 0 || a == "--") {
+      std::string name, value;
+      bool has_value = split_flag(a, name, value);
+      if (name.empty()) {
         positional_.push_back(a);
         continue;
-      }
-      std::string name = a.substr(2), value;
-      bool has_value = false;
-      if (size_t eq = name.find('='); eq != std::string::npos) {
-        value = name.substr(eq + 1);
-        name = name.substr(0, eq);
-        has_value = true;
       }
       if (list_flags_.count(name)) {
         std::vector<std::string>& list = lists_[name];

@@ -188,17 +188,11 @@ TrainConfig load_config_file(const std::string& path, TrainConfig cfg) {
 std::vector<std::string> apply_overrides(TrainConfig& cfg, const std::vector<std::string>& args) {
   std::vector<std::string> positional;
   for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a.rfind("--", 0) != 0) {
-      positional.push_back(a);
+    std::string name, value;
+    bool has_value = split_flag(args[i], name, value);
+    if (name.empty()) {
+      positional.push_back(args[i]);
       continue;
-    }
-    std::string name = a.substr(2), value;
-    bool has_value = false;
-    if (size_t eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-      has_value = true;
     }
     std::string spelled = name;
     std::replace(name.begin(), name.end(), '-', '_');

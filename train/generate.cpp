@@ -8,6 +8,7 @@
 #include "data/gpt2_tokenizer.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
+#include "train/model_config.h"
 
 namespace mt::train {
 
@@ -20,15 +21,7 @@ LoadedModel load_model_for_inference(const std::string& checkpoint) {
   out.vocab_file = cfg.vocab_file.empty() ? data::Gpt2Tokenizer::default_vocab_file() : cfg.vocab_file;
   out.merge_file = cfg.merge_file.empty() ? data::Gpt2Tokenizer::default_merge_file() : cfg.merge_file;
   data::Gpt2Tokenizer tok(out.vocab_file, out.merge_file);
-  nn::GptConfig mc;
-  mc.num_layers = cfg.num_layers;
-  mc.hidden_size = cfg.hidden_size;
-  mc.num_attention_heads = cfg.num_attention_heads;
-  mc.ffn_hidden_size = cfg.ffn_size();
-  mc.max_position_embeddings = cfg.max_positions();
-  mc.padded_vocab_size = tok.padded_vocab_size(cfg.make_vocab_size_divisible_by, cfg.tensor_model_parallel_size);
-  mc.layernorm_epsilon = cfg.layernorm_epsilon;
-  out.model = std::make_unique<nn::GptModel>(mc);
+  out.model = std::make_unique<nn::GptModel>(model_config(cfg, tok.vocab_size()));
   load_checkpoint(dir, out.model->parameters(), nullptr);
   out.vocab_size = tok.vocab_size();
   out.eod = tok.eod();

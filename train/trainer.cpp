@@ -17,6 +17,7 @@
 #include "data/loader.h"
 #include "nn/gpt.h"
 #include "train/checkpoint.h"
+#include "train/model_config.h"
 #include "train/optimizer.h"
 
 namespace mt::train {
@@ -84,18 +85,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   // --- tokenizer (vocabulary size and EOD), model, optimizer
   data::Gpt2Tokenizer tokenizer(cfg.vocab_file.empty() ? data::Gpt2Tokenizer::default_vocab_file() : cfg.vocab_file,
                                 cfg.merge_file.empty() ? data::Gpt2Tokenizer::default_merge_file() : cfg.merge_file);
-  nn::GptConfig mc;
-  mc.num_layers = cfg.num_layers;
-  mc.hidden_size = cfg.hidden_size;
-  mc.num_attention_heads = cfg.num_attention_heads;
-  mc.ffn_hidden_size = cfg.ffn_size();
-  mc.max_position_embeddings = cfg.max_positions();
-  mc.padded_vocab_size = tokenizer.padded_vocab_size(cfg.make_vocab_size_divisible_by, cfg.tensor_model_parallel_size);
-  mc.init_method_std = cfg.init_method_std;
-  mc.hidden_dropout = cfg.hidden_dropout;
-  mc.attention_dropout = cfg.attention_dropout;
-  mc.layernorm_epsilon = cfg.layernorm_epsilon;
-  mc.seed = uint64_t(cfg.seed);
+  nn::GptConfig mc = model_config(cfg, tokenizer.vocab_size());
   nn::GptModel model(mc);
   AdamW optimizer(model.parameters(), {cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
 

@@ -13,6 +13,7 @@
 #include "tools/bench/report.h"
 #include "tools/bench/timer.h"
 #include "train/config.h"
+#include "train/model_config.h"
 #include "train/optimizer.h"
 
 namespace mt::bench {
@@ -26,16 +27,7 @@ int run_train_bench(const BenchOptions& opt, const std::string& config_path, int
   cfg.micro_batch_size = 8;
   cfg.hidden_dropout = cfg.attention_dropout = 0.0;
   if (!config_path.empty()) cfg = train::load_config_file(config_path, cfg);
-  nn::GptConfig mc;
-  mc.num_layers = cfg.num_layers;
-  mc.hidden_size = cfg.hidden_size;
-  mc.num_attention_heads = cfg.num_attention_heads;
-  mc.ffn_hidden_size = cfg.ffn_size();
-  mc.max_position_embeddings = cfg.max_positions();
-  mc.padded_vocab_size = (50257 + cfg.make_vocab_size_divisible_by - 1) / cfg.make_vocab_size_divisible_by *
-                         cfg.make_vocab_size_divisible_by;
-  mc.hidden_dropout = cfg.hidden_dropout;
-  mc.attention_dropout = cfg.attention_dropout;
+  nn::GptConfig mc = train::model_config(cfg, 50257);  // GPT-2's vocabulary size
   nn::GptModel model(mc);
   train::AdamW adam(model.parameters(), {cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
   int64_t b = cfg.micro_batch_size, t = cfg.seq_length;
