@@ -12,6 +12,7 @@
 #include "data/npy.h"
 #include "data/numpy_random.h"
 #include "runtime/error.h"
+#include "runtime/file_util.h"
 
 namespace mt::data {
 namespace {
@@ -113,14 +114,7 @@ void save_cached(const std::string& base, const std::string& description, const 
             g.sample_idx.size() * 8);
   write_npy(base + "_shuffle_idx.npy", "<i8", {int64_t(g.shuffle_idx.size())}, g.shuffle_idx.data(),
             g.shuffle_idx.size() * 8);
-  // The description goes last: it is what marks the cache complete.
-  std::string tmp = base + ".dsc.tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << description;
-    MT_CHECK(out.good(), "cannot write '", tmp, "'");
-  }
-  MT_CHECK(std::rename(tmp.c_str(), (base + ".dsc").c_str()) == 0, "cannot rename '", tmp, "'");
+  write_file_atomically(base + ".dsc", description);  // last: it marks the cache complete
 }
 
 }  // namespace

@@ -1,18 +1,17 @@
 #include "data/npy.h"
 
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include "runtime/error.h"
+#include "runtime/file_util.h"
 
 namespace mt::data {
 
 void write_npy(const std::string& path, const std::string& descr, const std::vector<int64_t>& shape, const void* data,
-               size_t bytes) {
+               size_t size) {
   // numpy's own spelling: "(5,)" for one dimension, "(5, 2)" for two.
   std::string dims;
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -24,18 +23,14 @@ void write_npy(const std::string& path, const std::string& descr, const std::vec
   size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header.push_back('\n');
-  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  MT_CHECK(f, "cannot create '", tmp, "': ", std::strerror(errno));
-  unsigned char preamble[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, uint8_t(header.size() & 0xff),
-                                uint8_t(header.size() >> 8)};
-  bool ok = std::fwrite(preamble, 1, 10, f) == 10 && std::fwrite(header.data(), 1, header.size(), f) == header.size() &&
-            (bytes == 0 || std::fwrite(data, 1, bytes, f) == bytes) && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error("cannot write '" + path + "' (disk full or read-only?)");
-  }
+  std::string bytes;
+  bytes.reserve(10 + header.size() + size);
+  const unsigned char preamble[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, uint8_t(header.size() & 0xff),
+                                      uint8_t(header.size() >> 8)};
+  bytes.append(reinterpret_cast<const char*>(preamble), 10);
+  bytes += header;
+  bytes.append(static_cast<const char*>(data), size);
+  write_file_atomically(path, bytes);
 }
 
 NpyArray read_npy(const std::string& path) {

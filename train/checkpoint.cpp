@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "runtime/file_util.h"
 #include "train/safetensors.h"
 
 namespace mt::train {
@@ -27,18 +28,6 @@ std::string hex64(uint64_t v) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)v);
   return buf;
-}
-
-void write_text_atomically(const fs::path& path, const std::string& text) {
-  fs::path tmp = path;
-  tmp += ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    out.flush();
-    MT_CHECK(out.good(), "cannot write '", tmp.string(), "' (disk full?)");
-  }
-  fs::rename(tmp, path);
 }
 
 std::string read_text(const fs::path& path) {
@@ -91,8 +80,8 @@ std::string save_checkpoint(const std::string& save_dir, const TrainState& state
     meta["files"]["model.safetensors"] = hex64(write_safetensors((tmp / "model.safetensors").string(), model));
     if (optimizer)
       meta["files"]["optimizer.safetensors"] = hex64(write_safetensors((tmp / "optimizer.safetensors").string(), opt));
-    write_text_atomically(tmp / "config.yaml", config_yaml);
-    write_text_atomically(tmp / "meta.json", meta.dump(2) + "\n");
+    write_file_atomically((tmp / "config.yaml").string(), config_yaml);
+    write_file_atomically((tmp / "meta.json").string(), meta.dump(2) + "\n");
     fs::remove_all(final_dir);  // a re-save of the same iteration replaces it
     fs::rename(tmp, final_dir);
   } catch (...) {
@@ -100,7 +89,7 @@ std::string save_checkpoint(const std::string& save_dir, const TrainState& state
     fs::remove_all(tmp, ec);
     throw;
   }
-  write_text_atomically(root / "latest", final_dir.filename().string() + "\n");
+  write_file_atomically((root / "latest").string(), final_dir.filename().string() + "\n");
   if (keep_last_n > 0) {
     std::vector<fs::path> all = checkpoint_folders(root);
     for (size_t i = 0; i + size_t(keep_last_n) < all.size(); ++i) fs::remove_all(all[i]);

@@ -1,13 +1,13 @@
 #include "train/safetensors.h"
 
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "runtime/file_util.h"
 
 namespace mt::train {
 namespace {
@@ -71,16 +71,7 @@ uint64_t write_safetensors(const std::string& path, const std::vector<NamedTenso
     if (t.tensor.nbytes()) std::memcpy(bytes.data() + pos, t.tensor.raw(), t.tensor.nbytes());
     pos += t.tensor.nbytes();
   }
-  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  MT_CHECK(f, "cannot create '", tmp, "': ", std::strerror(errno));
-  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0 &&
-            ::fsync(fileno(f)) == 0;
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error("cannot write '" + path + "' (disk full?): " + std::strerror(errno));
-  }
+  write_file_atomically(path, bytes.data(), bytes.size());
   return checksum64(bytes.data(), bytes.size());
 }
 
