@@ -226,8 +226,11 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
       interval_start = now;
       interval_loss = 0;
       interval_iters = 0;
-    } else if (tty) {
-      say("\r\033[Kiteration %lld/%lld | loss %.4f", (long long)state.iteration, (long long)train_iters, loss);
+    } else if (tty) {  // a live progress bar between log lines
+      int filled = int(30 * state.iteration / train_iters);
+      say("\r\033[K[%s%s] %3d%% iteration %lld/%lld | loss %.4f", std::string(size_t(filled), '#').c_str(),
+          std::string(size_t(30 - filled), '.').c_str(), int(100 * state.iteration / train_iters),
+          (long long)state.iteration, (long long)train_iters, loss);
     }
     if (state.iteration % cfg.eval_interval == 0 || state.iteration == train_iters) {
       double v = evaluate();

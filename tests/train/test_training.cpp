@@ -178,6 +178,28 @@ TEST_CASE("training resumes exactly: 20 straight = 10 + resume + 10", "[train][r
   fs::remove_all(split);
 }
 
+TEST_CASE("checkpoints every save_interval, keeping the last keep_last_n", "[train][checkpoint]") {
+  fs::path dir = fresh_dir("keep");
+  TrainConfig cfg = tiny_run(dir);
+  cfg.train_iters = 5;
+  cfg.lr_warmup_iters = 1;
+  cfg.save_interval = 2;
+  cfg.keep_last_n = 2;
+  cfg.eval_iters = 0;
+  TrainerOptions quiet;
+  quiet.quiet = true;
+  quiet.handle_signals = false;
+  run_training(cfg, quiet);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir / "ckpt"))
+    if (e.is_directory()) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  REQUIRE(names == std::vector<std::string>{"iter_0000004", "iter_0000005"});  // saved at 2, 4 and the end
+  REQUIRE(slurp(dir / "ckpt" / "latest") == "iter_0000005\n");
+  REQUIRE(slurp(dir / "ckpt" / "iter_0000005" / "config.yaml").find("keep_last_n: 2") != std::string::npos);
+  fs::remove_all(dir);
+}
+
 TEST_CASE("damaged checkpoints are refused with the file named", "[train][checkpoint][errors]") {
   fs::path dir = fresh_dir("damaged");
   TrainConfig cfg = tiny_run(dir);
