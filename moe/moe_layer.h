@@ -1,0 +1,50 @@
+// A DeepSpeed-MoE layer replacing a transformer block's MLP (spec §8-§10):
+//   logits = x Wg^T (gate Linear(h, E), no bias), P = softmax(logits), routing (moe/router.h),
+//   rows = dispatch(x) expert-major, each expert e: fc2_e(gelu(fc1_e(rows_e))), y = combine(rows, w)
+//   residual MoE (mlp_type residual): y = a * y + b * MLP(x), [a, b] = softmax(Linear(h, 2)(x))
+// Parameters: the gate (dense, initialised uniform(-1/sqrt(h), 1/sqrt(h)) as PyTorch's Linear),
+// per expert fc1 [f,h], fc1 bias, fc2 [h,f] (init std / sqrt(2L)), fc2 bias - tagged expert
+// (layer, global id). All experts start as copies of one initialisation, as in DeepSpeed; the
+// output bias fc2 is applied (DeepSpeed after July 2023; the paper-era code dropped it).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "autograd/parameters.h"
+#include "moe/router.h"
+
+namespace mt::moe {
+
+struct MoeLayerConfig {
+  RouterConfig router;
+  int64_t hidden = 64, ffn = 256;
+  bool residual = false;
+  double init_std = 0.02, output_init_std = 0.02;
+  uint64_t seed = 1234;
+  int64_t layer = 0;  // index of the transformer layer (for parameter names, tags, random streams)
+  DType dtype = DType::F32;
+};
+
+struct MoeOutput {
+  Variable y;        // [S, h]
+  Variable aux_loss; // scalar l_aux of this layer
+  Routing routing;   // the decisions (for metrics: loads, dropped fraction)
+  double entropy = 0;  // mean router entropy over tokens
+};
+
+class MoeLayer {
+ public:
+  MoeLayer(ParameterRegistry& params, const std::string& prefix, const MoeLayerConfig& cfg);
+  // x [S, h]. `key` seeds RTS and second-expert sampling. With `fixed` the routing is not
+  // recomputed (gradchecks hold it constant while perturbing inputs).
+  MoeOutput forward(const Variable& x, bool training, RngKey key, const Routing* fixed = nullptr) const;
+  const MoeLayerConfig& config() const { return cfg_; }
+
+ private:
+  MoeLayerConfig cfg_;
+  Variable gate_w_, coeff_w_, coeff_b_, mlp_fc1_w_, mlp_fc1_b_, mlp_fc2_w_, mlp_fc2_b_;
+  std::vector<Variable> fc1_w_, fc1_b_, fc2_w_, fc2_b_;
+};
+
+}  // namespace mt::moe

@@ -1,0 +1,283 @@
+#include "moe/moe_ops.h"
+
+#include <cstring>
+
+#include "autograd/tape.h"
+#include "runtime/dispatch.h"
+#include "runtime/ops.h"
+
+namespace mt::moe {
+
+std::vector<int64_t> rows_per_expert(const Routing& r) { return r.kept; }
+
+std::vector<int64_t> dispatch_positions(const Routing& r) {
+  std::vector<int64_t> offset(size_t(r.experts), 0);
+  for (int64_t e = 1; e < r.experts; ++e) offset[size_t(e)] = offset[size_t(e - 1)] + r.kept[size_t(e - 1)];
+  std::vector<int64_t> pos(r.expert.size(), -1);
+  for (size_t a = 0; a < r.expert.size(); ++a)
+    if (r.slot[a] >= 0) pos[a] = offset[size_t(r.expert[a])] + r.slot[a];
+  return pos;
+}
+
+// --- gate weights ------------------------------------------------------------------------------
+// forward:  g[t,j] = kept(t,j) ? P[t, e(t,j)] : 0;  k = 1: w = g;  k >= 2: w = g / max(sum_j g, eps)
+// backward: k = 1: dP[t,e] += dw;  k >= 2: dg_j = (dw_j - sum_i dw_i w_i) / d (d > eps), then dP += dg
+Variable gate_weights(const Variable& probs, const Routing& r) {
+  require_defined("gate_weights", {{"probs", &probs}});
+  const Tensor& pv = probs.value();
+  MT_CHECK((pv.shape() == Shape{r.tokens, r.experts}), "gate_weights: probs ", pv.str(), " do not match the routing of ",
+           r.tokens, " tokens over ", r.experts, " experts");
+  constexpr double kEps = 1.1920929e-07;  // float32 epsilon, as DeepSpeed's clamp
+  int64_t s = r.tokens, k = r.k, e_count = r.experts;
+  std::vector<double> p = pv.to_double_vector(), w(size_t(s * k), 0.0), denom(size_t(s), 1.0);
+  for (int64_t t = 0; t < s; ++t) {
+    double sum = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      size_t a = size_t(t * k + j);
+      if (r.slot[a] >= 0) w[a] = p[size_t(t * e_count + r.expert[a])];
+      sum += w[a];
+    }
+    if (k >= 2) {
+      denom[size_t(t)] = std::max(sum, kEps);
+      for (int64_t j = 0; j < k; ++j) w[size_t(t * k + j)] /= denom[size_t(t)];
+    }
+  }
+  Variable out(Tensor::from_vector(w, {s, k}).to(pv.dtype()));
+  if (any_requires_grad({&probs})) {
+    record_op("gate_weights", out, [ps = probs.grad_slot(), r, w, denom, dtype = pv.dtype()](const Tensor& dout) {
+      int64_t s = r.tokens, k = r.k, e_count = r.experts;
+      std::vector<double> dw = dout.to_double_vector(), dp(size_t(s * e_count), 0.0);
+      for (int64_t t = 0; t < s; ++t) {
+        double dot = 0;
+        if (k >= 2)
+          for (int64_t j = 0; j < k; ++j) dot += dw[size_t(t * k + j)] * w[size_t(t * k + j)];
+        for (int64_t j = 0; j < k; ++j) {
+          size_t a = size_t(t * k + j);
+          if (r.slot[a] < 0) continue;
+          double dg = k >= 2 ? (dw[a] - dot) / denom[size_t(t)] : dw[a];
+          dp[size_t(t * e_count + r.expert[a])] += dg;
+        }
+      }
+      ops::add_(ps.grad_ref(), Tensor::from_vector(dp, {s, e_count}).to(dtype));
+    });
+  }
+  return out;
+}
+
+// --- load-balancing loss -------------------------------------------------------------------------
+// forward:  l = aux_scale * sum_e (1/S sum_t P[t,e]) * ce_e     (ce from the routing: constant)
+// backward: dP[t,e] += dl * aux_scale * ce_e / S
+Variable aux_loss(const Variable& probs, const Routing& r) {
+  require_defined("aux_loss", {{"probs", &probs}});
+  const Tensor& pv = probs.value();
+  MT_CHECK((pv.shape() == Shape{r.tokens, r.experts}), "aux_loss: probs ", pv.str(), " do not match the routing");
+  std::vector<double> p = pv.to_double_vector();
+  double l = 0;
+  for (int64_t t = 0; t < r.tokens; ++t)
+    for (int64_t e = 0; e < r.experts; ++e)
+      l += p[size_t(t * r.experts + e)] * r.aux_fraction[size_t(e)] / double(r.tokens);
+  l *= r.aux_scale;
+  Variable out(Tensor::scalar(l, pv.dtype()));
+  if (any_requires_grad({&probs})) {
+    record_op("aux_loss", out, [ps = probs.grad_slot(), r, dtype = pv.dtype()](const Tensor& dout) {
+      double g = dout.item() * r.aux_scale / double(r.tokens);
+      std::vector<double> dp(size_t(r.tokens * r.experts));
+      for (int64_t t = 0; t < r.tokens; ++t)
+        for (int64_t e = 0; e < r.experts; ++e) dp[size_t(t * r.experts + e)] = g * r.aux_fraction[size_t(e)];
+      ops::add_(ps.grad_ref(), Tensor::from_vector(dp, {r.tokens, r.experts}).to(dtype));
+    });
+  }
+  return out;
+}
+
+namespace {
+// dst row d <- src row s for each (d, s) pair, accumulating or not: x [*, h].
+void move_rows(const Tensor& src, Tensor& dst, const std::vector<std::pair<int64_t, int64_t>>& pairs, bool accumulate) {
+  int64_t h = src.size(1);
+  dispatch_float(src.dtype(), "moe rows", [&](auto zero) {
+    using T = decltype(zero);
+    const T* ps = src.data<T>();
+    T* pd = dst.data<T>();
+    for (auto [d, s] : pairs) {
+      T* out = pd + d * h;
+      const T* in = ps + s * h;
+      if (accumulate)
+        for (int64_t c = 0; c < h; ++c) out[c] += in[c];
+      else
+        std::memcpy(out, in, size_t(h) * sizeof(T));
+    }
+  });
+}
+}  // namespace
+
+// --- dispatch: x [S,h] -> rows [N,h];  backward dx[t] += drows[pos(t,j)] ---------------------------
+Variable dispatch(const Variable& x, const Routing& r) {
+  require_defined("dispatch", {{"x", &x}});
+  const Tensor& xv = x.value();
+  MT_CHECK(xv.dim() == 2 && xv.size(0) == r.tokens, "dispatch: x ", xv.str(), " must be [", r.tokens, ", hidden]");
+  std::vector<int64_t> pos = dispatch_positions(r);
+  std::vector<std::pair<int64_t, int64_t>> pairs;  // (row, token)
+  for (size_t a = 0; a < pos.size(); ++a)
+    if (pos[a] >= 0) pairs.push_back({pos[a], int64_t(a) / r.k});
+  Tensor rows = Tensor::empty({r.num_kept(), xv.size(1)}, xv.dtype(), xv.device());
+  move_rows(xv, rows, pairs, false);
+  Variable out(rows);
+  if (any_requires_grad({&x})) {
+    record_op("dispatch", out, [xs = x.grad_slot(), pairs](const Tensor& dout) {
+      std::vector<std::pair<int64_t, int64_t>> back;
+      for (auto [row, token] : pairs) back.push_back({token, row});
+      move_rows(dout, xs.grad_ref(), back, true);
+    });
+  }
+  return out;
+}
+
+// --- combine: y_t = sum_j w[t,j] rows[pos(t,j)] ------------------------------------------------------
+// backward: drows[pos] += w[t,j] dy_t;  dw[t,j] = <dy_t, rows[pos]>
+Variable combine(const Variable& rows, const Variable& weights, const Routing& r) {
+  require_defined("combine", {{"rows", &rows}, {"weights", &weights}});
+  const Tensor &rv = rows.value(), &wv = weights.value();
+  MT_CHECK((rv.dim() == 2 && rv.size(0) == r.num_kept() && wv.shape() == Shape{r.tokens, r.k} && rv.dtype() == wv.dtype()),
+           "combine: rows ", rv.str(), " must be [", r.num_kept(), ", hidden] and weights ", wv.str(), " [", r.tokens,
+           ", ", r.k, "] of one dtype");
+  int64_t h = rv.size(1);
+  std::vector<int64_t> pos = dispatch_positions(r);
+  Tensor y = Tensor::zeros({r.tokens, h}, rv.dtype(), rv.device());
+  dispatch_float(rv.dtype(), "combine", [&](auto zero) {
+    using T = decltype(zero);
+    const T *pr = rv.data<T>(), *pw = wv.data<T>();
+    T* py = y.data<T>();
+    for (size_t a = 0; a < pos.size(); ++a) {
+      if (pos[a] < 0) continue;
+      T wa = pw[a];
+      const T* in = pr + pos[a] * h;
+      T* out = py + (int64_t(a) / r.k) * h;
+      for (int64_t c = 0; c < h; ++c) out[c] += wa * in[c];
+    }
+  });
+  Variable out(y);
+  if (any_requires_grad({&rows, &weights})) {
+    record_op("combine", out, [rs = rows.grad_slot(), ws = weights.grad_slot(), rv, wv, pos, k = r.k,
+                               h](const Tensor& dout) {
+      dispatch_float(rv.dtype(), "combine_backward", [&](auto zero) {
+        using T = decltype(zero);
+        const T *pr = rv.data<T>(), *pw = wv.data<T>(), *pdy = dout.data<T>();
+        T* pdr = rs.requires_grad() ? rs.grad_ref().template data<T>() : nullptr;
+        T* pdw = ws.requires_grad() ? ws.grad_ref().template data<T>() : nullptr;
+        for (size_t a = 0; a < pos.size(); ++a) {
+          if (pos[a] < 0) continue;
+          const T* dy = pdy + (int64_t(a) / k) * h;
+          if (pdr) {
+            T* dr = pdr + pos[a] * h;
+            for (int64_t c = 0; c < h; ++c) dr[c] += pw[a] * dy[c];
+          }
+          if (pdw) {
+            const T* in = pr + pos[a] * h;
+            double dot = 0;
+            for (int64_t c = 0; c < h; ++c) dot += double(dy[c]) * double(in[c]);
+            pdw[a] += T(dot);
+          }
+        }
+      });
+    });
+  }
+  return out;
+}
+
+// --- per-token scaling by a coefficient column ----------------------------------------------------------
+Variable scale_rows(const Variable& x, const Variable& coeffs, int64_t col) {
+  require_defined("scale_rows", {{"x", &x}, {"coeffs", &coeffs}});
+  const Tensor &xv = x.value(), &cv = coeffs.value();
+  MT_CHECK(xv.dim() == 2 && cv.dim() == 2 && cv.size(0) == xv.size(0) && col >= 0 && col < cv.size(1) &&
+               xv.dtype() == cv.dtype(),
+           "scale_rows: x ", xv.str(), " and coeffs ", cv.str(), " must be [S,h] and [S,m] of one dtype, column ", col);
+  int64_t s = xv.size(0), h = xv.size(1), m = cv.size(1);
+  Tensor y = Tensor::empty(xv.shape(), xv.dtype());
+  dispatch_float(xv.dtype(), "scale_rows", [&](auto zero) {
+    using T = decltype(zero);
+    const T *px = xv.data<T>(), *pc = cv.data<T>();
+    T* py = y.data<T>();
+    for (int64_t t = 0; t < s; ++t)
+      for (int64_t c = 0; c < h; ++c) py[t * h + c] = px[t * h + c] * pc[t * m + col];
+  });
+  Variable out(y);
+  if (any_requires_grad({&x, &coeffs})) {
+    record_op("scale_rows", out, [xs = x.grad_slot(), cs = coeffs.grad_slot(), xv, cv, col](const Tensor& dout) {
+      int64_t s = xv.size(0), h = xv.size(1), m = cv.size(1);
+      dispatch_float(xv.dtype(), "scale_rows_backward", [&](auto zero) {
+        using T = decltype(zero);
+        const T *px = xv.data<T>(), *pc = cv.data<T>(), *pd = dout.data<T>();
+        T* pdx = xs.requires_grad() ? xs.grad_ref().template data<T>() : nullptr;
+        T* pdc = cs.requires_grad() ? cs.grad_ref().template data<T>() : nullptr;
+        for (int64_t t = 0; t < s; ++t) {
+          double dot = 0;
+          for (int64_t c = 0; c < h; ++c) {
+            if (pdx) pdx[t * h + c] += pc[t * m + col] * pd[t * h + c];
+            dot += double(pd[t * h + c]) * double(px[t * h + c]);
+          }
+          if (pdc) pdc[t * m + col] += T(dot);
+        }
+      });
+    });
+  }
+  return out;
+}
+
+// --- split / concat of row blocks --------------------------------------------------------------------
+std::vector<Variable> split_rows(const Variable& x, const std::vector<int64_t>& sizes) {
+  require_defined("split_rows", {{"x", &x}});
+  std::vector<Variable> parts;
+  int64_t start = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    Variable part(x.value().narrow(start, sizes[i]));  // a view: no copy
+    if (any_requires_grad({&x})) {
+      record_op("split_rows", part, [xs = x.grad_slot(), start, n = sizes[i]](const Tensor& dout) {
+        Tensor dx = xs.grad_ref().narrow(start, n);
+        ops::add_(dx, dout);
+      });
+    }
+    parts.push_back(part);
+    start += sizes[i];
+  }
+  MT_CHECK(start == x.value().size(0), "split_rows: sizes add up to ", start, " rows but x has ", x.value().size(0));
+  return parts;
+}
+
+Variable concat_rows(const std::vector<Variable>& parts, int64_t cols) {
+  int64_t rows = 0;
+  DType dtype = DType::F32;
+  for (const Variable& p : parts) {
+    require_defined("concat_rows", {{"part", &p}});
+    MT_CHECK(p.value().dim() == 2 && p.value().size(1) == cols, "concat_rows: part ", p.value().str(), " is not [*, ",
+             cols, "]");
+    rows += p.value().size(0);
+    dtype = p.dtype();
+  }
+  Tensor out_t = Tensor::empty({rows, cols}, dtype);
+  int64_t start = 0;
+  std::vector<int64_t> starts;
+  for (const Variable& p : parts) {
+    starts.push_back(start);
+    Tensor dst = out_t.narrow(start, p.value().size(0));
+    dst.copy_from(p.value());
+    start += p.value().size(0);
+  }
+  Variable out(out_t);
+  bool needs = false;
+  for (const Variable& p : parts) needs = needs || any_requires_grad({&p});
+  if (needs) {
+    std::vector<GradSlot> slots;
+    std::vector<int64_t> sizes;
+    for (const Variable& p : parts) {
+      slots.push_back(p.grad_slot());
+      sizes.push_back(p.value().size(0));
+    }
+    record_op("concat_rows", out, [slots, sizes, starts](const Tensor& dout) {
+      for (size_t i = 0; i < slots.size(); ++i)
+        if (slots[i].requires_grad() && sizes[i] > 0) ops::add_(slots[i].grad_ref(), dout.narrow(starts[i], sizes[i]));
+    });
+  }
+  return out;
+}
+
+}  // namespace mt::moe

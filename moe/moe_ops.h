@@ -1,0 +1,37 @@
+// The differentiable pieces of an MoE layer, each with its hand-written backward, all driven by
+// a Routing (moe/router.h) that is fixed during the forward and backward of one call:
+//   gate_weights   P [S,E] -> w [S,k]: the kept choices' probabilities (renormalised over the
+//                  kept choices for k >= 2, as DeepSpeed's top-2/top-k; raw for top-1)
+//   aux_loss       P [S,E] -> l_aux = aux_scale * sum_e mean_t(P[t,e]) * ce_e
+//   dispatch       x [S,h] -> rows [N,h]: the kept assignments' tokens, expert-major, by slot
+//   combine        rows [N,h], w [S,k] -> y [S,h]: y_t = sum_j w[t,j] rows[pos(t,j)]
+//                  (a dropped assignment contributes 0; the residual stream carries the token)
+//   split_rows / concat_rows: the per-expert row blocks of the dispatched buffer
+// No S x E x C one-hot tensor exists anywhere: everything is index arithmetic.
+#pragma once
+
+#include <vector>
+
+#include "autograd/variable.h"
+#include "moe/router.h"
+
+namespace mt::moe {
+
+// Row of assignment a in the dispatched buffer (expert-major, then slot), or -1 when dropped.
+std::vector<int64_t> dispatch_positions(const Routing& r);
+// Rows per expert in the dispatched buffer (= r.kept).
+std::vector<int64_t> rows_per_expert(const Routing& r);
+
+Variable gate_weights(const Variable& probs, const Routing& r);
+Variable aux_loss(const Variable& probs, const Routing& r);
+Variable dispatch(const Variable& x, const Routing& r);
+Variable combine(const Variable& rows, const Variable& weights, const Routing& r);
+
+// y[t,:] = x[t,:] * coeffs[t, col]  (x [S,h], coeffs [S,m]): residual MoE's per-token mixing.
+// backward: dx[t] += coeffs[t,col] dy[t];  dcoeffs[t,col] += <dy[t], x[t]>
+Variable scale_rows(const Variable& x, const Variable& coeffs, int64_t col);
+
+std::vector<Variable> split_rows(const Variable& x, const std::vector<int64_t>& sizes);
+Variable concat_rows(const std::vector<Variable>& parts, int64_t cols);
+
+}  // namespace mt::moe

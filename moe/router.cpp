@@ -1,0 +1,162 @@
+#include "moe/router.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "runtime/error.h"
+
+namespace mt::moe {
+
+int64_t Routing::num_kept() const {
+  return std::accumulate(kept.begin(), kept.end(), int64_t(0));
+}
+
+double Routing::dropped_fraction() const {
+  int64_t total = tokens * k;
+  return total ? 1.0 - double(num_kept()) / double(total) : 0.0;
+}
+
+int64_t expert_capacity(int64_t tokens, int64_t experts, int64_t k, double capacity_factor, int64_t min_capacity) {
+  int64_t c = int64_t(std::ceil(double(tokens) / double(experts) * capacity_factor * double(k)));
+  return std::max(c, min_capacity);
+}
+
+namespace {
+
+// Slots in token order among the kept assignments of each expert, for assignments already
+// marked kept (slot >= 0 means kept before numbering).
+void number_slots_in_token_order(Routing& r, const std::vector<char>& keep) {
+  std::vector<int64_t> next(size_t(r.experts), 0);
+  for (size_t a = 0; a < r.expert.size(); ++a) {
+    if (!keep[a]) {
+      r.slot[a] = -1;
+      continue;
+    }
+    r.slot[a] = int32_t(next[size_t(r.expert[a])]++);
+  }
+  r.kept = next;
+}
+
+}  // namespace
+
+Routing route(const Tensor& probs_t, const Tensor& logits_t, const RouterConfig& cfg, bool training, RngKey key) {
+  MT_CHECK(probs_t.dim() == 2 && probs_t.shape() == logits_t.shape() && probs_t.size(1) == cfg.num_experts,
+           "router: probabilities and logits must be [tokens, ", cfg.num_experts, "]; got ", probs_t.str(), " and ",
+           logits_t.str());
+  MT_CHECK(cfg.topk >= 1 && cfg.topk <= cfg.num_experts, "router: topk (", cfg.topk, ") must be in [1, num_experts (",
+           cfg.num_experts, ")]");
+  std::vector<double> p = probs_t.to_double_vector(), z = logits_t.to_double_vector();
+  Routing r;
+  r.tokens = probs_t.size(0);
+  r.experts = cfg.num_experts;
+  r.k = cfg.topk;
+  int64_t s = r.tokens, e_count = r.experts, k = r.k;
+  r.expert.assign(size_t(s * k), -1);
+  r.slot.assign(size_t(s * k), -1);
+  r.assigned.assign(size_t(e_count), 0);
+  r.aux_fraction.assign(size_t(e_count), 0.0);
+
+  // --- choices
+  for (int64_t t = 0; t < s; ++t) {
+    const double* pt = p.data() + t * e_count;
+    const double* zt = z.data() + t * e_count;
+    if (k == 1) {
+      r.expert[size_t(t)] = int32_t(std::max_element(pt, pt + e_count) - pt);
+    } else if (k == 2) {
+      int32_t e1 = int32_t(std::max_element(pt, pt + e_count) - pt);
+      int32_t e2 = -1;
+      double best = -INFINITY;
+      for (int64_t e = 0; e < e_count; ++e) {
+        if (e == e1) continue;
+        double score = zt[e];
+        if (cfg.top2_2nd_expert_sampling && training) {  // Gumbel-max: a sample from softmax(z) over the others
+          double u = std::max(double(uniform_at(key, uint64_t(t * e_count + e))), 1e-12);
+          score += -std::log(-std::log(u));
+        }
+        if (score > best) best = score, e2 = int32_t(e);
+      }
+      r.expert[size_t(2 * t)] = e1;
+      r.expert[size_t(2 * t + 1)] = e2;
+    } else {
+      std::vector<int32_t> order(static_cast<size_t>(e_count));
+      std::iota(order.begin(), order.end(), 0);
+      std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                        [&](int32_t a, int32_t b) { return zt[a] > zt[b] || (zt[a] == zt[b] && a < b); });
+      for (int64_t j = 0; j < k; ++j) r.expert[size_t(t * k + j)] = order[size_t(j)];
+    }
+  }
+  for (int32_t e : r.expert) r.assigned[size_t(e)] += 1;
+
+  // --- load-balancing fractions: first choices for k <= 2 (l_aux = E sum me ce), k-hot for k >= 3
+  // (l_aux = E/k sum me ce, ~1 at balance either way)
+  for (int64_t t = 0; t < s; ++t)
+    for (int64_t j = 0; j < (k <= 2 ? 1 : k); ++j) r.aux_fraction[size_t(r.expert[size_t(t * k + j)])] += 1.0 / double(s);
+  r.aux_scale = k <= 2 ? double(e_count) : double(e_count) / double(k);
+
+  // --- capacity
+  double cf = training ? cfg.capacity_factor : cfg.eval_capacity_factor;
+  if (cfg.drop_tokens) {
+    r.capacity = expert_capacity(s, e_count, k, cf, cfg.min_capacity);
+  } else {
+    r.capacity = *std::max_element(r.assigned.begin(), r.assigned.end());
+    if (k == 1) r.capacity = std::min(r.capacity, s);
+  }
+  int64_t c = r.capacity;
+
+  // --- which assignments keep a slot
+  std::vector<char> keep(r.expert.size(), 1);
+  if (cfg.drop_tokens) {
+    if (k == 1) {
+      // Per expert: keep C of the tokens that chose it - a uniformly random subset with RTS (the C
+      // largest uniform priorities), else the first C in token order.
+      std::vector<std::vector<int64_t>> chosen(static_cast<size_t>(e_count));
+      for (int64_t t = 0; t < s; ++t) chosen[size_t(r.expert[size_t(t)])].push_back(t);
+      for (int64_t e = 0; e < e_count; ++e) {
+        std::vector<int64_t>& toks = chosen[size_t(e)];
+        if (int64_t(toks.size()) <= c) continue;
+        if (cfg.use_rts) {
+          RngKey rts = key;
+          rts.stream ^= 0x5275747352ull;  // its own stream, apart from the Gumbel noise
+          std::stable_sort(toks.begin(), toks.end(), [&](int64_t a, int64_t b) {
+            return uniform_at(rts, uint64_t(a)) > uniform_at(rts, uint64_t(b));
+          });
+        }
+        for (size_t i = size_t(c); i < toks.size(); ++i) keep[size_t(toks[i])] = 0;
+      }
+    } else if (k == 2) {
+      // Position: first choices take slots in token order, then second choices; beyond C dropped.
+      std::vector<int64_t> used(size_t(e_count), 0);
+      for (int64_t j = 0; j < 2; ++j)
+        for (int64_t t = 0; t < s; ++t) {
+          size_t a = size_t(2 * t + j);
+          keep[a] = used[size_t(r.expert[a])]++ < c;
+        }
+    } else {
+      // Each expert keeps its C most probable assignments.
+      std::vector<std::vector<std::pair<double, size_t>>> by_expert(static_cast<size_t>(e_count));
+      for (size_t a = 0; a < r.expert.size(); ++a)
+        by_expert[size_t(r.expert[a])].push_back({p[(a / size_t(k)) * size_t(e_count) + size_t(r.expert[a])], a});
+      for (auto& list : by_expert) {
+        if (int64_t(list.size()) <= c) continue;
+        std::stable_sort(list.begin(), list.end(), [](auto& x, auto& y) { return x.first > y.first; });
+        for (size_t i = size_t(c); i < list.size(); ++i) keep[list[i].second] = 0;
+      }
+    }
+  }
+  if (k == 2) {
+    // Slots: an expert's first choices before its second choices, each in token order.
+    std::vector<int64_t> next(size_t(e_count), 0);
+    for (int64_t j = 0; j < 2; ++j)
+      for (int64_t t = 0; t < s; ++t) {
+        size_t a = size_t(2 * t + j);
+        r.slot[a] = keep[a] ? int32_t(next[size_t(r.expert[a])]++) : -1;
+      }
+    r.kept = next;
+  } else {
+    number_slots_in_token_order(r, keep);
+  }
+  return r;
+}
+
+}  // namespace mt::moe

@@ -1,0 +1,127 @@
+// Routing decisions against hand-computed cases (spec §4-§7): capacity, min capacity, dropping by
+// position, RTS reproducibility, top-2 slot order and renormalisation, l_aux, eval vs train
+// capacity factor, dropless mode.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <set>
+
+#include "moe/moe_ops.h"
+#include "moe/router.h"
+
+using namespace mt;
+using namespace mt::moe;
+
+namespace {
+// probs rows -> (probs, logits = log probs) tensors
+std::pair<Tensor, Tensor> pz(const std::vector<std::vector<double>>& rows) {
+  std::vector<double> p, z;
+  for (auto& r : rows)
+    for (double v : r) p.push_back(v), z.push_back(std::log(v));
+  int64_t s = int64_t(rows.size()), e = int64_t(rows[0].size());
+  return {Tensor::from_vector(p, {s, e}), Tensor::from_vector(z, {s, e})};
+}
+}  // namespace
+
+TEST_CASE("capacity formula with min capacity", "[moe][router]") {
+  REQUIRE(expert_capacity(8192, 128, 1, 1.0, 4) == 64);      // 350M+MoE-128, micro-batch 4 x 2048
+  REQUIRE(expert_capacity(16384, 128, 1, 1.0, 4) == 128);    // 1.3B+MoE-128
+  REQUIRE(expert_capacity(8192, 32, 1, 1.0, 4) == 256);      // PR-MoE 32-expert layers
+  REQUIRE(expert_capacity(6, 2, 1, 1.0, 4) == 4);            // the minimum wins
+  REQUIRE(expert_capacity(7, 2, 1, 1.0, 1) == 4);            // ceil(3.5)
+  REQUIRE(expert_capacity(6, 3, 2, 1.0, 1) == 4);            // top-2: 2 * cf
+}
+
+TEST_CASE("top-1: the spec's worked example, RTS off", "[moe][router]") {
+  auto [p, z] = pz({{0.9, 0.1}, {0.8, 0.2}, {0.7, 0.3}, {0.6, 0.4}, {0.3, 0.7}, {0.2, 0.8}});
+  RouterConfig cfg;
+  cfg.num_experts = 2;
+  cfg.min_capacity = 1;
+  cfg.use_rts = false;
+  Routing r = route(p, z, cfg, true, {});
+  REQUIRE(r.capacity == 3);
+  REQUIRE(r.expert == std::vector<int32_t>{0, 0, 0, 0, 1, 1});
+  REQUIRE(r.slot == std::vector<int32_t>{0, 1, 2, -1, 0, 1});  // t3 dropped: its MoE output is 0
+  REQUIRE(r.assigned == std::vector<int64_t>{4, 2});
+  REQUIRE(r.kept == std::vector<int64_t>{3, 2});
+  REQUIRE(r.dropped_fraction() == Approx(1.0 / 6));
+  Variable probs(p);
+  REQUIRE(aux_loss(probs, r).value().item() == Approx(1.05556).epsilon(1e-4));
+  std::vector<double> w = gate_weights(probs, r).value().to_double_vector();
+  REQUIRE(w == std::vector<double>{0.9, 0.8, 0.7, 0.0, 0.7, 0.8});  // no renormalisation in top-1
+  REQUIRE(dispatch_positions(r) == std::vector<int64_t>{0, 1, 2, -1, 3, 4});
+}
+
+TEST_CASE("top-1 Random Token Selection is a seeded uniform subset", "[moe][router]") {
+  std::vector<std::vector<double>> rows(40, {0.9, 0.1});  // everyone picks expert 0
+  auto [p, z] = pz(rows);
+  RouterConfig cfg;
+  cfg.num_experts = 2;
+  cfg.min_capacity = 1;
+  Routing a = route(p, z, cfg, true, rng_key(1, 5, 0, 0)), b = route(p, z, cfg, true, rng_key(1, 5, 0, 0));
+  Routing c = route(p, z, cfg, true, rng_key(1, 6, 0, 0));
+  REQUIRE(a.capacity == 20);
+  REQUIRE(a.kept[0] == 20);
+  REQUIRE(a.slot == b.slot);   // reproducible under the seed
+  REQUIRE(a.slot != c.slot);   // another step, another subset
+  REQUIRE(a.slot != std::vector<int32_t>(a.slot.size(), 0));
+  // Not simply the first 20, and slots follow token order among the kept.
+  int32_t next = 0;
+  bool skipped_early = false;
+  for (size_t t = 0; t < 40; ++t) {
+    if (a.slot[t] >= 0) REQUIRE(a.slot[t] == next++);
+    else if (t < 20) skipped_early = true;
+  }
+  REQUIRE(skipped_early);
+}
+
+TEST_CASE("top-2: slot order, dropping by position, renormalised weights", "[moe][router]") {
+  auto [p, z] = pz({{0.5, 0.3, 0.2}, {0.6, 0.1, 0.3}, {0.2, 0.7, 0.1}});
+  RouterConfig cfg;
+  cfg.num_experts = 3;
+  cfg.topk = 2;
+  cfg.min_capacity = 1;
+  cfg.top2_2nd_expert_sampling = false;
+  cfg.capacity_factor = 10;  // no dropping
+  Routing r = route(p, z, cfg, true, {});
+  REQUIRE(r.expert == std::vector<int32_t>{0, 1, 0, 2, 1, 0});
+  // First choices first (e0: t0, t1; e1: t2), then second choices (e1: t0; e2: t1; e0: t2).
+  REQUIRE(r.slot == std::vector<int32_t>{0, 1, 1, 0, 0, 2});
+  std::vector<double> w = gate_weights(Variable(p), r).value().to_double_vector();
+  REQUIRE(w[0] == Approx(0.5 / 0.8));
+  REQUIRE(w[1] == Approx(0.3 / 0.8));
+  // Capacity 2: t2's second choice (e0, slot 2) is dropped and its first choice gets weight 1.
+  cfg.capacity_factor = 1.0;
+  Routing d = route(p, z, cfg, true, {});
+  REQUIRE(d.capacity == 2);
+  REQUIRE(d.slot == std::vector<int32_t>{0, 1, 1, 0, 0, -1});
+  std::vector<double> wd = gate_weights(Variable(p), d).value().to_double_vector();
+  REQUIRE(wd[4] == Approx(1.0));
+  REQUIRE(wd[5] == 0.0);
+  REQUIRE(d.assigned == std::vector<int64_t>{3, 2, 1});  // counted before dropping
+}
+
+TEST_CASE("eval capacity factor, dropless mode and top-k", "[moe][router]") {
+  std::vector<std::vector<double>> rows(12, {0.7, 0.2, 0.1});
+  auto [p, z] = pz(rows);
+  RouterConfig cfg;
+  cfg.num_experts = 3;
+  cfg.min_capacity = 1;
+  cfg.capacity_factor = 1.0;
+  cfg.eval_capacity_factor = 2.0;
+  REQUIRE(route(p, z, cfg, true, {}).capacity == 4);
+  REQUIRE(route(p, z, cfg, false, {}).capacity == 8);
+  cfg.drop_tokens = false;
+  Routing all = route(p, z, cfg, true, {});
+  REQUIRE(all.capacity == 12);
+  REQUIRE(all.dropped_fraction() == 0.0);
+  cfg.topk = 3;
+  cfg.drop_tokens = true;
+  cfg.capacity_factor = 1.0;
+  Routing k3 = route(p, z, cfg, true, {});
+  REQUIRE(k3.capacity == 12);
+  REQUIRE(k3.aux_scale == Approx(1.0));  // E / k
+  std::vector<double> w = gate_weights(Variable(p), k3).value().to_double_vector();
+  REQUIRE(w[0] + w[1] + w[2] == Approx(1.0));
+  REQUIRE_THROWS_WITH(route(p, z, RouterConfig{}, true, {}), Catch::Contains("[tokens, 8]"));
+}
