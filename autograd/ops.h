@@ -28,6 +28,9 @@ Variable softmax(const Variable& x);
 // probabilities with probability dropout_p, its mask a function of `key` (see runtime/ops.h).
 Variable causal_self_attention(const Variable& qkv, int64_t n_head, double dropout_p = 0.0, RngKey key = {});
 
+// A view of x with another shape (one entry may be -1); the gradient flows back reshaped.
+Variable reshape(const Variable& x, const Shape& shape);
+
 // a + b (same shape): the residual connection.
 Variable add(const Variable& a, const Variable& b);
 // alpha * x.

@@ -10,7 +10,8 @@ namespace {
 enum DropoutRole { kEmbedding = 0, kAttentionProbs = 1, kAttentionOut = 2, kMlpOut = 3 };
 }
 
-GptModel::GptModel(const GptConfig& cfg) : cfg_(cfg) {
+GptModel::GptModel(const GptConfig& cfg, FeedForwardFactory feed_forward, double moe_loss_coeff)
+    : cfg_(cfg), moe_loss_coeff_(moe_loss_coeff) {
   MT_CHECK(cfg.num_layers > 0 && cfg.hidden_size > 0 && cfg.num_attention_heads > 0 &&
                cfg.hidden_size % cfg.num_attention_heads == 0 && cfg.ffn_hidden_size > 0 &&
                cfg.max_position_embeddings > 0 && cfg.padded_vocab_size > 0,
@@ -39,11 +40,13 @@ GptModel::GptModel(const GptConfig& cfg) : cfg_(cfg) {
     b.proj_b = constant(p + "self_attention.dense.bias", h, 0.0);
     b.ln2_w = constant(p + "post_attention_layernorm.weight", h, 1.0);
     b.ln2_b = constant(p + "post_attention_layernorm.bias", h, 0.0);
-    b.fc1_w = normal(p + "mlp.dense_h_to_4h.weight", {f, h}, std, 0);
-    b.fc1_b = constant(p + "mlp.dense_h_to_4h.bias", f, 0.0, 0);
-    b.fc2_w = normal(p + "mlp.dense_4h_to_h.weight", {h, f}, out_std, 1);
-    b.fc2_b = constant(p + "mlp.dense_4h_to_h.bias", h, 0.0);
-    blocks_.push_back(b);
+    if (feed_forward) {
+      b.mlp = feed_forward(params_, p + "mlp.", l);
+    } else {
+      b.mlp = std::make_unique<DenseMlp>(params_, p + "mlp.", h, f, std, out_std,
+                                         rng_key(cfg.seed, 0, stream++, 0x1417), cfg.dtype);
+    }
+    blocks_.push_back(std::move(b));
   }
   lnf_w_ = constant("final_layernorm.weight", h, 1.0);
   lnf_b_ = constant("final_layernorm.bias", h, 0.0);
@@ -56,7 +59,10 @@ RngKey GptModel::dropout_key(int64_t layer, int role, ForwardMode mode, int64_t 
   return key;
 }
 
-Variable GptModel::logits(const Tensor& tokens, ForwardMode mode) const {
+Variable GptModel::logits(const Tensor& tokens, ForwardMode mode) const { return forward(tokens, mode, nullptr, nullptr); }
+
+Variable GptModel::forward(const Tensor& tokens, ForwardMode mode, std::vector<Variable>* aux,
+                           std::vector<LayerLoadStats>* loads) const {
   MT_CHECK(tokens.dim() == 2 && tokens.size(1) <= cfg_.max_position_embeddings,
            "GPT model: tokens must be [batch, T] with T <= max_position_embeddings (", cfg_.max_position_embeddings,
            "); got ", tokens.str());
@@ -73,14 +79,38 @@ Variable GptModel::logits(const Tensor& tokens, ForwardMode mode) const {
                                            dropout_key(layer, kAttentionProbs, mode, heads * t_len * t_len));
     x = ag::add(x, ag::dropout(ag::linear(a, b.proj_w, b.proj_b), p_hidden,
                                dropout_key(layer, kAttentionOut, mode, t_len * h)));
-    Variable m = ag::gelu(ag::linear(ag::layernorm(x, b.ln2_w, b.ln2_b, eps), b.fc1_w, b.fc1_b));
-    x = ag::add(x, ag::dropout(ag::linear(m, b.fc2_w, b.fc2_b), p_hidden, dropout_key(layer, kMlpOut, mode, t_len * h)));
+    Variable normed = ag::reshape(ag::layernorm(x, b.ln2_w, b.ln2_b, eps), {-1, h});  // [B*T, h]
+    RngKey routing_key = rng_key(cfg_.seed, uint64_t(mode.first_sample), uint64_t(layer), 0x52);
+    FeedForwardOutput ff = b.mlp->forward(normed, mode.training, routing_key);
+    if (ff.aux_loss.defined()) {
+      if (aux) aux->push_back(ff.aux_loss);
+      if (loads) {
+        ff.stats.layer = layer;
+        loads->push_back(ff.stats);
+      }
+    }
+    Variable m = ag::reshape(ff.y, x.shape());
+    x = ag::add(x, ag::dropout(m, p_hidden, dropout_key(layer, kMlpOut, mode, t_len * h)));
   }
   return ag::linear(ag::layernorm(x, lnf_w_, lnf_b_, eps), wte_);  // tied output projection
 }
 
 Variable GptModel::loss(const Tensor& tokens, const Tensor& labels, const Tensor& loss_mask, ForwardMode mode) const {
-  return ag::cross_entropy(logits(tokens, mode), labels, loss_mask);
+  return loss_parts(tokens, labels, loss_mask, mode).total;
+}
+
+LossParts GptModel::loss_parts(const Tensor& tokens, const Tensor& labels, const Tensor& loss_mask,
+                               ForwardMode mode) const {
+  LossParts parts;
+  std::vector<Variable> aux;
+  Variable lm = ag::cross_entropy(forward(tokens, mode, &aux, &parts.layers), labels, loss_mask);
+  parts.lm_loss = lm.value().item();
+  parts.total = lm;
+  for (const Variable& a : aux) {
+    parts.aux_loss += a.value().item();
+    parts.total = ag::add(parts.total, ag::scale(a, moe_loss_coeff_));
+  }
+  return parts;
 }
 
 double GptModel::train_flops_per_token(int64_t seq_length) const {

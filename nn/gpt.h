@@ -10,10 +10,12 @@
 // mask whatever micro-batch or data-parallel rank carries it, and a resumed run the same masks.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "autograd/parameters.h"
+#include "nn/feed_forward.h"
 #include "runtime/rng.h"
 
 namespace mt::nn {
@@ -32,16 +34,27 @@ struct ForwardMode {
   int64_t first_sample = 0;
 };
 
+// The parts of a training loss: total = lm + moe_loss_coeff * sum of the layers' aux losses.
+struct LossParts {
+  Variable total;
+  double lm_loss = 0, aux_loss = 0;  // aux: the unscaled sum over MoE layers
+  std::vector<LayerLoadStats> layers;  // the MoE layers' loads
+};
+
 class GptModel {
  public:
-  explicit GptModel(const GptConfig& cfg);
+  // `feed_forward` builds each layer's MLP (default: Megatron's dense MLP); `moe_loss_coeff`
+  // weighs the blocks' auxiliary losses in the total.
+  explicit GptModel(const GptConfig& cfg, FeedForwardFactory feed_forward = {}, double moe_loss_coeff = 0.0);
   GptModel(const GptModel&) = delete;
   GptModel& operator=(const GptModel&) = delete;
 
   // tokens [B,T] (i32/i64, T <= max_position_embeddings) -> logits [B,T,padded_vocab_size]
   Variable logits(const Tensor& tokens, ForwardMode mode = {}) const;
-  // Mean cross-entropy of the next-token predictions, weighted by loss_mask [B,T] when given.
+  // Mean cross-entropy of the next-token predictions, weighted by loss_mask [B,T] when given,
+  // plus moe_loss_coeff x the MoE layers' load-balancing losses.
   Variable loss(const Tensor& tokens, const Tensor& labels, const Tensor& loss_mask, ForwardMode mode = {}) const;
+  LossParts loss_parts(const Tensor& tokens, const Tensor& labels, const Tensor& loss_mask, ForwardMode mode = {}) const;
 
   ParameterRegistry& parameters() { return params_; }
   const ParameterRegistry& parameters() const { return params_; }
@@ -52,11 +65,16 @@ class GptModel {
 
  private:
   struct Block {
-    Variable ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
+    Variable ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b;
+    std::unique_ptr<FeedForward> mlp;
   };
+  // The final hidden states' logits; fills the MoE layers' aux losses and loads when asked.
+  Variable forward(const Tensor& tokens, ForwardMode mode, std::vector<Variable>* aux,
+                   std::vector<LayerLoadStats>* loads) const;
   RngKey dropout_key(int64_t layer, int role, ForwardMode mode, int64_t elements_per_sample) const;
 
   GptConfig cfg_;
+  double moe_loss_coeff_;
   ParameterRegistry params_;
   Variable wte_, wpe_, lnf_w_, lnf_b_;
   std::vector<Block> blocks_;
