@@ -179,10 +179,12 @@ GptIndices build_gpt_indices(const std::vector<int32_t>& sizes, int64_t begin, i
 }
 
 GptDataset::GptDataset(std::shared_ptr<const IndexedDataset> data, const std::string& name, int64_t begin,
-                       int64_t end, int64_t num_samples, int64_t seq_length, uint32_t seed, bool use_cache)
+                       int64_t end, int64_t num_samples, int64_t seq_length, uint32_t seed, bool use_cache,
+                       const std::string& cache_dir)
     : data_(std::move(data)), seq_length_(seq_length) {
   std::string description = describe(*data_, name, begin, end, num_samples, seq_length, seed);
-  std::filesystem::path dir = std::filesystem::path(data_->prefix()).parent_path() / "index-cache";
+  std::filesystem::path dir = !cache_dir.empty() ? std::filesystem::path(cache_dir)
+                                                 : std::filesystem::path(data_->prefix()).parent_path() / "index-cache";
   std::string base = (dir / fnv1a_hex(description)).string();
   if (use_cache && load_cached(base, description, indices_)) {
     cache_status_ = "loaded " + base;
@@ -286,7 +288,7 @@ std::array<std::shared_ptr<const SampleDataset>, 3> build_train_valid_test(const
                                                                            const std::string& split,
                                                                            std::array<int64_t, 3> num_samples,
                                                                            int64_t seq_length, uint32_t seed,
-                                                                           bool use_cache) {
+                                                                           bool use_cache, const std::string& cache_dir) {
   static const char* names[3] = {"train", "valid", "test"};
   auto build_one = [&](const std::string& prefix, std::array<int64_t, 3> counts) {
     auto data = std::make_shared<const IndexedDataset>(prefix);
@@ -294,7 +296,8 @@ std::array<std::shared_ptr<const SampleDataset>, 3> build_train_valid_test(const
     std::array<std::shared_ptr<const SampleDataset>, 3> out;
     for (int k = 0; k < 3; ++k)
       if (b[k + 1] > b[k] && counts[k] > 0)
-        out[k] = std::make_shared<GptDataset>(data, names[k], b[k], b[k + 1], counts[k], seq_length, seed, use_cache);
+        out[k] = std::make_shared<GptDataset>(data, names[k], b[k], b[k + 1], counts[k], seq_length, seed, use_cache,
+                                              cache_dir);
     return out;
   };
   if (path.prefixes.size() == 1) return build_one(path.prefixes[0], num_samples);

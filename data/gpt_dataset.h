@@ -46,9 +46,11 @@ class SampleDataset {
 class GptDataset : public SampleDataset {
  public:
   // `name` is "train", "valid" or "test" (it keys the index cache). With use_cache, the arrays
-  // are kept in <prefix dir>/index-cache/ and rebuilt when the description no longer matches.
+  // are kept in cache_dir (default <prefix dir>/index-cache/, as Megatron-DeepSpeed) and rebuilt
+  // when the description no longer matches.
   GptDataset(std::shared_ptr<const IndexedDataset> data, const std::string& name, int64_t begin, int64_t end,
-             int64_t num_samples, int64_t seq_length, uint32_t seed, bool use_cache = true);
+             int64_t num_samples, int64_t seq_length, uint32_t seed, bool use_cache = true,
+             const std::string& cache_dir = "");
   int64_t size() const override { return indices_.num_samples(); }
   int64_t seq_length() const override { return seq_length_; }
   void sample(int64_t i, std::vector<int64_t>& out) const override;
@@ -97,6 +99,7 @@ std::array<std::shared_ptr<const SampleDataset>, 3> build_train_valid_test(const
                                                                            const std::string& split,
                                                                            std::array<int64_t, 3> num_samples,
                                                                            int64_t seq_length, uint32_t seed,
-                                                                           bool use_cache = true);
+                                                                           bool use_cache = true,
+                                                                           const std::string& cache_dir = "");
 
 }  // namespace mt::data

@@ -3,6 +3,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
 #include <variant>
 
@@ -61,6 +63,8 @@ const std::vector<Key>& keys() {
       {"vocab_file", &TrainConfig::vocab_file, "GPT-2 encoder.json; empty = the bundled one"},
       {"merge_file", &TrainConfig::merge_file, "GPT-2 vocab.bpe; empty = the bundled one"},
       {"eod_mask_loss", &TrainConfig::eod_mask_loss, "no loss on the token after an end-of-document"},
+      {"data_cache_path", &TrainConfig::data_cache_path,
+       "folder for the cached sample indices; empty = index-cache/ beside the data"},
       {"save", &TrainConfig::save, "checkpoint folder (also holds metrics.jsonl)"},
       {"load", &TrainConfig::load, "checkpoint folder to resume from"},
       {"metrics_file", &TrainConfig::metrics_file, "metrics JSON lines; empty = <save>/metrics.jsonl"},
@@ -70,6 +74,18 @@ const std::vector<Key>& keys() {
       {"eval_interval", &TrainConfig::eval_interval, "steps between validation runs"},
       {"eval_iters", &TrainConfig::eval_iters, "validation batches per run"},
       {"precision", &TrainConfig::precision, "fp32 (the CPU backend computes in fp32)"},
+      {"num_experts", &TrainConfig::num_experts,
+       "experts per MoE layer: one count, or one per MoE layer (pyramid); 1 = dense"},
+      {"expert_interval", &TrainConfig::expert_interval, "layer l (1-based) is MoE when l % expert_interval == 0"},
+      {"topk", &TrainConfig::topk, "experts per token (1: Switch, 2: GShard, k >= 3: generic)"},
+      {"moe_train_capacity_factor", &TrainConfig::moe_train_capacity_factor, "capacity factor in training"},
+      {"moe_eval_capacity_factor", &TrainConfig::moe_eval_capacity_factor, "capacity factor in evaluation"},
+      {"moe_min_capacity", &TrainConfig::moe_min_capacity, "minimum tokens per expert"},
+      {"disable_moe_token_dropping", &TrainConfig::disable_moe_token_dropping, "no capacity limit (dropless)"},
+      {"disable_moe_top2_2nd_expert_sampling", &TrainConfig::disable_moe_top2_2nd_expert_sampling,
+       "top-2: take the second expert by argmax instead of sampling it"},
+      {"moe_loss_coeff", &TrainConfig::moe_loss_coeff, "weight of the summed load-balancing losses"},
+      {"mlp_type", &TrainConfig::mlp_type, "standard or residual (residual MoE, as PR-MoE)"},
   };
   return table;
 }
@@ -119,7 +135,7 @@ bool parse_bool(const std::string& text, const std::string& key, const std::stri
 void set_scalar(TrainConfig& cfg, const Key& k, const std::string& text, const std::string& where) {
   std::visit(
       [&](auto member) {
-        using T = std::remove_reference_t<decltype(cfg.*member)>;
+        using T = std::remove_cvref_t<decltype(cfg.*member)>;
         if constexpr (std::is_same_v<T, int64_t>) cfg.*member = parse_int(text, k.name, where);
         else if constexpr (std::is_same_v<T, double>) cfg.*member = parse_float(text, k.name, where);
         else if constexpr (std::is_same_v<T, bool>) cfg.*member = parse_bool(text, k.name, where);
@@ -219,6 +235,37 @@ std::vector<std::string> apply_overrides(TrainConfig& cfg, const std::vector<std
   return positional;
 }
 
+std::vector<int64_t> TrainConfig::experts_per_layer() const {
+  MT_CHECK(expert_interval > 0, "expert_interval must be positive, got ", expert_interval);
+  std::vector<int64_t> counts;
+  for (const std::string& s : num_experts) counts.push_back(parse_int(s, "num_experts", "num_experts"));
+  MT_CHECK(!counts.empty(), "num_experts needs at least one value");
+  std::vector<int64_t> moe_layers;  // 1-based
+  for (int64_t l = 1; l <= num_layers; ++l)
+    if (l % expert_interval == 0) moe_layers.push_back(l);
+  std::vector<int64_t> out(size_t(num_layers), 1);
+  if (counts.size() == 1) {
+    for (int64_t l : moe_layers) out[size_t(l - 1)] = counts[0];
+    return out;
+  }
+  if (counts.size() != moe_layers.size()) {
+    std::string which;
+    for (int64_t l : moe_layers) which += (which.empty() ? "" : ", ") + std::to_string(l);
+    throw Error("num_experts has " + std::to_string(counts.size()) + " entries but the model has " +
+                std::to_string(moe_layers.size()) + " MoE layers (num_layers " + std::to_string(num_layers) +
+                ", expert_interval " + std::to_string(expert_interval) + ": layers " + which +
+                "); give one count, or one per MoE layer");
+  }
+  for (size_t i = 0; i < moe_layers.size(); ++i) out[size_t(moe_layers[i] - 1)] = counts[i];
+  return out;
+}
+
+bool TrainConfig::is_moe() const {
+  for (int64_t e : experts_per_layer())
+    if (e > 1) return true;
+  return false;
+}
+
 void validate(const TrainConfig& c, int64_t dp_size) {
   auto positive = [](int64_t v, const char* key) { MT_CHECK(v > 0, key, " must be positive, got ", v); };
   positive(c.num_layers, "num_layers");
@@ -255,6 +302,17 @@ void validate(const TrainConfig& c, int64_t dp_size) {
            " needs the parallelism of issue #6; use 1");
   MT_CHECK(c.precision == "fp32", "precision '", c.precision, "': the CPU backend trains in fp32");
   MT_CHECK(!c.data_path.empty(), "data_path must name a dataset prefix (make one with `moetrain preprocess`)");
+  std::vector<int64_t> experts = c.experts_per_layer();
+  for (int64_t e : experts) {
+    MT_CHECK(e >= 1, "num_experts entries must be at least 1, got ", e);
+    MT_CHECK(e == 1 || (c.topk >= 1 && c.topk <= e), "topk (", c.topk, ") must be between 1 and the experts of a layer (",
+             e, ")");
+  }
+  MT_CHECK(c.mlp_type == "standard" || c.mlp_type == "residual", "mlp_type must be standard or residual, got '",
+           c.mlp_type, "'");
+  MT_CHECK(c.moe_train_capacity_factor > 0 && c.moe_eval_capacity_factor > 0 && c.moe_min_capacity >= 0 &&
+               c.moe_loss_coeff >= 0,
+           "MoE capacity factors must be positive, moe_min_capacity and moe_loss_coeff not negative");
   MT_CHECK(c.log_interval > 0 && c.eval_interval > 0 && c.eval_iters >= 0 && c.save_interval >= 0 &&
                c.keep_last_n >= 0,
            "log_interval and eval_interval must be positive; eval_iters, save_interval, keep_last_n not negative");
@@ -267,16 +325,19 @@ std::string to_yaml(const TrainConfig& cfg) {
     out << YAML::Key << k.name << YAML::Value;
     std::visit(
         [&](auto member) {
-          using T = std::remove_reference_t<decltype(cfg.*member)>;
+          using T = std::remove_cvref_t<decltype(cfg.*member)>;
           if constexpr (std::is_same_v<T, std::vector<std::string>>) {
             out << YAML::Flow << YAML::BeginSeq;
             for (const std::string& s : cfg.*member) out << s;
             out << YAML::EndSeq;
           } else if constexpr (std::is_same_v<T, double>) {
-            std::ostringstream os;
-            os.precision(17);
-            os << cfg.*member;
-            out << os.str();
+            // The shortest decimal that reads back to the same double ("0.003", not 0.0030000000000000001).
+            char buf[32];
+            for (int digits = 6; digits <= 17; ++digits) {
+              std::snprintf(buf, sizeof buf, "%.*g", digits, cfg.*member);
+              if (std::strtod(buf, nullptr) == cfg.*member) break;
+            }
+            out << std::string(buf);
           } else {
             out << cfg.*member;
           }

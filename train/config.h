@@ -32,14 +32,25 @@ struct TrainConfig {
   std::vector<std::string> data_path;
   std::string split = "969, 30, 1", vocab_file, merge_file;  // empty files: the bundled GPT-2 ones
   bool eod_mask_loss = false;
+  std::string data_cache_path;  // where the GPT index arrays are cached; empty = <data dir>/index-cache
   // --- checkpoints, logging, evaluation
   std::string save, load, metrics_file;
   int64_t save_interval = 0, keep_last_n = 0;  // 0 = never / keep all
   int64_t log_interval = 100, eval_interval = 1000, eval_iters = 100;
   std::string precision = "fp32";
+  // --- mixture of experts (Megatron-DeepSpeed's flags)
+  std::vector<std::string> num_experts = {"1"};  // one count, or one per MoE layer (pyramid); 1 = dense
+  int64_t expert_interval = 2;                   // layer l (1-based) is MoE when l % expert_interval == 0
+  int64_t topk = 1, moe_min_capacity = 4;
+  double moe_train_capacity_factor = 1.0, moe_eval_capacity_factor = 1.0, moe_loss_coeff = 0.1;
+  bool disable_moe_token_dropping = false, disable_moe_top2_2nd_expert_sampling = false;
+  std::string mlp_type = "standard";  // standard | residual (PR-MoE's residual MoE)
 
   int64_t ffn_size() const { return ffn_hidden_size > 0 ? ffn_hidden_size : 4 * hidden_size; }
   int64_t max_positions() const { return max_position_embeddings > 0 ? max_position_embeddings : seq_length; }
+  // Experts of each layer (0-based), 1 for a dense MLP; throws when num_experts does not fit.
+  std::vector<int64_t> experts_per_layer() const;
+  bool is_moe() const;
 };
 
 // Where a value came from, for error messages: "cfg.yaml:12" or "--lr".

@@ -21,7 +21,7 @@ LoadedModel load_model_for_inference(const std::string& checkpoint) {
   out.vocab_file = cfg.vocab_file.empty() ? data::Gpt2Tokenizer::default_vocab_file() : cfg.vocab_file;
   out.merge_file = cfg.merge_file.empty() ? data::Gpt2Tokenizer::default_merge_file() : cfg.merge_file;
   data::Gpt2Tokenizer tok(out.vocab_file, out.merge_file);
-  out.model = std::make_unique<nn::GptModel>(model_config(cfg, tok.vocab_size()));
+  out.model = make_model(cfg, tok.vocab_size());
   load_checkpoint(dir, out.model->parameters(), nullptr);
   out.vocab_size = tok.vocab_size();
   out.eod = tok.eod();

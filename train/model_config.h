@@ -2,6 +2,11 @@
 // generation and the benchmark.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+#include "moe/moe_feed_forward.h"
 #include "nn/gpt.h"
 #include "train/config.h"
 
@@ -28,6 +33,42 @@ inline nn::GptConfig model_config(const TrainConfig& cfg, int64_t vocab_size) {
   mc.layernorm_epsilon = cfg.layernorm_epsilon;
   mc.seed = uint64_t(cfg.seed);
   return mc;
+}
+
+// Each layer's feed-forward: an MoE layer where experts_per_layer() > 1, else the dense MLP.
+inline nn::FeedForwardFactory feed_forward_factory(const TrainConfig& cfg, const nn::GptConfig& mc) {
+  std::vector<int64_t> experts = cfg.experts_per_layer();
+  if (std::all_of(experts.begin(), experts.end(), [](int64_t e) { return e <= 1; })) return {};
+  return [cfg, mc, experts](ParameterRegistry& params, const std::string& prefix, int64_t layer)
+             -> std::unique_ptr<nn::FeedForward> {
+    double out_std = mc.init_method_std / std::sqrt(2.0 * double(mc.num_layers));
+    if (experts[size_t(layer)] <= 1)
+      return std::make_unique<nn::DenseMlp>(params, prefix, mc.hidden_size, mc.ffn_hidden_size, mc.init_method_std,
+                                            out_std, rng_key(mc.seed, 0, 2000 + uint64_t(layer), 0x1417), mc.dtype);
+    moe::MoeLayerConfig m;
+    m.router.num_experts = experts[size_t(layer)];
+    m.router.topk = cfg.topk;
+    m.router.capacity_factor = cfg.moe_train_capacity_factor;
+    m.router.eval_capacity_factor = cfg.moe_eval_capacity_factor;
+    m.router.min_capacity = cfg.moe_min_capacity;
+    m.router.drop_tokens = !cfg.disable_moe_token_dropping;
+    m.router.top2_2nd_expert_sampling = !cfg.disable_moe_top2_2nd_expert_sampling;
+    m.hidden = mc.hidden_size;
+    m.ffn = mc.ffn_hidden_size;
+    m.residual = cfg.mlp_type == "residual";
+    m.init_std = mc.init_method_std;
+    m.output_init_std = out_std;
+    m.seed = mc.seed;
+    m.layer = layer;
+    m.dtype = mc.dtype;
+    return std::make_unique<moe::MoeFeedForward>(params, prefix, m);
+  };
+}
+
+// The model a training configuration describes, for a vocabulary of vocab_size tokens.
+inline std::unique_ptr<nn::GptModel> make_model(const TrainConfig& cfg, int64_t vocab_size) {
+  nn::GptConfig mc = model_config(cfg, vocab_size);
+  return std::make_unique<nn::GptModel>(mc, feed_forward_factory(cfg, mc), cfg.moe_loss_coeff);
 }
 
 }  // namespace mt::train

@@ -86,7 +86,8 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   data::Gpt2Tokenizer tokenizer(cfg.vocab_file.empty() ? data::Gpt2Tokenizer::default_vocab_file() : cfg.vocab_file,
                                 cfg.merge_file.empty() ? data::Gpt2Tokenizer::default_merge_file() : cfg.merge_file);
   nn::GptConfig mc = model_config(cfg, tokenizer.vocab_size());
-  nn::GptModel model(mc);
+  std::unique_ptr<nn::GptModel> model_ptr = make_model(cfg, tokenizer.vocab_size());
+  nn::GptModel& model = *model_ptr;
   AdamW optimizer(model.parameters(), {cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
 
   int64_t gbs = cfg.global_batch_size > 0 ? cfg.global_batch_size : cfg.micro_batch_size;
@@ -110,7 +111,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   int64_t evals = train_iters / cfg.eval_interval + 1;
   std::array<int64_t, 3> samples = {train_iters * gbs, evals * cfg.eval_iters * gbs, cfg.eval_iters * gbs};
   auto datasets = data::build_train_valid_test(data::parse_data_path(cfg.data_path), cfg.split, samples,
-                                               cfg.seq_length, uint32_t(cfg.seed));
+                                               cfg.seq_length, uint32_t(cfg.seed), true, cfg.data_cache_path);
   MT_CHECK(datasets[0], "data_path ", cfg.data_path[0], ": the train split of '", cfg.split, "' is empty");
   data::LoaderOptions lo;
   lo.micro_batch = cfg.micro_batch_size;
@@ -174,9 +175,10 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   };
 
   bool tty = !options.quiet && isatty(fileno(stdout));
-  double start = now_seconds(), interval_start = start, interval_loss = 0, last_norm = 0;
+  double start = now_seconds(), interval_seconds = 0, interval_loss = 0, last_norm = 0;
   int64_t interval_iters = 0, start_iteration = state.iteration;
   while (state.iteration < train_iters) {
+    double step_start = now_seconds();
     double lr = schedule.lr(state.iteration, state.consumed_tokens);
     model.parameters().zero_grads();
     double loss_sum = 0;
@@ -203,9 +205,9 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
     last_norm = norm;
 
     double now = now_seconds();
+    interval_seconds += now - step_start;  // training time only: evaluations and saves are not counted
     if (state.iteration % cfg.log_interval == 0 || state.iteration == train_iters) {
-      double dt = now - interval_start;
-      double tok_s = double(interval_iters * tokens_per_iter) / dt;
+      double tok_s = double(interval_iters * tokens_per_iter) / interval_seconds;
       double elapsed = now - start, per_iter = elapsed / double(state.iteration - start_iteration);
       double eta = per_iter * double(train_iters - state.iteration);
       if (tty) say("\r\033[K");
@@ -223,7 +225,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
                      {"tokens_per_s", tok_s},
                      {"tflops", tok_s * flops_per_token * 1e-12},
                      {"elapsed_s", elapsed}});
-      interval_start = now;
+      interval_seconds = 0;
       interval_loss = 0;
       interval_iters = 0;
     } else if (tty) {  // a live progress bar between log lines

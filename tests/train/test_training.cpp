@@ -52,6 +52,7 @@ TrainConfig tiny_run(const fs::path& dir) {
   c.eval_interval = 5;
   c.eval_iters = 2;
   c.save = (dir / "ckpt").string();
+  c.data_cache_path = (dir / "index-cache").string();  // never write into the source tree
   c.metrics_file = (dir / "metrics.jsonl").string();
   return c;
 }

@@ -28,7 +28,8 @@ int run_train_bench(const BenchOptions& opt, const std::string& config_path, int
   cfg.hidden_dropout = cfg.attention_dropout = 0.0;
   if (!config_path.empty()) cfg = train::load_config_file(config_path, cfg);
   nn::GptConfig mc = train::model_config(cfg, 50257);  // GPT-2's vocabulary size
-  nn::GptModel model(mc);
+  std::unique_ptr<nn::GptModel> model_ptr = train::make_model(cfg, 50257);
+  nn::GptModel& model = *model_ptr;
   train::AdamW adam(model.parameters(), {cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
   int64_t b = cfg.micro_batch_size, t = cfg.seq_length;
   Tensor tokens = rand_uniform({b, t}, DType::F64, rng_key(1, 0, 0, 0), 0, 50257).to(DType::I32);

@@ -1,0 +1,30 @@
+// An MoE layer as a transformer block's feed-forward (nn/feed_forward.h).
+#pragma once
+
+#include "moe/moe_layer.h"
+#include "nn/feed_forward.h"
+
+namespace mt::moe {
+
+class MoeFeedForward final : public nn::FeedForward {
+ public:
+  MoeFeedForward(ParameterRegistry& params, const std::string& prefix, const MoeLayerConfig& cfg)
+      : layer_(params, prefix, cfg) {}
+  nn::FeedForwardOutput forward(const Variable& x, bool training, RngKey key) const override {
+    MoeOutput m = layer_.forward(x, training, key);
+    nn::FeedForwardOutput out;
+    out.y = m.y;
+    out.aux_loss = m.aux_loss;
+    out.stats.is_moe = true;
+    out.stats.expert_counts = m.routing.assigned;
+    out.stats.dropped = m.routing.dropped_fraction();
+    out.stats.aux_loss = m.aux_loss.value().item();
+    out.stats.entropy = m.entropy;
+    return out;
+  }
+
+ private:
+  MoeLayer layer_;
+};
+
+}  // namespace mt::moe
