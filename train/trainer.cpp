@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -147,7 +148,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
       data::MicroBatch mb = valid.next();
       Tensor inputs, labels;
       split_tokens(mb.tokens, inputs, labels);
-      total += model.loss(inputs, labels, mb.loss_mask).value().item();
+      total += model.loss_parts(inputs, labels, mb.loss_mask).lm_loss;  // the LM loss, as Megatron reports
     }
     ++evals_done;
     return n ? total / double(n) : -1;
@@ -175,21 +176,36 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   };
 
   bool tty = !options.quiet && isatty(fileno(stdout));
-  double start = now_seconds(), interval_seconds = 0, interval_loss = 0, last_norm = 0;
+  double start = now_seconds(), interval_seconds = 0, interval_loss = 0, interval_aux = 0, last_norm = 0;
+  // MoE layer loads summed over the log interval: per layer, expert counts, and sums of dropped
+  // fraction, aux loss and router entropy (averaged when logged).
+  std::map<int64_t, nn::LayerLoadStats> loads;
+  int64_t load_samples = 0;
   int64_t interval_iters = 0, start_iteration = state.iteration;
   while (state.iteration < train_iters) {
     double step_start = now_seconds();
     double lr = schedule.lr(state.iteration, state.consumed_tokens);
     model.parameters().zero_grads();
-    double loss_sum = 0;
+    double loss_sum = 0, aux_sum = 0;
     for (int64_t micro = 0; micro < accumulation; ++micro) {
       data::MicroBatch mb = loader.next();
       Tensor inputs, labels;
       split_tokens(mb.tokens, inputs, labels);
-      Variable loss = model.loss(inputs, labels, mb.loss_mask, {true, mb.first_sample});
-      loss_sum += loss.value().item();
-      Tensor seed = Tensor::scalar(1.0 / double(accumulation), loss.dtype());
-      current_tape().backward(loss, &seed);
+      nn::LossParts parts = model.loss_parts(inputs, labels, mb.loss_mask, {true, mb.first_sample});
+      loss_sum += parts.lm_loss;
+      aux_sum += parts.aux_loss;
+      for (const nn::LayerLoadStats& l : parts.layers) {
+        nn::LayerLoadStats& acc = loads[l.layer];
+        acc.layer = l.layer;
+        acc.expert_counts.resize(l.expert_counts.size(), 0);
+        for (size_t e = 0; e < l.expert_counts.size(); ++e) acc.expert_counts[e] += l.expert_counts[e];
+        acc.dropped += l.dropped;
+        acc.aux_loss += l.aux_loss;
+        acc.entropy += l.entropy;
+      }
+      ++load_samples;
+      Tensor seed = Tensor::scalar(1.0 / double(accumulation), parts.total.dtype());
+      current_tape().backward(parts.total, &seed);
     }
     double norm = clip_grad_norm(model.parameters(), cfg.clip_grad);
     MT_CHECK(std::isfinite(norm), "iteration ", state.iteration + 1, ": the gradient norm is ", norm,
@@ -201,6 +217,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
     double loss = loss_sum / double(accumulation);
     summary.last_loss = loss;
     interval_loss += loss;
+    interval_aux += aux_sum / double(accumulation);
     interval_iters += 1;
     last_norm = norm;
 
@@ -211,22 +228,56 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
       double elapsed = now - start, per_iter = elapsed / double(state.iteration - start_iteration);
       double eta = per_iter * double(train_iters - state.iteration);
       if (tty) say("\r\033[K");
-      say("iteration %7lld/%lld | tokens %11lld | loss %.4f | lr %.3e | grad norm %.3f | %8.0f tokens/s | "
+      std::string moe_part;
+      if (!loads.empty()) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, " | moe loss %.4f", cfg.moe_loss_coeff * interval_aux / double(interval_iters));
+        moe_part = buf;
+      }
+      say("iteration %7lld/%lld | tokens %11lld | loss %.4f%s | lr %.3e | grad norm %.3f | %8.0f tokens/s | "
           "%.3f TFLOP/s | elapsed %s | ETA %s\n",
           (long long)state.iteration, (long long)train_iters, (long long)state.consumed_tokens,
-          interval_loss / double(interval_iters), lr, last_norm, tok_s, tok_s * flops_per_token * 1e-12,
-          format_duration(elapsed).c_str(), format_duration(eta).c_str());
-      metrics.write({{"iteration", state.iteration},
-                     {"consumed_tokens", state.consumed_tokens},
-                     {"split", "train"},
-                     {"lm_loss", interval_loss / double(interval_iters)},
-                     {"lr", lr},
-                     {"grad_norm", last_norm},
-                     {"tokens_per_s", tok_s},
-                     {"tflops", tok_s * flops_per_token * 1e-12},
-                     {"elapsed_s", elapsed}});
+          interval_loss / double(interval_iters), moe_part.c_str(), lr, last_norm, tok_s,
+          tok_s * flops_per_token * 1e-12, format_duration(elapsed).c_str(), format_duration(eta).c_str());
+      nlohmann::json line = {{"iteration", state.iteration},
+                             {"consumed_tokens", state.consumed_tokens},
+                             {"split", "train"},
+                             {"lm_loss", interval_loss / double(interval_iters)},
+                             {"lr", lr},
+                             {"grad_norm", last_norm},
+                             {"tokens_per_s", tok_s},
+                             {"tflops", tok_s * flops_per_token * 1e-12},
+                             {"elapsed_s", elapsed}};
+      if (!loads.empty()) {
+        line["moe_aux_loss"] = interval_aux / double(interval_iters);
+        line["moe_loss"] = cfg.moe_loss_coeff * interval_aux / double(interval_iters);
+        nlohmann::json layers = nlohmann::json::array();
+        std::string table;
+        for (auto& [layer, l] : loads) {
+          double n = double(load_samples);
+          layers.push_back({{"layer", layer},
+                            {"expert_counts", l.expert_counts},
+                            {"dropped", l.dropped / n},
+                            {"aux_loss", l.aux_loss / n},
+                            {"entropy", l.entropy / n}});
+          int64_t total = 0, most = 0;
+          for (int64_t c : l.expert_counts) total += c, most = std::max(most, c);
+          char buf[160];
+          std::snprintf(buf, sizeof buf, "  layer %2lld: %zu experts, busiest %4.1f%% of tokens, dropped %4.1f%%, "
+                        "aux %.3f, entropy %.3f\n", (long long)layer + 1, l.expert_counts.size(),
+                        total ? 100.0 * double(most) / double(total) : 0.0, 100.0 * l.dropped / n, l.aux_loss / n,
+                        l.entropy / n);
+          table += buf;
+        }
+        line["moe_layers"] = layers;
+        say("%s", table.c_str());
+        loads.clear();
+        load_samples = 0;
+      }
+      metrics.write(line);
       interval_seconds = 0;
       interval_loss = 0;
+      interval_aux = 0;
       interval_iters = 0;
     } else if (tty) {  // a live progress bar between log lines
       int filled = int(30 * state.iteration / train_iters);
