@@ -6,6 +6,7 @@
 #include "autograd/tape.h"
 #include "moe/moe_layer.h"
 #include "runtime/random.h"
+#include "train/model_config.h"
 
 using namespace mt;
 using namespace mt::moe;
@@ -101,5 +102,41 @@ TEST_CASE("MoE layer output equals a naive per-token computation", "[moe][forwar
       }
     }
     for (int c = 0; c < 5; ++c) REQUIRE(y[size_t(t * 5 + c)] == Approx(ref[size_t(c)]).margin(1e-12));
+  }
+}
+
+TEST_CASE("a whole 2-layer MoE GPT: gradients of every parameter (f64)", "[moe][gradcheck][model]") {
+  for (std::string mlp_type : {"standard", "residual"}) {
+    DYNAMIC_SECTION("mlp_type " << mlp_type) {
+      train::TrainConfig cfg;
+      cfg.num_layers = 2;
+      cfg.hidden_size = 8;
+      cfg.num_attention_heads = 2;
+      cfg.ffn_hidden_size = 12;
+      cfg.seq_length = 5;
+      cfg.num_experts = {"4"};
+      cfg.topk = 2;
+      cfg.mlp_type = mlp_type;
+      cfg.moe_loss_coeff = 0.1;
+      cfg.disable_moe_token_dropping = true;  // the only discrete decision left is the argmax
+      cfg.disable_moe_top2_2nd_expert_sampling = true;
+      cfg.init_method_std = 0.3;
+      nn::GptConfig mc = train::model_config(cfg, 11);
+      mc.padded_vocab_size = 11;
+      mc.dtype = DType::F64;
+      nn::GptModel model(mc, train::feed_forward_factory(cfg, mc), cfg.moe_loss_coeff);
+      Tensor tokens = Tensor::from_vector(std::vector<int32_t>{1, 5, 7, 2, 10, 0, 3, 3, 9, 4}, {2, 5});
+      Tensor labels = Tensor::from_vector(std::vector<int32_t>{5, 7, 2, 10, 0, 3, 9, 4, 6, 1}, {2, 5});
+      std::vector<Variable> params;
+      for (const Parameter& p : model.parameters().all()) params.push_back(p.var);
+      auto loss = [&](const std::vector<Variable>&) { return model.loss(tokens, labels, Tensor(), {true, 0}); };
+      REQUIRE(model.loss_parts(tokens, labels, Tensor(), {true, 0}).layers.size() == 1);  // layer 2 only
+      current_tape().clear();
+      GradcheckOptions opt;
+      opt.max_entries_per_input = 6;
+      GradcheckResult r = gradcheck(loss, params, opt);
+      INFO(r.summary());
+      REQUIRE(r.ok);
+    }
   }
 }

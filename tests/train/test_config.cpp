@@ -122,3 +122,29 @@ TEST_CASE("Megatron's learning-rate schedule", "[train][schedule]") {
   REQUIRE(t.lr(0, 600) == Approx(0.1 + 0.9 * 0.5));
   REQUIRE(t.lr(0, 2000) == Approx(0.1));
 }
+
+TEST_CASE("MoE placement: expert_interval and pyramid num_experts", "[train][config][moe]") {
+  TrainConfig c = valid_config();
+  c.num_layers = 6;
+  apply_overrides(c, {"--num-experts", "32", "32", "64", "--expert-interval", "2", "--mlp-type", "residual"});
+  REQUIRE(c.num_experts == std::vector<std::string>{"32", "32", "64"});
+  REQUIRE(c.experts_per_layer() == std::vector<int64_t>{1, 32, 1, 32, 1, 64});  // layers 2, 4, 6 (1-based)
+  REQUIRE(c.is_moe());
+  c.num_experts = {"8"};
+  REQUIRE(c.experts_per_layer() == std::vector<int64_t>{1, 8, 1, 8, 1, 8});
+  c.expert_interval = 3;
+  REQUIRE(c.experts_per_layer() == std::vector<int64_t>{1, 1, 8, 1, 1, 8});
+  c.expert_interval = 2;
+  c.num_experts = {"32", "64"};
+  REQUIRE_THROWS_WITH(validate(c), Contains("num_experts has 2 entries") && Contains("3 MoE layers") &&
+                                       Contains("layers 2, 4, 6"));
+  c.num_experts = {"4"};
+  c.topk = 5;
+  REQUIRE_THROWS_WITH(validate(c), Contains("topk (5)"));
+  c.topk = 1;
+  c.mlp_type = "pyramid";
+  REQUIRE_THROWS_WITH(validate(c), Contains("mlp_type") && Contains("'pyramid'"));
+  c.mlp_type = "standard";
+  c.num_experts = {"1"};
+  REQUIRE_FALSE(c.is_moe());
+}
