@@ -21,5 +21,6 @@ int run_tokenize(const Args& args);
 int run_preprocess(const Args& args);
 int run_train(const Args& args);
 int run_generate(const Args& args);
+int run_inspect(const Args& args);
 
 }  // namespace mt::cli
