@@ -112,16 +112,19 @@ Routing route(const Tensor& probs_t, const Tensor& logits_t, const RouterConfig&
       // largest uniform priorities), else the first C in token order.
       std::vector<std::vector<int64_t>> chosen(static_cast<size_t>(e_count));
       for (int64_t t = 0; t < s; ++t) chosen[size_t(r.expert[size_t(t)])].push_back(t);
+      std::vector<float> priority;
+      if (cfg.use_rts) {  // one uniform per token, from its own stream (apart from the Gumbel noise)
+        RngKey rts = key;
+        rts.stream ^= 0x5275747352ull;
+        priority.resize(size_t(s));
+        for (int64_t t = 0; t < s; ++t) priority[size_t(t)] = uniform_at(rts, uint64_t(t));
+      }
       for (int64_t e = 0; e < e_count; ++e) {
         std::vector<int64_t>& toks = chosen[size_t(e)];
         if (int64_t(toks.size()) <= c) continue;
-        if (cfg.use_rts) {
-          RngKey rts = key;
-          rts.stream ^= 0x5275747352ull;  // its own stream, apart from the Gumbel noise
-          std::stable_sort(toks.begin(), toks.end(), [&](int64_t a, int64_t b) {
-            return uniform_at(rts, uint64_t(a)) > uniform_at(rts, uint64_t(b));
-          });
-        }
+        if (cfg.use_rts)
+          std::stable_sort(toks.begin(), toks.end(),
+                           [&](int64_t a, int64_t b) { return priority[size_t(a)] > priority[size_t(b)]; });
         for (size_t i = size_t(c); i < toks.size(); ++i) keep[size_t(toks[i])] = 0;
       }
     } else if (k == 2) {

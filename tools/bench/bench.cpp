@@ -9,8 +9,23 @@
 namespace mt::cli {
 
 int run_bench(const Args& args) {
+  // `bench train` passes any other --key value to the training configuration.
+  Args own, overrides;
+  bool train = !args.empty() && args[0] == "train";
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    bool known = a == "--json" || a == "--quick" || a == "--help" || a == "-h" || a == "--config" || a == "--iters" ||
+                 a.rfind("--config=", 0) == 0 || a.rfind("--iters=", 0) == 0 || a.rfind("--", 0) != 0;
+    if (train && !known) {
+      overrides.push_back(a);
+      while (i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0) overrides.push_back(args[++i]);
+      continue;
+    }
+    own.push_back(a);
+    if ((a == "--config" || a == "--iters") && i + 1 < args.size()) own.push_back(args[++i]);
+  }
   ArgParser p("bench", {"config", "iters"}, {"json", "quick", "help"});
-  p.parse(args);
+  p.parse(own);
   bench::BenchOptions opt;
   opt.json = p.flag("json");
   opt.quick = p.flag("quick");
@@ -23,16 +38,19 @@ int run_bench(const Args& args) {
         "             cross-entropy: time, GFLOP/s or GB/s, ratios to the machine's SGEMM\n"
         "  tokenizer  GPT-2 BPE MB/s on one core (cold and warm piece cache), preprocess MB/s with\n"
         "             1 worker and with every core\n"
-        "  train      training tokens/s and model FLOP/s as a fraction of SGEMM\n"
-        "             [--config X.yaml] (default: 6 layers, hidden 256, 8 heads, seq 256, micro-batch 8)\n"
-        "             [--iters N] (default 5)\n\n"
+        "  train      training tokens/s and model FLOP/s as a fraction of SGEMM; for an MoE model also\n"
+        "             its dense twin's tokens/s and the MoE/dense ratio\n"
+        "             [--config X.yaml] [--key value ...] (default: 6 layers, hidden 256, 8 heads,\n"
+        "             seq 256, micro-batch 8) [--iters N] (default 5)\n"
+        "             e.g. moetrain bench train --num-experts 8   (MoE at every other layer)\n\n"
         "  --json     one JSON object per line: bench, name, value, unit, ratio\n"
         "  --quick    shorter timings and fewer shapes\n");
     return suite.empty() && !p.flag("help") ? 1 : 0;
   }
   if (suite == "ops") return bench::run_ops_bench(opt);
   if (suite == "tokenizer") return bench::run_tokenizer_bench(opt);
-  if (suite == "train") return bench::run_train_bench(opt, p.get("config"), p.get_int("iters", opt.quick ? 2 : 5));
+  if (suite == "train")
+    return bench::run_train_bench(opt, p.get("config"), overrides, p.get_int("iters", opt.quick ? 2 : 5));
   throw Error("unknown suite '" + suite + "'; available: ops, tokenizer, train");
 }
 

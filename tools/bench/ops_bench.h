@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace mt::bench {
 
@@ -12,6 +13,7 @@ struct BenchOptions {
 
 int run_ops_bench(const BenchOptions& opt);
 int run_tokenizer_bench(const BenchOptions& opt);
-int run_train_bench(const BenchOptions& opt, const std::string& config_path, int64_t iters);
+int run_train_bench(const BenchOptions& opt, const std::string& config_path, const std::vector<std::string>& overrides,
+                    int64_t iters);
 
 }  // namespace mt::bench
