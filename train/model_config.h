@@ -65,6 +65,18 @@ inline nn::FeedForwardFactory feed_forward_factory(const TrainConfig& cfg, const
   };
 }
 
+// Parameters of the model a configuration describes, counted without building it.
+inline int64_t count_parameters(const TrainConfig& cfg, int64_t vocab_size) {
+  int64_t h = cfg.hidden_size, f = cfg.ffn_size(), mlp = 2 * h * f + f + h;
+  int64_t n = padded_vocab(vocab_size, cfg) * h + cfg.max_positions() * h + 2 * h;  // embeddings, final LN
+  for (int64_t e : cfg.experts_per_layer()) {
+    n += 4 * h + 3 * h * h + 3 * h + h * h + h;  // 2 LayerNorms, attention
+    if (e <= 1) n += mlp;
+    else n += e * h + e * mlp + (cfg.mlp_type == "residual" ? mlp + 2 * h + 2 : 0);  // gate, experts, residual
+  }
+  return n;
+}
+
 // The model a training configuration describes, for a vocabulary of vocab_size tokens.
 inline std::unique_ptr<nn::GptModel> make_model(const TrainConfig& cfg, int64_t vocab_size) {
   nn::GptConfig mc = model_config(cfg, vocab_size);

@@ -86,6 +86,14 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   // --- tokenizer (vocabulary size and EOD), model, optimizer
   data::Gpt2Tokenizer tokenizer(cfg.vocab_file.empty() ? data::Gpt2Tokenizer::default_vocab_file() : cfg.vocab_file,
                                 cfg.merge_file.empty() ? data::Gpt2Tokenizer::default_merge_file() : cfg.merge_file);
+  // Weights, gradients and AdamW's two moments: 16 bytes per parameter in fp32. Refuse early and
+  // clearly rather than be killed by the kernel's out-of-memory handler halfway through.
+  int64_t n_params = count_parameters(cfg, tokenizer.vocab_size());
+  double need_gb = double(n_params) * 16.0 / 1e9;
+  double have_gb = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE)) / 1e9;
+  MT_CHECK(need_gb < 0.9 * have_gb, "the model has ", n_params / 1000000, "M parameters: training needs about ",
+           int64_t(need_gb), " GB for weights, gradients and AdamW state, and this machine has ", int64_t(have_gb),
+           " GB (spread the experts over ranks with expert parallelism, or use a smaller configuration)");
   nn::GptConfig mc = model_config(cfg, tokenizer.vocab_size());
   std::unique_ptr<nn::GptModel> model_ptr = make_model(cfg, tokenizer.vocab_size());
   nn::GptModel& model = *model_ptr;

@@ -140,3 +140,18 @@ TEST_CASE("a whole 2-layer MoE GPT: gradients of every parameter (f64)", "[moe][
     }
   }
 }
+
+TEST_CASE("parameter counts: built models and the DeepSpeed-MoE recipes", "[moe][params]") {
+  for (const char* name : {"tiny-dense", "tiny-moe", "tiny-pr-moe"}) {
+    train::TrainConfig cfg = train::load_config_file(std::string(MOETRAIN_SOURCE_DIR "/configs/") + name + ".yaml");
+    REQUIRE(train::count_parameters(cfg, 50257) == train::make_model(cfg, 50257)->parameters().numel());
+  }
+  auto billions = [](const char* name) {
+    train::TrainConfig cfg = train::load_config_file(std::string(MOETRAIN_SOURCE_DIR "/configs/") + name + ".yaml");
+    return double(train::count_parameters(cfg, 50257)) / 1e9;
+  };
+  REQUIRE(billions("gpt-350M") == Approx(0.35).margin(0.03));
+  REQUIRE(billions("gpt-350M-moe128") == Approx(13.1).margin(0.2));  // the paper: 13B
+  REQUIRE(billions("gpt-350M-pr-moe") == Approx(4.1).margin(0.2));   // the paper: 4B
+  REQUIRE(billions("gpt-1.3B-pr-moe") == Approx(31.4).margin(0.5));  // the paper: 31B
+}
