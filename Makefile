@@ -1,5 +1,5 @@
 # moetrain: every target installs what is missing first (tools/bootstrap.sh), then builds.
-#   make demo    build, then preprocess Tiny Shakespeare, train the tiny config, generate a sample
+#   make demo    build, then preprocess Tiny Shakespeare, train a tiny PR-MoE GPT, show its experts, sample
 #   make test    build and run the whole test suite (CTest)
 #   make bench   build and run the kernel benchmarks
 #   make build   configure and build into $(BUILD)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make demo`: the whole path a user takes, on the CPU, in a few minutes:
 #   1. preprocess the bundled Tiny Shakespeare into a Megatron dataset (GPT-2 BPE),
-#   2. train configs/tiny-dense.yaml on it (validation loss printed as it falls),
-#   3. generate a sample from the trained checkpoint.
+#   2. train configs/tiny-pr-moe.yaml on it: a PR-MoE GPT (residual MoE, 4 and 8 experts) - the
+#      validation loss is printed as it falls, with the experts' loads,
+#   3. show the model's structure and expert loads (moetrain inspect),
+#   4. generate a sample from the trained checkpoint.
 # Everything goes under build/demo/; each run starts from scratch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,9 +20,14 @@ if [ ! -f "$out/tinyshakespeare_text_document.idx" ]; then
 fi
 
 echo
-echo "== 2. train: configs/tiny-dense.yaml"
-"$bin" train configs/tiny-dense.yaml --data-path "$out/tinyshakespeare_text_document" --save "$out/run" "$@"
+config=${MOETRAIN_DEMO_CONFIG:-configs/tiny-pr-moe.yaml}
+echo "== 2. train: $config"
+"$bin" train "$config" --data-path "$out/tinyshakespeare_text_document" --save "$out/run" "$@"
 
 echo
-echo "== 3. generate: a sample from $out/run"
+echo "== 3. inspect: $out/run"
+"$bin" inspect --load "$out/run"
+
+echo
+echo "== 4. generate: a sample from $out/run"
 "$bin" generate --load "$out/run" --prompt $'ROMEO:\n' --max-new-tokens 120 --temperature 0.8 --top-k 50 --no-stop-at-eod
