@@ -35,6 +35,8 @@ Variable reshape(const Variable& x, const Shape& shape);
 Variable add(const Variable& a, const Variable& b);
 // alpha * x.
 Variable scale(const Variable& x, double alpha);
+// x * factor elementwise, factor a constant tensor of x's shape (noise, masks): dx += factor * dy.
+Variable multiply(const Variable& x, const Tensor& factor);
 
 // Inverted dropout with drop probability p; the mask is a function of (key, element index).
 // Identity (no copy, no tape entry) when p == 0.

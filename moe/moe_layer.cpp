@@ -41,7 +41,13 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
   MT_CHECK(x.value().dim() == 2 && x.value().size(1) == cfg_.hidden, "MoE layer ", cfg_.layer, ": x ",
            x.value().str(), " must be [tokens, ", cfg_.hidden, "]");
   MoeOutput out;
-  Variable logits = ag::linear(x, gate_w_);  // [S, E] (fp32, or f64 in gradchecks)
+  Variable gate_in = x;
+  if (training && cfg_.router.noisy_gate_policy == "Jitter") {  // multiplicative U(0.99, 1.01) noise
+    RngKey jitter = key;
+    jitter.stream ^= 0x4A69747465ull;
+    gate_in = ag::multiply(x, rand_uniform(x.shape(), x.dtype(), jitter, 0.99, 1.01));
+  }
+  Variable logits = ag::linear(gate_in, gate_w_);  // [S, E] (fp32, or f64 in gradchecks)
   Variable probs = ag::softmax(logits);
   out.routing = fixed ? *fixed : route(probs.value(), logits.value(), cfg_.router, training, key);
   const Routing& r = out.routing;

@@ -44,6 +44,10 @@ Routing route(const Tensor& probs_t, const Tensor& logits_t, const RouterConfig&
   MT_CHECK(probs_t.dim() == 2 && probs_t.shape() == logits_t.shape() && probs_t.size(1) == cfg.num_experts,
            "router: probabilities and logits must be [tokens, ", cfg.num_experts, "]; got ", probs_t.str(), " and ",
            logits_t.str());
+  MT_CHECK(cfg.noisy_gate_policy == "None" || cfg.noisy_gate_policy == "Jitter" ||
+               (cfg.noisy_gate_policy == "RSample" && cfg.topk == 1),
+           "router: noisy_gate_policy must be None, Jitter or RSample (RSample with topk 1 only), got '",
+           cfg.noisy_gate_policy, "' with topk ", cfg.topk);
   MT_CHECK(cfg.topk >= 1 && cfg.topk <= cfg.num_experts, "router: topk (", cfg.topk, ") must be in [1, num_experts (",
            cfg.num_experts, ")]");
   std::vector<double> p = probs_t.to_double_vector(), z = logits_t.to_double_vector();
@@ -61,7 +65,16 @@ Routing route(const Tensor& probs_t, const Tensor& logits_t, const RouterConfig&
   for (int64_t t = 0; t < s; ++t) {
     const double* pt = p.data() + t * e_count;
     const double* zt = z.data() + t * e_count;
-    if (k == 1) {
+    if (k == 1 && cfg.noisy_gate_policy == "RSample" && training) {
+      int32_t best_e = 0;
+      double best = -INFINITY;
+      for (int64_t e = 0; e < e_count; ++e) {
+        double u = std::max(double(uniform_at(key, uint64_t(t * e_count + e))), 1e-12);
+        double score = zt[e] - std::log(-std::log(u));
+        if (score > best) best = score, best_e = int32_t(e);
+      }
+      r.expert[size_t(t)] = best_e;
+    } else if (k == 1) {
       r.expert[size_t(t)] = int32_t(std::max_element(pt, pt + e_count) - pt);
     } else if (k == 2) {
       int32_t e1 = int32_t(std::max_element(pt, pt + e_count) - pt);

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "runtime/rng.h"
@@ -27,6 +28,10 @@ struct RouterConfig {
   bool drop_tokens = true;
   bool use_rts = true;
   bool top2_2nd_expert_sampling = true;
+  // "None", "Jitter" (the layer multiplies the gate's input by U(1-0.01, 1+0.01), training only)
+  // or "RSample" (top-1, training only: expert = argmax(logits + Gumbel noise), a sample from P;
+  // the combine weights and aux loss still use the clean P).
+  std::string noisy_gate_policy = "None";
 };
 
 struct Routing {

@@ -86,6 +86,8 @@ const std::vector<Key>& keys() {
        "top-2: take the second expert by argmax instead of sampling it"},
       {"moe_loss_coeff", &TrainConfig::moe_loss_coeff, "weight of the summed load-balancing losses"},
       {"mlp_type", &TrainConfig::mlp_type, "standard or residual (residual MoE, as PR-MoE)"},
+      {"noisy_gate_policy", &TrainConfig::noisy_gate_policy, "None, Jitter or RSample (top-1) gate noise in training"},
+      {"use_rts", &TrainConfig::use_rts, "over capacity, keep a random subset of tokens (else the first in order)"},
   };
   return table;
 }
@@ -310,6 +312,10 @@ void validate(const TrainConfig& c, int64_t dp_size) {
   }
   MT_CHECK(c.mlp_type == "standard" || c.mlp_type == "residual", "mlp_type must be standard or residual, got '",
            c.mlp_type, "'");
+  MT_CHECK(c.noisy_gate_policy == "None" || c.noisy_gate_policy == "Jitter" ||
+               (c.noisy_gate_policy == "RSample" && c.topk == 1),
+           "noisy_gate_policy must be None, Jitter or RSample (RSample needs topk 1), got '", c.noisy_gate_policy,
+           "' with topk ", c.topk);
   MT_CHECK(c.moe_train_capacity_factor > 0 && c.moe_eval_capacity_factor > 0 && c.moe_min_capacity >= 0 &&
                c.moe_loss_coeff >= 0,
            "MoE capacity factors must be positive, moe_min_capacity and moe_loss_coeff not negative");

@@ -45,6 +45,8 @@ struct TrainConfig {
   double moe_train_capacity_factor = 1.0, moe_eval_capacity_factor = 1.0, moe_loss_coeff = 0.1;
   bool disable_moe_token_dropping = false, disable_moe_top2_2nd_expert_sampling = false;
   std::string mlp_type = "standard";  // standard | residual (PR-MoE's residual MoE)
+  std::string noisy_gate_policy = "None";  // None | Jitter | RSample (DeepSpeed's MoE argument)
+  bool use_rts = true;                     // Random Token Selection over capacity (DeepSpeed's default)
 
   int64_t ffn_size() const { return ffn_hidden_size > 0 ? ffn_hidden_size : 4 * hidden_size; }
   int64_t max_positions() const { return max_position_embeddings > 0 ? max_position_embeddings : seq_length; }

@@ -53,6 +53,8 @@ inline nn::FeedForwardFactory feed_forward_factory(const TrainConfig& cfg, const
     m.router.min_capacity = cfg.moe_min_capacity;
     m.router.drop_tokens = !cfg.disable_moe_token_dropping;
     m.router.top2_2nd_expert_sampling = !cfg.disable_moe_top2_2nd_expert_sampling;
+    m.router.noisy_gate_policy = cfg.noisy_gate_policy;
+    m.router.use_rts = cfg.use_rts;
     m.hidden = mc.hidden_size;
     m.ffn = mc.ffn_hidden_size;
     m.residual = cfg.mlp_type == "residual";

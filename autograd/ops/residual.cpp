@@ -1,6 +1,7 @@
 // Residual add and scaling.
-//   add:   y = a + b (same shape);  da += dy, db += dy
-//   scale: y = alpha x;             dx += alpha dy
+//   add:      y = a + b (same shape);  da += dy, db += dy
+//   scale:    y = alpha x;             dx += alpha dy
+//   multiply: y = x * f (f constant);  dx += f * dy
 #include "autograd/ops.h"
 #include "runtime/ops.h"
 
@@ -25,6 +26,17 @@ Variable scale(const Variable& x, double alpha) {
   Variable out(y);
   if (any_requires_grad({&x})) {
     record_op("scale", out, [xs = x.grad_slot(), alpha](const Tensor& dout) { ops::add_(xs.grad_ref(), dout, alpha); });
+  }
+  return out;
+}
+
+Variable multiply(const Variable& x, const Tensor& factor) {
+  require_defined("multiply", {{"x", &x}});
+  Variable out(ops::binary(BinaryOp::Mul, x.value(), factor));
+  if (any_requires_grad({&x})) {
+    record_op("multiply", out, [xs = x.grad_slot(), factor](const Tensor& dout) {
+      ops::add_(xs.grad_ref(), ops::binary(BinaryOp::Mul, factor, dout));
+    });
   }
   return out;
 }

@@ -12,7 +12,7 @@ using namespace mt;
 using namespace mt::moe;
 
 namespace {
-void check_layer(int64_t topk, bool residual, int64_t min_capacity) {
+void check_layer(int64_t topk, bool residual, int64_t min_capacity, const std::string& noise = "None") {
   ParameterRegistry reg;
   MoeLayerConfig cfg;
   cfg.hidden = 6;
@@ -22,6 +22,7 @@ void check_layer(int64_t topk, bool residual, int64_t min_capacity) {
   cfg.router.min_capacity = min_capacity;
   cfg.router.capacity_factor = 1.0;
   cfg.residual = residual;
+  cfg.router.noisy_gate_policy = noise;
   cfg.init_std = 0.5;
   cfg.output_init_std = 0.5;
   cfg.dtype = DType::F64;
@@ -56,6 +57,7 @@ TEST_CASE("MoE layer gradients (routing held fixed)", "[moe][gradcheck]") {
   SECTION("top-2") { check_layer(2, false, 1); }
   SECTION("top-3") { check_layer(3, false, 1); }
   SECTION("residual MoE, top-1") { check_layer(1, true, 4); }
+  SECTION("top-1 with Jitter gate noise") { check_layer(1, false, 1, "Jitter"); }
 }
 
 TEST_CASE("MoE layer output equals a naive per-token computation", "[moe][forward]") {

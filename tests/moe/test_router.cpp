@@ -125,3 +125,19 @@ TEST_CASE("eval capacity factor, dropless mode and top-k", "[moe][router]") {
   REQUIRE(w[0] + w[1] + w[2] == Approx(1.0));
   REQUIRE_THROWS_WITH(route(p, z, RouterConfig{}, true, {}), Catch::Contains("[tokens, 8]"));
 }
+
+TEST_CASE("noisy gate policies: RSample samples from P in training only", "[moe][router]") {
+  std::vector<std::vector<double>> rows(4000, {0.7, 0.3});
+  auto [p, z] = pz(rows);
+  RouterConfig cfg;
+  cfg.num_experts = 2;
+  cfg.drop_tokens = false;
+  cfg.noisy_gate_policy = "RSample";
+  Routing r = route(p, z, cfg, true, rng_key(3, 1, 0, 0));
+  double share0 = double(r.assigned[0]) / 4000.0;
+  REQUIRE(share0 == Approx(0.7).margin(0.03));  // Gumbel-max: a sample from softmax(logits)
+  REQUIRE(route(p, z, cfg, true, rng_key(3, 1, 0, 0)).expert == r.expert);
+  REQUIRE(route(p, z, cfg, false, rng_key(3, 1, 0, 0)).assigned[0] == 4000);  // eval: argmax
+  cfg.topk = 2;
+  REQUIRE_THROWS_WITH(route(p, z, cfg, true, {}), Catch::Contains("RSample"));
+}
