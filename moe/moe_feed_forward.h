@@ -22,6 +22,7 @@ class MoeFeedForward final : public nn::FeedForward {
     out.stats.entropy = m.entropy;
     return out;
   }
+  int64_t active_matmul_weights() const override { return layer_.active_matmul_weights(); }
 
  private:
   MoeLayer layer_;

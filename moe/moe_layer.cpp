@@ -37,6 +37,13 @@ MoeLayer::MoeLayer(ParameterRegistry& params, const std::string& prefix, const M
   }
 }
 
+int64_t MoeLayer::active_matmul_weights() const {
+  int64_t h = cfg_.hidden, f = cfg_.ffn, e = cfg_.router.num_experts;
+  int64_t n = e * h + cfg_.router.topk * 2 * h * f;
+  if (cfg_.residual) n += 2 * h * f + 2 * h;
+  return n;
+}
+
 MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const Routing* fixed) const {
   MT_CHECK(x.value().dim() == 2 && x.value().size(1) == cfg_.hidden, "MoE layer ", cfg_.layer, ": x ",
            x.value().str(), " must be [tokens, ", cfg_.hidden, "]");

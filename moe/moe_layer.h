@@ -40,6 +40,8 @@ class MoeLayer {
   // recomputed (gradchecks hold it constant while perturbing inputs).
   MoeOutput forward(const Variable& x, bool training, RngKey key, const Routing* fixed = nullptr) const;
   const MoeLayerConfig& config() const { return cfg_; }
+  // Gate + top-k experts (+ the residual MLP and coefficient): the matmul weights per token.
+  int64_t active_matmul_weights() const;
 
  private:
   MoeLayerConfig cfg_;

@@ -32,6 +32,9 @@ class FeedForward {
   virtual ~FeedForward() = default;
   // `key` is this layer's random stream for the micro-batch (MoE token selection).
   virtual FeedForwardOutput forward(const Variable& x, bool training, RngKey key) const = 0;
+  // Matmul weights one token multiplies by (for model FLOPs): an MoE layer counts its gate and
+  // top-k experts only.
+  virtual int64_t active_matmul_weights() const = 0;
 };
 
 // Megatron's ParallelMLP: fc2(gelu(fc1(x))), fc1 [f,h] init N(0, std), fc2 [h,f] init N(0, out_std).
@@ -40,6 +43,7 @@ class DenseMlp final : public FeedForward {
   DenseMlp(ParameterRegistry& params, const std::string& prefix, int64_t hidden, int64_t ffn, double std,
            double out_std, RngKey init_key, DType dtype);
   FeedForwardOutput forward(const Variable& x, bool training, RngKey key) const override;
+  int64_t active_matmul_weights() const override { return fc1_w_.value().numel() + fc2_w_.value().numel(); }
 
  private:
   Variable fc1_w_, fc1_b_, fc2_w_, fc2_b_;

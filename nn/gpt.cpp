@@ -114,8 +114,9 @@ LossParts GptModel::loss_parts(const Tensor& tokens, const Tensor& labels, const
 }
 
 double GptModel::train_flops_per_token(int64_t seq_length) const {
-  double h = double(cfg_.hidden_size), f = double(cfg_.ffn_hidden_size), l = double(cfg_.num_layers);
-  double matmul_weights = l * (3 * h * h + h * h + 2 * h * f) + double(cfg_.padded_vocab_size) * h;
+  double h = double(cfg_.hidden_size), l = double(cfg_.num_layers);
+  double matmul_weights = l * (3 * h * h + h * h) + double(cfg_.padded_vocab_size) * h;
+  for (const Block& b : blocks_) matmul_weights += double(b.mlp->active_matmul_weights());
   return 6.0 * matmul_weights + 6.0 * l * double(seq_length) * h;
 }
 

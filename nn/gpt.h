@@ -59,8 +59,9 @@ class GptModel {
   ParameterRegistry& parameters() { return params_; }
   const ParameterRegistry& parameters() const { return params_; }
   const GptConfig& config() const { return cfg_; }
-  // Training FLOPs per token: 6 per weight of every matmul (the tied output projection included)
-  // + 6 * layers * T * hidden for causal attention at sequence length T.
+  // Training FLOPs per token: 6 per matmul weight a token passes through (the tied output
+  // projection included; in MoE layers the gate and its top-k experts) + 6 * layers * T * hidden
+  // for causal attention at sequence length T.
   double train_flops_per_token(int64_t seq_length) const;
 
  private:
