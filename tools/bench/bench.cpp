@@ -43,15 +43,17 @@ int run_bench(const Args& args) {
         "             [--config X.yaml] [--key value ...] (default: 6 layers, hidden 256, 8 heads,\n"
         "             seq 256, micro-batch 8) [--iters N] (default 5)\n"
         "             e.g. moetrain bench train --num-experts 8   (MoE at every other layer)\n\n"
+        "  comm       bus bandwidth of every collective (run it under mpirun -np N)\n"
         "  --json     one JSON object per line: bench, name, value, unit, ratio\n"
         "  --quick    shorter timings and fewer shapes\n");
     return suite.empty() && !p.flag("help") ? 1 : 0;
   }
   if (suite == "ops") return bench::run_ops_bench(opt);
   if (suite == "tokenizer") return bench::run_tokenizer_bench(opt);
+  if (suite == "comm") return bench::run_comm_bench(opt);
   if (suite == "train")
     return bench::run_train_bench(opt, p.get("config"), overrides, p.get_int("iters", opt.quick ? 2 : 5));
-  throw Error("unknown suite '" + suite + "'; available: ops, tokenizer, train");
+  throw Error("unknown suite '" + suite + "'; available: ops, tokenizer, train, comm");
 }
 
 }  // namespace mt::cli

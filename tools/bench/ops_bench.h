@@ -13,6 +13,7 @@ struct BenchOptions {
 
 int run_ops_bench(const BenchOptions& opt);
 int run_tokenizer_bench(const BenchOptions& opt);
+int run_comm_bench(const BenchOptions& opt);
 int run_train_bench(const BenchOptions& opt, const std::string& config_path, const std::vector<std::string>& overrides,
                     int64_t iters);
 

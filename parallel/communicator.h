@@ -1,0 +1,50 @@
+// Collective communication between the ranks of a group. One interface, one implementation per
+// transport: MPI for CPU tensors (parallel/mpi_communicator.cpp), NCCL for CUDA tensors (with the
+// CUDA backend). Tensors are contiguous; "rows" are the slices along dimension 0.
+//   all_reduce      in place; Sum, Avg (sum / size) or Max
+//   all_gather      out [size * n] <- every rank's in [n], in rank order
+//   reduce_scatter  in [size * n] -> out [n]: rank r gets chunk r of the element-wise reduction
+//   broadcast       in place from `root`
+//   all_to_all      in [size * m, ...] -> out [size * m, ...]: chunk j goes to rank j; received
+//                   chunks are stored in source-rank order (equal splits)
+//   all_to_all_v    the same with per-rank row counts (send_rows[j] rows to rank j,
+//                   recv_rows[j] rows from rank j)
+//   split           sub-groups: ranks with the same color form a group, ordered by key
+// Every call is collective: all ranks of the group must make it, in the same order. Errors (a
+// failed call, mismatched sizes) throw mt::Error naming the operation and this rank.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/tensor.h"
+
+namespace mt::parallel {
+
+enum class ReduceKind { Sum, Avg, Max };
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string name() const = 0;  // "mpi", "nccl"
+
+  virtual void all_reduce(Tensor& t, ReduceKind kind) = 0;
+  virtual void all_gather(const Tensor& in, Tensor& out) = 0;
+  virtual void reduce_scatter(const Tensor& in, Tensor& out, ReduceKind kind) = 0;
+  virtual void broadcast(Tensor& t, int root) = 0;
+  virtual void all_to_all(const Tensor& in, Tensor& out) = 0;
+  virtual void all_to_all_v(const Tensor& in, const std::vector<int64_t>& send_rows, Tensor& out,
+                            const std::vector<int64_t>& recv_rows) = 0;
+  virtual void barrier() = 0;
+  virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
+};
+
+// The world of processes started by mpirun (or a single process without it). Initialises MPI on
+// first use and finalises it at exit.
+Communicator& world();
+
+}  // namespace mt::parallel
