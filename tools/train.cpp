@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "runtime/error.h"
+#include "parallel/communicator.h"
 #include "tools/command.h"
 #include "train/config.h"
 #include "train/trainer.h"
@@ -32,10 +33,10 @@ int run_train(const Args& args) {
   std::vector<std::string> positional = train::apply_overrides(cfg, rest);
   MT_CHECK(positional.empty(), "unexpected argument '", positional.empty() ? "" : positional[0],
            "' (usage: moetrain train CONFIG.yaml [--key value ...])");
-  train::validate(cfg);
-  std::printf("effective configuration:\n%s\n", train::to_yaml(cfg).c_str());
+  bool lead = parallel::world().rank() == 0;  // under mpirun, rank 0 speaks for all
+  if (lead) std::printf("effective configuration:\n%s\n", train::to_yaml(cfg).c_str());
   train::TrainSummary s = train::run_training(cfg);
-  if (s.interrupted) std::printf("stopped early at iteration %lld; resume with --load %s\n", (long long)s.iterations,
+  if (s.interrupted && lead) std::printf("stopped early at iteration %lld; resume with --load %s\n", (long long)s.iterations,
                                  cfg.save.empty() ? "<save>" : cfg.save.c_str());
   return 0;
 }

@@ -17,6 +17,7 @@
 #include "data/gpt2_tokenizer.h"
 #include "data/loader.h"
 #include "nn/gpt.h"
+#include "parallel/communicator.h"
 #include "train/checkpoint.h"
 #include "train/model_config.h"
 #include "train/optimizer.h"
@@ -75,9 +76,14 @@ class MetricsFile {
 
 TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& options) {
   TrainConfig cfg = cfg_in;
-  validate(cfg);
+  // Data parallelism over the processes mpirun started (one process: world size 1). Every rank
+  // holds the whole model; each takes its slice of every global batch; gradients are averaged.
+  parallel::Communicator& world = parallel::world();
+  int64_t dp = world.size();
+  bool lead = world.rank() == 0;  // prints, writes metrics and checkpoints
+  validate(cfg, dp);
   auto say = [&](const char* fmt, auto... args) {
-    if (!options.quiet) {
+    if (!options.quiet && lead) {
       std::printf(fmt, args...);
       std::fflush(stdout);
     }
@@ -100,7 +106,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   AdamW optimizer(model.parameters(), {cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
 
   int64_t gbs = cfg.global_batch_size > 0 ? cfg.global_batch_size : cfg.micro_batch_size;
-  int64_t accumulation = gbs / cfg.micro_batch_size;
+  int64_t accumulation = gbs / (cfg.micro_batch_size * dp);
   int64_t tokens_per_iter = gbs * cfg.seq_length;
   int64_t train_iters = cfg.train_iters > 0 ? cfg.train_iters : (cfg.train_tokens + tokens_per_iter - 1) / tokens_per_iter;
   LrSchedule schedule(cfg, train_iters);
@@ -124,6 +130,8 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   MT_CHECK(datasets[0], "data_path ", cfg.data_path[0], ": the train split of '", cfg.split, "' is empty");
   data::LoaderOptions lo;
   lo.micro_batch = cfg.micro_batch_size;
+  lo.dp_size = dp;
+  lo.dp_rank = world.rank();
   lo.consumed_samples = state.consumed_samples;
   lo.eod_mask_loss = cfg.eod_mask_loss;
   lo.eod = tokenizer.eod();
@@ -132,7 +140,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   std::string metrics_path = !cfg.metrics_file.empty() ? cfg.metrics_file
                              : !cfg.save.empty()        ? (std::filesystem::path(cfg.save) / "metrics.jsonl").string()
                                                         : "";
-  MetricsFile metrics(metrics_path);
+  MetricsFile metrics(lead ? metrics_path : "");
   double flops_per_token = model.train_flops_per_token(cfg.seq_length);
 
   say("moetrain train: %lld layers, hidden %lld, %lld heads, seq %lld, vocab %lld (padded), %.2fM parameters\n",
@@ -175,15 +183,17 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   std::string config_yaml = to_yaml(cfg);
   TrainSummary summary;
   int64_t saved_at = -1;
-  auto save = [&] {
+  auto save = [&] {  // every rank holds the same parameters: rank 0 writes, the others wait for it
     if (cfg.save.empty() || saved_at == state.iteration) return;
-    summary.last_checkpoint =
-        save_checkpoint(cfg.save, state, model.parameters(), &optimizer, config_yaml, cfg.keep_last_n);
+    if (lead)
+      summary.last_checkpoint =
+          save_checkpoint(cfg.save, state, model.parameters(), &optimizer, config_yaml, cfg.keep_last_n);
+    world.barrier();
     saved_at = state.iteration;
     say("saved checkpoint %s\n", summary.last_checkpoint.c_str());
   };
 
-  bool tty = !options.quiet && isatty(fileno(stdout));
+  bool tty = !options.quiet && lead && isatty(fileno(stdout));
   double start = now_seconds(), interval_seconds = 0, interval_loss = 0, interval_aux = 0, last_norm = 0;
   // MoE layer loads summed over the log interval: per layer, expert counts, and sums of dropped
   // fraction, aux loss and router entropy (averaged when logged).
@@ -214,6 +224,16 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
       ++load_samples;
       Tensor seed = Tensor::scalar(1.0 / double(accumulation), parts.total.dtype());
       current_tape().backward(parts.total, &seed);
+    }
+    if (dp > 1) {  // average the gradients (dense and expert) and the logged losses over the ranks
+      for (int g = 0; g < kNumParamGroups; ++g) {
+        Tensor grads = model.parameters().flat_grads(ParamGroup(g));
+        if (grads.defined()) world.all_reduce(grads, parallel::ReduceKind::Avg);
+      }
+      Tensor losses = Tensor::from_vector(std::vector<double>{loss_sum, aux_sum}, {2});
+      world.all_reduce(losses, parallel::ReduceKind::Avg);
+      loss_sum = losses.data<double>()[0];
+      aux_sum = losses.data<double>()[1];
     }
     double norm = clip_grad_norm(model.parameters(), cfg.clip_grad);
     MT_CHECK(std::isfinite(norm), "iteration ", state.iteration + 1, ": the gradient norm is ", norm,
@@ -308,6 +328,12 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
     }
     bool time_up = cfg.exit_duration_in_mins > 0 && (now - start) / 60.0 >= cfg.exit_duration_in_mins;
     bool stop_here = options.stop_after_iters > 0 && state.iteration - start_iteration >= options.stop_after_iters;
+    if (dp > 1) {  // stop together: a signal or the clock seen by any rank stops every rank here
+      Tensor flags = Tensor::from_vector(std::vector<double>{double(g_stop_signal.load()), time_up ? 1.0 : 0.0}, {2});
+      world.all_reduce(flags, parallel::ReduceKind::Max);
+      if (flags.data<double>()[0] > 0) g_stop_signal.store(int(flags.data<double>()[0]));
+      time_up = flags.data<double>()[1] > 0;
+    }
     if (g_stop_signal.load() || time_up || stop_here) {
       if (g_stop_signal.load()) say("\nsignal %d received: saving and stopping\n", g_stop_signal.load());
       if (time_up) say("exit_duration_in_mins (%g) reached: saving and stopping\n", cfg.exit_duration_in_mins);
