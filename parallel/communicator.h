@@ -47,4 +47,9 @@ class Communicator {
 // first use and finalises it at exit.
 Communicator& world();
 
+// After an error on one rank: ends every process of the job (MPI_Abort) when MPI runs with more
+// than one process, so that the other ranks do not wait forever in their next collective.
+// Returns normally in a single process.
+void abort_other_ranks(int code);
+
 }  // namespace mt::parallel

@@ -164,6 +164,15 @@ void finalize_mpi() {
 
 }  // namespace
 
+void abort_other_ranks(int code) {
+  int initialized = 0, finalized = 0, size = 1;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (!initialized || finalized) return;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+}
+
 Communicator& world() {
   static std::unique_ptr<Communicator> w = [] {
     int initialized = 0;

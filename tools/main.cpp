@@ -3,6 +3,7 @@
 #include <exception>
 #include <string>
 
+#include "parallel/communicator.h"
 #include "runtime/error.h"
 #include "tools/command.h"
 
@@ -52,9 +53,11 @@ int main(int argc, char** argv) {
       return c.run(args);
     } catch (const mt::Error& e) {
       std::fprintf(stderr, "moetrain %s: error: %s\n", c.name, e.what());
+      mt::parallel::abort_other_ranks(1);  // under mpirun: end the job rather than leave ranks waiting
       return 1;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "moetrain %s: internal error: %s\n", c.name, e.what());
+      mt::parallel::abort_other_ranks(2);
       return 2;
     }
   }
