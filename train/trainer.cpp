@@ -167,6 +167,12 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
       total += model.loss_parts(inputs, labels, mb.loss_mask).lm_loss;  // the LM loss, as Megatron reports
     }
     ++evals_done;
+    if (dp > 1) {  // each rank evaluated its slice of the same global batches: average over ranks
+      Tensor t = Tensor::from_vector(std::vector<double>{total, double(n)}, {2});
+      world.all_reduce(t, parallel::ReduceKind::Sum);
+      total = t.data<double>()[0];
+      n = int64_t(t.data<double>()[1]);
+    }
     return n ? total / double(n) : -1;
   };
 
