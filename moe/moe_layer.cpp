@@ -4,6 +4,7 @@
 
 #include "autograd/ops.h"
 #include "moe/moe_ops.h"
+#include "parallel/collective_ops.h"
 #include "runtime/random.h"
 
 namespace mt::moe {
@@ -11,13 +12,18 @@ namespace mt::moe {
 MoeLayer::MoeLayer(ParameterRegistry& params, const std::string& prefix, const MoeLayerConfig& cfg) : cfg_(cfg) {
   int64_t h = cfg.hidden, f = cfg.ffn, e_count = cfg.router.num_experts;
   uint64_t layer = uint64_t(cfg.layer);
+  int64_t ep = cfg.expert_group ? cfg.expert_group->size() : 1;
+  MT_CHECK(e_count % ep == 0, "MoE layer ", cfg.layer, ": ", e_count, " experts cannot be spread evenly over ", ep,
+           " expert-parallel ranks; choose moe_expert_parallel_size dividing every layer's num_experts");
+  local_experts_ = e_count / ep;
+  first_local_expert_ = cfg.expert_group ? cfg.expert_group->rank() * local_experts_ : 0;
   auto key = [&](uint64_t role) { return rng_key(cfg.seed, 0, layer, 0x4D4F45 + role); };
   double bound = 1.0 / std::sqrt(double(h));
   gate_w_ = params.add(prefix + "gate.weight", rand_uniform({e_count, h}, cfg.dtype, key(1), -bound, bound));
   // One expert initialisation, copied to every expert (DeepSpeed deep-copies one MLP).
   Tensor fc1 = randn({f, h}, cfg.dtype, key(2), 0.0, cfg.init_std);
   Tensor fc2 = randn({h, f}, cfg.dtype, key(3), 0.0, cfg.output_init_std);
-  for (int64_t e = 0; e < e_count; ++e) {
+  for (int64_t e = first_local_expert_; e < first_local_expert_ + local_experts_; ++e) {
     std::string p = prefix + "experts." + std::to_string(e) + ".";
     ParamTags w = ParamTags{}.set_expert(int(cfg.layer), int(e));
     ParamTags b = ParamTags::no_decay().set_expert(int(cfg.layer), int(e));
@@ -45,8 +51,8 @@ int64_t MoeLayer::active_matmul_weights() const {
 }
 
 MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const Routing* fixed) const {
-  MT_CHECK(x.value().dim() == 2 && x.value().size(1) == cfg_.hidden, "MoE layer ", cfg_.layer, ": x ",
-           x.value().str(), " must be [tokens, ", cfg_.hidden, "]");
+  MT_CHECK(x.value().dim() == 2 && x.value().size(1) == cfg_.hidden, "MoE layer ", cfg_.layer, ": x ", x.value().str(),
+           " must be [tokens, ", cfg_.hidden, "]");
   MoeOutput out;
   Variable gate_in = x;
   if (training && cfg_.router.noisy_gate_policy == "Jitter") {  // multiplicative U(0.99, 1.01) noise
@@ -66,24 +72,69 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
 
   Variable weights = gate_weights(probs, r);
   out.aux_loss = aux_loss(probs, r);
-  std::vector<Variable> blocks = split_rows(dispatch(x, r), rows_per_expert(r));
-  std::vector<Variable> outputs;
-  for (int64_t e = 0; e < r.experts; ++e) {
-    const Variable& rows = blocks[size_t(e)];
-    if (rows.value().size(0) == 0) {
-      outputs.push_back(Variable(Tensor::empty({0, cfg_.hidden}, x.dtype())));
-      continue;
-    }
-    Variable hdn = ag::gelu(ag::linear(rows, fc1_w_[size_t(e)], fc1_b_[size_t(e)]));
-    outputs.push_back(ag::linear(hdn, fc2_w_[size_t(e)], fc2_b_[size_t(e)]));
-  }
-  out.y = combine(concat_rows(outputs, cfg_.hidden), weights, r);
+  Variable rows = dispatch(x, r);
+  Variable expert_out =
+      cfg_.expert_group ? run_experts_parallel(rows, rows_per_expert(r))
+                        : concat_rows(run_local_experts(split_rows(rows, rows_per_expert(r)), x.dtype()), cfg_.hidden);
+  out.y = combine(expert_out, weights, r);
   if (cfg_.residual) {
     Variable mlp = ag::linear(ag::gelu(ag::linear(x, mlp_fc1_w_, mlp_fc1_b_)), mlp_fc2_w_, mlp_fc2_b_);
     Variable ab = ag::softmax(ag::linear(x, coeff_w_, coeff_b_));  // [S, 2]
     out.y = ag::add(scale_rows(out.y, ab, 0), scale_rows(mlp, ab, 1));
   }
   return out;
+}
+
+std::vector<Variable> MoeLayer::run_local_experts(const std::vector<Variable>& blocks, DType dtype) const {
+  std::vector<Variable> outputs;
+  for (size_t l = 0; l < blocks.size(); ++l) {
+    if (blocks[l].value().size(0) == 0) {
+      outputs.push_back(Variable(Tensor::empty({0, cfg_.hidden}, dtype)));
+      continue;
+    }
+    Variable hdn = ag::gelu(ag::linear(blocks[l], fc1_w_[l], fc1_b_[l]));
+    outputs.push_back(ag::linear(hdn, fc2_w_[l], fc2_b_[l]));
+  }
+  return outputs;
+}
+
+// rows [N, h] expert-major over all E experts (counts c_e) -> expert outputs [N, h], same order.
+//   1. rank j of the group gets the contiguous rows of its experts: send[j] = sum of their c_e;
+//      the counts themselves go first (all_to_all of [E] -> [ep, L]: from source s, expert l).
+//   2. received rows are source-major; regroup them expert-major so each local expert runs
+//      once over the tokens of every source, then undo the regrouping and send the outputs back.
+Variable MoeLayer::run_experts_parallel(const Variable& rows, const std::vector<int64_t>& counts) const {
+  parallel::Communicator& group = *cfg_.expert_group;
+  int64_t ep = group.size(), local = local_experts_;
+  std::vector<int64_t> send(size_t(ep), 0), recv(size_t(ep), 0);
+  Tensor my_counts = Tensor::empty({int64_t(counts.size())}, DType::I64);
+  for (size_t e = 0; e < counts.size(); ++e) {
+    send[e / size_t(local)] += counts[e];
+    my_counts.data<int64_t>()[e] = counts[e];
+  }
+  Tensor their_counts = Tensor::empty(my_counts.shape(), DType::I64);
+  group.all_to_all(my_counts, their_counts);
+  std::vector<int64_t> block_rows(their_counts.data<int64_t>(), their_counts.data<int64_t>() + ep * local);
+  for (int64_t s = 0; s < ep; ++s)
+    for (int64_t l = 0; l < local; ++l) recv[size_t(s)] += block_rows[size_t(s * local + l)];
+
+  Variable received = parallel::all_to_all_v(rows, send, recv, group);
+  std::vector<Variable> by_source = split_rows(received, block_rows);  // [s * local + l]
+  std::vector<Variable> per_expert;
+  for (int64_t l = 0; l < local; ++l) {
+    std::vector<Variable> parts;
+    for (int64_t s = 0; s < ep; ++s) parts.push_back(by_source[size_t(s * local + l)]);
+    per_expert.push_back(concat_rows(parts, cfg_.hidden));
+  }
+  std::vector<Variable> outputs = run_local_experts(per_expert, rows.dtype());
+  std::vector<Variable> back(size_t(ep * local));
+  for (int64_t l = 0; l < local; ++l) {
+    std::vector<int64_t> sizes;
+    for (int64_t s = 0; s < ep; ++s) sizes.push_back(block_rows[size_t(s * local + l)]);
+    std::vector<Variable> parts = split_rows(outputs[size_t(l)], sizes);
+    for (int64_t s = 0; s < ep; ++s) back[size_t(s * local + l)] = parts[size_t(s)];
+  }
+  return parallel::all_to_all_v(concat_rows(back, cfg_.hidden), recv, send, group);
 }
 
 }  // namespace mt::moe

@@ -6,6 +6,8 @@
 // per expert fc1 [f,h], fc1 bias, fc2 [h,f] (init std / sqrt(2L)), fc2 bias - tagged expert
 // (layer, global id). All experts start as copies of one initialisation, as in DeepSpeed; the
 // output bias fc2 is applied (DeepSpeed after July 2023; the paper-era code dropped it).
+// With an expert group of ep ranks each rank registers only its E/ep experts (names keep the
+// global expert id); the result equals the single-rank layer on the same tokens.
 #pragma once
 
 #include <string>
@@ -13,6 +15,7 @@
 
 #include "autograd/parameters.h"
 #include "moe/router.h"
+#include "parallel/communicator.h"
 
 namespace mt::moe {
 
@@ -24,12 +27,16 @@ struct MoeLayerConfig {
   uint64_t seed = 1234;
   int64_t layer = 0;  // index of the transformer layer (for parameter names, tags, random streams)
   DType dtype = DType::F32;
+  // Expert parallelism: the group of ep ranks that share this layer's experts (nullptr: one rank
+  // holds them all). Rank i of the group holds experts [i*E/ep, (i+1)*E/ep); every rank routes its
+  // own tokens over all E experts and exchanges the dispatched rows with all_to_all_v.
+  parallel::Communicator* expert_group = nullptr;
 };
 
 struct MoeOutput {
-  Variable y;        // [S, h]
-  Variable aux_loss; // scalar l_aux of this layer
-  Routing routing;   // the decisions (for metrics: loads, dropped fraction)
+  Variable y;          // [S, h]
+  Variable aux_loss;   // scalar l_aux of this layer
+  Routing routing;     // the decisions (for metrics: loads, dropped fraction)
   double entropy = 0;  // mean router entropy over tokens
 };
 
@@ -44,7 +51,13 @@ class MoeLayer {
   int64_t active_matmul_weights() const;
 
  private:
+  // Each expert's MLP over its rows (local experts only; blocks[l] feeds local expert l).
+  std::vector<Variable> run_local_experts(const std::vector<Variable>& blocks, DType dtype) const;
+  // The rows of all E experts (expert-major) -> their expert outputs, across the expert group.
+  Variable run_experts_parallel(const Variable& rows, const std::vector<int64_t>& rows_per_expert) const;
+
   MoeLayerConfig cfg_;
+  int64_t first_local_expert_ = 0, local_experts_ = 0;
   Variable gate_w_, coeff_w_, coeff_b_, mlp_fc1_w_, mlp_fc1_b_, mlp_fc2_w_, mlp_fc2_b_;
   std::vector<Variable> fc1_w_, fc1_b_, fc2_w_, fc2_b_;
 };
