@@ -73,9 +73,9 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
   Variable weights = gate_weights(probs, r);
   out.aux_loss = aux_loss(probs, r);
   Variable rows = dispatch(x, r);
-  Variable expert_out =
-      cfg_.expert_group ? run_experts_parallel(rows, rows_per_expert(r))
-                        : concat_rows(run_local_experts(split_rows(rows, rows_per_expert(r)), x.dtype()), cfg_.hidden);
+  Variable expert_out = cfg_.expert_group
+                            ? run_experts_parallel(rows, rows_per_expert(r))
+                            : concat_rows(run_local_experts(split_rows(rows, rows_per_expert(r))), cfg_.hidden);
   out.y = combine(expert_out, weights, r);
   if (cfg_.residual) {
     Variable mlp = ag::linear(ag::gelu(ag::linear(x, mlp_fc1_w_, mlp_fc1_b_)), mlp_fc2_w_, mlp_fc2_b_);
@@ -85,11 +85,14 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
   return out;
 }
 
-std::vector<Variable> MoeLayer::run_local_experts(const std::vector<Variable>& blocks, DType dtype) const {
+std::vector<Variable> MoeLayer::run_local_experts(const std::vector<Variable>& blocks) const {
   std::vector<Variable> outputs;
   for (size_t l = 0; l < blocks.size(); ++l) {
     if (blocks[l].value().size(0) == 0) {
-      outputs.push_back(Variable(Tensor::empty({0, cfg_.hidden}, dtype)));
+      // No rows: an empty output that stays on the tape (a [0,h] view of the input). With expert
+      // parallelism the backward must still reach the all_to_all_v that delivered these rows,
+      // because that backward is a collective the other ranks of the group are waiting in.
+      outputs.push_back(ag::reshape(blocks[l], {0, cfg_.hidden}));
       continue;
     }
     Variable hdn = ag::gelu(ag::linear(blocks[l], fc1_w_[l], fc1_b_[l]));
@@ -126,7 +129,7 @@ Variable MoeLayer::run_experts_parallel(const Variable& rows, const std::vector<
     for (int64_t s = 0; s < ep; ++s) parts.push_back(by_source[size_t(s * local + l)]);
     per_expert.push_back(concat_rows(parts, cfg_.hidden));
   }
-  std::vector<Variable> outputs = run_local_experts(per_expert, rows.dtype());
+  std::vector<Variable> outputs = run_local_experts(per_expert);
   std::vector<Variable> back(size_t(ep * local));
   for (int64_t l = 0; l < local; ++l) {
     std::vector<int64_t> sizes;

@@ -52,7 +52,7 @@ class MoeLayer {
 
  private:
   // Each expert's MLP over its rows (local experts only; blocks[l] feeds local expert l).
-  std::vector<Variable> run_local_experts(const std::vector<Variable>& blocks, DType dtype) const;
+  std::vector<Variable> run_local_experts(const std::vector<Variable>& blocks) const;
   // The rows of all E experts (expert-major) -> their expert outputs, across the expert group.
   Variable run_experts_parallel(const Variable& rows, const std::vector<int64_t>& rows_per_expert) const;
 

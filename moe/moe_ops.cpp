@@ -8,7 +8,9 @@
 
 namespace mt::moe {
 
-std::vector<int64_t> rows_per_expert(const Routing& r) { return r.kept; }
+std::vector<int64_t> rows_per_expert(const Routing& r) {
+  return r.kept;
+}
 
 std::vector<int64_t> dispatch_positions(const Routing& r) {
   std::vector<int64_t> offset(size_t(r.experts), 0);
@@ -25,8 +27,8 @@ std::vector<int64_t> dispatch_positions(const Routing& r) {
 Variable gate_weights(const Variable& probs, const Routing& r) {
   require_defined("gate_weights", {{"probs", &probs}});
   const Tensor& pv = probs.value();
-  MT_CHECK((pv.shape() == Shape{r.tokens, r.experts}), "gate_weights: probs ", pv.str(), " do not match the routing of ",
-           r.tokens, " tokens over ", r.experts, " experts");
+  MT_CHECK((pv.shape() == Shape{r.tokens, r.experts}), "gate_weights: probs ", pv.str(),
+           " do not match the routing of ", r.tokens, " tokens over ", r.experts, " experts");
   constexpr double kEps = 1.1920929e-07;  // float32 epsilon, as DeepSpeed's clamp
   int64_t s = r.tokens, k = r.k, e_count = r.experts;
   std::vector<double> p = pv.to_double_vector(), w(size_t(s * k), 0.0), denom(size_t(s), 1.0);
@@ -137,9 +139,10 @@ Variable dispatch(const Variable& x, const Routing& r) {
 Variable combine(const Variable& rows, const Variable& weights, const Routing& r) {
   require_defined("combine", {{"rows", &rows}, {"weights", &weights}});
   const Tensor &rv = rows.value(), &wv = weights.value();
-  MT_CHECK((rv.dim() == 2 && rv.size(0) == r.num_kept() && wv.shape() == Shape{r.tokens, r.k} && rv.dtype() == wv.dtype()),
-           "combine: rows ", rv.str(), " must be [", r.num_kept(), ", hidden] and weights ", wv.str(), " [", r.tokens,
-           ", ", r.k, "] of one dtype");
+  MT_CHECK(
+      (rv.dim() == 2 && rv.size(0) == r.num_kept() && wv.shape() == Shape{r.tokens, r.k} && rv.dtype() == wv.dtype()),
+      "combine: rows ", rv.str(), " must be [", r.num_kept(), ", hidden] and weights ", wv.str(), " [", r.tokens, ", ",
+      r.k, "] of one dtype");
   int64_t h = rv.size(1);
   std::vector<int64_t> pos = dispatch_positions(r);
   Tensor y = Tensor::zeros({r.tokens, h}, rv.dtype(), rv.device());
@@ -157,29 +160,29 @@ Variable combine(const Variable& rows, const Variable& weights, const Routing& r
   });
   Variable out(y);
   if (any_requires_grad({&rows, &weights})) {
-    record_op("combine", out, [rs = rows.grad_slot(), ws = weights.grad_slot(), rv, wv, pos, k = r.k,
-                               h](const Tensor& dout) {
-      dispatch_float(rv.dtype(), "combine_backward", [&](auto zero) {
-        using T = decltype(zero);
-        const T *pr = rv.data<T>(), *pw = wv.data<T>(), *pdy = dout.data<T>();
-        T* pdr = rs.requires_grad() ? rs.grad_ref().template data<T>() : nullptr;
-        T* pdw = ws.requires_grad() ? ws.grad_ref().template data<T>() : nullptr;
-        for (size_t a = 0; a < pos.size(); ++a) {
-          if (pos[a] < 0) continue;
-          const T* dy = pdy + (int64_t(a) / k) * h;
-          if (pdr) {
-            T* dr = pdr + pos[a] * h;
-            for (int64_t c = 0; c < h; ++c) dr[c] += pw[a] * dy[c];
-          }
-          if (pdw) {
-            const T* in = pr + pos[a] * h;
-            double dot = 0;
-            for (int64_t c = 0; c < h; ++c) dot += double(dy[c]) * double(in[c]);
-            pdw[a] += T(dot);
-          }
-        }
-      });
-    });
+    record_op("combine", out,
+              [rs = rows.grad_slot(), ws = weights.grad_slot(), rv, wv, pos, k = r.k, h](const Tensor& dout) {
+                dispatch_float(rv.dtype(), "combine_backward", [&](auto zero) {
+                  using T = decltype(zero);
+                  const T *pr = rv.data<T>(), *pw = wv.data<T>(), *pdy = dout.data<T>();
+                  T* pdr = rs.requires_grad() ? rs.grad_ref().template data<T>() : nullptr;
+                  T* pdw = ws.requires_grad() ? ws.grad_ref().template data<T>() : nullptr;
+                  for (size_t a = 0; a < pos.size(); ++a) {
+                    if (pos[a] < 0) continue;
+                    const T* dy = pdy + (int64_t(a) / k) * h;
+                    if (pdr) {
+                      T* dr = pdr + pos[a] * h;
+                      for (int64_t c = 0; c < h; ++c) dr[c] += pw[a] * dy[c];
+                    }
+                    if (pdw) {
+                      const T* in = pr + pos[a] * h;
+                      double dot = 0;
+                      for (int64_t c = 0; c < h; ++c) dot += double(dy[c]) * double(in[c]);
+                      pdw[a] += T(dot);
+                    }
+                  }
+                });
+              });
   }
   return out;
 }
@@ -274,7 +277,9 @@ Variable concat_rows(const std::vector<Variable>& parts, int64_t cols) {
     }
     record_op("concat_rows", out, [slots, sizes, starts](const Tensor& dout) {
       for (size_t i = 0; i < slots.size(); ++i)
-        if (slots[i].requires_grad() && sizes[i] > 0) ops::add_(slots[i].grad_ref(), dout.narrow(starts[i], sizes[i]));
+        if (slots[i].requires_grad())
+          ops::add_(slots[i].grad_ref(), dout.narrow(starts[i], sizes[i]));  // empty parts too:
+      // their producers may be collectives (expert parallelism) that every rank must run backward
     });
   }
   return out;

@@ -104,7 +104,8 @@ Routing route(const Tensor& probs_t, const Tensor& logits_t, const RouterConfig&
   // --- load-balancing fractions: first choices for k <= 2 (l_aux = E sum me ce), k-hot for k >= 3
   // (l_aux = E/k sum me ce, ~1 at balance either way)
   for (int64_t t = 0; t < s; ++t)
-    for (int64_t j = 0; j < (k <= 2 ? 1 : k); ++j) r.aux_fraction[size_t(r.expert[size_t(t * k + j)])] += 1.0 / double(s);
+    for (int64_t j = 0; j < (k <= 2 ? 1 : k); ++j)
+      r.aux_fraction[size_t(r.expert[size_t(t * k + j)])] += 1.0 / double(s);
   r.aux_scale = k <= 2 ? double(e_count) : double(e_count) / double(k);
 
   // --- capacity

@@ -36,10 +36,10 @@ struct RouterConfig {
 
 struct Routing {
   int64_t tokens = 0, experts = 0, k = 0, capacity = 0;
-  std::vector<int32_t> expert;  // [tokens * k]: chosen expert of (token, choice)
-  std::vector<int32_t> slot;    // [tokens * k]: slot in the expert's buffer, -1 when dropped
-  std::vector<int64_t> assigned;  // [experts]: assignments before dropping (DeepSpeed's exp_counts)
-  std::vector<int64_t> kept;      // [experts]: assignments that got a slot
+  std::vector<int32_t> expert;       // [tokens * k]: chosen expert of (token, choice)
+  std::vector<int32_t> slot;         // [tokens * k]: slot in the expert's buffer, -1 when dropped
+  std::vector<int64_t> assigned;     // [experts]: assignments before dropping (DeepSpeed's exp_counts)
+  std::vector<int64_t> kept;         // [experts]: assignments that got a slot
   std::vector<double> aux_fraction;  // [experts]: ce_e of the load-balancing loss
   double aux_scale = 0;              // l_aux = aux_scale * sum_e me_e * ce_e
   int64_t num_kept() const;

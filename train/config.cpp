@@ -88,6 +88,8 @@ const std::vector<Key>& keys() {
       {"mlp_type", &TrainConfig::mlp_type, "standard or residual (residual MoE, as PR-MoE)"},
       {"noisy_gate_policy", &TrainConfig::noisy_gate_policy, "None, Jitter or RSample (top-1) gate noise in training"},
       {"use_rts", &TrainConfig::use_rts, "over capacity, keep a random subset of tokens (else the first in order)"},
+      {"moe_expert_parallel_size", &TrainConfig::moe_expert_parallel_size,
+       "ranks that share one copy of the experts (each holds num_experts / this many)"},
   };
   return table;
 }
@@ -305,8 +307,16 @@ void validate(const TrainConfig& c, int64_t dp_size) {
   MT_CHECK(c.precision == "fp32", "precision '", c.precision, "': the CPU backend trains in fp32");
   MT_CHECK(!c.data_path.empty(), "data_path must name a dataset prefix (make one with `moetrain preprocess`)");
   std::vector<int64_t> experts = c.experts_per_layer();
+  int64_t ep = c.moe_expert_parallel_size;
+  MT_CHECK(ep >= 1 && dp_size % ep == 0, "moe_expert_parallel_size (", ep, ") must divide the ", dp_size,
+           " data-parallel ranks (start a multiple of ", ep, " ranks with mpirun -np, or lower it)");
+  MT_CHECK(ep == 1 || (c.save.empty() && c.load.empty()), "moe_expert_parallel_size ", ep,
+           ": checkpoints of expert-parallel runs (save/load) are not implemented yet (issue #6); "
+           "train without save/load, or with moe_expert_parallel_size 1");
   for (int64_t e : experts) {
     MT_CHECK(e >= 1, "num_experts entries must be at least 1, got ", e);
+    MT_CHECK(e == 1 || e % ep == 0, "num_experts: a layer with ", e, " experts cannot be spread over ",
+             "moe_expert_parallel_size ", ep, " ranks; every MoE layer's count must be a multiple of it");
     MT_CHECK(e == 1 || (c.topk >= 1 && c.topk <= e), "topk (", c.topk, ") must be between 1 and the experts of a layer (",
              e, ")");
   }

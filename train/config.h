@@ -47,6 +47,7 @@ struct TrainConfig {
   std::string mlp_type = "standard";  // standard | residual (PR-MoE's residual MoE)
   std::string noisy_gate_policy = "None";  // None | Jitter | RSample (DeepSpeed's MoE argument)
   bool use_rts = true;                     // Random Token Selection over capacity (DeepSpeed's default)
+  int64_t moe_expert_parallel_size = 1;    // ranks sharing one copy of each layer's experts (ep)
 
   int64_t ffn_size() const { return ffn_hidden_size > 0 ? ffn_hidden_size : 4 * hidden_size; }
   int64_t max_positions() const { return max_position_embeddings > 0 ? max_position_embeddings : seq_length; }

@@ -36,10 +36,12 @@ inline nn::GptConfig model_config(const TrainConfig& cfg, int64_t vocab_size) {
 }
 
 // Each layer's feed-forward: an MoE layer where experts_per_layer() > 1, else the dense MLP.
-inline nn::FeedForwardFactory feed_forward_factory(const TrainConfig& cfg, const nn::GptConfig& mc) {
+// With an expert group (expert parallelism), each MoE layer holds its share of the experts.
+inline nn::FeedForwardFactory feed_forward_factory(const TrainConfig& cfg, const nn::GptConfig& mc,
+                                                   parallel::Communicator* expert_group = nullptr) {
   std::vector<int64_t> experts = cfg.experts_per_layer();
   if (std::all_of(experts.begin(), experts.end(), [](int64_t e) { return e <= 1; })) return {};
-  return [cfg, mc, experts](ParameterRegistry& params, const std::string& prefix, int64_t layer)
+  return [cfg, mc, experts, expert_group](ParameterRegistry& params, const std::string& prefix, int64_t layer)
              -> std::unique_ptr<nn::FeedForward> {
     double out_std = mc.init_method_std / std::sqrt(2.0 * double(mc.num_layers));
     if (experts[size_t(layer)] <= 1)
@@ -63,6 +65,7 @@ inline nn::FeedForwardFactory feed_forward_factory(const TrainConfig& cfg, const
     m.seed = mc.seed;
     m.layer = layer;
     m.dtype = mc.dtype;
+    m.expert_group = expert_group;
     return std::make_unique<moe::MoeFeedForward>(params, prefix, m);
   };
 }
@@ -80,9 +83,10 @@ inline int64_t count_parameters(const TrainConfig& cfg, int64_t vocab_size) {
 }
 
 // The model a training configuration describes, for a vocabulary of vocab_size tokens.
-inline std::unique_ptr<nn::GptModel> make_model(const TrainConfig& cfg, int64_t vocab_size) {
+inline std::unique_ptr<nn::GptModel> make_model(const TrainConfig& cfg, int64_t vocab_size,
+                                               parallel::Communicator* expert_group = nullptr) {
   nn::GptConfig mc = model_config(cfg, vocab_size);
-  return std::make_unique<nn::GptModel>(mc, feed_forward_factory(cfg, mc), cfg.moe_loss_coeff);
+  return std::make_unique<nn::GptModel>(mc, feed_forward_factory(cfg, mc, expert_group), cfg.moe_loss_coeff);
 }
 
 }  // namespace mt::train

@@ -35,17 +35,25 @@ void AdamW::step(double lr) {
   }
 }
 
-double global_grad_norm(const ParameterRegistry& params) {
-  double sum = 0;
+double global_grad_norm(const ParameterRegistry& params, parallel::Communicator* expert_group) {
+  double squares[kNumParamGroups] = {};
   for (int g = 0; g < kNumParamGroups; ++g) {
     const Tensor& grads = params.flat_grads(ParamGroup(g));
-    if (grads.defined()) sum += ops::reduce(ReduceOp::SumSquares, grads);
+    if (grads.defined()) squares[g] = ops::reduce(ReduceOp::SumSquares, grads);
   }
+  double& experts = squares[int(ParamGroup::Expert)];
+  if (expert_group && expert_group->size() > 1) {
+    Tensor t = Tensor::from_vector(std::vector<double>{experts}, {1});
+    expert_group->all_reduce(t, parallel::ReduceKind::Sum);
+    experts = t.to_double_vector()[0];
+  }
+  double sum = 0;
+  for (double s : squares) sum += s;
   return std::sqrt(sum);
 }
 
-double clip_grad_norm(ParameterRegistry& params, double max_norm) {
-  double norm = global_grad_norm(params);
+double clip_grad_norm(ParameterRegistry& params, double max_norm, parallel::Communicator* expert_group) {
+  double norm = global_grad_norm(params, expert_group);
   if (max_norm > 0 && std::isfinite(norm) && norm > max_norm) {
     double coeff = max_norm / (norm + 1e-6);
     for (int g = 0; g < kNumParamGroups; ++g) {

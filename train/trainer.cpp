@@ -18,6 +18,8 @@
 #include "data/loader.h"
 #include "nn/gpt.h"
 #include "parallel/communicator.h"
+#include "parallel/process_groups.h"
+#include "runtime/ops.h"
 #include "train/checkpoint.h"
 #include "train/model_config.h"
 #include "train/optimizer.h"
@@ -76,12 +78,19 @@ class MetricsFile {
 
 TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& options) {
   TrainConfig cfg = cfg_in;
-  // Data parallelism over the processes mpirun started (one process: world size 1). Every rank
-  // holds the whole model; each takes its slice of every global batch; gradients are averaged.
+  // Data parallelism over the processes mpirun started (one process: world size 1). Each rank
+  // takes its slice of every global batch. Every rank holds the dense weights; with expert
+  // parallelism (ep > 1) a group of ep ranks shares one copy of the experts. Dense gradients are
+  // averaged over the ranks; expert gradients are summed over the replicas of each expert (its
+  // expert-data-parallel group) and divided by the data-parallel size, as DeepSpeed does.
   parallel::Communicator& world = parallel::world();
   int64_t dp = world.size();
   bool lead = world.rank() == 0;  // prints, writes metrics and checkpoints
   validate(cfg, dp);
+  parallel::ParallelLayout layout;
+  layout.expert_parallel = int(cfg.moe_expert_parallel_size);
+  parallel::ProcessGroups groups = parallel::make_process_groups(world, layout);
+  parallel::Communicator* expert_group = layout.expert_parallel > 1 ? groups.expert_parallel.get() : nullptr;
   auto say = [&](const char* fmt, auto... args) {
     if (!options.quiet && lead) {
       std::printf(fmt, args...);
@@ -101,7 +110,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
            int64_t(need_gb), " GB for weights, gradients and AdamW state, and this machine has ", int64_t(have_gb),
            " GB (spread the experts over ranks with expert parallelism, or use a smaller configuration)");
   nn::GptConfig mc = model_config(cfg, tokenizer.vocab_size());
-  std::unique_ptr<nn::GptModel> model_ptr = make_model(cfg, tokenizer.vocab_size());
+  std::unique_ptr<nn::GptModel> model_ptr = make_model(cfg, tokenizer.vocab_size(), expert_group);
   nn::GptModel& model = *model_ptr;
   AdamW optimizer(model.parameters(), {cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
 
@@ -231,17 +240,20 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
       Tensor seed = Tensor::scalar(1.0 / double(accumulation), parts.total.dtype());
       current_tape().backward(parts.total, &seed);
     }
-    if (dp > 1) {  // average the gradients (dense and expert) and the logged losses over the ranks
-      for (int g = 0; g < kNumParamGroups; ++g) {
-        Tensor grads = model.parameters().flat_grads(ParamGroup(g));
-        if (grads.defined()) world.all_reduce(grads, parallel::ReduceKind::Avg);
+    if (dp > 1) {  // reduce the gradients (see above) and average the logged losses over the ranks
+      Tensor dense = model.parameters().flat_grads(ParamGroup::Dense);
+      if (dense.defined()) world.all_reduce(dense, parallel::ReduceKind::Avg);
+      Tensor experts = model.parameters().flat_grads(ParamGroup::Expert);
+      if (experts.defined()) {
+        groups.expert_data_parallel->all_reduce(experts, parallel::ReduceKind::Sum);
+        ops::scale_(experts, 1.0 / double(dp));
       }
       Tensor losses = Tensor::from_vector(std::vector<double>{loss_sum, aux_sum}, {2});
       world.all_reduce(losses, parallel::ReduceKind::Avg);
       loss_sum = losses.data<double>()[0];
       aux_sum = losses.data<double>()[1];
     }
-    double norm = clip_grad_norm(model.parameters(), cfg.clip_grad);
+    double norm = clip_grad_norm(model.parameters(), cfg.clip_grad, expert_group);
     MT_CHECK(std::isfinite(norm), "iteration ", state.iteration + 1, ": the gradient norm is ", norm,
              " (training diverged); lower lr or check the data");
     optimizer.step(lr);

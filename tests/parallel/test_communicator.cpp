@@ -1,7 +1,6 @@
 // Every collective of the MPI communicator, on every rank, against values each rank can compute
 // by itself. Run by CTest under `mpirun -np 2` and `mpirun -np 4`.
 #include <catch2/catch.hpp>
-
 #include <numeric>
 
 #include "parallel/communicator.h"
@@ -11,7 +10,9 @@ using namespace mt::parallel;
 
 namespace {
 // A value that depends on the rank and the index, exactly representable.
-double value(int rank, int64_t i) { return double(rank * 100 + i); }
+double value(int rank, int64_t i) {
+  return double(rank * 100 + i);
+}
 Tensor filled(int rank, int64_t n, DType dt) {
   std::vector<double> v(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) v[size_t(i)] = value(rank, i);

@@ -97,6 +97,21 @@ TEST_CASE("config contradictions are refused with the numbers involved", "[train
   REQUIRE_THROWS_WITH(validate(c), Contains("data_path"));
 }
 
+TEST_CASE("expert-parallel sizes that do not fit are refused", "[train][config][errors]") {
+  TrainConfig c = valid_config();
+  c.num_experts = {"8"};
+  c.moe_expert_parallel_size = 2;
+  c.global_batch_size = 0;
+  REQUIRE_NOTHROW(validate(c, 4));
+  REQUIRE_THROWS_WITH(validate(c, 3), Contains("moe_expert_parallel_size (2) must divide the 3 data-parallel ranks"));
+  c.num_experts = {"6"};
+  c.moe_expert_parallel_size = 4;
+  REQUIRE_THROWS_WITH(validate(c, 4), Contains("6 experts cannot be spread over moe_expert_parallel_size 4"));
+  c.num_experts = {"8"};
+  c.save = "runs/x";
+  REQUIRE_THROWS_WITH(validate(c, 4), Contains("not implemented yet"));
+}
+
 TEST_CASE("Megatron's learning-rate schedule", "[train][schedule]") {
   TrainConfig c = valid_config();
   c.lr = 1.0;
