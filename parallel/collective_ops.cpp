@@ -26,19 +26,22 @@ Tensor exchange(const Tensor& x, const std::vector<int64_t>& send, const std::ve
   return out;
 }
 
+// out [p*m, ...] <- x [p*m, ...] exchanged in equal chunks.
+Tensor exchange(const Tensor& x, Communicator& comm) {
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  comm.all_to_all(x, out);
+  return out;
+}
+
 }  // namespace
 
 Variable all_to_all(const Variable& x, Communicator& comm) {
   require_defined("all_to_all", {{"x", &x}});
-  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.value().device());
-  comm.all_to_all(x.value(), out);
-  Variable y(out);
+  Variable y(exchange(x.value(), comm));
   if (any_requires_grad({&x})) {
     record_op("all_to_all", y, [xs = x.grad_slot(), c = &comm](const Tensor& dy) {
-      Tensor dx = Tensor::empty(dy.shape(), dy.dtype(), dy.device());
-      c->all_to_all(dy, dx);
       Tensor g = xs.grad_ref();
-      ops::add_(g, dx);
+      ops::add_(g, exchange(dy, *c));
     });
   }
   return y;
@@ -50,9 +53,8 @@ Variable all_to_all_v(const Variable& x, const std::vector<int64_t>& send_rows, 
   Variable y(exchange(x.value(), send_rows, recv_rows, comm));
   if (any_requires_grad({&x})) {
     record_op("all_to_all_v", y, [xs = x.grad_slot(), send_rows, recv_rows, c = &comm](const Tensor& dy) {
-      Tensor dx = exchange(dy, recv_rows, send_rows, *c);
       Tensor g = xs.grad_ref();
-      ops::add_(g, dx);
+      ops::add_(g, exchange(dy, recv_rows, send_rows, *c));
     });
   }
   return y;

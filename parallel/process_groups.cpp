@@ -27,6 +27,11 @@ std::vector<int> strided(int first, int stride, int count) {
   return g;
 }
 
+// Index of `rank` inside `group` (a member).
+int position_of(const std::vector<int>& group, int rank) {
+  return int(std::find(group.begin(), group.end(), rank) - group.begin());
+}
+
 void check_rank(const ParallelLayout& l, int rank) {
   MT_CHECK(rank >= 0 && rank < l.world_size, "process groups: rank ", rank, " is outside a world of ", l.world_size,
            " ranks");
@@ -93,7 +98,7 @@ std::vector<int> expert_parallel_group(const ParallelLayout& l, int rank) {
   StagePosition p = stage_position(l, rank);
   if (l.expert_tensor_parallel) {  // chunk c of the data-parallel group
     std::vector<int> dp = data_parallel_group(l, rank);
-    int chunk = int(std::find(dp.begin(), dp.end(), rank) - dp.begin()) / ep;
+    int chunk = position_of(dp, rank) / ep;
     return {dp.begin() + chunk * ep, dp.begin() + (chunk + 1) * ep};
   }
   if (l.data_before_expert) {
@@ -109,7 +114,7 @@ std::vector<int> expert_data_parallel_group(const ParallelLayout& l, int rank) {
   StagePosition p = stage_position(l, rank);
   if (l.expert_tensor_parallel) {  // the same position m in every chunk of the data-parallel group
     std::vector<int> dp = data_parallel_group(l, rank);
-    int m = int(std::find(dp.begin(), dp.end(), rank) - dp.begin()) % ep;
+    int m = position_of(dp, rank) % ep;
     std::vector<int> g;
     for (int k = m; k < int(dp.size()); k += ep) g.push_back(dp[size_t(k)]);
     return g;
@@ -126,8 +131,7 @@ ProcessGroups make_process_groups(Communicator& world, ParallelLayout layout) {
   // Color = the group's first (smallest) member, key = the position inside the group: every
   // member computes the same color, and ranks inside the new communicator follow the group order.
   auto split_by = [&](const std::vector<int>& group) {
-    int position = int(std::find(group.begin(), group.end(), r) - group.begin());
-    return world.split(*std::min_element(group.begin(), group.end()), position);
+    return world.split(*std::min_element(group.begin(), group.end()), position_of(group, r));
   };
   ProcessGroups g;
   g.layout = layout;

@@ -28,7 +28,9 @@ namespace mt::train {
 namespace {
 
 std::atomic<int> g_stop_signal{0};
-extern "C" void on_stop_signal(int sig) { g_stop_signal.store(sig); }
+extern "C" void on_stop_signal(int sig) {
+  g_stop_signal.store(sig);
+}
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -37,7 +39,8 @@ double now_seconds() {
 std::string format_duration(double s) {
   char buf[32];
   int64_t t = int64_t(s);
-  std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(t / 3600), (long long)(t / 60 % 60), (long long)(t % 60));
+  std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(t / 3600), (long long)(t / 60 % 60),
+                (long long)(t % 60));
   return buf;
 }
 
@@ -81,8 +84,8 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   // Data parallelism over the processes mpirun started (one process: world size 1). Each rank
   // takes its slice of every global batch. Every rank holds the dense weights; with expert
   // parallelism (ep > 1) a group of ep ranks shares one copy of the experts. Dense gradients are
-  // averaged over the ranks; expert gradients are summed over the replicas of each expert (its
-  // expert-data-parallel group) and divided by the data-parallel size, as DeepSpeed does.
+  // averaged over the data-parallel group (all ranks while tp = 1); expert gradients are summed over the replicas of
+  // each expert (its expert-data-parallel group) and divided by the data-parallel size, as DeepSpeed does.
   parallel::Communicator& world = parallel::world();
   int64_t dp = world.size();
   bool lead = world.rank() == 0;  // prints, writes metrics and checkpoints
@@ -117,7 +120,8 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   int64_t gbs = cfg.global_batch_size > 0 ? cfg.global_batch_size : cfg.micro_batch_size;
   int64_t accumulation = gbs / (cfg.micro_batch_size * dp);
   int64_t tokens_per_iter = gbs * cfg.seq_length;
-  int64_t train_iters = cfg.train_iters > 0 ? cfg.train_iters : (cfg.train_tokens + tokens_per_iter - 1) / tokens_per_iter;
+  int64_t train_iters =
+      cfg.train_iters > 0 ? cfg.train_iters : (cfg.train_tokens + tokens_per_iter - 1) / tokens_per_iter;
   LrSchedule schedule(cfg, train_iters);
 
   // --- resume
@@ -134,8 +138,8 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   // --- data: as many samples as Megatron builds for this run
   int64_t evals = train_iters / cfg.eval_interval + 1;
   std::array<int64_t, 3> samples = {train_iters * gbs, evals * cfg.eval_iters * gbs, cfg.eval_iters * gbs};
-  auto datasets = data::build_train_valid_test(data::parse_data_path(cfg.data_path), cfg.split, samples,
-                                               cfg.seq_length, uint32_t(cfg.seed), true, cfg.data_cache_path);
+  auto datasets = data::build_train_valid_test(data::parse_data_path(cfg.data_path), cfg.split, samples, cfg.seq_length,
+                                               uint32_t(cfg.seed), true, cfg.data_cache_path);
   MT_CHECK(datasets[0], "data_path ", cfg.data_path[0], ": the train split of '", cfg.split, "' is empty");
   data::LoaderOptions lo;
   lo.micro_batch = cfg.micro_batch_size;
@@ -147,8 +151,8 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   data::GptLoader loader(datasets[0], lo);
 
   std::string metrics_path = !cfg.metrics_file.empty() ? cfg.metrics_file
-                             : !cfg.save.empty()        ? (std::filesystem::path(cfg.save) / "metrics.jsonl").string()
-                                                        : "";
+                             : !cfg.save.empty()       ? (std::filesystem::path(cfg.save) / "metrics.jsonl").string()
+                                                       : "";
   MetricsFile metrics(lead ? metrics_path : "");
   double flops_per_token = model.train_flops_per_token(cfg.seq_length);
 
@@ -187,7 +191,8 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
 
   // --- signals: finish the iteration, checkpoint, stop
   g_stop_signal.store(0);
-  struct sigaction old_term {}, old_int {};
+  struct sigaction old_term {
+  }, old_int{};
   if (options.handle_signals) {
     struct sigaction sa {};
     sa.sa_handler = on_stop_signal;
@@ -242,7 +247,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
     }
     if (dp > 1) {  // reduce the gradients (see above) and average the logged losses over the ranks
       Tensor dense = model.parameters().flat_grads(ParamGroup::Dense);
-      if (dense.defined()) world.all_reduce(dense, parallel::ReduceKind::Avg);
+      if (dense.defined()) groups.data_parallel->all_reduce(dense, parallel::ReduceKind::Avg);
       Tensor experts = model.parameters().flat_grads(ParamGroup::Expert);
       if (experts.defined()) {
         groups.expert_data_parallel->all_reduce(experts, parallel::ReduceKind::Sum);
@@ -309,8 +314,10 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
           int64_t total = 0, most = 0;
           for (int64_t c : l.expert_counts) total += c, most = std::max(most, c);
           char buf[160];
-          std::snprintf(buf, sizeof buf, "  layer %2lld: %zu experts, busiest %4.1f%% of tokens, dropped %4.1f%%, "
-                        "aux %.3f, entropy %.3f\n", (long long)layer + 1, l.expert_counts.size(),
+          std::snprintf(buf, sizeof buf,
+                        "  layer %2lld: %zu experts, busiest %4.1f%% of tokens, dropped %4.1f%%, "
+                        "aux %.3f, entropy %.3f\n",
+                        (long long)layer + 1, l.expert_counts.size(),
                         total ? 100.0 * double(most) / double(total) : 0.0, 100.0 * l.dropped / n, l.aux_loss / n,
                         l.entropy / n);
           table += buf;

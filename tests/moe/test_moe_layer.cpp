@@ -4,6 +4,7 @@
 
 #include "autograd/gradcheck.h"
 #include "autograd/tape.h"
+#include "moe/expert_weights.h"
 #include "moe/moe_layer.h"
 #include "runtime/random.h"
 #include "train/model_config.h"
@@ -27,12 +28,7 @@ void check_layer(int64_t topk, bool residual, int64_t min_capacity, const std::s
   cfg.output_init_std = 0.5;
   cfg.dtype = DType::F64;
   MoeLayer layer(reg, "layers.1.mlp.", cfg);
-  // Break the identical-expert start so every expert has its own gradient.
-  for (const Parameter& p : reg.all())
-    if (p.tags.expert) {
-      double* d = p.var.value().data<double>();
-      for (int64_t i = 0; i < p.var.value().numel(); ++i) d[i] += 0.1 * std::sin(double(i + 7 * p.tags.expert->expert));
-    }
+  testutil::break_expert_symmetry(reg);  // every expert its own gradient
   Variable x(randn({9, 6}, DType::F64, rng_key(3, 0, 0, 0)), true, "x");
   RngKey key = rng_key(7, 1, 1, 0);
   Routing fixed = layer.forward(x, true, key).routing;
@@ -41,23 +37,33 @@ void check_layer(int64_t topk, bool residual, int64_t min_capacity, const std::s
   for (const Parameter& p : reg.all()) inputs.push_back(p.var);
   GradcheckOptions opt;
   opt.max_entries_per_input = 10;
-  GradcheckResult y = gradcheck([&](const std::vector<Variable>&) { return layer.forward(x, true, key, &fixed).y; },
-                                inputs, opt);
+  GradcheckResult y =
+      gradcheck([&](const std::vector<Variable>&) { return layer.forward(x, true, key, &fixed).y; }, inputs, opt);
   INFO("output: " << y.summary());
   REQUIRE(y.ok);
-  GradcheckResult aux = gradcheck(
-      [&](const std::vector<Variable>&) { return layer.forward(x, true, key, &fixed).aux_loss; }, {x}, opt);
+  GradcheckResult aux =
+      gradcheck([&](const std::vector<Variable>&) { return layer.forward(x, true, key, &fixed).aux_loss; }, {x}, opt);
   INFO("aux: " << aux.summary());
   REQUIRE(aux.ok);
 }
 }  // namespace
 
 TEST_CASE("MoE layer gradients (routing held fixed)", "[moe][gradcheck]") {
-  SECTION("top-1, with drops") { check_layer(1, false, 1); }
-  SECTION("top-2") { check_layer(2, false, 1); }
-  SECTION("top-3") { check_layer(3, false, 1); }
-  SECTION("residual MoE, top-1") { check_layer(1, true, 4); }
-  SECTION("top-1 with Jitter gate noise") { check_layer(1, false, 1, "Jitter"); }
+  SECTION("top-1, with drops") {
+    check_layer(1, false, 1);
+  }
+  SECTION("top-2") {
+    check_layer(2, false, 1);
+  }
+  SECTION("top-3") {
+    check_layer(3, false, 1);
+  }
+  SECTION("residual MoE, top-1") {
+    check_layer(1, true, 4);
+  }
+  SECTION("top-1 with Jitter gate noise") {
+    check_layer(1, false, 1, "Jitter");
+  }
 }
 
 TEST_CASE("MoE layer output equals a naive per-token computation", "[moe][forward]") {

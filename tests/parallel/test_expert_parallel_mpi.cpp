@@ -9,9 +9,11 @@
 
 #include "autograd/ops.h"
 #include "autograd/tape.h"
+#include "moe/expert_weights.h"
 #include "moe/moe_layer.h"
 #include "parallel/process_groups.h"
 #include "runtime/random.h"
+#include "test_util.h"
 
 using namespace mt;
 using namespace mt::moe;
@@ -35,21 +37,10 @@ MoeLayerConfig small_config(int64_t topk, bool residual, bool drop_tokens) {
   return cfg;
 }
 
-// Different weights per expert (by global id), the same on every layout.
-void perturb_experts(const ParameterRegistry& reg) {
-  for (const Parameter& p : reg.all())
-    if (p.tags.expert) {
-      double* d = p.var.value().data<double>();
-      for (int64_t i = 0; i < p.var.value().numel(); ++i) d[i] += 0.1 * std::sin(double(i + 7 * p.tags.expert->expert));
-    }
-}
-
+// Gradients and outputs compared element by element.
 double max_abs_diff(const Tensor& a, const Tensor& b) {
-  std::vector<double> x = a.to_double_vector(), y = b.to_double_vector();
-  REQUIRE(x.size() == y.size());
-  double m = 0;
-  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(x[i] - y[i]));
-  return m;
+  REQUIRE(a.numel() == b.numel());
+  return testutil::max_abs_diff(a.to_double_vector(), b.to_double_vector());
 }
 
 // A parameter's gradient; zeros where nothing reached it (an expert without tokens).
@@ -100,8 +91,8 @@ void check_expert_parallel(int ep, int64_t topk, bool residual, bool drop_tokens
   MoeLayer single(single_reg, "layers.1.mlp.", cfg);
   cfg.expert_group = groups.expert_parallel.get();
   MoeLayer parallel(ep_reg, "layers.1.mlp.", cfg);
-  perturb_experts(single_reg);
-  perturb_experts(ep_reg);
+  testutil::break_expert_symmetry(single_reg);  // the same weights per global id on both layouts
+  testutil::break_expert_symmetry(ep_reg);
   if (starve) {
     starve_upper_experts(single_reg);
     starve_upper_experts(ep_reg);

@@ -1,7 +1,6 @@
 // End-to-end training: the model's gradients, AdamW against a plain loop, exact resume, and the
 // checkpoint's corruption checks.
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -73,6 +72,14 @@ fs::path fresh_dir(const std::string& name) {
   fs::create_directories(d);
   return d;
 }
+
+// No output and no signal handlers: tests run the trainer as a library.
+TrainerOptions quiet_options() {
+  TrainerOptions o;
+  o.quiet = true;
+  o.handle_signals = false;
+  return o;
+}
 }  // namespace
 
 TEST_CASE("GPT model gradients match finite differences (f64, dropout on)", "[train][model][gradcheck]") {
@@ -96,7 +103,10 @@ TEST_CASE("GPT model gradients match finite differences (f64, dropout on)", "[tr
   GradcheckOptions opt;
   opt.max_entries_per_input = 8;
   GradcheckResult r = gradcheck(
-      [&](const std::vector<Variable>&) { return model.loss(tokens, labels, mask, {true, 12}); }, params, opt);
+      [&](const std::vector<Variable>&) {
+        return model.loss(tokens, labels, mask, {true, 12});
+      },
+      params, opt);
   INFO(r.summary());
   REQUIRE(r.ok);
 }
@@ -127,8 +137,10 @@ TEST_CASE("a sample's dropout masks do not depend on its micro-batch", "[train][
 }
 
 TEST_CASE("the AdamW kernel matches a plain loop", "[train][optimizer]") {
-  Tensor w = Tensor::from_vector(std::vector<double>{1.0, -2.0, 0.5}, {3}), g = Tensor::from_vector(std::vector<double>{0.1, 0.2, -0.3}, {3});
-  Tensor m = Tensor::from_vector(std::vector<double>{0.01, 0.0, -0.02}, {3}), v = Tensor::from_vector(std::vector<double>{1e-4, 2e-4, 0.0}, {3});
+  Tensor w = Tensor::from_vector(std::vector<double>{1.0, -2.0, 0.5}, {3}),
+         g = Tensor::from_vector(std::vector<double>{0.1, 0.2, -0.3}, {3});
+  Tensor m = Tensor::from_vector(std::vector<double>{0.01, 0.0, -0.02}, {3}),
+         v = Tensor::from_vector(std::vector<double>{1e-4, 2e-4, 0.0}, {3});
   AdamWArgs a;
   a.lr = 0.1;
   a.beta1 = 0.9;
@@ -150,9 +162,7 @@ TEST_CASE("the AdamW kernel matches a plain loop", "[train][optimizer]") {
 
 TEST_CASE("training resumes exactly: 20 straight = 10 + resume + 10", "[train][resume]") {
   fs::path straight = fresh_dir("straight"), split = fresh_dir("split");
-  TrainerOptions quiet;
-  quiet.quiet = true;
-  quiet.handle_signals = false;
+  TrainerOptions quiet = quiet_options();
   TrainSummary a = run_training(tiny_run(straight), quiet);
   REQUIRE(a.iterations == 20);
 
@@ -187,9 +197,7 @@ TEST_CASE("checkpoints every save_interval, keeping the last keep_last_n", "[tra
   cfg.save_interval = 2;
   cfg.keep_last_n = 2;
   cfg.eval_iters = 0;
-  TrainerOptions quiet;
-  quiet.quiet = true;
-  quiet.handle_signals = false;
+  TrainerOptions quiet = quiet_options();
   run_training(cfg, quiet);
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir / "ckpt"))
@@ -207,9 +215,7 @@ TEST_CASE("damaged checkpoints are refused with the file named", "[train][checkp
   cfg.train_iters = 2;
   cfg.lr_warmup_iters = 1;
   cfg.eval_iters = 0;
-  TrainerOptions quiet;
-  quiet.quiet = true;
-  quiet.handle_signals = false;
+  TrainerOptions quiet = quiet_options();
   run_training(cfg, quiet);
   fs::path ckpt = dir / "ckpt" / "iter_0000002";
   REQUIRE(resolve_checkpoint((dir / "ckpt").string()) == ckpt.string());
@@ -241,9 +247,9 @@ TEST_CASE("damaged checkpoints are refused with the file named", "[train][checkp
   nn::GptConfig wider = mc;
   wider.hidden_size = 32;
   nn::GptModel other(wider);
-  REQUIRE_THROWS_WITH(load_checkpoint(ckpt.string(), other.parameters(), nullptr),
-                      Contains("embedding.word_embeddings.weight") && Contains("f32[50304,16]") &&
-                          Contains("f32[50304,32]"));
+  REQUIRE_THROWS_WITH(
+      load_checkpoint(ckpt.string(), other.parameters(), nullptr),
+      Contains("embedding.word_embeddings.weight") && Contains("f32[50304,16]") && Contains("f32[50304,32]"));
   // latest naming a missing folder.
   std::ofstream(dir / "ckpt" / "latest") << "iter_0000099\n";
   REQUIRE_THROWS_WITH(resolve_checkpoint((dir / "ckpt").string()), Contains("iter_0000099"));
