@@ -3,7 +3,9 @@
 //   weight_decay   AdamW decays it (2-D weights) or not (biases, LayerNorm gains);
 //   expert         it belongs to expert `expert` of MoE layer `layer` (reduced over the
 //                  expert-data-parallel group, stored under its global id in checkpoints);
-//   tp_split_dim   the dimension split across tensor-parallel ranks (-1: replicated).
+//   tp_split_dim   the dimension split across tensor-parallel ranks (-1: replicated), in
+//   tp_blocks      equal blocks, each split over the ranks (3 for a fused q,k,v weight), so that
+//                  the full tensor (what checkpoints store) is the one a single process holds.
 //
 // pack() lays all parameters of a group (dense or expert) out in one flat value buffer and one
 // flat gradient buffer, and re-points every Variable's value and grad at its range (and pins them
@@ -28,6 +30,7 @@ struct ParamTags {
   bool weight_decay = true;
   std::optional<ExpertTag> expert;
   int tp_split_dim = -1;
+  int tp_blocks = 1;
 
   // ParamTags{} decays; ParamTags::no_decay() for biases and LayerNorm parameters; chain the rest:
   // ParamTags{}.set_expert(3, 5).set_tp_split(0).
@@ -40,8 +43,9 @@ struct ParamTags {
     expert = ExpertTag{layer, expert_id};
     return *this;
   }
-  ParamTags& set_tp_split(int dim) {
+  ParamTags& set_tp_split(int dim, int blocks = 1) {
     tp_split_dim = dim;
+    tp_blocks = blocks;
     return *this;
   }
 };

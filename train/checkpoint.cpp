@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "runtime/file_util.h"
@@ -54,24 +55,25 @@ std::vector<fs::path> checkpoint_folders(const fs::path& save_dir) {
 }  // namespace
 
 std::string save_checkpoint(const std::string& save_dir, const TrainState& state, const ParameterRegistry& params,
-                            AdamW* optimizer, const std::string& config_yaml, int64_t keep_last_n) {
+                            AdamW* optimizer, const std::string& config_yaml, int64_t keep_last_n,
+                            const CheckpointLayout& layout) {
+  // Collective part first: the writer receives every global tensor.
+  std::vector<NamedTensor> model =
+      gather_global_tensors(params, layout, "", [&](ParamGroup g) { return params.flat_values(g); });
+  std::vector<NamedTensor> opt;
+  if (optimizer)
+    for (auto [prefix, moment] : {std::pair{"exp_avg.", &AdamW::exp_avg}, std::pair{"exp_avg_sq.", &AdamW::exp_avg_sq}})
+      for (NamedTensor& t :
+           gather_global_tensors(params, layout, prefix, [&](ParamGroup g) { return (optimizer->*moment)(g); }))
+        opt.push_back(std::move(t));
+  if (!layout.writer) return "";
+
   fs::path root(save_dir), final_dir = root / iteration_name(state.iteration);
   fs::path tmp = root / (iteration_name(state.iteration) + ".tmp-" + std::to_string(::getpid()));
   fs::create_directories(root);
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   try {
-    std::vector<NamedTensor> model, opt;
-    for (const Parameter& p : params.all()) {
-      model.push_back({p.name, p.var.value().to(Device::cpu())});
-      if (optimizer) {
-        int64_t n = p.var.value().numel();
-        Tensor& m = optimizer->exp_avg(p.group());
-        Tensor& v = optimizer->exp_avg_sq(p.group());
-        opt.push_back({"exp_avg." + p.name, m.narrow(p.offset, n).reshape(p.var.shape()).to(Device::cpu())});
-        opt.push_back({"exp_avg_sq." + p.name, v.narrow(p.offset, n).reshape(p.var.shape()).to(Device::cpu())});
-      }
-    }
     nlohmann::json meta = {{"format", kFormat},
                            {"iteration", state.iteration},
                            {"consumed_samples", state.consumed_samples},
@@ -109,9 +111,12 @@ std::string resolve_checkpoint(const std::string& path) {
   return dir.string();
 }
 
-std::string checkpoint_config_path(const std::string& dir) { return (fs::path(dir) / "config.yaml").string(); }
+std::string checkpoint_config_path(const std::string& dir) {
+  return (fs::path(dir) / "config.yaml").string();
+}
 
-TrainState load_checkpoint(const std::string& dir, ParameterRegistry& params, AdamW* optimizer) {
+TrainState load_checkpoint(const std::string& dir, ParameterRegistry& params, AdamW* optimizer,
+                           const CheckpointLayout& layout) {
   fs::path root(dir);
   nlohmann::json meta;
   try {
@@ -129,29 +134,40 @@ TrainState load_checkpoint(const std::string& dir, ParameterRegistry& params, Ad
              "' is corrupted: its checksum does not match the one in meta.json");
     return f;
   };
-  auto take = [&](SafetensorsFile& f, const std::string& file, const std::string& name, const Variable& into,
+  // Copies p's part of global tensor prefix + p.name into `target` (a view of p's shape).
+  auto take = [&](SafetensorsFile& f, const std::string& file, const std::string& prefix, const Parameter& p,
                   Tensor target) {
+    std::string name = prefix + p.name;
     auto it = f.tensors.find(name);
     MT_CHECK(it != f.tensors.end(), "checkpoint file '", (root / file).string(), "' has no tensor '", name,
              "' (the model was built with a different configuration?)");
-    MT_CHECK(it->second.shape() == into.shape() && it->second.dtype() == into.dtype(), "checkpoint file '",
+    Shape want = global_shape(p, layout);
+    MT_CHECK(it->second.shape() == want && it->second.dtype() == p.var.dtype(), "checkpoint file '",
              (root / file).string(), "': tensor '", name, "' is ", it->second.str(), " but the model expects ",
-             into.value().str());
-    target.copy_from(it->second);
-    f.tensors.erase(it);
+             dtype_name(p.var.dtype()), shape_str(want));
+    target.copy_from(local_part(p, it->second, layout));
+  };
+  // Every tensor in a file must belong to the model (this rank's part or another rank's).
+  auto check_no_strangers = [&](const SafetensorsFile& f, const std::string& file,
+                                const std::vector<std::string>& prefixes) {
+    std::set<std::string> known;
+    for (const std::string& prefix : prefixes) known.merge(global_tensor_names(params, layout, prefix));
+    for (const auto& [name, t] : f.tensors)
+      MT_CHECK(known.count(name), "checkpoint file '", (root / file).string(), "' holds tensor '", name,
+               "' that the model does not have");
   };
   SafetensorsFile model = load_file("model.safetensors");
-  for (const Parameter& p : params.all()) take(model, "model.safetensors", p.name, p.var, p.var.value());
-  MT_CHECK(model.tensors.empty(), "checkpoint file '", (root / "model.safetensors").string(), "' holds tensor '",
-           model.tensors.empty() ? "" : model.tensors.begin()->first, "' that the model does not have");
+  check_no_strangers(model, "model.safetensors", {""});
+  for (const Parameter& p : params.all()) take(model, "model.safetensors", "", p, p.var.value());
   if (optimizer) {
     MT_CHECK(fs::exists(root / "optimizer.safetensors"), "checkpoint '", dir, "' has no optimizer state");
     SafetensorsFile opt = load_file("optimizer.safetensors");
+    check_no_strangers(opt, "optimizer.safetensors", {"exp_avg.", "exp_avg_sq."});
     for (const Parameter& p : params.all()) {
       int64_t n = p.var.value().numel();
-      take(opt, "optimizer.safetensors", "exp_avg." + p.name, p.var,
+      take(opt, "optimizer.safetensors", "exp_avg.", p,
            optimizer->exp_avg(p.group()).narrow(p.offset, n).reshape(p.var.shape()));
-      take(opt, "optimizer.safetensors", "exp_avg_sq." + p.name, p.var,
+      take(opt, "optimizer.safetensors", "exp_avg_sq.", p,
            optimizer->exp_avg_sq(p.group()).narrow(p.offset, n).reshape(p.var.shape()));
     }
     optimizer->set_steps(meta.value("optimizer_steps", int64_t(0)));

@@ -8,11 +8,15 @@
 // and renamed into place (a crash, a kill or a full disk never leaves a half-written one), then
 // `latest` is replaced the same way, then folders beyond keep_last_n are removed. Loading checks
 // the checksums, and every parameter's presence, shape and dtype. docs/checkpoint-format.md.
+// Under data / tensor / expert parallelism the files hold the global tensors (every expert, full
+// tensor-parallel weights; train/checkpoint_layout.h): saving is collective and rank 0 writes,
+// loading takes each rank's part, whatever layout wrote the checkpoint.
 #pragma once
 
 #include <string>
 
 #include "autograd/parameters.h"
+#include "train/checkpoint_layout.h"
 #include "train/optimizer.h"
 
 namespace mt::train {
@@ -21,16 +25,20 @@ struct TrainState {
   int64_t iteration = 0, consumed_samples = 0, consumed_tokens = 0;
 };
 
-// Returns the folder written.
+// Returns the folder written (empty on ranks other than the writer). Collective: every rank of a
+// parallel job calls it with its layout; the others must wait (barrier) before reading the result.
 std::string save_checkpoint(const std::string& save_dir, const TrainState& state, const ParameterRegistry& params,
-                            AdamW* optimizer, const std::string& config_yaml, int64_t keep_last_n);
+                            AdamW* optimizer, const std::string& config_yaml, int64_t keep_last_n,
+                            const CheckpointLayout& layout = {});
 
 // `path` itself when it is a checkpoint folder, else the folder its `latest` file names; empty
 // when `path` holds no checkpoint at all (a fresh run).
 std::string resolve_checkpoint(const std::string& path);
 
 // Loads parameters (and the optimizer state when `optimizer` is given) into place.
-TrainState load_checkpoint(const std::string& dir, ParameterRegistry& params, AdamW* optimizer);
+// Under a parallel layout each rank takes its experts and tensor-parallel shards.
+TrainState load_checkpoint(const std::string& dir, ParameterRegistry& params, AdamW* optimizer,
+                           const CheckpointLayout& layout = {});
 
 // The config.yaml saved in a checkpoint folder.
 std::string checkpoint_config_path(const std::string& dir);

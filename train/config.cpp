@@ -44,6 +44,8 @@ const std::vector<Key>& keys() {
       {"train_iters", &TrainConfig::train_iters, "optimizer steps to train (or train_tokens)"},
       {"train_tokens", &TrainConfig::train_tokens, "tokens to train (or train_iters)"},
       {"exit_duration_in_mins", &TrainConfig::exit_duration_in_mins, "save and stop after this long; 0 = no limit"},
+      {"exit_interval", &TrainConfig::exit_interval,
+       "save and stop at the first iteration that is a multiple of it; 0 = never"},
       {"seed", &TrainConfig::seed, "seed of initialisation, dropout and data order"},
       {"lr", &TrainConfig::lr, "peak learning rate"},
       {"min_lr", &TrainConfig::min_lr, "learning rate at the end of the decay"},
@@ -140,17 +142,26 @@ void set_scalar(TrainConfig& cfg, const Key& k, const std::string& text, const s
   std::visit(
       [&](auto member) {
         using T = std::remove_cvref_t<decltype(cfg.*member)>;
-        if constexpr (std::is_same_v<T, int64_t>) cfg.*member = parse_int(text, k.name, where);
-        else if constexpr (std::is_same_v<T, double>) cfg.*member = parse_float(text, k.name, where);
-        else if constexpr (std::is_same_v<T, bool>) cfg.*member = parse_bool(text, k.name, where);
-        else if constexpr (std::is_same_v<T, std::string>) cfg.*member = text;
-        else cfg.*member = {text};
+        if constexpr (std::is_same_v<T, int64_t>)
+          cfg.*member = parse_int(text, k.name, where);
+        else if constexpr (std::is_same_v<T, double>)
+          cfg.*member = parse_float(text, k.name, where);
+        else if constexpr (std::is_same_v<T, bool>)
+          cfg.*member = parse_bool(text, k.name, where);
+        else if constexpr (std::is_same_v<T, std::string>)
+          cfg.*member = text;
+        else
+          cfg.*member = {text};
       },
       k.member);
 }
 
-bool is_list(const Key& k) { return std::holds_alternative<std::vector<std::string> TrainConfig::*>(k.member); }
-bool is_bool(const Key& k) { return std::holds_alternative<bool TrainConfig::*>(k.member); }
+bool is_list(const Key& k) {
+  return std::holds_alternative<std::vector<std::string> TrainConfig::*>(k.member);
+}
+bool is_bool(const Key& k) {
+  return std::holds_alternative<bool TrainConfig::*>(k.member);
+}
 
 }  // namespace
 
@@ -199,7 +210,9 @@ TrainConfig load_config_file(const std::string& path, TrainConfig cfg) {
       continue;
     }
     MT_CHECK(v.IsScalar(), where, ": ", name, " expects a single value, got ",
-             v.IsSequence() ? "a list" : v.IsMap() ? "a mapping" : "nothing");
+             v.IsSequence() ? "a list"
+             : v.IsMap()    ? "a mapping"
+                            : "nothing");
     set_scalar(cfg, *k, v.as<std::string>(), where);
   }
   return cfg;
@@ -278,8 +291,9 @@ void validate(const TrainConfig& c, int64_t dp_size) {
   positive(c.seq_length, "seq_length");
   MT_CHECK(c.hidden_size % c.num_attention_heads == 0, "num_attention_heads (", c.num_attention_heads,
            ") must divide hidden_size (", c.hidden_size, ")");
-  MT_CHECK(c.seq_length <= c.max_positions(), "seq_length (", c.seq_length, ") is larger than max_position_embeddings (",
-           c.max_position_embeddings, "): the model has no position for the later tokens");
+  MT_CHECK(c.seq_length <= c.max_positions(), "seq_length (", c.seq_length,
+           ") is larger than max_position_embeddings (", c.max_position_embeddings,
+           "): the model has no position for the later tokens");
   MT_CHECK(c.micro_batch_size > 0, "micro_batch_size must be set (a positive number of samples per forward)");
   int64_t step = c.micro_batch_size * dp_size;
   MT_CHECK(c.global_batch_size == 0 || (c.global_batch_size > 0 && c.global_batch_size % step == 0),
@@ -301,6 +315,8 @@ void validate(const TrainConfig& c, int64_t dp_size) {
            "hidden_dropout and attention_dropout must be in [0, 1)");
   MT_CHECK(c.adam_beta1 >= 0 && c.adam_beta1 < 1 && c.adam_beta2 >= 0 && c.adam_beta2 < 1 && c.adam_eps > 0,
            "need adam_beta1 and adam_beta2 in [0, 1) and adam_eps > 0");
+  MT_CHECK(c.exit_interval >= 0 && c.exit_duration_in_mins >= 0,
+           "exit_interval and exit_duration_in_mins must not be negative");
   MT_CHECK(c.weight_decay >= 0 && c.clip_grad >= 0, "weight_decay and clip_grad must not be negative");
   MT_CHECK(c.tensor_model_parallel_size == 1, "tensor_model_parallel_size ", c.tensor_model_parallel_size,
            " needs the parallelism of issue #6; use 1");
@@ -310,15 +326,12 @@ void validate(const TrainConfig& c, int64_t dp_size) {
   int64_t ep = c.moe_expert_parallel_size;
   MT_CHECK(ep >= 1 && dp_size % ep == 0, "moe_expert_parallel_size (", ep, ") must divide the ", dp_size,
            " data-parallel ranks (start a multiple of ", ep, " ranks with mpirun -np, or lower it)");
-  MT_CHECK(ep == 1 || (c.save.empty() && c.load.empty()), "moe_expert_parallel_size ", ep,
-           ": checkpoints of expert-parallel runs (save/load) are not implemented yet (issue #6); "
-           "train without save/load, or with moe_expert_parallel_size 1");
   for (int64_t e : experts) {
     MT_CHECK(e >= 1, "num_experts entries must be at least 1, got ", e);
     MT_CHECK(e == 1 || e % ep == 0, "num_experts: a layer with ", e, " experts cannot be spread over ",
              "moe_expert_parallel_size ", ep, " ranks; every MoE layer's count must be a multiple of it");
-    MT_CHECK(e == 1 || (c.topk >= 1 && c.topk <= e), "topk (", c.topk, ") must be between 1 and the experts of a layer (",
-             e, ")");
+    MT_CHECK(e == 1 || (c.topk >= 1 && c.topk <= e), "topk (", c.topk,
+             ") must be between 1 and the experts of a layer (", e, ")");
   }
   MT_CHECK(c.mlp_type == "standard" || c.mlp_type == "residual", "mlp_type must be standard or residual, got '",
            c.mlp_type, "'");
@@ -329,8 +342,7 @@ void validate(const TrainConfig& c, int64_t dp_size) {
   MT_CHECK(c.moe_train_capacity_factor > 0 && c.moe_eval_capacity_factor > 0 && c.moe_min_capacity >= 0 &&
                c.moe_loss_coeff >= 0,
            "MoE capacity factors must be positive, moe_min_capacity and moe_loss_coeff not negative");
-  MT_CHECK(c.log_interval > 0 && c.eval_interval > 0 && c.eval_iters >= 0 && c.save_interval >= 0 &&
-               c.keep_last_n >= 0,
+  MT_CHECK(c.log_interval > 0 && c.eval_interval > 0 && c.eval_iters >= 0 && c.save_interval >= 0 && c.keep_last_n >= 0,
            "log_interval and eval_interval must be positive; eval_iters, save_interval, keep_last_n not negative");
 }
 

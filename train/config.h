@@ -21,6 +21,7 @@ struct TrainConfig {
   int64_t micro_batch_size = 0, global_batch_size = 0;  // global 0: micro_batch_size * data-parallel size
   int64_t train_iters = 0, train_tokens = 0;            // one of them; 0 = unset
   double exit_duration_in_mins = 0;                     // 0 = no time limit
+  int64_t exit_interval = 0;                            // save and stop at a multiple of it; 0 = never
   int64_t seed = 1234;
   // --- optimizer and schedule
   double lr = 1e-4, min_lr = 0, weight_decay = 0.01, clip_grad = 1.0;

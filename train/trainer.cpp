@@ -91,9 +91,11 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   bool lead = world.rank() == 0;  // prints, writes metrics and checkpoints
   validate(cfg, dp);
   parallel::ParallelLayout layout;
+  layout.world_size = world.size();
   layout.expert_parallel = int(cfg.moe_expert_parallel_size);
   parallel::ProcessGroups groups = parallel::make_process_groups(world, layout);
   parallel::Communicator* expert_group = layout.expert_parallel > 1 ? groups.expert_parallel.get() : nullptr;
+  CheckpointLayout checkpoint_parts = checkpoint_layout(layout, groups, world.rank());
   auto say = [&](const char* fmt, auto... args) {
     if (!options.quiet && lead) {
       std::printf(fmt, args...);
@@ -128,7 +130,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   TrainState state;
   std::string resume_from = cfg.load.empty() ? "" : resolve_checkpoint(cfg.load);
   if (!resume_from.empty()) {
-    state = load_checkpoint(resume_from, model.parameters(), &optimizer);
+    state = load_checkpoint(resume_from, model.parameters(), &optimizer, checkpoint_parts);
     say("resumed from %s at iteration %lld (%lld samples consumed)\n", resume_from.c_str(), (long long)state.iteration,
         (long long)state.consumed_samples);
   } else if (!cfg.load.empty()) {
@@ -203,11 +205,11 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   std::string config_yaml = to_yaml(cfg);
   TrainSummary summary;
   int64_t saved_at = -1;
-  auto save = [&] {  // every rank holds the same parameters: rank 0 writes, the others wait for it
+  auto save = [&] {  // collective: rank 0 gathers the experts and shards and writes, the others wait
     if (cfg.save.empty() || saved_at == state.iteration) return;
-    if (lead)
-      summary.last_checkpoint =
-          save_checkpoint(cfg.save, state, model.parameters(), &optimizer, config_yaml, cfg.keep_last_n);
+    std::string dir = save_checkpoint(cfg.save, state, model.parameters(), &optimizer, config_yaml, cfg.keep_last_n,
+                                      checkpoint_parts);
+    if (lead) summary.last_checkpoint = dir;
     world.barrier();
     saved_at = state.iteration;
     say("saved checkpoint %s\n", summary.last_checkpoint.c_str());
@@ -352,7 +354,9 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
       }
     }
     bool time_up = cfg.exit_duration_in_mins > 0 && (now - start) / 60.0 >= cfg.exit_duration_in_mins;
-    bool stop_here = options.stop_after_iters > 0 && state.iteration - start_iteration >= options.stop_after_iters;
+    bool exit_now = cfg.exit_interval > 0 && state.iteration % cfg.exit_interval == 0 && state.iteration < train_iters;
+    bool stop_here =
+        exit_now || (options.stop_after_iters > 0 && state.iteration - start_iteration >= options.stop_after_iters);
     if (dp > 1) {  // stop together: a signal or the clock seen by any rank stops every rank here
       Tensor flags = Tensor::from_vector(std::vector<double>{double(g_stop_signal.load()), time_up ? 1.0 : 0.0}, {2});
       world.all_reduce(flags, parallel::ReduceKind::Max);
@@ -362,6 +366,9 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
     if (g_stop_signal.load() || time_up || stop_here) {
       if (g_stop_signal.load()) say("\nsignal %d received: saving and stopping\n", g_stop_signal.load());
       if (time_up) say("exit_duration_in_mins (%g) reached: saving and stopping\n", cfg.exit_duration_in_mins);
+      if (exit_now)
+        say("iteration %lld: stopping here (exit_interval %lld)\n", (long long)state.iteration,
+            (long long)cfg.exit_interval);
       summary.interrupted = g_stop_signal.load() != 0 || time_up;
       save();
       break;

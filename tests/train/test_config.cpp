@@ -108,8 +108,8 @@ TEST_CASE("expert-parallel sizes that do not fit are refused", "[train][config][
   c.moe_expert_parallel_size = 4;
   REQUIRE_THROWS_WITH(validate(c, 4), Contains("6 experts cannot be spread over moe_expert_parallel_size 4"));
   c.num_experts = {"8"};
-  c.save = "runs/x";
-  REQUIRE_THROWS_WITH(validate(c, 4), Contains("not implemented yet"));
+  c.save = "runs/x";  // checkpoints hold every expert: saving and loading work under any layout
+  REQUIRE_NOTHROW(validate(c, 4));
 }
 
 TEST_CASE("Megatron's learning-rate schedule", "[train][schedule]") {

@@ -1,0 +1,10 @@
+# Shell helpers shared by the CLI tests that compare training runs (source it).
+# metrics_values FILE...: every lm_loss and grad_norm logged in the metrics files, one per line, in order.
+metrics_values() { cat "$@" | grep -o '"\(lm_loss\|grad_norm\)":[-0-9.e+]*' | cut -d: -f2; }
+# same_values A B COUNT TOL: prints "yes" when files A and B hold COUNT numbers each, pairwise
+# equal within TOL relative.
+same_values() {
+  paste "$1" "$2" | awk -v want="$3" -v tol="$4" 'BEGIN { ok = 1; n = 0 }
+    { n++; if ($2 == "") ok = 0; r = ($1 - $2) / ($1 > 0 ? $1 : -$1); if (r < 0) r = -r; if (r > tol) ok = 0 }
+    END { print (ok && n == want) ? "yes" : "no" }'
+}
