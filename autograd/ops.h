@@ -5,15 +5,20 @@
 
 #include "autograd/tape.h"
 #include "autograd/variable.h"
+#include "runtime/backend.h"
 #include "runtime/rng.h"
 
 namespace mt::ag {
 
 // y [..., out] = x [..., in] @ w[out, in]^T + b[out]; b may be undefined (no bias).
 Variable linear(const Variable& x, const Variable& w, const Variable& b = {});
+// y [..., C] = x + b, b [C] added to every row (the bias of a row-parallel linear, after its sum).
+Variable add_bias(const Variable& x, const Variable& b);
 
 // out [B,T,C] = wte[idx] + wpe[0:T]; idx [B,T] i32/i64 (no gradient).
-Variable embedding(const Tensor& idx, const Variable& wte, const Variable& wpe);
+// Either table may be undefined; with a vocabulary shard wte holds rows [start, start + V) and
+// other ids get no word row (vocab-parallel embedding).
+Variable embedding(const Tensor& idx, const Variable& wte, const Variable& wpe, const VocabShard& shard = {});
 
 // LayerNorm over the last dimension: x [..., C], w [C], b [C].
 Variable layernorm(const Variable& x, const Variable& w, const Variable& b, double eps = 1e-5);
@@ -26,7 +31,7 @@ Variable softmax(const Variable& x);
 
 // Fused causal self-attention: qkv [B,T,3C] -> [B,T,C] with n_head heads; attention dropout on the
 // probabilities with probability dropout_p, its mask a function of `key` (see runtime/ops.h).
-Variable causal_self_attention(const Variable& qkv, int64_t n_head, double dropout_p = 0.0, RngKey key = {});
+Variable causal_self_attention(const Variable& qkv, int64_t n_head, const AttentionDropout& dropout = {});
 
 // A view of x with another shape (one entry may be -1); the gradient flows back reshaped.
 Variable reshape(const Variable& x, const Shape& shape);
@@ -46,5 +51,10 @@ Variable dropout(const Variable& x, double p, RngKey key);
 // element count as targets, float), loss = sum(mask * ce) / sum(mask) as Megatron; a mask that
 // sums to 0 gives loss 0. Returns a 0-d tensor.
 Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tensor& loss_mask = {});
+
+// The masked mean of the losses: weights m_n / sum(m) over n rows (1/n without a mask), and
+// sum_n w_n loss_n over the rows of non-zero weight (a masked row's infinite loss cannot make NaN).
+Tensor mean_weights(const Tensor& loss_mask, int64_t n, DType dtype, Device device);
+double weighted_sum(const Tensor& losses, const Tensor& weights);
 
 }  // namespace mt::ag

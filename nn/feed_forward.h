@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "autograd/parameters.h"
+#include "parallel/communicator.h"
 #include "runtime/rng.h"
 
 namespace mt::nn {
@@ -38,16 +39,25 @@ class FeedForward {
 };
 
 // Megatron's ParallelMLP: fc2(gelu(fc1(x))), fc1 [f,h] init N(0, std), fc2 [h,f] init N(0, out_std).
+// With a tensor group of p ranks, fc1 is column-parallel (f/p rows each) and fc2 row-parallel.
 class DenseMlp final : public FeedForward {
  public:
   DenseMlp(ParameterRegistry& params, const std::string& prefix, int64_t hidden, int64_t ffn, double std,
-           double out_std, RngKey init_key, DType dtype);
+           double out_std, RngKey init_key, DType dtype, parallel::Communicator* tensor_group = nullptr);
   FeedForwardOutput forward(const Variable& x, bool training, RngKey key) const override;
-  int64_t active_matmul_weights() const override { return fc1_w_.value().numel() + fc2_w_.value().numel(); }
+  int64_t active_matmul_weights() const override {  // of the whole MLP, all tensor-parallel shards
+    return (fc1_w_.value().numel() + fc2_w_.value().numel()) * (tensor_group_ ? tensor_group_->size() : 1);
+  }
 
  private:
   Variable fc1_w_, fc1_b_, fc2_w_, fc2_b_;
+  parallel::Communicator* tensor_group_;
 };
+
+// Registers this rank's part of `full` (tags.tp_split_dim / tp_blocks over the tensor group;
+// the whole tensor when not split or without a group) and returns its Variable.
+Variable add_tensor_parallel(ParameterRegistry& params, const std::string& name, const Tensor& full, ParamTags tags,
+                             parallel::Communicator* tensor_group);
 
 // Builds the feed-forward block of layer `layer` (0-based), registering its parameters under
 // `prefix` ("layers.<l>.mlp.").

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "autograd/ops.h"
+#include "parallel/tensor_parallel.h"
 #include "runtime/random.h"
 
 namespace mt::nn {
@@ -16,15 +17,22 @@ GptModel::GptModel(const GptConfig& cfg, FeedForwardFactory feed_forward, double
                cfg.hidden_size % cfg.num_attention_heads == 0 && cfg.ffn_hidden_size > 0 &&
                cfg.max_position_embeddings > 0 && cfg.padded_vocab_size > 0,
            "GPT model: layers, widths, heads (dividing hidden_size), positions and vocabulary must be positive");
+  int64_t tp = tp_size();
+  MT_CHECK(cfg.num_attention_heads % tp == 0 && cfg.ffn_hidden_size % tp == 0 && cfg.padded_vocab_size % tp == 0,
+           "GPT model: tensor parallelism over ", tp, " ranks needs num_attention_heads (", cfg.num_attention_heads,
+           "), ffn_hidden_size (", cfg.ffn_hidden_size, ") and the padded vocabulary (", cfg.padded_vocab_size,
+           ") divisible by ", tp);
   int64_t h = cfg.hidden_size, f = cfg.ffn_hidden_size;
   uint64_t stream = 0;
   // Each tensor's initial values come from its own stream, in registration order.
-  auto normal = [&](const std::string& name, const Shape& s, double std, int tp_dim) {
+  // The full tensor is drawn (or filled) and this rank keeps its tensor-parallel part.
+  auto normal = [&](const std::string& name, const Shape& s, double std, int tp_dim, int tp_blocks = 1) {
     Tensor init = randn(s, cfg.dtype, rng_key(cfg.seed, 0, stream++, 0x1417), 0.0, std);
-    return params_.add(name, init, ParamTags{}.set_tp_split(tp_dim));
+    return add_tensor_parallel(params_, name, init, ParamTags{}.set_tp_split(tp_dim, tp_blocks), cfg.tensor_group);
   };
-  auto constant = [&](const std::string& name, int64_t n, double v, int tp_dim = -1) {
-    return params_.add(name, Tensor::full({n}, v, cfg.dtype), ParamTags::no_decay().set_tp_split(tp_dim));
+  auto constant = [&](const std::string& name, int64_t n, double v, int tp_dim = -1, int tp_blocks = 1) {
+    return add_tensor_parallel(params_, name, Tensor::full({n}, v, cfg.dtype),
+                               ParamTags::no_decay().set_tp_split(tp_dim, tp_blocks), cfg.tensor_group);
   };
   double std = cfg.init_method_std, out_std = std / std::sqrt(2.0 * double(cfg.num_layers));
   wte_ = normal("embedding.word_embeddings.weight", {cfg.padded_vocab_size, h}, std, 0);
@@ -34,8 +42,9 @@ GptModel::GptModel(const GptConfig& cfg, FeedForwardFactory feed_forward, double
     Block b;
     b.ln1_w = constant(p + "input_layernorm.weight", h, 1.0);
     b.ln1_b = constant(p + "input_layernorm.bias", h, 0.0);
-    b.qkv_w = normal(p + "self_attention.query_key_value.weight", {3 * h, h}, std, 0);
-    b.qkv_b = constant(p + "self_attention.query_key_value.bias", 3 * h, 0.0, 0);
+    // q, k and v rows each split over the ranks (3 blocks): rank r computes its heads' q, k, v.
+    b.qkv_w = normal(p + "self_attention.query_key_value.weight", {3 * h, h}, std, 0, 3);
+    b.qkv_b = constant(p + "self_attention.query_key_value.bias", 3 * h, 0.0, 0, 3);
     b.proj_w = normal(p + "self_attention.dense.weight", {h, h}, out_std, 1);
     b.proj_b = constant(p + "self_attention.dense.bias", h, 0.0);
     b.ln2_w = constant(p + "post_attention_layernorm.weight", h, 1.0);
@@ -44,7 +53,7 @@ GptModel::GptModel(const GptConfig& cfg, FeedForwardFactory feed_forward, double
       b.mlp = feed_forward(params_, p + "mlp.", l);
     } else {
       b.mlp = std::make_unique<DenseMlp>(params_, p + "mlp.", h, f, std, out_std,
-                                         rng_key(cfg.seed, 0, stream++, 0x1417), cfg.dtype);
+                                         rng_key(cfg.seed, 0, stream++, 0x1417), cfg.dtype, cfg.tensor_group);
     }
     blocks_.push_back(std::move(b));
   }
@@ -59,7 +68,12 @@ RngKey GptModel::dropout_key(int64_t layer, int role, ForwardMode mode, int64_t 
   return key;
 }
 
-Variable GptModel::logits(const Tensor& tokens, ForwardMode mode) const { return forward(tokens, mode, nullptr, nullptr); }
+Variable GptModel::logits(const Tensor& tokens, ForwardMode mode) const {
+  MT_CHECK(tp_size() == 1,
+           "GPT model: logits() gives the whole vocabulary in one process only (tensor-parallel ranks "
+           "hold a slice of it); load the checkpoint in one process to generate or evaluate");
+  return forward(tokens, mode, nullptr, nullptr);
+}
 
 Variable GptModel::forward(const Tensor& tokens, ForwardMode mode, std::vector<Variable>* aux,
                            std::vector<LayerLoadStats>* loads) const {
@@ -67,17 +81,24 @@ Variable GptModel::forward(const Tensor& tokens, ForwardMode mode, std::vector<V
            "GPT model: tokens must be [batch, T] with T <= max_position_embeddings (", cfg_.max_position_embeddings,
            "); got ", tokens.str());
   int64_t t_len = tokens.size(1), h = cfg_.hidden_size, heads = cfg_.num_attention_heads;
+  parallel::Communicator* tp = cfg_.tensor_group;
+  int64_t local_heads = heads / tp_size(), first_head = tp ? tp->rank() * local_heads : 0;
   double p_hidden = mode.training ? cfg_.hidden_dropout : 0.0;
   double p_attn = mode.training ? cfg_.attention_dropout : 0.0;
   double eps = cfg_.layernorm_epsilon;
-  Variable x = ag::dropout(ag::embedding(tokens, wte_, wpe_), p_hidden, dropout_key(-1, kEmbedding, mode, t_len * h));
+  Variable emb = tp_size() == 1
+                     ? ag::embedding(tokens, wte_, wpe_)
+                     : ag::add(parallel::vocab_parallel_embedding(tokens, wte_, tp), ag::embedding(tokens, {}, wpe_));
+  Variable x = ag::dropout(emb, p_hidden, dropout_key(-1, kEmbedding, mode, t_len * h));
   for (size_t l = 0; l < blocks_.size(); ++l) {
     const Block& b = blocks_[l];
     int64_t layer = int64_t(l);
-    Variable qkv = ag::linear(ag::layernorm(x, b.ln1_w, b.ln1_b, eps), b.qkv_w, b.qkv_b);
-    Variable a = ag::causal_self_attention(qkv, heads, p_attn,
-                                           dropout_key(layer, kAttentionProbs, mode, heads * t_len * t_len));
-    x = ag::add(x, ag::dropout(ag::linear(a, b.proj_w, b.proj_b), p_hidden,
+    // Under tensor parallelism: this rank's heads (q, k, v columns), then the row-parallel output.
+    Variable qkv = parallel::column_parallel_linear(ag::layernorm(x, b.ln1_w, b.ln1_b, eps), b.qkv_w, b.qkv_b, tp);
+    Variable a = ag::causal_self_attention(
+        qkv, local_heads,
+        {p_attn, dropout_key(layer, kAttentionProbs, mode, heads * t_len * t_len), first_head, heads});
+    x = ag::add(x, ag::dropout(parallel::row_parallel_linear(a, b.proj_w, b.proj_b, tp), p_hidden,
                                dropout_key(layer, kAttentionOut, mode, t_len * h)));
     Variable normed = ag::reshape(ag::layernorm(x, b.ln2_w, b.ln2_b, eps), {-1, h});  // [B*T, h]
     RngKey routing_key = rng_key(cfg_.seed, uint64_t(mode.first_sample), uint64_t(layer), 0x52);
@@ -92,7 +113,8 @@ Variable GptModel::forward(const Tensor& tokens, ForwardMode mode, std::vector<V
     Variable m = ag::reshape(ff.y, x.shape());
     x = ag::add(x, ag::dropout(m, p_hidden, dropout_key(layer, kMlpOut, mode, t_len * h)));
   }
-  return ag::linear(ag::layernorm(x, lnf_w_, lnf_b_, eps), wte_);  // tied output projection
+  // tied output projection (this rank's vocabulary columns under tensor parallelism)
+  return parallel::column_parallel_linear(ag::layernorm(x, lnf_w_, lnf_b_, eps), wte_, {}, tp);
 }
 
 Variable GptModel::loss(const Tensor& tokens, const Tensor& labels, const Tensor& loss_mask, ForwardMode mode) const {
@@ -103,7 +125,8 @@ LossParts GptModel::loss_parts(const Tensor& tokens, const Tensor& labels, const
                                ForwardMode mode) const {
   LossParts parts;
   std::vector<Variable> aux;
-  Variable lm = ag::cross_entropy(forward(tokens, mode, &aux, &parts.layers), labels, loss_mask);
+  Variable lm = parallel::vocab_parallel_cross_entropy(forward(tokens, mode, &aux, &parts.layers), labels, loss_mask,
+                                                       cfg_.tensor_group);
   parts.lm_loss = lm.value().item();
   parts.total = lm;
   for (const Variable& a : aux) {

@@ -16,6 +16,7 @@
 
 #include "autograd/parameters.h"
 #include "nn/feed_forward.h"
+#include "parallel/communicator.h"
 #include "runtime/rng.h"
 
 namespace mt::nn {
@@ -26,6 +27,10 @@ struct GptConfig {
   double init_method_std = 0.02, hidden_dropout = 0.0, attention_dropout = 0.0, layernorm_epsilon = 1e-5;
   uint64_t seed = 1234;
   DType dtype = DType::F32;
+  // Tensor parallelism (Megatron): attention heads, the dense MLP's ffn columns and the vocabulary
+  // are split over this group (null: one rank holds everything). Each rank registers its shards of
+  // the full tensors a single process initialises, so every layout computes the same function.
+  parallel::Communicator* tensor_group = nullptr;
 };
 
 // How a forward is run: evaluation (no dropout) or training with the micro-batch's first sample.
@@ -37,7 +42,7 @@ struct ForwardMode {
 // The parts of a training loss: total = lm + moe_loss_coeff * sum of the layers' aux losses.
 struct LossParts {
   Variable total;
-  double lm_loss = 0, aux_loss = 0;  // aux: the unscaled sum over MoE layers
+  double lm_loss = 0, aux_loss = 0;    // aux: the unscaled sum over MoE layers
   std::vector<LayerLoadStats> layers;  // the MoE layers' loads
 };
 
@@ -50,11 +55,13 @@ class GptModel {
   GptModel& operator=(const GptModel&) = delete;
 
   // tokens [B,T] (i32/i64, T <= max_position_embeddings) -> logits [B,T,padded_vocab_size]
+  // (one process: a tensor-parallel rank holds only its vocabulary columns)
   Variable logits(const Tensor& tokens, ForwardMode mode = {}) const;
   // Mean cross-entropy of the next-token predictions, weighted by loss_mask [B,T] when given,
   // plus moe_loss_coeff x the MoE layers' load-balancing losses.
   Variable loss(const Tensor& tokens, const Tensor& labels, const Tensor& loss_mask, ForwardMode mode = {}) const;
-  LossParts loss_parts(const Tensor& tokens, const Tensor& labels, const Tensor& loss_mask, ForwardMode mode = {}) const;
+  LossParts loss_parts(const Tensor& tokens, const Tensor& labels, const Tensor& loss_mask,
+                       ForwardMode mode = {}) const;
 
   ParameterRegistry& parameters() { return params_; }
   const ParameterRegistry& parameters() const { return params_; }
@@ -69,11 +76,13 @@ class GptModel {
     Variable ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b;
     std::unique_ptr<FeedForward> mlp;
   };
-  // The final hidden states' logits; fills the MoE layers' aux losses and loads when asked.
+  // The final hidden states' logits (this rank's vocabulary columns under tensor parallelism);
+  // fills the MoE layers' aux losses and loads when asked.
   Variable forward(const Tensor& tokens, ForwardMode mode, std::vector<Variable>* aux,
                    std::vector<LayerLoadStats>* loads) const;
   RngKey dropout_key(int64_t layer, int role, ForwardMode mode, int64_t elements_per_sample) const;
 
+  int tp_size() const { return cfg_.tensor_group ? cfg_.tensor_group->size() : 1; }
   GptConfig cfg_;
   double moe_loss_coeff_;
   ParameterRegistry params_;

@@ -34,6 +34,22 @@ struct AdamWArgs {
   double lr = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0, correction1 = 1, correction2 = 1;
 };
 
+// Attention dropout: probability p, the masks' stream, and where the op's heads sit among a
+// sample's heads: a tensor-parallel rank holds heads [first_head, first_head + n_head) of
+// total_heads (0: n_head, all of them), and each head keeps the mask it has in the whole model.
+struct AttentionDropout {
+  double p = 0.0;
+  RngKey key;
+  int64_t first_head = 0, total_heads = 0;
+};
+
+// A vocabulary shard: an embedding table or logits holding vocabulary rows [start, start + V)
+// of `total` (tensor parallelism splits the vocabulary). total 0: the whole vocabulary, V. Ids
+// must lie in [0, total); an id outside the shard has no row here (no embedding, no target logit).
+struct VocabShard {
+  int64_t start = 0, total = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -67,22 +83,25 @@ class Backend {
   virtual void softmax_forward(const Tensor& x, Tensor& y) = 0;
   virtual void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
 
-  virtual void attention_forward(const Tensor& qkv, int64_t n_head, double dropout_p, RngKey key, Tensor& out,
+  virtual void attention_forward(const Tensor& qkv, int64_t n_head, const AttentionDropout& dropout, Tensor& out,
                                  Tensor& lse) = 0;
   virtual void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse,
-                                  int64_t n_head, double dropout_p, RngKey key, Tensor& dqkv) = 0;
+                                  int64_t n_head, const AttentionDropout& dropout, Tensor& dqkv) = 0;
 
-  virtual void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, Tensor& out) = 0;
-  virtual void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Tensor* dwpe) = 0;
+  virtual void embedding_forward(const Tensor& idx, const Tensor* wte, const Tensor* wpe, const VocabShard& shard,
+                                 Tensor& out) = 0;
+  virtual void embedding_backward(const Tensor& dout, const Tensor& idx, const VocabShard& shard, Tensor* dwte,
+                                  Tensor* dwpe) = 0;
 
   virtual void dropout_forward(const Tensor& x, double p, RngKey key, Tensor& y) = 0;
   virtual void dropout_backward(const Tensor& dy, double p, RngKey key, Tensor& dx) = 0;
 
   virtual void adamw_step(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamWArgs& a) = 0;
 
-  virtual void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse) = 0;
-  virtual void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
-                                      const Tensor& dlosses, Tensor& dlogits) = 0;
+  virtual void cross_entropy_forward(const Tensor& logits, const Tensor& targets, const VocabShard& shard, Tensor& lse,
+                                     Tensor& target_logits) = 0;
+  virtual void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const VocabShard& shard,
+                                      const Tensor& lse, const Tensor& dlosses, Tensor& dlogits) = 0;
 };
 
 Backend& backend_for(Device device);

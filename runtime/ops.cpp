@@ -186,20 +186,25 @@ void check_attention(OpCheck& chk, const Tensor& qkv, int64_t n_head) {
   chk.require(n_head > 0 && c % n_head == 0,
               "n_head (" + std::to_string(n_head) + ") dividing C (" + std::to_string(c) + ")");
 }
+void check_attention_dropout(OpCheck& chk, const AttentionDropout& d, int64_t n_head) {
+  chk.require(d.p >= 0.0 && d.p < 1.0, "an attention dropout probability in [0, 1)");
+  chk.require(d.first_head >= 0 && (d.total_heads == 0 || d.first_head + n_head <= d.total_heads),
+              "the heads [first_head, first_head + n_head) inside total_heads");
+}
 }  // namespace
 
-void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse, double dropout_p, RngKey key) {
+void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse, const AttentionDropout& dropout) {
   OpCheck chk("attention");
   chk.arg("qkv", qkv).out("out", out).out("lse", lse);
   check_attention(chk, qkv, n_head);
   int64_t b = qkv.size(0), t = qkv.size(1), c = qkv.size(2) / 3;
   chk.require(out.shape() == Shape{b, t, c} && lse.shape() == Shape{b, n_head, t}, "out [B,T,C] and lse [B,H,T]");
-  chk.require(dropout_p >= 0.0 && dropout_p < 1.0, "an attention dropout probability in [0, 1)");
-  backend_of(qkv).attention_forward(qkv, n_head, dropout_p, key, out, lse);
+  check_attention_dropout(chk, dropout, n_head);
+  backend_of(qkv).attention_forward(qkv, n_head, dropout, out, lse);
 }
 
 void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse, int64_t n_head,
-                        Tensor& dqkv, double dropout_p, RngKey key) {
+                        Tensor& dqkv, const AttentionDropout& dropout) {
   OpCheck chk("attention_backward");
   chk.arg("dout", dout).arg("qkv", qkv).arg("out", out).arg("lse", lse).out("dqkv", dqkv);
   check_attention(chk, qkv, n_head);
@@ -207,21 +212,34 @@ void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out
   chk.require(dout.shape() == Shape{b, t, c} && same_shape(out, dout) && lse.shape() == Shape{b, n_head, t} &&
                   same_shape(dqkv, qkv),
               "dout and out [B,T,C], lse [B,H,T], dqkv like qkv [B,T,3C]");
-  chk.require(dropout_p >= 0.0 && dropout_p < 1.0, "an attention dropout probability in [0, 1)");
-  backend_of(qkv).attention_backward(dout, qkv, out, lse, n_head, dropout_p, key, dqkv);
+  check_attention_dropout(chk, dropout, n_head);
+  backend_of(qkv).attention_backward(dout, qkv, out, lse, n_head, dropout, dqkv);
 }
 
-void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, Tensor& out) {
+namespace {
+void check_vocab_shard(OpCheck& chk, const VocabShard& shard, int64_t rows) {
+  chk.require(shard.start >= 0 && (shard.total == 0 ? shard.start == 0 : shard.start + rows <= shard.total),
+              "a vocabulary shard [start, start + V) inside [0, total) (total 0: the whole vocabulary)");
+}
+}  // namespace
+
+void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, Tensor& out, const VocabShard& shard) {
   OpCheck chk("embedding");
-  chk.index_arg("idx", idx).arg("wte", wte).arg("wpe", wpe).out("out", out).same_float_dtype_and_device();
-  chk.require(idx.dim() == 2 && wte.dim() == 2 && wpe.dim() == 2 && wte.size(1) == wpe.size(1),
-              "idx [B,T], wte [V,C] and wpe [P,C]");
-  chk.require(wpe.size(0) >= idx.size(1), "as many positions in wpe as the sequence length T");
-  chk.require(out.shape() == Shape{idx.size(0), idx.size(1), wte.size(1)}, "out of shape [B,T,C]");
-  backend_of(wte).embedding_forward(idx, wte, wpe, out);
+  const Tensor* te = wte.defined() ? &wte : nullptr;
+  const Tensor* pe = wpe.defined() ? &wpe : nullptr;
+  chk.index_arg("idx", idx).arg("wte", te).arg("wpe", pe).out("out", out).same_float_dtype_and_device();
+  chk.require(te || pe, "a word table wte or a position table wpe (or both)");
+  chk.require(idx.dim() == 2 && out.dim() == 3 && out.shape() == Shape{idx.size(0), idx.size(1), out.size(2)},
+              "idx [B,T] and out [B,T,C]");
+  chk.require((!te || (wte.dim() == 2 && wte.size(1) == out.size(2))) &&
+                  (!pe || (wpe.dim() == 2 && wpe.size(1) == out.size(2))),
+              "wte [V,C] and wpe [P,C] with out's C");
+  chk.require(!pe || wpe.size(0) >= idx.size(1), "as many positions in wpe as the sequence length T");
+  if (te) check_vocab_shard(chk, shard, wte.size(0));
+  backend_of(out).embedding_forward(idx, te, pe, shard, out);
 }
 
-void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Tensor* dwpe) {
+void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Tensor* dwpe, const VocabShard& shard) {
   OpCheck chk("embedding_backward");
   chk.arg("dout", dout).index_arg("idx", idx).out("dwte", dwte).out("dwpe", dwpe).same_float_dtype_and_device();
   chk.require(idx.dim() == 2 && dout.dim() == 3 && dout.size(0) == idx.size(0) && dout.size(1) == idx.size(1),
@@ -229,7 +247,8 @@ void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Ten
   chk.require((!dwte || (dwte->dim() == 2 && dwte->size(1) == dout.size(2))) &&
                   (!dwpe || (dwpe->dim() == 2 && dwpe->size(1) == dout.size(2) && dwpe->size(0) >= idx.size(1))),
               "dwte [V,C] and dwpe [P,C] with P >= T");
-  backend_of(dout).embedding_backward(dout, idx, dwte, dwpe);
+  if (dwte) check_vocab_shard(chk, shard, dwte->size(0));
+  backend_of(dout).embedding_backward(dout, idx, shard, dwte, dwpe);
 }
 
 void dropout_forward(const Tensor& x, double p, RngKey key, Tensor& y) {
@@ -255,19 +274,21 @@ void adamw_step(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamWArg
   backend_of(w).adamw_step(w, g, m, v, args);
 }
 
-void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse) {
+void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& lse, Tensor& target_logits,
+                           const VocabShard& shard) {
   OpCheck chk("cross_entropy");
-  chk.arg("logits", logits).index_arg("targets", targets).out("losses", losses).out("lse", lse);
+  chk.arg("logits", logits).index_arg("targets", targets).out("lse", lse).out("target_logits", target_logits);
   chk.require(logits.defined() && logits.dim() >= 2, "logits of shape [..., V]");
   chk.same_float_dtype_and_device();
   int64_t n = logits.dim() >= 1 ? logits.numel() / std::max<int64_t>(logits.size(-1), 1) : 0;
-  chk.require(logits.dim() >= 2 && targets.numel() == n && losses.numel() == n && lse.numel() == n,
-              "logits [..., V] with targets, losses and lse of one entry per row");
-  backend_of(logits).cross_entropy_forward(logits.flatten_to_2d(), targets, losses, lse);
+  chk.require(logits.dim() >= 2 && targets.numel() == n && lse.numel() == n && target_logits.numel() == n,
+              "logits [..., V] with targets, lse and target_logits of one entry per row");
+  check_vocab_shard(chk, shard, logits.size(-1));
+  backend_of(logits).cross_entropy_forward(logits.flatten_to_2d(), targets, shard, lse, target_logits);
 }
 
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& dlosses,
-                            Tensor& dlogits) {
+                            Tensor& dlogits, const VocabShard& shard) {
   OpCheck chk("cross_entropy_backward");
   chk.arg("logits", logits)
       .index_arg("targets", targets)
@@ -279,7 +300,8 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
   int64_t n = logits.numel() / std::max<int64_t>(logits.size(-1), 1);
   chk.require(same_shape(logits, dlogits) && targets.numel() == n && lse.numel() == n && dlosses.numel() == n,
               "dlogits like logits [N,V]; targets, lse and dlosses [N]");
-  backend_of(logits).cross_entropy_backward(logits.flatten_to_2d(), targets, lse, dlosses, dlogits);
+  check_vocab_shard(chk, shard, logits.size(-1));
+  backend_of(logits).cross_entropy_backward(logits.flatten_to_2d(), targets, shard, lse, dlosses, dlogits);
 }
 
 }  // namespace mt::ops

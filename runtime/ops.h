@@ -46,15 +46,21 @@ void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx);
 // inside each) -> out [B,T,C]; lse [B,H,T] (log-sum-exp of each score row) for the backward,
 // which recomputes the probabilities instead of storing [T,T] per head. With dropout_p > 0 the
 // probabilities are dropped (Megatron's attention dropout) with the mask of element
-// ((b*H + h)*T + t)*T + s of the key's stream, regenerated in the backward.
-void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse, double dropout_p = 0.0,
-                       RngKey key = {});
+// ((b*H' + h' )*T + t)*T + s of the key's stream, regenerated in the backward, where h' = first_head
+// + h is the head's index among the sample's H' = total_heads (tensor parallelism holds a slice of
+// the heads; the masks stay those of the whole model).
+void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse,
+                       const AttentionDropout& dropout = {});
 void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse, int64_t n_head,
-                        Tensor& dqkv, double dropout_p = 0.0, RngKey key = {});
+                        Tensor& dqkv, const AttentionDropout& dropout = {});
 
 // idx [B,T] (i32/i64), wte [V,C], wpe [P,C] with P >= T -> out [B,T,C] = wte[idx] + wpe[t].
-void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, Tensor& out);
-void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Tensor* dwpe);
+// Either table may be undefined (its term is 0); with a vocabulary shard wte holds rows
+// [start, start + V) and other ids get no word row (runtime/backend.h, VocabShard).
+void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, Tensor& out,
+                       const VocabShard& shard = {});
+void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Tensor* dwpe,
+                        const VocabShard& shard = {});
 
 // Inverted dropout: y = x * keep / (1-p), keep drawn from Philox(key) per element index.
 void dropout_forward(const Tensor& x, double p, RngKey key, Tensor& y);
@@ -63,10 +69,13 @@ void dropout_backward(const Tensor& dy, double p, RngKey key, Tensor& dx);
 // AdamW update of w with gradient g and moments m, v (all the same shape and dtype).
 void adamw_step(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamWArgs& args);
 
-// logits [N,V], targets [N] (i32/i64) -> losses [N] = lse - logits[target], lse [N].
-// The backward recomputes softmax from lse: dlogits[n] += dlosses[n] * (softmax(logits[n]) - onehot).
-void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse);
+// logits [N,V], targets [N] (i32/i64) -> lse [N], target_logits [N] = logits[n, target] (the loss
+// is lse - target_logits). The backward recomputes softmax from lse: dlogits[n] += dlosses[n] *
+// (softmax(logits[n]) - onehot). With a vocabulary shard (logits hold columns [start, start + V))
+// a target elsewhere has target logit 0 and no onehot; lse is then the whole row's (given).
+void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& lse, Tensor& target_logits,
+                           const VocabShard& shard = {});
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& dlosses,
-                            Tensor& dlogits);
+                            Tensor& dlogits, const VocabShard& shard = {});
 
 }  // namespace mt::ops

@@ -283,17 +283,22 @@ bool TrainConfig::is_moe() const {
   return false;
 }
 
-void validate(const TrainConfig& c, int64_t dp_size) {
+void validate(const TrainConfig& c, int64_t ranks) {
   auto positive = [](int64_t v, const char* key) { MT_CHECK(v > 0, key, " must be positive, got ", v); };
   positive(c.num_layers, "num_layers");
   positive(c.hidden_size, "hidden_size");
   positive(c.num_attention_heads, "num_attention_heads");
   positive(c.seq_length, "seq_length");
+  positive(c.tensor_model_parallel_size, "tensor_model_parallel_size");
   MT_CHECK(c.hidden_size % c.num_attention_heads == 0, "num_attention_heads (", c.num_attention_heads,
            ") must divide hidden_size (", c.hidden_size, ")");
   MT_CHECK(c.seq_length <= c.max_positions(), "seq_length (", c.seq_length,
            ") is larger than max_position_embeddings (", c.max_position_embeddings,
            "): the model has no position for the later tokens");
+  MT_CHECK(ranks % c.tensor_model_parallel_size == 0, "tensor_model_parallel_size (", c.tensor_model_parallel_size,
+           ") must divide the ", ranks, " ranks (tensor x data parallel = ranks; start a multiple of ",
+           c.tensor_model_parallel_size, " ranks with mpirun -np)");
+  int64_t dp_size = data_parallel_size(c, ranks);
   MT_CHECK(c.micro_batch_size > 0, "micro_batch_size must be set (a positive number of samples per forward)");
   int64_t step = c.micro_batch_size * dp_size;
   MT_CHECK(c.global_batch_size == 0 || (c.global_batch_size > 0 && c.global_batch_size % step == 0),
@@ -318,8 +323,11 @@ void validate(const TrainConfig& c, int64_t dp_size) {
   MT_CHECK(c.exit_interval >= 0 && c.exit_duration_in_mins >= 0,
            "exit_interval and exit_duration_in_mins must not be negative");
   MT_CHECK(c.weight_decay >= 0 && c.clip_grad >= 0, "weight_decay and clip_grad must not be negative");
-  MT_CHECK(c.tensor_model_parallel_size == 1, "tensor_model_parallel_size ", c.tensor_model_parallel_size,
-           " needs the parallelism of issue #6; use 1");
+  int64_t tp = c.tensor_model_parallel_size;
+  MT_CHECK(c.num_attention_heads % tp == 0 && c.ffn_size() % tp == 0 && c.make_vocab_size_divisible_by % tp == 0,
+           "tensor_model_parallel_size (", tp, ") must divide num_attention_heads (", c.num_attention_heads,
+           "), the MLP width (", c.ffn_size(), ") and make_vocab_size_divisible_by (", c.make_vocab_size_divisible_by,
+           ")");
   MT_CHECK(c.precision == "fp32", "precision '", c.precision, "': the CPU backend trains in fp32");
   MT_CHECK(!c.data_path.empty(), "data_path must name a dataset prefix (make one with `moetrain preprocess`)");
   std::vector<int64_t> experts = c.experts_per_layer();

@@ -4,6 +4,7 @@
 // default and help; the table drives parsing, validation messages, printing and saving.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -14,7 +15,7 @@ namespace mt::train {
 struct TrainConfig {
   // --- model
   int64_t num_layers = 12, hidden_size = 768, num_attention_heads = 12, ffn_hidden_size = 0;  // 0: 4 * hidden
-  int64_t seq_length = 1024, max_position_embeddings = 0;                                    // 0: seq_length
+  int64_t seq_length = 1024, max_position_embeddings = 0;                                     // 0: seq_length
   double init_method_std = 0.02, hidden_dropout = 0.1, attention_dropout = 0.1, layernorm_epsilon = 1e-5;
   int64_t make_vocab_size_divisible_by = 128, tensor_model_parallel_size = 1;
   // --- batch and length of training
@@ -45,7 +46,7 @@ struct TrainConfig {
   int64_t topk = 1, moe_min_capacity = 4;
   double moe_train_capacity_factor = 1.0, moe_eval_capacity_factor = 1.0, moe_loss_coeff = 0.1;
   bool disable_moe_token_dropping = false, disable_moe_top2_2nd_expert_sampling = false;
-  std::string mlp_type = "standard";  // standard | residual (PR-MoE's residual MoE)
+  std::string mlp_type = "standard";       // standard | residual (PR-MoE's residual MoE)
   std::string noisy_gate_policy = "None";  // None | Jitter | RSample (DeepSpeed's MoE argument)
   bool use_rts = true;                     // Random Token Selection over capacity (DeepSpeed's default)
   int64_t moe_expert_parallel_size = 1;    // ranks sharing one copy of each layer's experts (ep)
@@ -67,8 +68,13 @@ TrainConfig load_config_file(const std::string& path, TrainConfig base = {});
 // Applies --key value / --key=value / --list-key v1 v2 ... overrides; returns unused positional
 // arguments. Unknown flags are errors that suggest the nearest key.
 std::vector<std::string> apply_overrides(TrainConfig& cfg, const std::vector<std::string>& args);
-// Contradictions and missing values: throws one clear error. dp_size is the data-parallel size.
-void validate(const TrainConfig& cfg, int64_t dp_size = 1);
+// Contradictions and missing values, and whether the layout fits `ranks` processes (tensor
+// parallel size x data-parallel size): throws one clear error.
+void validate(const TrainConfig& cfg, int64_t ranks = 1);
+// The data-parallel size of `ranks` processes: ranks / tensor_model_parallel_size.
+inline int64_t data_parallel_size(const TrainConfig& cfg, int64_t ranks) {
+  return ranks / std::max<int64_t>(cfg.tensor_model_parallel_size, 1);
+}
 // The effective configuration as YAML (every key, in table order), loadable by load_config_file.
 std::string to_yaml(const TrainConfig& cfg);
 // Names of all keys, and the help line of one.

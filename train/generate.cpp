@@ -14,7 +14,8 @@ namespace mt::train {
 
 LoadedModel load_model_for_inference(const std::string& checkpoint) {
   std::string dir = resolve_checkpoint(checkpoint);
-  MT_CHECK(!dir.empty(), "no checkpoint in '", checkpoint, "' (expected a checkpoint folder or a save folder with a "
+  MT_CHECK(!dir.empty(), "no checkpoint in '", checkpoint,
+           "' (expected a checkpoint folder or a save folder with a "
            "'latest' file)");
   TrainConfig cfg = load_config_file(checkpoint_config_path(dir));
   LoadedModel out;
@@ -28,8 +29,8 @@ LoadedModel load_model_for_inference(const std::string& checkpoint) {
   return out;
 }
 
-void generate(const nn::GptModel& model, int64_t vocab_size, std::vector<int32_t>& tokens,
-              const SamplingOptions& opt, const std::function<void(int32_t)>& on_token) {
+void generate(const nn::GptModel& model, int64_t vocab_size, std::vector<int32_t>& tokens, const SamplingOptions& opt,
+              const std::function<void(int32_t)>& on_token) {
   MT_CHECK(!tokens.empty(), "generate: the prompt must hold at least one token");
   MT_CHECK(opt.temperature >= 0 && opt.top_p > 0 && opt.top_p <= 1 && opt.top_k >= 0,
            "generate: need temperature >= 0, 0 < top_p <= 1, top_k >= 0");

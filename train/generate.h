@@ -17,7 +17,7 @@ struct SamplingOptions {
   int64_t top_k = 0;         // 0 = all
   double top_p = 1.0;        // nucleus; 1 = all
   uint64_t seed = 1234;
-  int32_t stop_token = -1;   // e.g. the EOD id; -1 = none
+  int32_t stop_token = -1;  // e.g. the EOD id; -1 = none
 };
 
 // A model rebuilt from a checkpoint folder (its config.yaml) with the checkpoint's weights.

@@ -58,7 +58,8 @@ std::string inspect_checkpoint(const std::string& path) {
     int64_t k = std::min<int64_t>(cfg.topk, e);
     active += k * per_expert;
     out << fmt("%5lld  MoE: %lld experts (%.2fM parameters each), top-%lld%s\n", (long long)l + 1, (long long)e,
-               double(per_expert) / 1e6, (long long)k, cfg.mlp_type == "residual" ? ", residual (dense MLP + expert)" : "");
+               double(per_expert) / 1e6, (long long)k,
+               cfg.mlp_type == "residual" ? ", residual (dense MLP + expert)" : "");
   }
   out << fmt("\nparameters: %.2fM total, %.2fM active per token (%.2fM in experts)\n", double(total) / 1e6,
              double(active) / 1e6, double(expert_total) / 1e6);

@@ -12,15 +12,18 @@
 
 namespace mt::train {
 
-// Megatron's padded vocabulary: the smallest multiple of divisible_by x tensor-parallel size
-// that holds vocab_size entries.
+// The padded vocabulary: the smallest multiple of make_vocab_size_divisible_by that holds
+// vocab_size entries. Unlike Megatron it does not depend on the tensor-parallel size (which must
+// divide make_vocab_size_divisible_by), so a checkpoint loads under any layout.
 inline int64_t padded_vocab(int64_t vocab_size, const TrainConfig& cfg) {
-  int64_t multiple = cfg.make_vocab_size_divisible_by * cfg.tensor_model_parallel_size;
+  int64_t multiple = cfg.make_vocab_size_divisible_by;
   return (vocab_size + multiple - 1) / multiple * multiple;
 }
 
-inline nn::GptConfig model_config(const TrainConfig& cfg, int64_t vocab_size) {
+inline nn::GptConfig model_config(const TrainConfig& cfg, int64_t vocab_size,
+                                  parallel::Communicator* tensor_group = nullptr) {
   nn::GptConfig mc;
+  mc.tensor_group = tensor_group;
   mc.num_layers = cfg.num_layers;
   mc.hidden_size = cfg.hidden_size;
   mc.num_attention_heads = cfg.num_attention_heads;
@@ -36,17 +39,19 @@ inline nn::GptConfig model_config(const TrainConfig& cfg, int64_t vocab_size) {
 }
 
 // Each layer's feed-forward: an MoE layer where experts_per_layer() > 1, else the dense MLP.
-// With an expert group (expert parallelism), each MoE layer holds its share of the experts.
+// With an expert group (expert parallelism), each MoE layer holds its share of the experts; with
+// a tensor group the dense MLPs are split over it (MoE layers run whole on every tensor rank).
 inline nn::FeedForwardFactory feed_forward_factory(const TrainConfig& cfg, const nn::GptConfig& mc,
                                                    parallel::Communicator* expert_group = nullptr) {
   std::vector<int64_t> experts = cfg.experts_per_layer();
   if (std::all_of(experts.begin(), experts.end(), [](int64_t e) { return e <= 1; })) return {};
-  return [cfg, mc, experts, expert_group](ParameterRegistry& params, const std::string& prefix, int64_t layer)
-             -> std::unique_ptr<nn::FeedForward> {
+  return [cfg, mc, experts, expert_group](ParameterRegistry& params, const std::string& prefix,
+                                          int64_t layer) -> std::unique_ptr<nn::FeedForward> {
     double out_std = mc.init_method_std / std::sqrt(2.0 * double(mc.num_layers));
     if (experts[size_t(layer)] <= 1)
       return std::make_unique<nn::DenseMlp>(params, prefix, mc.hidden_size, mc.ffn_hidden_size, mc.init_method_std,
-                                            out_std, rng_key(mc.seed, 0, 2000 + uint64_t(layer), 0x1417), mc.dtype);
+                                            out_std, rng_key(mc.seed, 0, 2000 + uint64_t(layer), 0x1417), mc.dtype,
+                                            mc.tensor_group);
     moe::MoeLayerConfig m;
     m.router.num_experts = experts[size_t(layer)];
     m.router.topk = cfg.topk;
@@ -76,16 +81,19 @@ inline int64_t count_parameters(const TrainConfig& cfg, int64_t vocab_size) {
   int64_t n = padded_vocab(vocab_size, cfg) * h + cfg.max_positions() * h + 2 * h;  // embeddings, final LN
   for (int64_t e : cfg.experts_per_layer()) {
     n += 4 * h + 3 * h * h + 3 * h + h * h + h;  // 2 LayerNorms, attention
-    if (e <= 1) n += mlp;
-    else n += e * h + e * mlp + (cfg.mlp_type == "residual" ? mlp + 2 * h + 2 : 0);  // gate, experts, residual
+    if (e <= 1)
+      n += mlp;
+    else
+      n += e * h + e * mlp + (cfg.mlp_type == "residual" ? mlp + 2 * h + 2 : 0);  // gate, experts, residual
   }
   return n;
 }
 
 // The model a training configuration describes, for a vocabulary of vocab_size tokens.
 inline std::unique_ptr<nn::GptModel> make_model(const TrainConfig& cfg, int64_t vocab_size,
-                                               parallel::Communicator* expert_group = nullptr) {
-  nn::GptConfig mc = model_config(cfg, vocab_size);
+                                                parallel::Communicator* expert_group = nullptr,
+                                                parallel::Communicator* tensor_group = nullptr) {
+  nn::GptConfig mc = model_config(cfg, vocab_size, tensor_group);
   return std::make_unique<nn::GptModel>(mc, feed_forward_factory(cfg, mc, expert_group), cfg.moe_loss_coeff);
 }
 

@@ -35,25 +35,41 @@ void AdamW::step(double lr) {
   }
 }
 
-double global_grad_norm(const ParameterRegistry& params, parallel::Communicator* expert_group) {
+namespace {
+// Sum of v over a group (v itself without one).
+double sum_over(parallel::Communicator* group, double v) {
+  if (!group || group->size() == 1) return v;
+  Tensor t = Tensor::from_vector(std::vector<double>{v}, {1});
+  group->all_reduce(t, parallel::ReduceKind::Sum);
+  return t.to_double_vector()[0];
+}
+}  // namespace
+
+double global_grad_norm(const ParameterRegistry& params, parallel::Communicator* expert_group,
+                        parallel::Communicator* tensor_group) {
   double squares[kNumParamGroups] = {};
   for (int g = 0; g < kNumParamGroups; ++g) {
     const Tensor& grads = params.flat_grads(ParamGroup(g));
     if (grads.defined()) squares[g] = ops::reduce(ReduceOp::SumSquares, grads);
   }
-  double& experts = squares[int(ParamGroup::Expert)];
-  if (expert_group && expert_group->size() > 1) {
-    Tensor t = Tensor::from_vector(std::vector<double>{experts}, {1});
-    expert_group->all_reduce(t, parallel::ReduceKind::Sum);
-    experts = t.to_double_vector()[0];
+  double& dense = squares[int(ParamGroup::Dense)];
+  if (tensor_group && tensor_group->size() > 1) {  // dense = replicated + the shards of every tensor rank
+    double shards = 0;
+    for (const Parameter& p : params.all())
+      if (p.group() == ParamGroup::Dense && p.tags.tp_split_dim >= 0)
+        shards += ops::reduce(ReduceOp::SumSquares, p.var.grad());
+    dense = (dense - shards) + sum_over(tensor_group, shards);
   }
+  double& experts = squares[int(ParamGroup::Expert)];
+  experts = sum_over(expert_group, experts);
   double sum = 0;
   for (double s : squares) sum += s;
   return std::sqrt(sum);
 }
 
-double clip_grad_norm(ParameterRegistry& params, double max_norm, parallel::Communicator* expert_group) {
-  double norm = global_grad_norm(params, expert_group);
+double clip_grad_norm(ParameterRegistry& params, double max_norm, parallel::Communicator* expert_group,
+                      parallel::Communicator* tensor_group) {
+  double norm = global_grad_norm(params, expert_group, tensor_group);
   if (max_norm > 0 && std::isfinite(norm) && norm > max_norm) {
     double coeff = max_norm / (norm + 1e-6);
     for (int g = 0; g < kNumParamGroups; ++g) {

@@ -34,10 +34,14 @@ class AdamW {
 // With an expert group (expert parallelism) each rank holds only some experts: the experts' sum
 // of squares is summed over the group, so every rank gets the norm of the whole model
 // (||g||^2 = ||dense||^2 + sum over the expert group of ||local experts||^2, as DeepSpeed).
-double global_grad_norm(const ParameterRegistry& params, parallel::Communicator* expert_group = nullptr);
+// With a tensor group, the squares of tensor-parallel shards are summed over it too (replicated
+// parameters count once).
+double global_grad_norm(const ParameterRegistry& params, parallel::Communicator* expert_group = nullptr,
+                        parallel::Communicator* tensor_group = nullptr);
 // Scales every gradient by max_norm / (norm + 1e-6) when the norm exceeds max_norm (as Megatron);
 // max_norm 0 disables clipping. Returns the norm before clipping.
-double clip_grad_norm(ParameterRegistry& params, double max_norm, parallel::Communicator* expert_group = nullptr);
+double clip_grad_norm(ParameterRegistry& params, double max_norm, parallel::Communicator* expert_group = nullptr,
+                      parallel::Communicator* tensor_group = nullptr);
 
 // Megatron's OptimizerParamScheduler: linear warmup, then constant / linear / cosine decay to
 // min_lr, counted in iterations or, with lr_decay_tokens, in tokens. As in Megatron the rate of

@@ -23,6 +23,7 @@
 #include "train/checkpoint.h"
 #include "train/model_config.h"
 #include "train/optimizer.h"
+#include "train/parallel_setup.h"
 
 namespace mt::train {
 namespace {
@@ -81,21 +82,14 @@ class MetricsFile {
 
 TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& options) {
   TrainConfig cfg = cfg_in;
-  // Data parallelism over the processes mpirun started (one process: world size 1). Each rank
-  // takes its slice of every global batch. Every rank holds the dense weights; with expert
-  // parallelism (ep > 1) a group of ep ranks shares one copy of the experts. Dense gradients are
-  // averaged over the data-parallel group (all ranks while tp = 1); expert gradients are summed over the replicas of
-  // each expert (its expert-data-parallel group) and divided by the data-parallel size, as DeepSpeed does.
+  // Tensor, data and expert parallel groups over the processes mpirun started (one process:
+  // world size 1); train/parallel_setup.h.
   parallel::Communicator& world = parallel::world();
-  int64_t dp = world.size();
+  ParallelSetup setup = make_parallel_setup(cfg, world);
+  int64_t dp = setup.data_parallel;
+  parallel::Communicator *expert_group = setup.expert_group, *tensor_group = setup.tensor_group;
   bool lead = world.rank() == 0;  // prints, writes metrics and checkpoints
-  validate(cfg, dp);
-  parallel::ParallelLayout layout;
-  layout.world_size = world.size();
-  layout.expert_parallel = int(cfg.moe_expert_parallel_size);
-  parallel::ProcessGroups groups = parallel::make_process_groups(world, layout);
-  parallel::Communicator* expert_group = layout.expert_parallel > 1 ? groups.expert_parallel.get() : nullptr;
-  CheckpointLayout checkpoint_parts = checkpoint_layout(layout, groups, world.rank());
+  CheckpointLayout checkpoint_parts = checkpoint_layout(setup.layout, setup.groups, world.rank());
   auto say = [&](const char* fmt, auto... args) {
     if (!options.quiet && lead) {
       std::printf(fmt, args...);
@@ -115,7 +109,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
            int64_t(need_gb), " GB for weights, gradients and AdamW state, and this machine has ", int64_t(have_gb),
            " GB (spread the experts over ranks with expert parallelism, or use a smaller configuration)");
   nn::GptConfig mc = model_config(cfg, tokenizer.vocab_size());
-  std::unique_ptr<nn::GptModel> model_ptr = make_model(cfg, tokenizer.vocab_size(), expert_group);
+  std::unique_ptr<nn::GptModel> model_ptr = make_model(cfg, tokenizer.vocab_size(), expert_group, tensor_group);
   nn::GptModel& model = *model_ptr;
   AdamW optimizer(model.parameters(), {cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
 
@@ -146,7 +140,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   data::LoaderOptions lo;
   lo.micro_batch = cfg.micro_batch_size;
   lo.dp_size = dp;
-  lo.dp_rank = world.rank();
+  lo.dp_rank = setup.data_parallel_rank();
   lo.consumed_samples = state.consumed_samples;
   lo.eod_mask_loss = cfg.eod_mask_loss;
   lo.eod = tokenizer.eod();
@@ -247,20 +241,14 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
       Tensor seed = Tensor::scalar(1.0 / double(accumulation), parts.total.dtype());
       current_tape().backward(parts.total, &seed);
     }
-    if (dp > 1) {  // reduce the gradients (see above) and average the logged losses over the ranks
-      Tensor dense = model.parameters().flat_grads(ParamGroup::Dense);
-      if (dense.defined()) groups.data_parallel->all_reduce(dense, parallel::ReduceKind::Avg);
-      Tensor experts = model.parameters().flat_grads(ParamGroup::Expert);
-      if (experts.defined()) {
-        groups.expert_data_parallel->all_reduce(experts, parallel::ReduceKind::Sum);
-        ops::scale_(experts, 1.0 / double(dp));
-      }
+    synchronize_gradients(model.parameters(), setup);
+    if (world.size() > 1) {  // the logged losses: averaged over the ranks
       Tensor losses = Tensor::from_vector(std::vector<double>{loss_sum, aux_sum}, {2});
       world.all_reduce(losses, parallel::ReduceKind::Avg);
       loss_sum = losses.data<double>()[0];
       aux_sum = losses.data<double>()[1];
     }
-    double norm = clip_grad_norm(model.parameters(), cfg.clip_grad, expert_group);
+    double norm = clip_grad_norm(model.parameters(), cfg.clip_grad, expert_group, tensor_group);
     MT_CHECK(std::isfinite(norm), "iteration ", state.iteration + 1, ": the gradient norm is ", norm,
              " (training diverged); lower lr or check the data");
     optimizer.step(lr);
@@ -357,7 +345,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
     bool exit_now = cfg.exit_interval > 0 && state.iteration % cfg.exit_interval == 0 && state.iteration < train_iters;
     bool stop_here =
         exit_now || (options.stop_after_iters > 0 && state.iteration - start_iteration >= options.stop_after_iters);
-    if (dp > 1) {  // stop together: a signal or the clock seen by any rank stops every rank here
+    if (world.size() > 1) {  // stop together: a signal or the clock seen by any rank stops every rank here
       Tensor flags = Tensor::from_vector(std::vector<double>{double(g_stop_signal.load()), time_up ? 1.0 : 0.0}, {2});
       world.all_reduce(flags, parallel::ReduceKind::Max);
       if (flags.data<double>()[0] > 0) g_stop_signal.store(int(flags.data<double>()[0]));

@@ -14,11 +14,11 @@
 namespace mt::train {
 
 struct TrainSummary {
-  int64_t iterations = 0;           // the last completed iteration
-  double last_loss = 0;             // mean training loss of the last iteration
-  double last_valid_loss = -1;      // of the last evaluation (-1: none)
-  std::string last_checkpoint;      // folder of the last checkpoint written
-  bool interrupted = false;         // stopped by a signal or the time limit
+  int64_t iterations = 0;       // the last completed iteration
+  double last_loss = 0;         // mean training loss of the last iteration
+  double last_valid_loss = -1;  // of the last evaluation (-1: none)
+  std::string last_checkpoint;  // folder of the last checkpoint written
+  bool interrupted = false;     // stopped by a signal or the time limit
 };
 
 struct TrainerOptions {

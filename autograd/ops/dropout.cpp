@@ -12,9 +12,8 @@ Variable dropout(const Variable& x, double p, RngKey key) {
   ops::dropout_forward(x.value(), p, key, y);
   Variable out(y);
   if (any_requires_grad({&x})) {
-    record_op("dropout", out, [xs = x.grad_slot(), p, key](const Tensor& dout) {
-      ops::dropout_backward(dout, p, key, xs.grad_ref());
-    });
+    record_op("dropout", out,
+              [xs = x.grad_slot(), p, key](const Tensor& dout) { ops::dropout_backward(dout, p, key, xs.grad_ref()); });
   }
   return out;
 }

@@ -1,10 +1,20 @@
 // Linear layer.
 //   forward:  x [N,in] (leading dims flattened), w [out,in], b [out] -> y [N,out] = x w^T + b
 //   backward: dx [N,in] += dy w;  dw [out,in] += dy^T x;  db [out] += sum_n dy
+// Bias add.
+//   forward:  x [N,C] (leading dims flattened), b [C] -> y = x + b (every row)
+//   backward: dx += dy;  db [C] += sum_n dy
 #include "autograd/ops.h"
 #include "runtime/ops.h"
 
 namespace mt::ag {
+namespace {
+// y [N,out] = ones[N,1] b[1,out]: the bias in every row (a rank-1 GEMM).
+void fill_rows_with(const Tensor& b, Tensor& y) {
+  Tensor ones = Tensor::full({y.size(0), 1}, 1.0, y.dtype(), y.device());
+  ops::matmul(ones, false, b.reshape({1, b.numel()}), false, y);
+}
+}  // namespace
 
 Variable linear(const Variable& x, const Variable& w, const Variable& b) {
   require_defined("linear", {{"x", &x}, {"weight", &w}});
@@ -19,9 +29,8 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b) {
   out_shape.back() = out_features;
   Tensor y = Tensor::empty({n, out_features}, xv.dtype(), xv.device());
   double beta = 0.0;
-  if (b.defined()) {  // y = ones[N,1] @ b[1,out], then y += x w^T
-    Tensor ones = Tensor::full({n, 1}, 1.0, xv.dtype(), xv.device());
-    ops::matmul(ones, false, b.value().reshape({1, out_features}), false, y);
+  if (b.defined()) {  // y = b in every row, then y += x w^T
+    fill_rows_with(b.value(), y);
     beta = 1.0;
   }
   ops::matmul(x2, false, w.value(), true, y, 1.0, beta);
@@ -35,6 +44,25 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b) {
         ops::matmul(dy, false, wv, false, dx, 1.0, 1.0);
       }
       if (ws.requires_grad()) ops::matmul(dy, true, x2, false, ws.grad_ref(), 1.0, 1.0);
+      if (bs.requires_grad()) ops::sum_rows(dy, bs.grad_ref(), 1.0);
+    });
+  }
+  return out;
+}
+
+Variable add_bias(const Variable& x, const Variable& b) {
+  require_defined("add_bias", {{"x", &x}, {"bias", &b}});
+  const Tensor& xv = x.value();
+  MT_CHECK(xv.dim() >= 1 && b.value().dim() == 1 && xv.size(-1) == b.value().size(0),
+           "add_bias: expected x [..., C] and bias [C]; got x ", xv.str(), ", bias ", b.value().str());
+  Tensor y = Tensor::empty({xv.numel() / xv.size(-1), xv.size(-1)}, xv.dtype(), xv.device());
+  fill_rows_with(b.value(), y);
+  ops::add_(y, xv.flatten_to_2d());
+  Variable out(y.reshape(xv.shape()));
+  if (any_requires_grad({&x, &b})) {
+    record_op("add_bias", out, [xs = x.grad_slot(), bs = b.grad_slot()](const Tensor& dout) {
+      Tensor dy = dout.flatten_to_2d();
+      if (xs.requires_grad()) ops::add_(xs.grad_ref(), dout);
       if (bs.requires_grad()) ops::sum_rows(dy, bs.grad_ref(), 1.0);
     });
   }

@@ -10,7 +10,8 @@ Variable softmax(const Variable& x) {
   ops::softmax_forward(x.value(), y);
   Variable out(y);
   if (any_requires_grad({&x})) {
-    record_op("softmax", out, [xs = x.grad_slot(), y](const Tensor& dout) { ops::softmax_backward(y, dout, xs.grad_ref()); });
+    record_op("softmax", out,
+              [xs = x.grad_slot(), y](const Tensor& dout) { ops::softmax_backward(y, dout, xs.grad_ref()); });
   }
   return out;
 }

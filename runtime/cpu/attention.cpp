@@ -70,6 +70,12 @@ struct HeadDropout {
   bool on() const { return p > 0; }
 };
 
+// Head h of sample b: its mask starts at element (b * total_heads + first_head + h) * T * T.
+HeadDropout head_dropout(const AttentionDropout& d, int64_t n_head, int64_t b, int64_t h, int64_t t_len) {
+  int64_t total = d.total_heads > 0 ? d.total_heads : n_head;
+  return {d.p, d.key, uint64_t(b * total + d.first_head + h) * uint64_t(t_len) * uint64_t(t_len)};
+}
+
 // m[r, j] = keep(t = i0 + r, s = j) / (1 - p) for the block's valid keys, 0 after them.
 template <class T>
 void dropout_block(const HeadDropout& dr, int64_t t_len, int64_t i0, int64_t rows, int64_t keys, T* m) {
@@ -150,7 +156,7 @@ HeadView<T> head_view(const T* qkv, int64_t b, int64_t h, int64_t t_len, int64_t
 
 }  // namespace
 
-void CpuBackend::attention_forward(const Tensor& qkv, int64_t n_head, double dropout_p, RngKey key, Tensor& out,
+void CpuBackend::attention_forward(const Tensor& qkv, int64_t n_head, const AttentionDropout& dropout, Tensor& out,
                                    Tensor& lse) {
   dispatch_float(qkv.dtype(), "attention", [&](auto zero) {
     using T = decltype(zero);
@@ -160,10 +166,10 @@ void CpuBackend::attention_forward(const Tensor& qkv, int64_t n_head, double dro
     T *pout = out.data<T>(), *plse = lse.data<T>();
     parallel_for(bsz * n_head, t_len * t_len * d, [&](int64_t p0, int64_t p1) {
       size_t block = size_t(std::min(kBlock, t_len) * t_len);
-      std::vector<T> s(block), m(dropout_p > 0 ? block : 0);
+      std::vector<T> s(block), m(dropout.p > 0 ? block : 0);
       for (int64_t p = p0; p < p1; ++p) {
         int64_t b = p / n_head, h = p % n_head;
-        HeadDropout dr{dropout_p, key, uint64_t(p) * uint64_t(t_len) * uint64_t(t_len)};
+        HeadDropout dr = head_dropout(dropout, n_head, b, h, t_len);
         attention_forward_head(head_view(pqkv, b, h, t_len, c, d), t_len, d, scale, dr, pout + b * t_len * c + h * d,
                                plse + p * t_len, s.data(), m.data());
       }
@@ -172,7 +178,7 @@ void CpuBackend::attention_forward(const Tensor& qkv, int64_t n_head, double dro
 }
 
 void CpuBackend::attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse,
-                                    int64_t n_head, double dropout_p, RngKey key, Tensor& dqkv) {
+                                    int64_t n_head, const AttentionDropout& dropout, Tensor& dqkv) {
   dispatch_float(qkv.dtype(), "attention_backward", [&](auto zero) {
     using T = decltype(zero);
     int64_t bsz = qkv.size(0), t_len = qkv.size(1), c = qkv.size(2) / 3, d = c / n_head;
@@ -181,15 +187,14 @@ void CpuBackend::attention_backward(const Tensor& dout, const Tensor& qkv, const
     T* pdqkv = dqkv.data<T>();
     parallel_for(bsz * n_head, 3 * t_len * t_len * d, [&](int64_t p0, int64_t p1) {
       size_t block = size_t(std::min(kBlock, t_len) * t_len);
-      std::vector<T> s(block), dp(block), m(dropout_p > 0 ? block : 0), delta(static_cast<size_t>(t_len));
+      std::vector<T> s(block), dp(block), m(dropout.p > 0 ? block : 0), delta(static_cast<size_t>(t_len));
       for (int64_t p = p0; p < p1; ++p) {
         int64_t b = p / n_head, h = p % n_head;
         T* dq = pdqkv + b * t_len * 3 * c + h * d;
         int64_t o = b * t_len * c + h * d;
-        HeadDropout dr{dropout_p, key, uint64_t(p) * uint64_t(t_len) * uint64_t(t_len)};
+        HeadDropout dr = head_dropout(dropout, n_head, b, h, t_len);
         attention_backward_head(head_view(pqkv, b, h, t_len, c, d), t_len, d, scale, dr, pdout + o, pout + o,
-                                plse + p * t_len, dq, dq + c, dq + 2 * c, s.data(), dp.data(), m.data(),
-                                delta.data());
+                                plse + p * t_len, dq, dq + c, dq + 2 * c, s.data(), dp.data(), m.data(), delta.data());
       }
     });
   });

@@ -33,22 +33,25 @@ class CpuBackend final : public Backend {
   void softmax_forward(const Tensor& x, Tensor& y) override;
   void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
 
-  void attention_forward(const Tensor& qkv, int64_t n_head, double dropout_p, RngKey key, Tensor& out,
+  void attention_forward(const Tensor& qkv, int64_t n_head, const AttentionDropout& dropout, Tensor& out,
                          Tensor& lse) override;
   void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse, int64_t n_head,
-                          double dropout_p, RngKey key, Tensor& dqkv) override;
+                          const AttentionDropout& dropout, Tensor& dqkv) override;
 
-  void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, Tensor& out) override;
-  void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Tensor* dwpe) override;
+  void embedding_forward(const Tensor& idx, const Tensor* wte, const Tensor* wpe, const VocabShard& shard,
+                         Tensor& out) override;
+  void embedding_backward(const Tensor& dout, const Tensor& idx, const VocabShard& shard, Tensor* dwte,
+                          Tensor* dwpe) override;
 
   void dropout_forward(const Tensor& x, double p, RngKey key, Tensor& y) override;
   void dropout_backward(const Tensor& dy, double p, RngKey key, Tensor& dx) override;
 
   void adamw_step(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamWArgs& a) override;
 
-  void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse) override;
-  void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& dlosses,
-                              Tensor& dlogits) override;
+  void cross_entropy_forward(const Tensor& logits, const Tensor& targets, const VocabShard& shard, Tensor& lse,
+                             Tensor& target_logits) override;
+  void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const VocabShard& shard, const Tensor& lse,
+                              const Tensor& dlosses, Tensor& dlogits) override;
 };
 
 }  // namespace mt::cpu

@@ -1,6 +1,7 @@
 // Range check of index tensors (token ids, targets) before a parallel kernel uses them.
 #pragma once
 
+#include "runtime/backend.h"
 #include "runtime/error.h"
 #include "runtime/tensor.h"
 
@@ -11,6 +12,17 @@ void check_index_range(const char* op, const char* what, const I* idx, int64_t n
   for (int64_t i = 0; i < n; ++i)
     MT_CHECK(idx[i] >= 0 && idx[i] < limit, op, ": ", what, "[", i, "] = ", int64_t(idx[i]), " is outside [0, ", limit,
              ")");
+}
+
+// Ids must lie in the whole vocabulary (shard.total, or `rows` when 0); returns the row of id i
+// in a table holding `rows` rows from shard.start, or -1 when the id is in another shard.
+template <class I>
+void check_vocab_ids(const char* op, const char* what, const I* idx, int64_t n, int64_t rows, const VocabShard& shard) {
+  check_index_range(op, what, idx, n, shard.total > 0 ? shard.total : rows);
+}
+inline int64_t shard_row(int64_t id, int64_t rows, const VocabShard& shard) {
+  int64_t r = id - shard.start;
+  return r >= 0 && r < rows ? r : -1;
 }
 
 }  // namespace mt::cpu

@@ -47,6 +47,19 @@ std::vector<double> ref_embedding(const std::vector<Tensor>& in) {
   return y;
 }
 
+// A vocabulary shard (rows [start, start + V) of wte, possibly no wpe): other ids give 0.
+std::vector<double> ref_embedding_shard(const std::vector<Tensor>& in, int64_t start) {
+  auto idx = vals(in[0]), wte = vals(in[1]);
+  int64_t bsz = in[0].size(0), t_len = in[0].size(1), c = in[1].size(1), rows = in[1].size(0);
+  std::vector<double> y(static_cast<size_t>(bsz * t_len * c), 0.0);
+  for (int64_t n = 0; n < bsz * t_len; ++n) {
+    int64_t r = int64_t(idx[size_t(n)]) - start;
+    if (r >= 0 && r < rows)
+      for (int64_t j = 0; j < c; ++j) y[size_t(n * c + j)] = wte[size_t(r * c + j)];
+  }
+  return y;
+}
+
 std::vector<double> ref_layernorm(const std::vector<Tensor>& in) {
   auto x = vals(in[0]), w = vals(in[1]), b = vals(in[2]);
   int64_t c = in[1].numel(), n = in[0].numel() / c;
@@ -166,6 +179,20 @@ void add_embedding(std::vector<OpCase>& cases, int64_t bsz, int64_t t_len, int64
                    ref_embedding});
 }
 
+// Vocab-parallel word embedding: a table of rows [start, start + rows) of a vocabulary of `vocab`.
+void add_embedding_shard(std::vector<OpCase>& cases, int64_t vocab, int64_t start, int64_t rows) {
+  std::string desc = "B=2 T=6 V=" + std::to_string(vocab) + " shard [" + std::to_string(start) + "," +
+                     std::to_string(start + rows) + ") C=5 no wpe";
+  VocabShard shard{start, vocab};
+  cases.push_back({"embedding", desc,
+                   [=](DType dt) {
+                     return std::vector<Variable>{fixed(testutil::random_ids({2, 6}, vocab, 15, DType::I32)),
+                                                  param({rows, 5}, dt, 16)};
+                   },
+                   [=](const std::vector<Variable>& v) { return ag::embedding(v[0].value(), v[1], {}, shard); },
+                   [=](const std::vector<Tensor>& in) { return ref_embedding_shard(in, start); }});
+}
+
 void add_unary(std::vector<OpCase>& cases, const std::string& op, Shape s, double lo, double hi,
                std::function<Variable(const Variable&)> fn,
                std::function<std::vector<double>(const std::vector<Tensor>&)> ref) {
@@ -189,8 +216,12 @@ void add_attention(std::vector<OpCase>& cases, int64_t bsz, int64_t t_len, int64
                      " D=" + std::to_string(d) + (dropout_p > 0 ? " dropout " + std::to_string(dropout_p) : "");
   RngKey key = rng_key(99, 3, 1, 2);
   cases.push_back({"attention", desc,
-                   [=](DType dt) { return std::vector<Variable>{param({bsz, t_len, 3 * heads * d}, dt, 11)}; },
-                   [=](const std::vector<Variable>& v) { return ag::causal_self_attention(v[0], heads, dropout_p, key); },
+                   [=](DType dt) {
+                     return std::vector<Variable>{param({bsz, t_len, 3 * heads * d}, dt, 11)};
+                   },
+                   [=](const std::vector<Variable>& v) {
+                     return ag::causal_self_attention(v[0], heads, {dropout_p, key});
+                   },
                    [=](const std::vector<Tensor>& in) { return ref_attention(in, heads, dropout_p, key); }});
 }
 
@@ -226,9 +257,23 @@ std::vector<OpCase> build() {
   add_linear(cases, {2, 5, 12}, 7, true);
   add_linear(cases, {1, 1, 3}, 5, true);
   add_linear(cases, {9, 16}, 8, false);
+  for (Shape x_shape : {Shape{2, 5, 7}, Shape{1, 3}}) {
+    cases.push_back({"add_bias", "x" + shape_str(x_shape),
+                     [=](DType dt) {
+                       return std::vector<Variable>{param(x_shape, dt, 17), param({x_shape.back()}, dt, 18)};
+                     },
+                     [](const std::vector<Variable>& v) { return ag::add_bias(v[0], v[1]); },
+                     [](const std::vector<Tensor>& in) {
+                       auto x = vals(in[0]), b = vals(in[1]);
+                       for (size_t i = 0; i < x.size(); ++i) x[i] += b[i % b.size()];
+                       return x;
+                     }});
+  }
 
   add_embedding(cases, 2, 5, 11, 6, DType::I64);
   add_embedding(cases, 1, 1, 3, 9, DType::I32);
+  add_embedding_shard(cases, 12, 4, 4);
+  add_embedding_shard(cases, 12, 0, 6);
 
   add_layernorm(cases, {2, 5, 12});
   add_layernorm(cases, {1, 7});

@@ -2,7 +2,9 @@
 // model on random tokens (no data needed): tokens/s and model FLOP/s (6 x matmul weights active
 // per token + attention) as a fraction of this machine's SGEMM throughput, both measured in the
 // same run. For an MoE configuration the dense twin (num_experts 1, same active parameters) is
-// measured too, and the MoE/dense tokens/s ratio reported.
+// measured too, and the MoE/dense tokens/s ratio reported. Under mpirun (with the config's
+// tensor_model_parallel_size and moe_expert_parallel_size) it reports the whole job's tokens/s,
+// per rank, and against one rank alone measured in the same run.
 // Defaults: 6 layers, hidden 256, 8 heads, seq 256, micro-batch 8, vocab 50304.
 #include <cblas.h>
 
@@ -17,31 +19,74 @@
 #include "train/config.h"
 #include "train/model_config.h"
 #include "train/optimizer.h"
+#include "train/parallel_setup.h"
 
 namespace mt::bench {
 namespace {
 
-// Seconds per training step (forward, backward, clipping, AdamW on one micro-batch).
-double seconds_per_step(const train::TrainConfig& cfg, int64_t iters, double* flops_per_token) {
-  std::unique_ptr<nn::GptModel> model = train::make_model(cfg, 50257);  // GPT-2's vocabulary size
+// Seconds per training step (forward, backward, gradient synchronisation, clipping, AdamW on one
+// micro-batch per data-parallel rank). With a parallel setup every rank of it takes part (the
+// slowest rank's time); without one, this process alone.
+double seconds_per_step(const train::TrainConfig& cfg, int64_t iters, double* flops_per_token,
+                        const train::ParallelSetup* setup = nullptr) {
+  std::unique_ptr<nn::GptModel> model = train::make_model(cfg, 50257, setup ? setup->expert_group : nullptr,
+                                                          setup ? setup->tensor_group : nullptr);  // GPT-2's vocabulary
   train::AdamW adam(model->parameters(), {cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
   int64_t b = cfg.micro_batch_size, t = cfg.seq_length;
-  Tensor tokens = rand_uniform({b, t}, DType::F64, rng_key(1, 0, 0, 0), 0, 50257).to(DType::I32);
-  Tensor labels = rand_uniform({b, t}, DType::F64, rng_key(2, 0, 0, 0), 0, 50257).to(DType::I32);
+  uint64_t data_rank = setup ? uint64_t(setup->data_parallel_rank()) : 0;  // each data-parallel rank its own tokens
+  Tensor tokens = rand_uniform({b, t}, DType::F64, rng_key(1, 0, data_rank, 0), 0, 50257).to(DType::I32);
+  Tensor labels = rand_uniform({b, t}, DType::F64, rng_key(2, 0, data_rank, 0), 0, 50257).to(DType::I32);
   int64_t sample = 0;
   auto step = [&] {
     model->parameters().zero_grads();
     Variable loss = model->loss(tokens, labels, Tensor(), {true, sample});
     sample += b;
     current_tape().backward(loss);
-    train::clip_grad_norm(model->parameters(), 1.0);
+    if (setup) train::synchronize_gradients(model->parameters(), *setup);
+    train::clip_grad_norm(model->parameters(), 1.0, setup ? setup->expert_group : nullptr,
+                          setup ? setup->tensor_group : nullptr);
     adam.step(1e-4);
   };
   step();  // warm-up (allocations, caches)
+  if (setup) parallel::world().barrier();
   double start = now_seconds();
   for (int64_t i = 0; i < iters; ++i) step();
+  double seconds = (now_seconds() - start) / double(iters);
+  if (setup) {  // the job's step time is its slowest rank's
+    Tensor s = Tensor::from_vector(std::vector<double>{seconds}, {1});
+    parallel::world().all_reduce(s, parallel::ReduceKind::Max);
+    seconds = s.to_double_vector()[0];
+  }
   *flops_per_token = model->train_flops_per_token(t);  // the active (top-1: dense-equal) FLOPs
-  return (now_seconds() - start) / double(iters);
+  return seconds;
+}
+
+// Under mpirun: tokens/s of the whole job and per rank, and against one rank alone (rank 0 runs
+// the same micro-batch on the whole model while the others wait) in the same run.
+void report_parallel(const Reporter& rep, const train::TrainConfig& cfg, int64_t iters, bool lead) {
+  parallel::Communicator& world = parallel::world();
+  train::ParallelSetup setup = train::make_parallel_setup(cfg, world);
+  double tokens = double(cfg.micro_batch_size * cfg.seq_length), flops = 0;
+  double job_seconds = seconds_per_step(cfg, iters, &flops, &setup);
+  double job_tok_s = tokens * double(setup.data_parallel) / job_seconds;
+  train::TrainConfig alone = cfg;
+  alone.tensor_model_parallel_size = alone.moe_expert_parallel_size = 1;
+  double one_seconds = 0;
+  if (lead) one_seconds = seconds_per_step(alone, iters, &flops);
+  world.barrier();
+  if (!lead) return;
+  int n = world.size();
+  double one_tok_s = tokens / one_seconds;
+  char note[160];
+  std::snprintf(note, sizeof note, "%d ranks: tp %d x dp %lld, ep %d; whole job", n, setup.layout.tensor_parallel,
+                (long long)setup.data_parallel, setup.layout.expert_parallel);
+  rep.line("parallel_train_tokens_per_s", job_tok_s, "tokens/s", -1, note);
+  rep.line("parallel_train_tokens_per_s_per_rank", job_tok_s / n, "tokens/s");
+  rep.line("one_rank_train_tokens_per_s", one_tok_s, "tokens/s", -1, "rank 0 alone, the others idle, same run");
+  rep.line("ranks_over_one_tokens_per_s", job_tok_s / one_tok_s, "ratio", job_tok_s / one_tok_s,
+           "job tokens/s / one rank's (ideal: the rank count)");
+  rep.line("parallel_efficiency", job_tok_s / (one_tok_s * n), "ratio", job_tok_s / (one_tok_s * n),
+           "(job tokens/s / ranks) / one rank's");
 }
 
 }  // namespace
@@ -55,12 +100,15 @@ int run_train_bench(const BenchOptions& opt, const std::string& config_path, con
   cfg.seq_length = 256;
   cfg.micro_batch_size = 8;
   cfg.hidden_dropout = cfg.attention_dropout = 0.0;
+  cfg.train_iters = 1;                  // (validation wants a length and data;
+  cfg.data_path = {"(random tokens)"};  //  the benchmark reads none)
   if (!config_path.empty()) cfg = train::load_config_file(config_path, cfg);
   std::vector<std::string> rest = train::apply_overrides(cfg, overrides);
   MT_CHECK(rest.empty(), "unexpected argument '", rest.empty() ? "" : rest[0], "'");
   bool moe = cfg.is_moe();
   Reporter rep("train", opt.json);
-  if (!opt.json)
+  bool lead = parallel::world().rank() == 0;
+  if (!opt.json && lead)
     std::printf("moetrain bench train: %lld layers, hidden %lld, %lld heads, seq %lld, micro-batch %lld%s\n",
                 (long long)cfg.num_layers, (long long)cfg.hidden_size, (long long)cfg.num_attention_heads,
                 (long long)cfg.seq_length, (long long)cfg.micro_batch_size,
@@ -68,7 +116,11 @@ int run_train_bench(const BenchOptions& opt, const std::string& config_path, con
                        ", top-" + std::to_string(cfg.topk) + ", " + cfg.mlp_type)
                           .c_str()
                     : "");
-  rep.header();
+  if (lead) rep.header();
+  if (parallel::world().size() > 1) {
+    report_parallel(rep, cfg, iters, lead);
+    return 0;
+  }
   int64_t ref = 1024;
   Tensor ra = rand_uniform({ref, ref}, DType::F32, rng_key(3, 0, 0, 0), -1, 1);
   Tensor rb = rand_uniform({ref, ref}, DType::F32, rng_key(4, 0, 0, 0), -1, 1);

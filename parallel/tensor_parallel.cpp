@@ -1,0 +1,82 @@
+#include "parallel/tensor_parallel.h"
+
+#include <cmath>
+
+#include "autograd/ops.h"
+#include "autograd/tape.h"
+#include "parallel/collective_ops.h"
+#include "runtime/ops.h"
+
+namespace mt::parallel {
+namespace {
+
+bool split(Communicator* group) {
+  return group && group->size() > 1;
+}
+
+// The vocabulary rows held by this rank: [r V_local, (r+1) V_local) of p V_local.
+VocabShard shard_of_rank(int64_t local_rows, Communicator& group) {
+  return {group.rank() * local_rows, group.size() * local_rows};
+}
+
+// lse over the whole row from each rank's lse_r: m = max_r lse_r, lse = m + log sum_r exp(lse_r - m).
+Tensor combine_lse(const Tensor& local_lse, Communicator& group) {
+  Tensor m = local_lse.to(DType::F64);
+  group.all_reduce(m, ReduceKind::Max);
+  std::vector<double> lse = local_lse.to_double_vector(), mx = m.to_double_vector();
+  std::vector<double> sums(lse.size());
+  for (size_t i = 0; i < lse.size(); ++i) sums[i] = std::exp(lse[i] - mx[i]);
+  Tensor s = Tensor::from_vector(sums, {int64_t(sums.size())});
+  group.all_reduce(s, ReduceKind::Sum);
+  std::vector<double> total = s.to_double_vector();
+  for (size_t i = 0; i < lse.size(); ++i) lse[i] = mx[i] + std::log(total[i]);
+  return Tensor::from_vector(lse, local_lse.shape()).to(local_lse.dtype()).to(local_lse.device());
+}
+
+}  // namespace
+
+Variable column_parallel_linear(const Variable& x, const Variable& w, const Variable& b, Communicator* group) {
+  return ag::linear(split(group) ? copy_to_group(x, *group) : x, w, b);
+}
+
+Variable row_parallel_linear(const Variable& x, const Variable& w, const Variable& b, Communicator* group) {
+  if (!split(group)) return ag::linear(x, w, b);
+  Variable y = reduce_from_group(ag::linear(x, w), *group);
+  return b.defined() ? ag::add_bias(y, b) : y;
+}
+
+Variable vocab_parallel_embedding(const Tensor& ids, const Variable& wte, Communicator* group) {
+  if (!split(group)) return ag::embedding(ids, wte, {});
+  return reduce_from_group(ag::embedding(ids, wte, {}, shard_of_rank(wte.value().size(0), *group)), *group);
+}
+
+Variable vocab_parallel_cross_entropy(const Variable& logits, const Tensor& targets, const Tensor& loss_mask,
+                                      Communicator* group) {
+  if (!split(group)) return ag::cross_entropy(logits, targets, loss_mask);
+  require_defined("vocab_parallel_cross_entropy", {{"logits", &logits}});
+  const Tensor& lv = logits.value();
+  MT_CHECK(lv.dim() >= 2, "vocab_parallel_cross_entropy: expected logits [..., V/p]; got ", lv.str());
+  int64_t n = lv.numel() / std::max<int64_t>(lv.size(-1), 1);
+  MT_CHECK(!loss_mask.defined() || loss_mask.numel() == n, "vocab_parallel_cross_entropy: loss mask ", loss_mask.str(),
+           " needs one entry per row of logits ", lv.str());
+  VocabShard shard = shard_of_rank(lv.size(-1), *group);
+  Tensor local_lse = Tensor::empty({n}, lv.dtype(), lv.device());
+  Tensor target_logits = Tensor::empty({n}, lv.dtype(), lv.device());
+  ops::cross_entropy_forward(lv, targets, local_lse, target_logits, shard);
+  Tensor lse = combine_lse(local_lse, *group);
+  group->all_reduce(target_logits, ReduceKind::Sum);  // only the rank holding the target adds non-zero
+  Tensor weights = ag::mean_weights(loss_mask, n, lv.dtype(), lv.device());
+  double loss = ag::weighted_sum(ops::binary(BinaryOp::Sub, lse, target_logits), weights);
+  Variable out(Tensor::scalar(loss, lv.dtype(), lv.device()));
+  if (any_requires_grad({&logits})) {
+    record_op("vocab_parallel_cross_entropy", out,
+              [s = logits.grad_slot(), lv, targets, lse, weights, shard](const Tensor& dout) {
+                Tensor dlosses = weights.clone();
+                ops::scale_(dlosses, dout.item());
+                ops::cross_entropy_backward(lv, targets, lse, dlosses, s.grad_ref(), shard);
+              });
+  }
+  return out;
+}
+
+}  // namespace mt::parallel
