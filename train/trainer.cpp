@@ -209,7 +209,9 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
     say("saved checkpoint %s\n", summary.last_checkpoint.c_str());
   };
 
-  bool tty = !options.quiet && lead && isatty(fileno(stdout));
+  // The live progress bar only in a terminal of a single process (mpirun gives ranks a pseudo-
+  // terminal even when the job's output goes to a file).
+  bool tty = !options.quiet && lead && world.size() == 1 && isatty(fileno(stdout));
   double start = now_seconds(), interval_seconds = 0, interval_loss = 0, interval_aux = 0, last_norm = 0;
   // MoE layer loads summed over the log interval: per layer, expert counts, and sums of dropped
   // fraction, aux loss and router entropy (averaged when logged).
