@@ -11,6 +11,7 @@
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "parallel/collective_ops.h"
+#include "parallel/tensor_parallel.h"
 
 using namespace mt;
 using namespace mt::parallel;
@@ -103,6 +104,22 @@ TEST_CASE("all_to_all_v backward swaps the row counts", "[parallel][mpi][collect
 TEST_CASE("copy_to_group and reduce_from_group are each other's adjoint", "[parallel][mpi][collective_ops]") {
   check_gradient([](const Variable& x) { return copy_to_group(x, world()); }, {2, 3}, {2, 3}, Replicated::Input);
   check_gradient([](const Variable& x) { return reduce_from_group(x, world()); }, {2, 3}, {2, 3}, Replicated::Output);
+}
+
+TEST_CASE("vocab-parallel embedding and cross-entropy backward match finite differences",
+          "[parallel][mpi][collective_ops][tensor]") {
+  Communicator& c = world();
+  int p = c.size();
+  // 5 rows over a vocabulary of 3p ids: each rank's shard holds 3 of them; targets and ids spread
+  // over all shards, one row masked out.
+  std::vector<int32_t> ids = {0, 4, 2, 3 * p - 1, 3 * p - 2};
+  Tensor targets = Tensor::from_vector(ids, {5});
+  Tensor mask = Tensor::from_vector(std::vector<double>{1, 1, 0, 1, 1}, {5});
+  check_gradient([&](const Variable& logits) { return vocab_parallel_cross_entropy(logits, targets, mask, &c); },
+                 {5, 3}, {}, Replicated::Output);
+  Tensor tokens = Tensor::from_vector(ids, {1, 5});
+  check_gradient([&](const Variable& wte) { return vocab_parallel_embedding(tokens, wte, &c); }, {3, 2}, {1, 5, 2},
+                 Replicated::Output);
 }
 
 TEST_CASE("all_to_all forward places chunk j of rank i at chunk i of rank j", "[parallel][mpi][collective_ops]") {
