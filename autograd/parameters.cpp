@@ -36,7 +36,7 @@ const Parameter& ParameterRegistry::get(const std::string& name) const {
   throw Error("no parameter named '" + name + "'" + (best.empty() ? "" : "; did you mean '" + best + "'?"));
 }
 
-void ParameterRegistry::pack() {
+void ParameterRegistry::pack(bool frozen) {
   MT_CHECK(!packed_, "parameter registry: pack() called twice");
   for (int gi = 0; gi < kNumParamGroups; ++gi) {
     ParamGroup g = ParamGroup(gi);
@@ -53,16 +53,21 @@ void ParameterRegistry::pack() {
     }
     if (!first) continue;
     values_[gi] = Tensor::zeros({total}, first->var.dtype(), first->var.device());
-    grads_[gi] = Tensor::zeros({total}, first->var.dtype(), first->var.device());
+    if (!frozen) grads_[gi] = Tensor::zeros({total}, first->var.dtype(), first->var.device());
     for (Parameter& p : params_) {
       if (p.group() != g) continue;
       const Tensor& old = p.var.value();
       Tensor value = values_[gi].narrow(p.offset, old.numel()).reshape(old.shape());
       value.copy_from(old);
-      Tensor grad = grads_[gi].narrow(p.offset, old.numel()).reshape(old.shape());
-      if (p.var.grad().defined()) grad.copy_from(p.var.grad());  // keep what was accumulated
       p.var.set_value(value);
-      p.var.set_grad(grad);
+      if (frozen) {
+        p.var.set_grad(Tensor());
+        p.var.set_requires_grad(false);
+      } else {
+        Tensor grad = grads_[gi].narrow(p.offset, old.numel()).reshape(old.shape());
+        if (p.var.grad().defined()) grad.copy_from(p.var.grad());  // keep what was accumulated
+        p.var.set_grad(grad);
+      }
       p.var.pin();  // from now on value and grad stay views on the flat buffers
     }
   }

@@ -72,7 +72,9 @@ class ParameterRegistry {
 
   // Flat layout: offsets are aligned to kAlign elements; gaps are zero.
   static constexpr int64_t kAlign = 16;
-  void pack();
+  // frozen: no gradient buffers, and the parameters stop requiring gradients (a model that is
+  // only evaluated, such as a distillation teacher, costs its weights and nothing more).
+  void pack(bool frozen = false);
   bool packed() const { return packed_; }
   const Tensor& flat_values(ParamGroup g) const;
   const Tensor& flat_grads(ParamGroup g) const;

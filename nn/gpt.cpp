@@ -59,7 +59,7 @@ GptModel::GptModel(const GptConfig& cfg, FeedForwardFactory feed_forward, double
   }
   lnf_w_ = constant("final_layernorm.weight", h, 1.0);
   lnf_b_ = constant("final_layernorm.bias", h, 0.0);
-  params_.pack();
+  params_.pack(cfg.frozen);
 }
 
 RngKey GptModel::dropout_key(int64_t layer, int role, ForwardMode mode, int64_t elements_per_sample) const {
@@ -72,6 +72,10 @@ Variable GptModel::logits(const Tensor& tokens, ForwardMode mode) const {
   MT_CHECK(tp_size() == 1,
            "GPT model: logits() gives the whole vocabulary in one process only (tensor-parallel ranks "
            "hold a slice of it); load the checkpoint in one process to generate or evaluate");
+  return forward(tokens, mode, nullptr, nullptr);
+}
+
+Variable GptModel::vocab_logits(const Tensor& tokens, ForwardMode mode) const {
   return forward(tokens, mode, nullptr, nullptr);
 }
 
@@ -125,8 +129,8 @@ LossParts GptModel::loss_parts(const Tensor& tokens, const Tensor& labels, const
                                ForwardMode mode) const {
   LossParts parts;
   std::vector<Variable> aux;
-  Variable lm = parallel::vocab_parallel_cross_entropy(forward(tokens, mode, &aux, &parts.layers), labels, loss_mask,
-                                                       cfg_.tensor_group);
+  parts.logits = forward(tokens, mode, &aux, &parts.layers);
+  Variable lm = parallel::vocab_parallel_cross_entropy(parts.logits, labels, loss_mask, cfg_.tensor_group);
   parts.lm_loss = lm.value().item();
   parts.total = lm;
   for (const Variable& a : aux) {

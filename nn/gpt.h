@@ -31,6 +31,8 @@ struct GptConfig {
   // are split over this group (null: one rank holds everything). Each rank registers its shards of
   // the full tensors a single process initialises, so every layout computes the same function.
   parallel::Communicator* tensor_group = nullptr;
+  // Evaluation only (a distillation teacher): no gradient buffers, parameters frozen.
+  bool frozen = false;
 };
 
 // How a forward is run: evaluation (no dropout) or training with the micro-batch's first sample.
@@ -43,6 +45,7 @@ struct ForwardMode {
 struct LossParts {
   Variable total;
   double lm_loss = 0, aux_loss = 0;    // aux: the unscaled sum over MoE layers
+  Variable logits;                     // the logits behind lm (this rank's vocabulary columns)
   std::vector<LayerLoadStats> layers;  // the MoE layers' loads
 };
 
@@ -57,6 +60,9 @@ class GptModel {
   // tokens [B,T] (i32/i64, T <= max_position_embeddings) -> logits [B,T,padded_vocab_size]
   // (one process: a tensor-parallel rank holds only its vocabulary columns)
   Variable logits(const Tensor& tokens, ForwardMode mode = {}) const;
+  // The same for this rank's vocabulary columns [B,T,padded_vocab_size / tp] (all of them in one
+  // process): what a tensor-parallel loss (the vocab-parallel cross-entropy, distillation) takes.
+  Variable vocab_logits(const Tensor& tokens, ForwardMode mode = {}) const;
   // Mean cross-entropy of the next-token predictions, weighted by loss_mask [B,T] when given,
   // plus moe_loss_coeff x the MoE layers' load-balancing losses.
   Variable loss(const Tensor& tokens, const Tensor& labels, const Tensor& loss_mask, ForwardMode mode = {}) const;

@@ -19,8 +19,9 @@ VocabShard shard_of_rank(int64_t local_rows, Communicator& group) {
   return {group.rank() * local_rows, group.size() * local_rows};
 }
 
-// lse over the whole row from each rank's lse_r: m = max_r lse_r, lse = m + log sum_r exp(lse_r - m).
-Tensor combine_lse(const Tensor& local_lse, Communicator& group) {
+}  // namespace
+
+Tensor all_reduce_logsumexp(const Tensor& local_lse, Communicator& group) {
   Tensor m = local_lse.to(DType::F64);
   group.all_reduce(m, ReduceKind::Max);
   std::vector<double> lse = local_lse.to_double_vector(), mx = m.to_double_vector();
@@ -32,8 +33,6 @@ Tensor combine_lse(const Tensor& local_lse, Communicator& group) {
   for (size_t i = 0; i < lse.size(); ++i) lse[i] = mx[i] + std::log(total[i]);
   return Tensor::from_vector(lse, local_lse.shape()).to(local_lse.dtype()).to(local_lse.device());
 }
-
-}  // namespace
 
 Variable column_parallel_linear(const Variable& x, const Variable& w, const Variable& b, Communicator* group) {
   return ag::linear(split(group) ? copy_to_group(x, *group) : x, w, b);
@@ -63,7 +62,7 @@ Variable vocab_parallel_cross_entropy(const Variable& logits, const Tensor& targ
   Tensor local_lse = Tensor::empty({n}, lv.dtype(), lv.device());
   Tensor target_logits = Tensor::empty({n}, lv.dtype(), lv.device());
   ops::cross_entropy_forward(lv, targets, local_lse, target_logits, shard);
-  Tensor lse = combine_lse(local_lse, *group);
+  Tensor lse = all_reduce_logsumexp(local_lse, *group);
   group->all_reduce(target_logits, ReduceKind::Sum);  // only the rank holding the target adds non-zero
   Tensor weights = ag::mean_weights(loss_mask, n, lv.dtype(), lv.device());
   double loss = ag::weighted_sum(ops::binary(BinaryOp::Sub, lse, target_logits), weights);

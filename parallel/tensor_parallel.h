@@ -27,4 +27,8 @@ Variable vocab_parallel_embedding(const Tensor& ids, const Variable& wte, Commun
 Variable vocab_parallel_cross_entropy(const Variable& logits, const Tensor& targets, const Tensor& loss_mask,
                                       Communicator* group);
 
+// Row log-sum-exps over the whole vocabulary from each rank's, local_lse [N]:
+// lse = m + log sum_r exp(lse_r - m) with m = max_r lse_r (two all-reduces over the group).
+Tensor all_reduce_logsumexp(const Tensor& local_lse, Communicator& group);
+
 }  // namespace mt::parallel

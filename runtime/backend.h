@@ -102,6 +102,11 @@ class Backend {
                                      Tensor& target_logits) = 0;
   virtual void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const VocabShard& shard,
                                       const Tensor& lse, const Tensor& dlosses, Tensor& dlogits) = 0;
+
+  virtual void scaled_logsumexp(const Tensor& x, double scale, Tensor& lse) = 0;
+  virtual void kd_cross_term(const Tensor& a, const Tensor& b, double scale, const Tensor& lse_b, Tensor& out) = 0;
+  virtual void kd_backward(const Tensor& a, const Tensor& b, double scale, const Tensor& lse_a, const Tensor& lse_b,
+                           const Tensor& dkl, Tensor& da) = 0;
 };
 
 Backend& backend_for(Device device);

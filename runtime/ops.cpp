@@ -304,4 +304,40 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
   backend_of(logits).cross_entropy_backward(logits.flatten_to_2d(), targets, shard, lse, dlosses, dlogits);
 }
 
+namespace {
+// x [N,V] (2-D or flattened), scale > 0, and one entry per row in each of `rows`.
+void check_rows(OpCheck& chk, const Tensor& x, double scale, std::initializer_list<const Tensor*> rows) {
+  chk.require(x.defined() && x.dim() >= 2, "logits of shape [..., V]");
+  chk.require(scale > 0, "a positive scale (1 / temperature)");
+  int64_t n = x.numel() / std::max<int64_t>(x.size(-1), 1);
+  for (const Tensor* r : rows) chk.require(r->numel() == n, "one entry per row of the logits");
+}
+}  // namespace
+
+void scaled_logsumexp(const Tensor& x, double scale, Tensor& lse) {
+  OpCheck chk("scaled_logsumexp");
+  chk.arg("x", x).out("lse", lse).same_float_dtype_and_device();
+  check_rows(chk, x, scale, {&lse});
+  backend_of(x).scaled_logsumexp(x.flatten_to_2d(), scale, lse);
+}
+
+void kd_cross_term(const Tensor& a, const Tensor& b, double scale, const Tensor& lse_b, Tensor& out) {
+  OpCheck chk("kd_cross_term");
+  chk.arg("a", a).arg("b", b).arg("lse_b", lse_b).out("out", out).same_float_dtype_and_device();
+  chk.require(same_shape(a, b), "student and teacher logits of one shape");
+  check_rows(chk, a, scale, {&lse_b, &out});
+  backend_of(a).kd_cross_term(a.flatten_to_2d(), b.flatten_to_2d(), scale, lse_b, out);
+}
+
+void kd_backward(const Tensor& a, const Tensor& b, double scale, const Tensor& lse_a, const Tensor& lse_b,
+                 const Tensor& dkl, Tensor& da) {
+  OpCheck chk("kd_backward");
+  chk.arg("a", a).arg("b", b).arg("lse_a", lse_a).arg("lse_b", lse_b).arg("dkl", dkl).out("da", da);
+  chk.same_float_dtype_and_device();
+  chk.require(same_shape(a, b) && same_shape(a, da), "student logits, teacher logits and da of one shape");
+  check_rows(chk, a, scale, {&lse_a, &lse_b, &dkl});
+  Tensor da2 = da.flatten_to_2d();
+  backend_of(a).kd_backward(a.flatten_to_2d(), b.flatten_to_2d(), scale, lse_a, lse_b, dkl, da2);
+}
+
 }  // namespace mt::ops

@@ -78,4 +78,12 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& 
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& dlosses,
                             Tensor& dlogits, const VocabShard& shard = {});
 
+// Knowledge distillation (runtime/cpu/distillation.cpp): a, b [N,V] student and teacher logits,
+// scale = 1/T. lse [N] = logsumexp(scale x); out [N] = sum_v softmax(scale b)_v * scale (b - a)
+// given b's lse; da [N,V] += dkl[n] * scale * (softmax(scale a) - softmax(scale b)).
+void scaled_logsumexp(const Tensor& x, double scale, Tensor& lse);
+void kd_cross_term(const Tensor& a, const Tensor& b, double scale, const Tensor& lse_b, Tensor& out);
+void kd_backward(const Tensor& a, const Tensor& b, double scale, const Tensor& lse_a, const Tensor& lse_b,
+                 const Tensor& dkl, Tensor& da);
+
 }  // namespace mt::ops

@@ -33,6 +33,13 @@ inline std::string closest_name(const std::string& name, const std::vector<std::
 
 // A command-line flag "--name" or "--name=value": sets name (without the dashes) and, after '=',
 // value; returns whether a value was attached. Not a flag (or a bare "--"): returns false, name empty.
+// "a, b, c"
+inline std::string join(const std::vector<std::string>& parts, const std::string& separator = ", ") {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? separator : "") + parts[i];
+  return out;
+}
+
 inline bool split_flag(const std::string& arg, std::string& name, std::string& value) {
   name.clear();
   value.clear();

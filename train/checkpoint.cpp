@@ -157,12 +157,11 @@ TrainState load_checkpoint(const std::string& dir, ParameterRegistry& params, Ad
                "' that the model does not have");
   };
   SafetensorsFile model = load_file("model.safetensors");
-  check_no_strangers(model, "model.safetensors", {""});
   for (const Parameter& p : params.all()) take(model, "model.safetensors", "", p, p.var.value());
+  check_no_strangers(model, "model.safetensors", {""});
   if (optimizer) {
     MT_CHECK(fs::exists(root / "optimizer.safetensors"), "checkpoint '", dir, "' has no optimizer state");
     SafetensorsFile opt = load_file("optimizer.safetensors");
-    check_no_strangers(opt, "optimizer.safetensors", {"exp_avg.", "exp_avg_sq."});
     for (const Parameter& p : params.all()) {
       int64_t n = p.var.value().numel();
       take(opt, "optimizer.safetensors", "exp_avg.", p,
@@ -170,6 +169,7 @@ TrainState load_checkpoint(const std::string& dir, ParameterRegistry& params, Ad
       take(opt, "optimizer.safetensors", "exp_avg_sq.", p,
            optimizer->exp_avg_sq(p.group()).narrow(p.offset, n).reshape(p.var.shape()));
     }
+    check_no_strangers(opt, "optimizer.safetensors", {"exp_avg.", "exp_avg_sq."});
     optimizer->set_steps(meta.value("optimizer_steps", int64_t(0)));
   }
   TrainState s;

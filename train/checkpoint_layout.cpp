@@ -58,7 +58,8 @@ Tensor part_of(const Tensor& gathered, const Parameter& p, int64_t flat_size, in
 
 }  // namespace
 
-CheckpointLayout checkpoint_layout(const parallel::ParallelLayout& layout, parallel::ProcessGroups& groups, int rank) {
+CheckpointLayout checkpoint_layout(const parallel::ParallelLayout& layout, const parallel::ProcessGroups& groups,
+                                   int rank) {
   CheckpointLayout c;
   if (layout.tensor_parallel > 1) c.tensor_parallel = groups.tensor_parallel.get();
   if (layout.expert_parallel > 1) c.expert_parallel = groups.expert_parallel.get();

@@ -34,7 +34,8 @@ struct CheckpointLayout {
 };
 
 // The layout of `rank` in a job whose groups were made by make_process_groups(world, layout).
-CheckpointLayout checkpoint_layout(const parallel::ParallelLayout& layout, parallel::ProcessGroups& groups, int rank);
+CheckpointLayout checkpoint_layout(const parallel::ParallelLayout& layout, const parallel::ProcessGroups& groups,
+                                   int rank);
 
 // Collective over the gathering groups (every rank calls it). On the writer: each global tensor,
 // named prefix + its global name, built from flat(group), a flat buffer laid out as the registry's

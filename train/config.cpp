@@ -92,6 +92,25 @@ const std::vector<Key>& keys() {
       {"use_rts", &TrainConfig::use_rts, "over capacity, keep a random subset of tokens (else the first in order)"},
       {"moe_expert_parallel_size", &TrainConfig::moe_expert_parallel_size,
        "ranks that share one copy of the experts (each holds num_experts / this many)"},
+      {"mos", &TrainConfig::mos, "Mixture-of-Students: distil from the MoE teacher of load_teacher"},
+      {"kd", &TrainConfig::kd, "knowledge distillation from the teacher of load_teacher (any models)"},
+      {"load_teacher", &TrainConfig::load_teacher, "the teacher's checkpoint (save folder or checkpoint folder)"},
+      {"num_layers_teacher", &TrainConfig::num_layers_teacher, "teacher layers; 0 = num_layers"},
+      {"hidden_size_teacher", &TrainConfig::hidden_size_teacher, "teacher width; 0 = hidden_size"},
+      {"num_attention_heads_teacher", &TrainConfig::num_attention_heads_teacher,
+       "teacher attention heads; 0 = num_attention_heads"},
+      {"ffn_hidden_size_teacher", &TrainConfig::ffn_hidden_size_teacher, "teacher MLP width; 0 = 4 x its hidden size"},
+      {"num_experts_teacher", &TrainConfig::num_experts_teacher,
+       "teacher experts per MoE layer: one count, or one per MoE layer"},
+      {"mlp_type_teacher", &TrainConfig::mlp_type_teacher, "teacher's standard or residual; empty = mlp_type"},
+      {"kd_temp", &TrainConfig::kd_temp, "distillation temperature T"},
+      {"kd_beta_ce", &TrainConfig::kd_beta_ce, "weight beta of the KD term (beta T^2 KL)"},
+      {"kd_alpha_ce", &TrainConfig::kd_alpha_ce, "accepted for Megatron-DeepSpeed scripts; unused there and here"},
+      {"kd_stop_step", &TrainConfig::kd_stop_step,
+       "iteration from which the KD term is off and the teacher freed (staged KD); 0 = never"},
+      {"kd_loss_mask", &TrainConfig::kd_loss_mask, "apply the LM loss mask to the KD term too (DeepSpeed: no)"},
+      {"student_init_from_teacher_layers", &TrainConfig::student_init_from_teacher_layers,
+       "teacher layer (0-based) to copy into each student layer at the start; empty = random init"},
   };
   return table;
 }
@@ -283,6 +302,48 @@ bool TrainConfig::is_moe() const {
   return false;
 }
 
+TrainConfig teacher_config(const TrainConfig& s) {
+  TrainConfig t = s;
+  if (s.num_layers_teacher > 0) t.num_layers = s.num_layers_teacher;
+  if (s.hidden_size_teacher > 0) t.hidden_size = s.hidden_size_teacher;
+  if (s.num_attention_heads_teacher > 0) t.num_attention_heads = s.num_attention_heads_teacher;
+  t.ffn_hidden_size = s.ffn_hidden_size_teacher;
+  t.num_experts = s.num_experts_teacher;
+  if (!s.mlp_type_teacher.empty()) t.mlp_type = s.mlp_type_teacher;
+  t.mos = t.kd = false;
+  t.load = s.load_teacher;
+  t.student_init_from_teacher_layers.clear();
+  return t;
+}
+
+namespace {
+// The distillation keys: a teacher to load, sensible KD numbers, a teacher that fits the layout.
+void validate_distillation(const TrainConfig& c, int64_t ranks) {
+  MT_CHECK(!c.load_teacher.empty(), c.mos ? "mos" : "kd",
+           " needs load_teacher: the teacher's checkpoint (train the teacher first, e.g. configs/tiny-pr-moe.yaml)");
+  MT_CHECK(c.kd_temp > 0 && c.kd_beta_ce >= 0 && c.kd_stop_step >= 0,
+           "need kd_temp > 0, kd_beta_ce >= 0 and kd_stop_step >= 0 (got ", c.kd_temp, ", ", c.kd_beta_ce, ", ",
+           c.kd_stop_step, ")");
+  TrainConfig t = teacher_config(c);
+  try {
+    validate(t, ranks);
+  } catch (const Error& e) {
+    throw Error(std::string("the teacher (the *_teacher keys): ") + e.what());
+  }
+  if (!c.student_init_from_teacher_layers.empty()) {
+    MT_CHECK(int64_t(c.student_init_from_teacher_layers.size()) == c.num_layers, "student_init_from_teacher_layers ",
+             "names ", c.student_init_from_teacher_layers.size(), " teacher layers; give one per student layer (",
+             c.num_layers, ")");
+    for (const std::string& v : c.student_init_from_teacher_layers) {
+      char* end = nullptr;
+      long long l = std::strtoll(v.c_str(), &end, 10);
+      MT_CHECK(!v.empty() && *end == 0 && l >= 0 && l < t.num_layers, "student_init_from_teacher_layers: '", v,
+               "' is not a teacher layer (0 to ", t.num_layers - 1, ")");
+    }
+  }
+}
+}  // namespace
+
 void validate(const TrainConfig& c, int64_t ranks) {
   auto positive = [](int64_t v, const char* key) { MT_CHECK(v > 0, key, " must be positive, got ", v); };
   positive(c.num_layers, "num_layers");
@@ -350,6 +411,7 @@ void validate(const TrainConfig& c, int64_t ranks) {
   MT_CHECK(c.moe_train_capacity_factor > 0 && c.moe_eval_capacity_factor > 0 && c.moe_min_capacity >= 0 &&
                c.moe_loss_coeff >= 0,
            "MoE capacity factors must be positive, moe_min_capacity and moe_loss_coeff not negative");
+  if (c.distills()) validate_distillation(c, ranks);
   MT_CHECK(c.log_interval > 0 && c.eval_interval > 0 && c.eval_iters >= 0 && c.save_interval >= 0 && c.keep_last_n >= 0,
            "log_interval and eval_interval must be positive; eval_iters, save_interval, keep_last_n not negative");
 }

@@ -50,8 +50,20 @@ struct TrainConfig {
   std::string noisy_gate_policy = "None";  // None | Jitter | RSample (DeepSpeed's MoE argument)
   bool use_rts = true;                     // Random Token Selection over capacity (DeepSpeed's default)
   int64_t moe_expert_parallel_size = 1;    // ranks sharing one copy of each layer's experts (ep)
+  // --- Mixture-of-Students: knowledge distillation from a teacher checkpoint (docs/mos.md)
+  bool mos = false, kd = false;  // mos: MoE student and teacher; kd: the same for any models
+  std::string load_teacher;      // the teacher's checkpoint (a save folder or a checkpoint folder)
+  int64_t num_layers_teacher = 0, hidden_size_teacher = 0, num_attention_heads_teacher = 0;  // 0: the student's
+  int64_t ffn_hidden_size_teacher = 0;                        // 0: 4 x the teacher's hidden size
+  std::vector<std::string> num_experts_teacher = {"1"};       // as num_experts
+  std::string mlp_type_teacher;                               // empty: the student's mlp_type
+  double kd_temp = 1.0, kd_beta_ce = 1.0, kd_alpha_ce = 1.0;  // alpha: accepted, unused (as DeepSpeed)
+  int64_t kd_stop_step = 0;   // iterations from this one on train without the teacher; 0 = never
+  bool kd_loss_mask = false;  // apply the LM loss mask to the KD term too (DeepSpeed: no)
+  std::vector<std::string> student_init_from_teacher_layers;  // student layer i <- teacher layer [i]
 
   int64_t ffn_size() const { return ffn_hidden_size > 0 ? ffn_hidden_size : 4 * hidden_size; }
+  bool distills() const { return mos || kd; }
   int64_t max_positions() const { return max_position_embeddings > 0 ? max_position_embeddings : seq_length; }
   // Experts of each layer (0-based), 1 for a dense MLP; throws when num_experts does not fit.
   std::vector<int64_t> experts_per_layer() const;
@@ -71,6 +83,10 @@ std::vector<std::string> apply_overrides(TrainConfig& cfg, const std::vector<std
 // Contradictions and missing values, and whether the layout fits `ranks` processes (tensor
 // parallel size x data-parallel size): throws one clear error.
 void validate(const TrainConfig& cfg, int64_t ranks = 1);
+// The teacher's configuration for distillation: the student's, with the *_teacher keys applied
+// (model shape, experts, mlp_type); everything else (vocabulary, sequence, MoE routing options,
+// parallel layout) is shared, as in Megatron-DeepSpeed.
+TrainConfig teacher_config(const TrainConfig& student);
 // The data-parallel size of `ranks` processes: ranks / tensor_model_parallel_size.
 inline int64_t data_parallel_size(const TrainConfig& cfg, int64_t ranks) {
   return ranks / std::max<int64_t>(cfg.tensor_model_parallel_size, 1);

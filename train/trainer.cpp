@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -13,14 +14,18 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "data/gpt2_tokenizer.h"
 #include "data/loader.h"
 #include "nn/gpt.h"
+#include "nn/kd_loss.h"
 #include "parallel/communicator.h"
 #include "parallel/process_groups.h"
 #include "runtime/ops.h"
+#include "runtime/text_util.h"
 #include "train/checkpoint.h"
+#include "train/distillation.h"
 #include "train/model_config.h"
 #include "train/optimizer.h"
 #include "train/parallel_setup.h"
@@ -31,6 +36,13 @@ namespace {
 std::atomic<int> g_stop_signal{0};
 extern "C" void on_stop_signal(int sig) {
   g_stop_signal.store(sig);
+}
+
+// The peak resident memory of this process so far, in MB (Linux reports ru_maxrss in KiB).
+double peak_memory_mb() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return double(usage.ru_maxrss) / 1024.0;
 }
 
 double now_seconds() {
@@ -131,6 +143,23 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
     say("no checkpoint in '%s': starting from scratch\n", cfg.load.c_str());
   }
 
+  // --- distillation (MoS / KD): the frozen teacher, while the KD term is on
+  std::unique_ptr<Teacher> teacher;
+  bool init_from_teacher = resume_from.empty() && !cfg.student_init_from_teacher_layers.empty();
+  if (kd_active(cfg, state.iteration + 1) || (cfg.distills() && init_from_teacher)) {
+    teacher = std::make_unique<Teacher>(cfg, tokenizer.vocab_size(), setup, world.rank());
+    say("teacher: %s (%.2fM parameters, frozen, evaluation mode); KD at temperature %g, beta %g, %s%s\n",
+        teacher->checkpoint().c_str(), double(teacher->model().parameters().numel()) / 1e6, cfg.kd_temp, cfg.kd_beta_ce,
+        cfg.kd_loss_mask ? "loss-masked" : "every position",
+        cfg.kd_stop_step > 0 ? (", until iteration " + std::to_string(cfg.kd_stop_step)).c_str() : "");
+    if (init_from_teacher) {
+      init_student_from_teacher(model.parameters(), teacher->model().parameters(),
+                                cfg.student_init_from_teacher_layers);
+      say("student initialised from teacher layers [%s]\n", join(cfg.student_init_from_teacher_layers).c_str());
+    }
+    if (!kd_active(cfg, state.iteration + 1)) teacher.reset();
+  }
+
   // --- data: as many samples as Megatron builds for this run
   int64_t evals = train_iters / cfg.eval_interval + 1;
   std::array<int64_t, 3> samples = {train_iters * gbs, evals * cfg.eval_iters * gbs, cfg.eval_iters * gbs};
@@ -212,7 +241,9 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   // The live progress bar only in a terminal of a single process (mpirun gives ranks a pseudo-
   // terminal even when the job's output goes to a file).
   bool tty = !options.quiet && lead && world.size() == 1 && isatty(fileno(stdout));
-  double start = now_seconds(), interval_seconds = 0, interval_loss = 0, interval_aux = 0, last_norm = 0;
+  double start = now_seconds(), interval_seconds = 0, interval_loss = 0, interval_aux = 0, interval_kd = 0;
+  double last_norm = 0;
+  int64_t interval_kd_iters = 0;  // iterations of the interval that trained with the KD term
   // MoE layer loads summed over the log interval: per layer, expert counts, and sums of dropped
   // fraction, aux loss and router entropy (averaged when logged).
   std::map<int64_t, nn::LayerLoadStats> loads;
@@ -222,7 +253,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
     double step_start = now_seconds();
     double lr = schedule.lr(state.iteration, state.consumed_tokens);
     model.parameters().zero_grads();
-    double loss_sum = 0, aux_sum = 0;
+    double loss_sum = 0, aux_sum = 0, kd_sum = 0;
     for (int64_t micro = 0; micro < accumulation; ++micro) {
       data::MicroBatch mb = loader.next();
       Tensor inputs, labels;
@@ -240,15 +271,23 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
         acc.entropy += l.entropy;
       }
       ++load_samples;
-      Tensor seed = Tensor::scalar(1.0 / double(accumulation), parts.total.dtype());
-      current_tape().backward(parts.total, &seed);
+      Variable total = parts.total;
+      if (teacher) {  // + beta T^2 KL(teacher || student) on the same tokens
+        Variable kd = nn::kd_loss(parts.logits, teacher->logits(inputs), cfg.kd_temp, cfg.kd_beta_ce,
+                                  cfg.kd_loss_mask ? mb.loss_mask : Tensor(), tensor_group);
+        kd_sum += kd.value().item();
+        total = ag::add(total, kd);
+      }
+      Tensor seed = Tensor::scalar(1.0 / double(accumulation), total.dtype());
+      current_tape().backward(total, &seed);
     }
     synchronize_gradients(model.parameters(), setup);
     if (world.size() > 1) {  // the logged losses: averaged over the ranks
-      Tensor losses = Tensor::from_vector(std::vector<double>{loss_sum, aux_sum}, {2});
+      Tensor losses = Tensor::from_vector(std::vector<double>{loss_sum, aux_sum, kd_sum}, {3});
       world.all_reduce(losses, parallel::ReduceKind::Avg);
       loss_sum = losses.data<double>()[0];
       aux_sum = losses.data<double>()[1];
+      kd_sum = losses.data<double>()[2];
     }
     double norm = clip_grad_norm(model.parameters(), cfg.clip_grad, expert_group, tensor_group);
     MT_CHECK(std::isfinite(norm), "iteration ", state.iteration + 1, ": the gradient norm is ", norm,
@@ -261,8 +300,20 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
     summary.last_loss = loss;
     interval_loss += loss;
     interval_aux += aux_sum / double(accumulation);
+    if (teacher) {
+      interval_kd += kd_sum / double(accumulation);
+      interval_kd_iters += 1;
+    }
     interval_iters += 1;
     last_norm = norm;
+    if (teacher && !kd_active(cfg, state.iteration + 1)) {  // staged KD: the LM loss only from here on
+      teacher.reset();
+      if (tty) say("\r\033[K");
+      say("iteration %lld: distillation stops (kd_stop_step %lld): from iteration %lld on the student trains on "
+          "its own loss; the teacher's memory is freed\n",
+          (long long)state.iteration, (long long)cfg.kd_stop_step, (long long)state.iteration + 1);
+      metrics.write({{"iteration", state.iteration}, {"event", "kd_stopped"}, {"kd_stop_step", cfg.kd_stop_step}});
+    }
 
     double now = now_seconds();
     interval_seconds += now - step_start;  // training time only: evaluations and saves are not counted
@@ -271,11 +322,16 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
       double elapsed = now - start, per_iter = elapsed / double(state.iteration - start_iteration);
       double eta = per_iter * double(train_iters - state.iteration);
       if (tty) say("\r\033[K");
-      std::string moe_part;
+      std::string moe_part;  // the KD and MoE terms of the training loss, when present
+      if (interval_kd_iters > 0) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, " | kd loss %.4f", interval_kd / double(interval_kd_iters));
+        moe_part = buf;
+      }
       if (!loads.empty()) {
         char buf[64];
         std::snprintf(buf, sizeof buf, " | moe loss %.4f", cfg.moe_loss_coeff * interval_aux / double(interval_iters));
-        moe_part = buf;
+        moe_part += buf;
       }
       say("iteration %7lld/%lld | tokens %11lld | loss %.4f%s | lr %.3e | grad norm %.3f | %8.0f tokens/s | "
           "%.3f TFLOP/s | elapsed %s | ETA %s\n",
@@ -290,7 +346,9 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
                              {"grad_norm", last_norm},
                              {"tokens_per_s", tok_s},
                              {"tflops", tok_s * flops_per_token * 1e-12},
-                             {"elapsed_s", elapsed}};
+                             {"elapsed_s", elapsed},
+                             {"max_rss_mb", peak_memory_mb()}};
+      if (interval_kd_iters > 0) line["kd_loss"] = interval_kd / double(interval_kd_iters);
       if (!loads.empty()) {
         line["moe_aux_loss"] = interval_aux / double(interval_iters);
         line["moe_loss"] = cfg.moe_loss_coeff * interval_aux / double(interval_iters);
@@ -323,6 +381,8 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
       interval_seconds = 0;
       interval_loss = 0;
       interval_aux = 0;
+      interval_kd = 0;
+      interval_kd_iters = 0;
       interval_iters = 0;
     } else if (tty) {  // a live progress bar between log lines
       int filled = int(30 * state.iteration / train_iters);
@@ -367,6 +427,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   }
   if (state.iteration >= train_iters) save();
   summary.iterations = state.iteration;
+  say("peak memory: %.0f MB (resident, rank 0)\n", peak_memory_mb());
   if (options.handle_signals) {
     sigaction(SIGTERM, &old_term, nullptr);
     sigaction(SIGINT, &old_int, nullptr);

@@ -52,6 +52,11 @@ class CpuBackend final : public Backend {
                              Tensor& target_logits) override;
   void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const VocabShard& shard, const Tensor& lse,
                               const Tensor& dlosses, Tensor& dlogits) override;
+
+  void scaled_logsumexp(const Tensor& x, double scale, Tensor& lse) override;
+  void kd_cross_term(const Tensor& a, const Tensor& b, double scale, const Tensor& lse_b, Tensor& out) override;
+  void kd_backward(const Tensor& a, const Tensor& b, double scale, const Tensor& lse_a, const Tensor& lse_b,
+                   const Tensor& dkl, Tensor& da) override;
 };
 
 }  // namespace mt::cpu

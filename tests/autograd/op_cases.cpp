@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "autograd/ops.h"
+#include "nn/kd_loss.h"
 #include "test_util.h"
 
 using namespace mt;
@@ -151,6 +152,26 @@ std::vector<double> ref_cross_entropy(const std::vector<Tensor>& in, bool masked
   return {den ? num / den : 0.0};
 }
 
+// beta T^2 sum_n w_n sum_v p (log p - log q), p = softmax(b/T), q = softmax(a/T); w = mask / sum.
+std::vector<double> ref_kd(const std::vector<Tensor>& in, double t, double beta) {
+  auto a = vals(in[0]), b = vals(in[1]);
+  int64_t v = in[0].size(-1), n = in[0].numel() / v;
+  std::vector<double> m = in.size() > 2 ? vals(in[2]) : std::vector<double>(size_t(n), 1.0);
+  double total = 0, den = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double za = 0, zb = 0;
+    for (int64_t j = 0; j < v; ++j) za += std::exp(a[size_t(i * v + j)] / t), zb += std::exp(b[size_t(i * v + j)] / t);
+    double kl = 0;
+    for (int64_t j = 0; j < v; ++j) {
+      double p = std::exp(b[size_t(i * v + j)] / t) / zb, q = std::exp(a[size_t(i * v + j)] / t) / za;
+      kl += p * (std::log(p) - std::log(q));
+    }
+    total += m[size_t(i)] * kl;
+    den += m[size_t(i)];
+  }
+  return {beta * t * t * total / den};
+}
+
 // --- the table ------------------------------------------------------------------------------
 
 void add_linear(std::vector<OpCase>& cases, Shape x_shape, int64_t out_f, bool bias) {
@@ -252,6 +273,27 @@ void add_cross_entropy(std::vector<OpCase>& cases, Shape rows, int64_t vocab, bo
                    [masked](const std::vector<Tensor>& in) { return ref_cross_entropy(in, masked); }});
 }
 
+void add_kd_loss(std::vector<OpCase>& cases, Shape shape, double t, double beta, bool masked) {
+  std::string desc = "logits" + shape_str(shape) + " T=" + std::to_string(t) + " beta=" + std::to_string(beta) +
+                     (masked ? " masked" : "");
+  Shape rows(shape.begin(), shape.end() - 1);
+  cases.push_back(
+      {"kd_loss", desc,
+       [=](DType dt) {
+         std::vector<Variable> v = {param(shape, dt, 19, -3, 3), fixed(testutil::random(shape, dt, 20, -3, 3))};
+         if (masked) {
+           std::vector<double> m(size_t(shape_numel(rows)), 1.0);
+           m[1] = 0.0;
+           v.push_back(fixed(Tensor::from_vector(m, rows).to(dt)));
+         }
+         return v;
+       },
+       [=](const std::vector<Variable>& v) {
+         return nn::kd_loss(v[0], v[1].value(), t, beta, v.size() > 2 ? v[2].value() : Tensor());
+       },
+       [=](const std::vector<Tensor>& in) { return ref_kd(in, t, beta); }});
+}
+
 std::vector<OpCase> build() {
   std::vector<OpCase> cases;
   add_linear(cases, {2, 5, 12}, 7, true);
@@ -312,6 +354,8 @@ std::vector<OpCase> build() {
   add_cross_entropy(cases, {2, 4}, 11, false, DType::I64);
   add_cross_entropy(cases, {2, 5}, 9, true, DType::I32);
   add_cross_entropy(cases, {1}, 3, false, DType::I64);
+  add_kd_loss(cases, {2, 3, 7}, 1.0, 1.0, false);
+  add_kd_loss(cases, {4, 9}, 2.0, 0.5, true);
   return cases;
 }
 

@@ -14,6 +14,7 @@ while [ ! -s "$d/run/metrics.jsonl" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 
 kill -TERM $pid
 wait $pid
 rc=$?
+grep "received" "$d/log"
 tail -3 "$d/log"
 if [ $rc -eq 0 ] && [ -f "$d/run/latest" ]; then
   echo "checkpoint $(cat "$d/run/latest") saved, exit code 0"

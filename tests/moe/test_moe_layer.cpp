@@ -150,7 +150,7 @@ TEST_CASE("a whole 2-layer MoE GPT: gradients of every parameter (f64)", "[moe][
 }
 
 TEST_CASE("parameter counts: built models and the DeepSpeed-MoE recipes", "[moe][params]") {
-  for (const char* name : {"tiny-dense", "tiny-moe", "tiny-pr-moe"}) {
+  for (const char* name : {"tiny-dense", "tiny-moe", "tiny-pr-moe", "tiny-mos"}) {
     train::TrainConfig cfg = train::load_config_file(std::string(MOETRAIN_SOURCE_DIR "/configs/") + name + ".yaml");
     REQUIRE(train::count_parameters(cfg, 50257) == train::make_model(cfg, 50257)->parameters().numel());
   }
@@ -159,7 +159,14 @@ TEST_CASE("parameter counts: built models and the DeepSpeed-MoE recipes", "[moe]
     return double(train::count_parameters(cfg, 50257)) / 1e9;
   };
   REQUIRE(billions("gpt-350M") == Approx(0.35).margin(0.03));
-  REQUIRE(billions("gpt-350M-moe128") == Approx(13.1).margin(0.2));  // the paper: 13B
-  REQUIRE(billions("gpt-350M-pr-moe") == Approx(4.1).margin(0.2));   // the paper: 4B
-  REQUIRE(billions("gpt-1.3B-pr-moe") == Approx(31.4).margin(0.5));  // the paper: 31B
+  REQUIRE(billions("gpt-350M-moe128") == Approx(13.1).margin(0.2));     // the paper: 13B
+  REQUIRE(billions("gpt-350M-pr-moe") == Approx(4.1).margin(0.2));      // the paper: 4B
+  REQUIRE(billions("gpt-1.3B-pr-moe") == Approx(31.4).margin(0.5));     // the paper: 31B
+  REQUIRE(billions("gpt-350M-pr-moe-mos") == Approx(3.5).margin(0.1));  // the paper: 3.5B (MoS student)
+  // The MoS config's teacher is the PR-MoE recipe, and both configs validate.
+  train::TrainConfig mos = train::load_config_file(MOETRAIN_SOURCE_DIR "/configs/gpt-350M-pr-moe-mos.yaml");
+  REQUIRE(double(train::count_parameters(train::teacher_config(mos), 50257)) / 1e9 ==
+          Approx(billions("gpt-350M-pr-moe")));
+  REQUIRE_NOTHROW(train::validate(mos));
+  REQUIRE_NOTHROW(train::validate(train::load_config_file(MOETRAIN_SOURCE_DIR "/configs/tiny-mos.yaml")));
 }

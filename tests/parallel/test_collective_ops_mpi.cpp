@@ -10,7 +10,9 @@
 
 #include "autograd/ops.h"
 #include "autograd/tape.h"
+#include "nn/kd_loss.h"
 #include "parallel/collective_ops.h"
+#include "parallel/shards.h"
 #include "parallel/tensor_parallel.h"
 
 using namespace mt;
@@ -117,6 +119,23 @@ TEST_CASE("vocab-parallel embedding and cross-entropy backward match finite diff
   Tensor mask = Tensor::from_vector(std::vector<double>{1, 1, 0, 1, 1}, {5});
   check_gradient([&](const Variable& logits) { return vocab_parallel_cross_entropy(logits, targets, mask, &c); },
                  {5, 3}, {}, Replicated::Output);
+  // KD over the whole vocabulary from each rank's columns (teacher logits differ per rank's shard).
+  Tensor teacher = Tensor::from_vector(ramp(15, 2.0, 0.9 + c.rank()), {5, 3});
+  check_gradient([&](const Variable& s) { return nn::kd_loss(s, teacher, 1.5, 0.7, mask, &c); }, {5, 3}, {},
+                 Replicated::Output);
+  {  // and the value equals the single-process loss on the whole logits
+    Tensor student = Tensor::from_vector(ramp(15, 1.0, 0.2 * c.rank()), {5, 3});
+    auto whole = [&](const Tensor& local) {
+      Tensor all = Tensor::empty({p * 15}, DType::F64);
+      c.all_gather(local.reshape({15}), all);
+      std::vector<Tensor> shards;
+      for (int r = 0; r < p; ++r) shards.push_back(all.narrow(r * 15, 15).reshape({5, 3}));
+      return merge_shards(shards, {1, 1});
+    };
+    double split = nn::kd_loss(Variable(student), teacher, 1.5, 0.7, mask, &c).value().item();
+    double single = nn::kd_loss(Variable(whole(student)), whole(teacher), 1.5, 0.7, mask).value().item();
+    REQUIRE(split == Approx(single).epsilon(1e-12));
+  }
   Tensor tokens = Tensor::from_vector(ids, {1, 5});
   check_gradient([&](const Variable& wte) { return vocab_parallel_embedding(tokens, wte, &c); }, {3, 2}, {1, 5, 2},
                  Replicated::Output);

@@ -1,6 +1,5 @@
 // Training configuration: YAML + command-line overrides, and one clear error for each mistake.
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <fstream>
 
@@ -27,8 +26,9 @@ TrainConfig valid_config() {
 }  // namespace
 
 TEST_CASE("a YAML config with command-line overrides", "[train][config]") {
-  std::string path = write_yaml("ok", "num_layers: 4\nhidden_size: 128\nlr: 3.0e-4\ndata_path: [0.3, a, 0.7, b]\n"
-                                      "train_tokens: 300e9\neod_mask_loss: true\nsplit: 98,2,0\n");
+  std::string path = write_yaml("ok",
+                                "num_layers: 4\nhidden_size: 128\nlr: 3.0e-4\ndata_path: [0.3, a, 0.7, b]\n"
+                                "train_tokens: 300e9\neod_mask_loss: true\nsplit: 98,2,0\n");
   TrainConfig c = load_config_file(path);
   REQUIRE(c.num_layers == 4);
   REQUIRE(c.lr == 3.0e-4);
@@ -36,8 +36,8 @@ TEST_CASE("a YAML config with command-line overrides", "[train][config]") {
   REQUIRE(c.data_path == std::vector<std::string>{"0.3", "a", "0.7", "b"});
   REQUIRE(c.eod_mask_loss);
   REQUIRE(c.split == "98,2,0");
-  std::vector<std::string> rest =
-      apply_overrides(c, {"--lr", "2e-4", "--train-iters=100", "--data-path", "x", "--eod-mask-loss", "false", "extra"});
+  std::vector<std::string> rest = apply_overrides(
+      c, {"--lr", "2e-4", "--train-iters=100", "--data-path", "x", "--eod-mask-loss", "false", "extra"});
   REQUIRE(c.lr == 2e-4);
   REQUIRE(c.train_iters == 100);
   REQUIRE(c.data_path == std::vector<std::string>{"x"});
@@ -55,9 +55,9 @@ TEST_CASE("config errors: unknown key, wrong type, bad YAML", "[train][config][e
   REQUIRE_THROWS_WITH(load_config_file(write_yaml("typo", "num_layer: 4\n")),
                       Contains("moetrain_cfg_typo.yaml:1") && Contains("unknown key 'num_layer'") &&
                           Contains("did you mean 'num_layers'"));
-  REQUIRE_THROWS_WITH(load_config_file(write_yaml("type", "seed: 1\nhidden_size: wide\n")),
-                      Contains("moetrain_cfg_type.yaml:2") && Contains("hidden_size expects an integer") &&
-                          Contains("'wide'"));
+  REQUIRE_THROWS_WITH(
+      load_config_file(write_yaml("type", "seed: 1\nhidden_size: wide\n")),
+      Contains("moetrain_cfg_type.yaml:2") && Contains("hidden_size expects an integer") && Contains("'wide'"));
   REQUIRE_THROWS_WITH(load_config_file(write_yaml("float", "lr: 1e-3x\n")), Contains("lr expects a number"));
   REQUIRE_THROWS_WITH(load_config_file(write_yaml("list", "lr: [1, 2]\n")), Contains("lr expects a single value"));
   REQUIRE_THROWS_WITH(load_config_file(write_yaml("yaml", "lr: [1, 2\n")), Contains("not valid YAML"));
@@ -151,8 +151,8 @@ TEST_CASE("MoE placement: expert_interval and pyramid num_experts", "[train][con
   REQUIRE(c.experts_per_layer() == std::vector<int64_t>{1, 1, 8, 1, 1, 8});
   c.expert_interval = 2;
   c.num_experts = {"32", "64"};
-  REQUIRE_THROWS_WITH(validate(c), Contains("num_experts has 2 entries") && Contains("3 MoE layers") &&
-                                       Contains("layers 2, 4, 6"));
+  REQUIRE_THROWS_WITH(validate(c),
+                      Contains("num_experts has 2 entries") && Contains("3 MoE layers") && Contains("layers 2, 4, 6"));
   c.num_experts = {"4"};
   c.topk = 5;
   REQUIRE_THROWS_WITH(validate(c), Contains("topk (5)"));
