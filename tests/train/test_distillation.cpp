@@ -48,14 +48,12 @@ TrainConfig student_run(const fs::path& dir, const fs::path& teacher_dir) {
   return s;
 }
 
-// The teacher of the tests, trained once.
-const fs::path& trained_teacher() {
-  static fs::path dir = [] {
-    fs::path d = fresh_dir("teacher");
-    run_training(teacher_run(d), quiet_options());
-    return d;
-  }();
-  return dir;
+// A trained teacher in a folder of its own: CTest runs each test case as its own process, in
+// parallel, so every case trains its teacher (6 tiny iterations) where no other case writes.
+fs::path trained_teacher(const std::string& test) {
+  fs::path d = fresh_dir("teacher_" + test);
+  run_training(teacher_run(d), quiet_options());
+  return d;
 }
 
 std::vector<nlohmann::json> metric_lines(const fs::path& file) {
@@ -68,7 +66,7 @@ std::vector<nlohmann::json> metric_lines(const fs::path& file) {
 }  // namespace
 
 TEST_CASE("the teacher is frozen: no gradients, and training the student leaves it bit-identical", "[train][mos]") {
-  TrainConfig cfg = student_run(fresh_dir("frozen"), trained_teacher());
+  TrainConfig cfg = student_run(fresh_dir("frozen"), trained_teacher("frozen"));
   ParallelSetup setup = make_parallel_setup(cfg, parallel::world());
   Teacher teacher(cfg, 50257, setup, 0);
   const ParameterRegistry& tp = teacher.model().parameters();
@@ -91,10 +89,10 @@ TEST_CASE("the teacher is frozen: no gradients, and training the student leaves 
   for (size_t i = 0; i < tp.all().size(); ++i) REQUIRE(tp.all()[i].var.value().to_double_vector() == before[i]);
 }
 
-TEST_CASE("staged KD: the KD term is on before kd_stop_step and off from it; a resume crosses it exactly",
+TEST_CASE("staged KD: the KD term is on before kd_stop_step and off from it, and a resume crosses it exactly",
           "[train][mos]") {
-  fs::path straight = fresh_dir("mos_straight"), split = fresh_dir("mos_split");
-  run_training(student_run(straight, trained_teacher()), quiet_options());
+  fs::path straight = fresh_dir("mos_straight"), split = fresh_dir("mos_split"), teacher = trained_teacher("staged");
+  run_training(student_run(straight, teacher), quiet_options());
   std::vector<nlohmann::json> lines = metric_lines(straight / "metrics.jsonl");
   int stopped_at = 0;
   for (const nlohmann::json& j : lines) {
@@ -109,8 +107,8 @@ TEST_CASE("staged KD: the KD term is on before kd_stop_step and off from it; a r
 
   TrainerOptions stop = quiet_options();
   stop.stop_after_iters = 2;  // checkpoint at 2, before the stop step
-  run_training(student_run(split, trained_teacher()), stop);
-  TrainConfig resume = student_run(split, trained_teacher());
+  run_training(student_run(split, teacher), stop);
+  TrainConfig resume = student_run(split, teacher);
   resume.load = resume.save;
   run_training(resume, quiet_options());
   REQUIRE(train_losses(straight / "metrics.jsonl") == train_losses(split / "metrics.jsonl"));
@@ -119,17 +117,17 @@ TEST_CASE("staged KD: the KD term is on before kd_stop_step and off from it; a r
 
   // Without the teacher the same student trains differently from iteration 2 on.
   fs::path plain = fresh_dir("mos_plain");
-  TrainConfig no_kd = student_run(plain, trained_teacher());
+  TrainConfig no_kd = student_run(plain, teacher);
   no_kd.mos = false;
   run_training(no_kd, quiet_options());
   std::vector<double> with = train_losses(straight / "metrics.jsonl"), without = train_losses(plain / "metrics.jsonl");
   REQUIRE(with[0] == without[0]);
   REQUIRE(with[2] != without[2]);
-  for (const fs::path& d : {straight, split, plain}) fs::remove_all(d);
+  for (const fs::path& d : {straight, split, plain, teacher}) fs::remove_all(d);
 }
 
 TEST_CASE("student layers initialised from chosen teacher layers", "[train][mos]") {
-  TrainConfig cfg = student_run(fresh_dir("init"), trained_teacher());
+  TrainConfig cfg = student_run(fresh_dir("init"), trained_teacher("init"));
   cfg.num_experts = {"4"};
   cfg.mlp_type = "residual";
   cfg.student_init_from_teacher_layers = {"0", "1"};
@@ -153,24 +151,25 @@ TEST_CASE("student layers initialised from chosen teacher layers", "[train][mos]
 }
 
 TEST_CASE("distillation errors name the teacher, the tensor and both shapes", "[train][mos][errors]") {
-  TrainConfig cfg = student_run(fresh_dir("errors"), trained_teacher());
+  fs::path teacher = trained_teacher("errors");
+  TrainConfig cfg = student_run(fresh_dir("errors"), teacher);
   cfg.load_teacher = "";
   REQUIRE_THROWS_WITH(validate(cfg), Contains("mos needs load_teacher"));
-  cfg = student_run(fresh_dir("errors"), trained_teacher());
+  cfg = student_run(fresh_dir("errors"), teacher);
   cfg.kd_temp = 0;
   REQUIRE_THROWS_WITH(validate(cfg), Contains("kd_temp > 0"));
-  cfg = student_run(fresh_dir("errors"), trained_teacher());
+  cfg = student_run(fresh_dir("errors"), teacher);
   cfg.num_experts_teacher = {"3", "3", "3"};
   REQUIRE_THROWS_WITH(validate(cfg), Contains("the teacher (the *_teacher keys)") && Contains("num_experts"));
   cfg.num_experts_teacher = {"4"};
   cfg.student_init_from_teacher_layers = {"0", "7"};
   REQUIRE_THROWS_WITH(validate(cfg), Contains("'7' is not a teacher layer (0 to 2)"));
 
-  cfg = student_run(fresh_dir("errors"), trained_teacher());
+  cfg = student_run(fresh_dir("errors"), teacher);
   ParallelSetup setup = make_parallel_setup(cfg, parallel::world());
   cfg.load_teacher = (fresh_dir("no_teacher") / "nothing").string();
   REQUIRE_THROWS_WITH(Teacher(cfg, 50257, setup, 0), Contains("holds no checkpoint: train the teacher first"));
-  cfg = student_run(fresh_dir("errors"), trained_teacher());
+  cfg = student_run(fresh_dir("errors"), teacher);
   cfg.num_experts_teacher = {"2"};  // the checkpoint's layer 2 has 4 experts
   REQUIRE_THROWS_WITH(Teacher(cfg, 50257, setup, 0), Contains("layers.1.mlp.gate.weight") && Contains("f32[4,16]") &&
                                                          Contains("f32[2,16]") && Contains("num_experts [4]"));
