@@ -79,8 +79,8 @@ Variable GptModel::vocab_logits(const Tensor& tokens, ForwardMode mode) const {
   return forward(tokens, mode, nullptr, nullptr);
 }
 
-Variable GptModel::forward(const Tensor& tokens, ForwardMode mode, std::vector<Variable>* aux,
-                           std::vector<LayerLoadStats>* loads) const {
+Variable GptModel::hidden(const Tensor& tokens, ForwardMode mode, std::vector<Variable>* aux,
+                          std::vector<LayerLoadStats>* loads) const {
   MT_CHECK(tokens.dim() == 2 && tokens.size(1) <= cfg_.max_position_embeddings,
            "GPT model: tokens must be [batch, T] with T <= max_position_embeddings (", cfg_.max_position_embeddings,
            "); got ", tokens.str());
@@ -117,8 +117,20 @@ Variable GptModel::forward(const Tensor& tokens, ForwardMode mode, std::vector<V
     Variable m = ag::reshape(ff.y, x.shape());
     x = ag::add(x, ag::dropout(m, p_hidden, dropout_key(layer, kMlpOut, mode, t_len * h)));
   }
+  return ag::layernorm(x, lnf_w_, lnf_b_, eps);
+}
+
+Variable GptModel::forward(const Tensor& tokens, ForwardMode mode, std::vector<Variable>* aux,
+                           std::vector<LayerLoadStats>* loads) const {
   // tied output projection (this rank's vocabulary columns under tensor parallelism)
-  return parallel::column_parallel_linear(ag::layernorm(x, lnf_w_, lnf_b_, eps), wte_, {}, tp);
+  return parallel::column_parallel_linear(hidden(tokens, mode, aux, loads), wte_, {}, cfg_.tensor_group);
+}
+
+Variable GptModel::final_hidden(const Tensor& tokens, ForwardMode mode) const {
+  MT_CHECK(tp_size() == 1,
+           "GPT model: final_hidden() runs in one process only (load the checkpoint without "
+           "tensor parallelism)");
+  return hidden(tokens, mode, nullptr, nullptr);
 }
 
 Variable GptModel::loss(const Tensor& tokens, const Tensor& labels, const Tensor& loss_mask, ForwardMode mode) const {

@@ -63,6 +63,11 @@ class GptModel {
   // The same for this rank's vocabulary columns [B,T,padded_vocab_size / tp] (all of them in one
   // process): what a tensor-parallel loss (the vocab-parallel cross-entropy, distillation) takes.
   Variable vocab_logits(const Tensor& tokens, ForwardMode mode = {}) const;
+  // The final LayerNorm's output [B,T,h], before the (tied) output projection: scoring a few
+  // positions projects only those rows (train/eval_scoring.h). One process only.
+  Variable final_hidden(const Tensor& tokens, ForwardMode mode = {}) const;
+  // The output projection [padded_vocab_size, h] (the word embedding, tied).
+  const Variable& output_weight() const { return wte_; }
   // Mean cross-entropy of the next-token predictions, weighted by loss_mask [B,T] when given,
   // plus moe_loss_coeff x the MoE layers' load-balancing losses.
   Variable loss(const Tensor& tokens, const Tensor& labels, const Tensor& loss_mask, ForwardMode mode = {}) const;
@@ -86,6 +91,9 @@ class GptModel {
   // fills the MoE layers' aux losses and loads when asked.
   Variable forward(const Tensor& tokens, ForwardMode mode, std::vector<Variable>* aux,
                    std::vector<LayerLoadStats>* loads) const;
+  // The final LayerNorm's output (what forward projects onto the vocabulary).
+  Variable hidden(const Tensor& tokens, ForwardMode mode, std::vector<Variable>* aux,
+                  std::vector<LayerLoadStats>* loads) const;
   RngKey dropout_key(int64_t layer, int role, ForwardMode mode, int64_t elements_per_sample) const;
 
   int tp_size() const { return cfg_.tensor_group ? cfg_.tensor_group->size() : 1; }

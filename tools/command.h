@@ -22,5 +22,6 @@ int run_preprocess(const Args& args);
 int run_train(const Args& args);
 int run_generate(const Args& args);
 int run_inspect(const Args& args);
+int run_eval(const Args& args);
 
 }  // namespace mt::cli

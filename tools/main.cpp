@@ -34,6 +34,7 @@ const std::vector<Command>& commands() {
       {"generate", "continue a prompt with a trained checkpoint (greedy, temperature, top-k, top-p)", run_generate},
       {"tokenize", "GPT-2 BPE: text on stdin to token ids (--jsonl, --decode)", run_tokenize},
       {"preprocess", "corpus (JSONL or text) to Megatron .bin/.idx, byte-identical to preprocess_data.py", run_preprocess},
+      {"eval", "zero-shot tasks (LAMBADA, PIQA, BoolQ, RACE, TriviaQA, WebQs, WikiText) over checkpoints", run_eval},
       {"inspect", "a checkpoint's structure, parameter counts (total, active) and expert loads", run_inspect},
       {"bench", "measure kernel speed against the machine's own SGEMM (bench ops)", run_bench},
   };

@@ -12,12 +12,13 @@
 
 namespace mt::train {
 
-LoadedModel load_model_for_inference(const std::string& checkpoint) {
+LoadedModel load_model_for_inference(const std::string& checkpoint, bool dropless_moe) {
   std::string dir = resolve_checkpoint(checkpoint);
   MT_CHECK(!dir.empty(), "no checkpoint in '", checkpoint,
            "' (expected a checkpoint folder or a save folder with a "
            "'latest' file)");
   TrainConfig cfg = load_config_file(checkpoint_config_path(dir));
+  if (dropless_moe) cfg.disable_moe_token_dropping = true;
   LoadedModel out;
   out.vocab_file = cfg.vocab_file.empty() ? data::Gpt2Tokenizer::default_vocab_file() : cfg.vocab_file;
   out.merge_file = cfg.merge_file.empty() ? data::Gpt2Tokenizer::default_merge_file() : cfg.merge_file;

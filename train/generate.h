@@ -27,7 +27,9 @@ struct LoadedModel {
   int32_t eod = -1;
   std::string vocab_file, merge_file;
 };
-LoadedModel load_model_for_inference(const std::string& checkpoint);
+// dropless_moe: MoE layers keep every token (no capacity), as DeepSpeed's evaluation harness
+// runs them (--disable-moe-token-dropping), so a token's score does not depend on its batch.
+LoadedModel load_model_for_inference(const std::string& checkpoint, bool dropless_moe = false);
 
 // Appends up to max_new_tokens to `tokens`; on_token(id) is called for each new one.
 void generate(const nn::GptModel& model, int64_t vocab_size, std::vector<int32_t>& tokens,

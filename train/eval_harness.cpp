@@ -1,0 +1,150 @@
+#include "train/eval_harness.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "train/checkpoint.h"
+#include "train/generate.h"
+
+namespace mt::train {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+bool lead(const EvalOptions& o) {
+  return !o.ranks || o.ranks->rank() == 0;
+}
+
+// The table's columns: (task, metric, shown as a percentage).
+struct Column {
+  std::string task, metric;
+  bool percent;
+};
+std::vector<Column> columns_for(const std::string& task) {
+  if (task == "lambada") return {{task, "acc", true}, {task, "ppl", false}};
+  if (task == "piqa") return {{task, "acc", true}, {task, "acc_norm", true}};
+  if (task == "wikitext") return {{task, "word_perplexity", false}};
+  return {{task, "acc", true}};
+}
+
+}  // namespace
+
+std::map<std::string, TaskRun> evaluate_model(const nn::GptModel& model, const data::Gpt2Tokenizer& tok,
+                                              const EvalOptions& options) {
+  GptLogitSource source(model, tok.vocab_size());
+  ScoreOptions so;
+  so.batch_tokens = options.batch_tokens;
+  so.ranks = options.ranks;
+  so.progress = options.verbose;
+  std::map<std::string, TaskRun> out;
+  const std::vector<std::string>& names = options.tasks.empty() ? eval_task_names() : options.tasks;
+  for (const std::string& name : names) {
+    std::unique_ptr<EvalTask> task = make_eval_task(name);
+    TaskRun run;
+    auto start = std::chrono::steady_clock::now();
+    try {
+      run.metrics = run_eval_task(*task, source, tok, options.task_data, options.limit, so, &run.stats);
+    } catch (const MissingTaskData& e) {
+      run.missing = e.what();
+      if (options.verbose && lead(options)) std::fprintf(stderr, "  skipped: %s\n", e.what());
+      out[name] = run;
+      continue;
+    }
+    run.seconds = seconds_since(start);
+    if (options.verbose && lead(options)) {
+      std::fprintf(stderr, "  %-9s %lld docs, %lld requests in %.1f s:", name.c_str(), (long long)run.metrics.docs,
+                   (long long)run.metrics.requests, run.seconds);
+      for (const auto& [k, v] : run.metrics.values) std::fprintf(stderr, " %s %.4f", k.c_str(), v);
+      std::fprintf(stderr, "\n");
+    }
+    out[name] = run;
+  }
+  return out;
+}
+
+CheckpointResults evaluate_checkpoint(const std::string& checkpoint, const EvalOptions& options) {
+  std::string dir = resolve_checkpoint(checkpoint);
+  MT_CHECK(!dir.empty(), "no checkpoint in '", checkpoint,
+           "' (expected a checkpoint folder or a save folder with a 'latest' file)");
+  if (options.verbose && lead(options)) std::fprintf(stderr, "evaluating %s\n", dir.c_str());
+  LoadedModel m = load_model_for_inference(dir, options.dropless_moe);
+  data::Gpt2Tokenizer tok(m.vocab_file, m.merge_file);
+  CheckpointResults r;
+  r.checkpoint = dir;
+  std::ifstream cfg(checkpoint_config_path(dir));
+  std::stringstream ss;
+  ss << cfg.rdbuf();
+  r.config_yaml = ss.str();
+  try {
+    nlohmann::json meta = nlohmann::json::parse(std::ifstream(std::filesystem::path(dir) / "meta.json"));
+    r.iteration = meta.value("iteration", int64_t(0));
+  } catch (const nlohmann::json::exception&) {
+  }
+  r.tasks = evaluate_model(*m.model, tok, options);
+  return r;
+}
+
+std::string results_table(const std::vector<CheckpointResults>& results, const std::vector<std::string>& tasks) {
+  std::vector<Column> cols;
+  for (const std::string& t : tasks)
+    for (const Column& c : columns_for(t)) cols.push_back(c);
+  std::ostringstream out;
+  out << "| checkpoint |";
+  for (const Column& c : cols) out << " " << c.task << " " << c.metric << (c.percent ? " (%)" : "") << " |";
+  out << "\n|---|";
+  for (size_t i = 0; i < cols.size(); ++i) out << "---:|";
+  out << "\n";
+  for (const CheckpointResults& r : results) {
+    out << "| " << r.checkpoint << " |";
+    for (const Column& c : cols) {
+      auto it = r.tasks.find(c.task);
+      if (it == r.tasks.end() || !it->second.missing.empty() || !it->second.metrics.values.count(c.metric)) {
+        out << " n/a |";
+        continue;
+      }
+      double v = it->second.metrics.values.at(c.metric);
+      char buf[32];
+      std::snprintf(buf, sizeof buf, c.percent ? " %.2f |" : " %.2f |", c.percent ? 100.0 * v : v);
+      out << buf;
+    }
+    out << "\n";
+  }
+  return out.str();
+}
+
+nlohmann::json results_json(const std::vector<CheckpointResults>& results, const EvalOptions& options) {
+  nlohmann::json all = nlohmann::json::array();
+  for (const CheckpointResults& r : results) {
+    nlohmann::json tasks = nlohmann::json::object();
+    for (const auto& [name, run] : r.tasks) {
+      nlohmann::json t;
+      if (!run.missing.empty()) {
+        t["skipped"] = run.missing;
+      } else {
+        for (const auto& [k, v] : run.metrics.values) t[k] = v;
+        for (const auto& [k, v] : run.metrics.stderr_) t[k + "_stderr"] = v;
+        t["docs"] = run.metrics.docs;
+        t["requests"] = run.metrics.requests;
+        t["forwards"] = run.stats.forwards;
+        t["request_tokens"] = run.stats.request_tokens;
+        t["seconds"] = run.seconds;
+      }
+      tasks[name] = t;
+    }
+    all.push_back(
+        {{"checkpoint", r.checkpoint}, {"iteration", r.iteration}, {"tasks", tasks}, {"config", r.config_yaml}});
+  }
+  return {{"harness", "moetrain eval (lm-evaluation-harness 0.2.0 scoring, zero-shot)"},
+          {"task_data", options.task_data},
+          {"limit", options.limit},
+          {"dropless_moe", options.dropless_moe},
+          {"results", all}};
+}
+
+}  // namespace mt::train

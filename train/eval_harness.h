@@ -1,0 +1,52 @@
+// `moetrain eval`: zero-shot tasks (train/eval_tasks.h) over one or more checkpoints, a table
+// shaped like DeepSpeed-MoE's Table 1 (rows = checkpoints, columns = tasks), and a JSON file with
+// every metric, its standard error, the counts and each checkpoint's configuration. Tasks whose
+// data is missing are reported and skipped; a malformed file stops with its file and line.
+// Under mpirun the requests of each task are split over the ranks (train/eval_scoring.h).
+#pragma once
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "parallel/communicator.h"
+#include "train/eval_tasks.h"
+
+namespace mt::train {
+
+struct EvalOptions {
+  std::vector<std::string> tasks;           // empty: all of eval_task_names()
+  std::string task_data;                    // the folder holding <task>/<file>
+  int64_t limit = 0;                        // documents per task (the first ones); 0 = all
+  int64_t batch_tokens = 4096;              // tokens per forward
+  bool dropless_moe = true;                 // as DeepSpeed's harness (--disable-moe-token-dropping)
+  bool verbose = true;                      // progress lines (rank 0)
+  parallel::Communicator* ranks = nullptr;  // split the work over these ranks
+};
+
+struct TaskRun {
+  TaskMetrics metrics;
+  ScoreStats stats;
+  double seconds = 0;
+  std::string missing;  // why the task did not run (its data is missing); empty when it ran
+};
+
+struct CheckpointResults {
+  std::string checkpoint;
+  int64_t iteration = 0;
+  std::string config_yaml;
+  std::map<std::string, TaskRun> tasks;
+};
+
+// Evaluates a model already loaded (also used during training).
+std::map<std::string, TaskRun> evaluate_model(const nn::GptModel& model, const data::Gpt2Tokenizer& tok,
+                                              const EvalOptions& options);
+// Loads a checkpoint (a folder, or a save folder's latest) and evaluates it.
+CheckpointResults evaluate_checkpoint(const std::string& checkpoint, const EvalOptions& options);
+
+// The Markdown table: one row per checkpoint, a column per task's metrics (accuracies in %).
+std::string results_table(const std::vector<CheckpointResults>& results, const std::vector<std::string>& tasks);
+nlohmann::json results_json(const std::vector<CheckpointResults>& results, const EvalOptions& options);
+
+}  // namespace mt::train
