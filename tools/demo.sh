@@ -4,7 +4,8 @@
 #   2. train configs/tiny-pr-moe.yaml on it: a PR-MoE GPT (residual MoE, 4 and 8 experts) - the
 #      validation loss is printed as it falls, with the experts' loads,
 #   3. show the model's structure and expert loads (moetrain inspect),
-#   4. generate a sample from the trained checkpoint.
+#   4. generate a sample from the trained checkpoint,
+#   5. score it on the zero-shot tasks (the small subsets in assets/eval; docs/eval.md).
 # Everything goes under build/demo/; each run starts from scratch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,3 +32,8 @@ echo "== 3. inspect: $out/run"
 echo
 echo "== 4. generate: a sample from $out/run"
 "$bin" generate --load "$out/run" --prompt $'ROMEO:\n' --max-new-tokens 120 --temperature 0.8 --top-k 50 --no-stop-at-eod
+
+echo
+echo
+echo "== 5. zero-shot evaluation of $out/run (assets/eval: the first documents of each task)"
+"$bin" eval --load "$out/run" --task-data assets/eval --quiet

@@ -10,6 +10,7 @@
 
 #include "runtime/error.h"
 #include "runtime/text_util.h"
+#include "train/eval_tasks.h"
 
 namespace mt::train {
 namespace {
@@ -75,6 +76,11 @@ const std::vector<Key>& keys() {
       {"log_interval", &TrainConfig::log_interval, "steps between log lines"},
       {"eval_interval", &TrainConfig::eval_interval, "steps between validation runs"},
       {"eval_iters", &TrainConfig::eval_iters, "validation batches per run"},
+      {"eval_tasks", &TrainConfig::eval_tasks, "zero-shot tasks to run during training, e.g. [lambada, piqa]"},
+      {"eval_tasks_interval", &TrainConfig::eval_tasks_interval,
+       "iterations between zero-shot evaluations; 0 = only at the end"},
+      {"eval_tasks_limit", &TrainConfig::eval_tasks_limit, "documents per task in training; 0 = all"},
+      {"eval_task_data", &TrainConfig::eval_task_data, "folder holding <task>/<file> (docs/eval.md)"},
       {"precision", &TrainConfig::precision, "fp32 (the CPU backend computes in fp32)"},
       {"num_experts", &TrainConfig::num_experts,
        "experts per MoE layer: one count, or one per MoE layer (pyramid); 1 = dense"},
@@ -412,6 +418,11 @@ void validate(const TrainConfig& c, int64_t ranks) {
                c.moe_loss_coeff >= 0,
            "MoE capacity factors must be positive, moe_min_capacity and moe_loss_coeff not negative");
   if (c.distills()) validate_distillation(c, ranks);
+  for (const std::string& t : c.eval_tasks) make_eval_task(t);  // an unknown name, with the known ones
+  MT_CHECK(c.eval_tasks.empty() || c.tensor_model_parallel_size == 1,
+           "eval_tasks run with tensor_model_parallel_size 1 only (evaluate the checkpoint with moetrain eval)");
+  MT_CHECK(c.eval_tasks_interval >= 0 && c.eval_tasks_limit >= 0,
+           "eval_tasks_interval and eval_tasks_limit must not be negative");
   MT_CHECK(c.log_interval > 0 && c.eval_interval > 0 && c.eval_iters >= 0 && c.save_interval >= 0 && c.keep_last_n >= 0,
            "log_interval and eval_interval must be positive; eval_iters, save_interval, keep_last_n not negative");
 }

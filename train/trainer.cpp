@@ -26,6 +26,7 @@
 #include "runtime/text_util.h"
 #include "train/checkpoint.h"
 #include "train/distillation.h"
+#include "train/eval_harness.h"
 #include "train/model_config.h"
 #include "train/optimizer.h"
 #include "train/parallel_setup.h"
@@ -402,6 +403,37 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
                        {"lm_loss", v},
                        {"ppl", std::exp(v)}});
       }
+    }
+    bool tasks_now =
+        !cfg.eval_tasks.empty() && (state.iteration == train_iters ||
+                                    (cfg.eval_tasks_interval > 0 && state.iteration % cfg.eval_tasks_interval == 0));
+    if (tasks_now) {  // zero-shot tasks (train/eval_harness.h), the limit of documents each
+      EvalOptions eo;
+      eo.tasks = cfg.eval_tasks;
+      eo.task_data = cfg.eval_task_data;
+      eo.limit = cfg.eval_tasks_limit;
+      eo.verbose = false;
+      // split over the ranks, unless expert parallelism needs every rank in every forward
+      eo.ranks = world.size() > 1 && !expert_group ? &world : nullptr;
+      std::map<std::string, TaskRun> runs = evaluate_model(model, tokenizer, eo);
+      nlohmann::json line = {
+          {"iteration", state.iteration}, {"consumed_tokens", state.consumed_tokens}, {"split", "tasks"}};
+      std::string text;
+      for (const auto& [name, run] : runs) {
+        if (!run.missing.empty()) {
+          text += " | " + name + " skipped (no data)";
+          continue;
+        }
+        for (const auto& [metric, value] : run.metrics.values) {
+          line[name + "_" + metric] = value;
+          char buf[64];
+          std::snprintf(buf, sizeof buf, " | %s %s %.4f", name.c_str(), metric.c_str(), value);
+          text += buf;
+        }
+      }
+      if (tty) say("\r\033[K");
+      say("iteration %7lld | zero-shot%s\n", (long long)state.iteration, text.c_str());
+      metrics.write(line);
     }
     bool time_up = cfg.exit_duration_in_mins > 0 && (now - start) / 60.0 >= cfg.exit_duration_in_mins;
     bool exit_now = cfg.exit_interval > 0 && state.iteration % cfg.exit_interval == 0 && state.iteration < train_iters;

@@ -11,6 +11,7 @@
 #include "nn/gpt.h"
 #include "train/eval_harness.h"
 #include "train/eval_tasks.h"
+#include "training_fixtures.h"
 
 using namespace mt;
 using namespace mt::train;
@@ -237,5 +238,33 @@ TEST_CASE("missing and malformed task files give clear errors", "[eval][errors]"
   std::ofstream(d / "lambada" / "lambada_test.jsonl") << "{\"txt\": \"a b\"}\n";
   REQUIRE_THROWS_WITH(make_eval_task("lambada")->load(d.string(), 0), Contains(":1: missing the text field 'text'"));
   REQUIRE_THROWS_WITH(make_eval_task("lambda"), Contains("did you mean 'lambada'"));
+  fs::remove_all(d);
+}
+
+TEST_CASE("zero-shot tasks during training go to metrics.jsonl", "[eval][train]") {
+  fs::path d = trainfix::fresh_dir("eval_tasks");
+  TrainConfig c = trainfix::tiny_run(d);
+  c.train_iters = 4;
+  c.eval_tasks = {"lambada", "boolq"};
+  c.eval_tasks_interval = 2;
+  c.eval_tasks_limit = 5;
+  c.eval_task_data = kAssets;
+  run_training(c, trainfix::quiet_options());
+  std::vector<int64_t> at;
+  std::istringstream in(trainfix::slurp(d / "metrics.jsonl"));
+  for (std::string line; std::getline(in, line);) {
+    nlohmann::json j = nlohmann::json::parse(line);
+    if (j["split"] != "tasks") continue;
+    at.push_back(j["iteration"].get<int64_t>());
+    REQUIRE(j.contains("lambada_acc"));
+    REQUIRE(j.contains("lambada_ppl"));
+    REQUIRE(j["boolq_acc"].get<double>() >= 0.0);
+  }
+  REQUIRE(at == std::vector<int64_t>{2, 4});
+  c.eval_tasks = {"lambda"};
+  REQUIRE_THROWS_WITH(validate(c), Contains("did you mean 'lambada'"));
+  c.eval_tasks = {"lambada"};
+  c.tensor_model_parallel_size = 2;
+  REQUIRE_THROWS_WITH(validate(c, 2), Contains("eval_tasks run with tensor_model_parallel_size 1 only"));
   fs::remove_all(d);
 }

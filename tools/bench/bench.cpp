@@ -2,29 +2,30 @@
 #include <cstdio>
 
 #include "runtime/error.h"
-#include "tools/bench/ops_bench.h"
 #include "tools/args.h"
+#include "tools/bench/ops_bench.h"
 #include "tools/command.h"
 
 namespace mt::cli {
 
 int run_bench(const Args& args) {
-  // `bench train` passes any other --key value to the training configuration.
+  // `bench train` and `bench eval` pass any other --key value to the model's configuration.
   Args own, overrides;
-  bool train = !args.empty() && args[0] == "train";
+  bool train = !args.empty() && (args[0] == "train" || args[0] == "eval");
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     bool known = a == "--json" || a == "--quick" || a == "--help" || a == "-h" || a == "--config" || a == "--iters" ||
-                 a.rfind("--config=", 0) == 0 || a.rfind("--iters=", 0) == 0 || a.rfind("--", 0) != 0;
+                 a == "--task-data" || a.rfind("--config=", 0) == 0 || a.rfind("--iters=", 0) == 0 ||
+                 a.rfind("--task-data=", 0) == 0 || a.rfind("--", 0) != 0;
     if (train && !known) {
       overrides.push_back(a);
       while (i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0) overrides.push_back(args[++i]);
       continue;
     }
     own.push_back(a);
-    if ((a == "--config" || a == "--iters") && i + 1 < args.size()) own.push_back(args[++i]);
+    if ((a == "--config" || a == "--iters" || a == "--task-data") && i + 1 < args.size()) own.push_back(args[++i]);
   }
-  ArgParser p("bench", {"config", "iters"}, {"json", "quick", "help"});
+  ArgParser p("bench", {"config", "iters", "task-data"}, {"json", "quick", "help"});
   p.parse(own);
   bench::BenchOptions opt;
   opt.json = p.flag("json");
@@ -44,6 +45,9 @@ int run_bench(const Args& args) {
         "             seq 256, micro-batch 8) [--iters N] (default 5)\n"
         "             e.g. moetrain bench train --num-experts 8   (MoE at every other layer)\n\n"
         "  comm       bus bandwidth of every collective (run it under mpirun -np N)\n"
+        "  eval       zero-shot scoring tokens/s (lambada, piqa, boolq of --task-data, default\n"
+        "             assets/eval) against the training step's forward-only tokens/s, same model\n"
+        "             [--config X.yaml] [--key value ...] (default: the train suite's model)\n"
         "  --json     one JSON object per line: bench, name, value, unit, ratio\n"
         "  --quick    shorter timings and fewer shapes\n");
     return suite.empty() && !p.flag("help") ? 1 : 0;
@@ -53,7 +57,8 @@ int run_bench(const Args& args) {
   if (suite == "comm") return bench::run_comm_bench(opt);
   if (suite == "train")
     return bench::run_train_bench(opt, p.get("config"), overrides, p.get_int("iters", opt.quick ? 2 : 5));
-  throw Error("unknown suite '" + suite + "'; available: ops, tokenizer, train, comm");
+  if (suite == "eval") return bench::run_eval_bench(opt, p.get("config"), overrides, p.get("task-data", "assets/eval"));
+  throw Error("unknown suite '" + suite + "'; available: ops, tokenizer, train, comm, eval");
 }
 
 }  // namespace mt::cli

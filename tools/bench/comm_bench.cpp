@@ -52,8 +52,8 @@ int run_comm_bench(const BenchOptions& opt) {
     std::fflush(stdout);
   }
   if (lead) rep.header();
-  std::vector<int64_t> sizes = opt.quick ? std::vector<int64_t>{1 << 10, 1 << 20}
-                                         : std::vector<int64_t>{1 << 10, 1 << 16, 1 << 20, 1 << 24};
+  std::vector<int64_t> sizes =
+      opt.quick ? std::vector<int64_t>{1 << 10, 1 << 20} : std::vector<int64_t>{1 << 10, 1 << 16, 1 << 20, 1 << 24};
   double factor_reduce = n > 1 ? 2.0 * (n - 1) / n : 0.0, factor_gather = n > 1 ? double(n - 1) / n : 0.0;
   for (int64_t bytes : sizes) {
     int64_t elems = std::max<int64_t>(bytes / 4 / n * n, n);

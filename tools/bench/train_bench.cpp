@@ -13,6 +13,7 @@
 #include "autograd/tape.h"
 #include "nn/gpt.h"
 #include "runtime/random.h"
+#include "tools/bench/bench_config.h"
 #include "tools/bench/ops_bench.h"
 #include "tools/bench/report.h"
 #include "tools/bench/timer.h"
@@ -91,8 +92,7 @@ void report_parallel(const Reporter& rep, const train::TrainConfig& cfg, int64_t
 
 }  // namespace
 
-int run_train_bench(const BenchOptions& opt, const std::string& config_path, const std::vector<std::string>& overrides,
-                    int64_t iters) {
+train::TrainConfig bench_model_config(const std::string& config_path, const std::vector<std::string>& overrides) {
   train::TrainConfig cfg;
   cfg.num_layers = 6;
   cfg.hidden_size = 256;
@@ -105,6 +105,12 @@ int run_train_bench(const BenchOptions& opt, const std::string& config_path, con
   if (!config_path.empty()) cfg = train::load_config_file(config_path, cfg);
   std::vector<std::string> rest = train::apply_overrides(cfg, overrides);
   MT_CHECK(rest.empty(), "unexpected argument '", rest.empty() ? "" : rest[0], "'");
+  return cfg;
+}
+
+int run_train_bench(const BenchOptions& opt, const std::string& config_path, const std::vector<std::string>& overrides,
+                    int64_t iters) {
+  train::TrainConfig cfg = bench_model_config(config_path, overrides);
   bool moe = cfg.is_moe();
   Reporter rep("train", opt.json);
   bool lead = parallel::world().rank() == 0;
