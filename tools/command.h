@@ -23,5 +23,7 @@ int run_train(const Args& args);
 int run_generate(const Args& args);
 int run_inspect(const Args& args);
 int run_eval(const Args& args);
+int run_sweep(const Args& args);
+int run_report(const Args& args);
 
 }  // namespace mt::cli

@@ -35,6 +35,8 @@ const std::vector<Command>& commands() {
       {"tokenize", "GPT-2 BPE: text on stdin to token ids (--jsonl, --decode)", run_tokenize},
       {"preprocess", "corpus (JSONL or text) to Megatron .bin/.idx, byte-identical to preprocess_data.py", run_preprocess},
       {"eval", "zero-shot tasks (LAMBADA, PIQA, BoolQ, RACE, TriviaQA, WebQs, WikiText) over checkpoints", run_eval},
+      {"sweep", "YAML experiment sweeps: expand, run (resuming), emit Slurm/list, --collect a table", run_sweep},
+      {"report", "an HTML page of a run's curves (loss, lr, grad norm, tokens/s, expert loads), runs overlaid", run_report},
       {"inspect", "a checkpoint's structure, parameter counts (total, active) and expert loads", run_inspect},
       {"bench", "measure kernel speed against the machine's own SGEMM (bench ops)", run_bench},
   };

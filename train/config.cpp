@@ -10,6 +10,7 @@
 
 #include "runtime/error.h"
 #include "runtime/text_util.h"
+#include "train/config_yaml.h"
 #include "train/eval_tasks.h"
 
 namespace mt::train {
@@ -201,6 +202,32 @@ std::string config_help(const std::string& key) {
   return k ? k->help : "";
 }
 
+void apply_yaml_value(TrainConfig& cfg, const std::string& name, const YAML::Node& v, const std::string& where) {
+  const Key* k = find_key(name);
+  if (!k) unknown_key(name, where, false);
+  if (is_list(*k)) {
+    std::vector<std::string> items;
+    if (v.IsSequence()) {
+      for (const auto& item : v) {
+        MT_CHECK(item.IsScalar(), where, ": ", name, " expects a list of plain values");
+        items.push_back(item.as<std::string>());
+      }
+    } else if (v.IsScalar()) {
+      std::istringstream words(v.as<std::string>());  // "0.3 a 0.7 b" as Megatron's command line
+      for (std::string w; words >> w;) items.push_back(w);
+    } else {
+      throw Error(where + ": " + name + " expects a list");
+    }
+    cfg.*std::get<std::vector<std::string> TrainConfig::*>(k->member) = items;
+    return;
+  }
+  MT_CHECK(v.IsScalar(), where, ": ", name, " expects a single value, got ",
+           v.IsSequence() ? "a list"
+           : v.IsMap()    ? "a mapping"
+                          : "nothing");
+  set_scalar(cfg, *k, v.as<std::string>(), where);
+}
+
 TrainConfig load_config_file(const std::string& path, TrainConfig cfg) {
   YAML::Node root;
   try {
@@ -214,31 +241,7 @@ TrainConfig load_config_file(const std::string& path, TrainConfig cfg) {
   MT_CHECK(root.IsMap(), path, ": a config file is a mapping of keys to values (key: value per line)");
   for (const auto& entry : root) {
     std::string name = entry.first.as<std::string>();
-    std::string where = path + ":" + std::to_string(entry.first.Mark().line + 1);
-    const Key* k = find_key(name);
-    if (!k) unknown_key(name, where, false);
-    const YAML::Node v = entry.second;
-    if (is_list(*k)) {
-      std::vector<std::string> items;
-      if (v.IsSequence()) {
-        for (const auto& item : v) {
-          MT_CHECK(item.IsScalar(), where, ": ", name, " expects a list of plain values");
-          items.push_back(item.as<std::string>());
-        }
-      } else if (v.IsScalar()) {
-        std::istringstream words(v.as<std::string>());  // "0.3 a 0.7 b" as Megatron's command line
-        for (std::string w; words >> w;) items.push_back(w);
-      } else {
-        throw Error(where + ": " + name + " expects a list");
-      }
-      cfg.*std::get<std::vector<std::string> TrainConfig::*>(k->member) = items;
-      continue;
-    }
-    MT_CHECK(v.IsScalar(), where, ": ", name, " expects a single value, got ",
-             v.IsSequence() ? "a list"
-             : v.IsMap()    ? "a mapping"
-                            : "nothing");
-    set_scalar(cfg, *k, v.as<std::string>(), where);
+    apply_yaml_value(cfg, name, entry.second, path + ":" + std::to_string(entry.first.Mark().line + 1));
   }
   return cfg;
 }

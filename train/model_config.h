@@ -89,6 +89,15 @@ inline int64_t count_parameters(const TrainConfig& cfg, int64_t vocab_size) {
   return n;
 }
 
+// Parameters one token uses: all but the experts it is not routed to (top-k of each MoE layer).
+inline int64_t count_active_parameters(const TrainConfig& cfg, int64_t vocab_size) {
+  int64_t h = cfg.hidden_size, f = cfg.ffn_size(), per_expert = 2 * h * f + f + h;
+  int64_t n = count_parameters(cfg, vocab_size);
+  for (int64_t e : cfg.experts_per_layer())
+    if (e > 1) n -= (e - std::min<int64_t>(cfg.topk, e)) * per_expert;
+  return n;
+}
+
 // The model a training configuration describes, for a vocabulary of vocab_size tokens.
 inline std::unique_ptr<nn::GptModel> make_model(const TrainConfig& cfg, int64_t vocab_size,
                                                 parallel::Communicator* expert_group = nullptr,

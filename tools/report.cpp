@@ -1,0 +1,34 @@
+// `moetrain report RUN_DIR [--compare RUN_DIR ...] [--output FILE]`: an HTML page of a run's
+// curves, other runs overlaid (train/report.h).
+#include "train/report.h"
+
+#include <cstdio>
+#include <filesystem>
+
+#include "runtime/file_util.h"
+#include "tools/args.h"
+#include "tools/command.h"
+
+namespace mt::cli {
+
+int run_report(const Args& args) {
+  ArgParser p("report", {"output"}, {"help"}, {"compare"});
+  p.parse(args);
+  if (p.flag("help") || p.positional().size() != 1) {
+    std::printf(
+        "usage: moetrain report RUN_DIR [--compare RUN_DIR ...] [--output FILE]\n\n"
+        "A self-contained HTML page (inline SVG, no scripts) from the runs' metrics.jsonl: loss curves\n"
+        "(train and validation, runs overlaid), learning rate, gradient norm, tokens/s, KD and MoE loss\n"
+        "terms, the first run's expert-load heatmaps and dropped fraction, zero-shot metrics.\n"
+        "Default output: RUN_DIR/report.html.\n");
+    return p.flag("help") ? 0 : 1;
+  }
+  std::vector<train::RunMetrics> runs = {train::read_run_metrics(p.positional()[0])};
+  for (const std::string& other : p.get_list("compare")) runs.push_back(train::read_run_metrics(other));
+  std::string out = p.get("output", (std::filesystem::path(p.positional()[0]) / "report.html").string());
+  write_file_atomically(out, train::html_report(runs));
+  std::printf("wrote %s\n", out.c_str());
+  return 0;
+}
+
+}  // namespace mt::cli
