@@ -1,4 +1,7 @@
 #include "runtime/allocator.h"
+#if MOETRAIN_HAVE_CUDA
+#include "runtime/cuda/cuda_backend.h"
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -76,6 +79,9 @@ Allocator* g_allocators[kNumDeviceTypes] = {nullptr, nullptr};
 Allocator& allocator_for(DeviceType type) {
   static CpuAllocator cpu_allocator;
   if (type == DeviceType::CPU) return g_allocators[0] ? *g_allocators[0] : cpu_allocator;
+#if MOETRAIN_HAVE_CUDA
+  if (type == DeviceType::CUDA && !g_allocators[int(type)]) cuda::register_cuda_backend();
+#endif
   Allocator* a = g_allocators[int(type)];
   MT_CHECK(a, "no allocator for device type ", int(type),
            ": this binary was built without that backend (rebuild with MOETRAIN_CUDA=ON)");

@@ -14,8 +14,6 @@ class CpuBackend final : public Backend {
   void copy(const Tensor& src, Tensor& dst) override;
 
   void gemm(const GemmDesc& g, double alpha, const Tensor& a, const Tensor& b, double beta, Tensor& c) override;
-  void gemm_grouped(bool trans_a, bool trans_b, double alpha, const std::vector<Tensor>& a,
-                    const std::vector<Tensor>& b, double beta, std::vector<Tensor>& c) override;
 
   void axpby(double alpha, const Tensor& x, double beta, Tensor& y) override;
   void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) override;
