@@ -7,6 +7,17 @@
 #include "runtime/ops.h"
 
 namespace mt::moe {
+namespace {
+// The loops below run on the host. Tensors on a GPU make a round trip through host memory:
+// `host` gives a host copy (or the tensor itself on the CPU), `write_back` puts a host result
+// into a device tensor (correct-first; device kernels replace this, issue #10).
+Tensor host(const Tensor& t) {
+  return t.device().is_cpu() ? t : t.to(Device::cpu());
+}
+void write_back(const Tensor& result, Tensor& dst) {
+  if (!dst.device().is_cpu()) dst.copy_from(result);
+}
+}  // namespace
 
 std::vector<int64_t> rows_per_expert(const Routing& r) {
   return r.kept;
@@ -44,7 +55,7 @@ Variable gate_weights(const Variable& probs, const Routing& r) {
       for (int64_t j = 0; j < k; ++j) w[size_t(t * k + j)] /= denom[size_t(t)];
     }
   }
-  Variable out(Tensor::from_vector(w, {s, k}).to(pv.dtype()));
+  Variable out(Tensor::from_vector(w, {s, k}).to(pv.dtype()).to(pv.device()));
   if (any_requires_grad({&probs})) {
     record_op("gate_weights", out, [ps = probs.grad_slot(), r, w, denom, dtype = pv.dtype()](const Tensor& dout) {
       int64_t s = r.tokens, k = r.k, e_count = r.experts;
@@ -60,7 +71,7 @@ Variable gate_weights(const Variable& probs, const Routing& r) {
           dp[size_t(t * e_count + r.expert[a])] += dg;
         }
       }
-      ops::add_(ps.grad_ref(), Tensor::from_vector(dp, {s, e_count}).to(dtype));
+      ops::add_(ps.grad_ref(), Tensor::from_vector(dp, {s, e_count}).to(dtype).to(ps.grad_ref().device()));
     });
   }
   return out;
@@ -79,14 +90,14 @@ Variable aux_loss(const Variable& probs, const Routing& r) {
     for (int64_t e = 0; e < r.experts; ++e)
       l += p[size_t(t * r.experts + e)] * r.aux_fraction[size_t(e)] / double(r.tokens);
   l *= r.aux_scale;
-  Variable out(Tensor::scalar(l, pv.dtype()));
+  Variable out(Tensor::scalar(l, pv.dtype(), pv.device()));
   if (any_requires_grad({&probs})) {
     record_op("aux_loss", out, [ps = probs.grad_slot(), r, dtype = pv.dtype()](const Tensor& dout) {
       double g = dout.item() * r.aux_scale / double(r.tokens);
       std::vector<double> dp(size_t(r.tokens * r.experts));
       for (int64_t t = 0; t < r.tokens; ++t)
         for (int64_t e = 0; e < r.experts; ++e) dp[size_t(t * r.experts + e)] = g * r.aux_fraction[size_t(e)];
-      ops::add_(ps.grad_ref(), Tensor::from_vector(dp, {r.tokens, r.experts}).to(dtype));
+      ops::add_(ps.grad_ref(), Tensor::from_vector(dp, {r.tokens, r.experts}).to(dtype).to(ps.grad_ref().device()));
     });
   }
   return out;
@@ -94,8 +105,10 @@ Variable aux_loss(const Variable& probs, const Routing& r) {
 
 namespace {
 // dst row d <- src row s for each (d, s) pair, accumulating or not: x [*, h].
-void move_rows(const Tensor& src, Tensor& dst, const std::vector<std::pair<int64_t, int64_t>>& pairs, bool accumulate) {
-  int64_t h = src.size(1);
+void move_rows(const Tensor& src_any, Tensor& dst_any, const std::vector<std::pair<int64_t, int64_t>>& pairs,
+               bool accumulate) {
+  int64_t h = src_any.size(1);
+  Tensor src = host(src_any), dst = host(dst_any);
   dispatch_float(src.dtype(), "moe rows", [&](auto zero) {
     using T = decltype(zero);
     const T* ps = src.data<T>();
@@ -109,6 +122,7 @@ void move_rows(const Tensor& src, Tensor& dst, const std::vector<std::pair<int64
         std::memcpy(out, in, size_t(h) * sizeof(T));
     }
   });
+  write_back(dst, dst_any);
 }
 }  // namespace
 
@@ -145,10 +159,11 @@ Variable combine(const Variable& rows, const Variable& weights, const Routing& r
       r.k, "] of one dtype");
   int64_t h = rv.size(1);
   std::vector<int64_t> pos = dispatch_positions(r);
-  Tensor y = Tensor::zeros({r.tokens, h}, rv.dtype(), rv.device());
+  Tensor y = Tensor::zeros({r.tokens, h}, rv.dtype());
+  Tensor rh = host(rv), wh = host(wv);
   dispatch_float(rv.dtype(), "combine", [&](auto zero) {
     using T = decltype(zero);
-    const T *pr = rv.data<T>(), *pw = wv.data<T>();
+    const T *pr = rh.data<T>(), *pw = wh.data<T>();
     T* py = y.data<T>();
     for (size_t a = 0; a < pos.size(); ++a) {
       if (pos[a] < 0) continue;
@@ -158,15 +173,18 @@ Variable combine(const Variable& rows, const Variable& weights, const Routing& r
       for (int64_t c = 0; c < h; ++c) out[c] += wa * in[c];
     }
   });
-  Variable out(y);
+  Variable out(y.to(rv.device()));
   if (any_requires_grad({&rows, &weights})) {
     record_op("combine", out,
               [rs = rows.grad_slot(), ws = weights.grad_slot(), rv, wv, pos, k = r.k, h](const Tensor& dout) {
+                Tensor rh = host(rv), wh = host(wv), dyh = host(dout);
+                Tensor drh = rs.requires_grad() ? host(rs.grad_ref()) : Tensor();
+                Tensor dwh = ws.requires_grad() ? host(ws.grad_ref()) : Tensor();
                 dispatch_float(rv.dtype(), "combine_backward", [&](auto zero) {
                   using T = decltype(zero);
-                  const T *pr = rv.data<T>(), *pw = wv.data<T>(), *pdy = dout.data<T>();
-                  T* pdr = rs.requires_grad() ? rs.grad_ref().template data<T>() : nullptr;
-                  T* pdw = ws.requires_grad() ? ws.grad_ref().template data<T>() : nullptr;
+                  const T *pr = rh.data<T>(), *pw = wh.data<T>(), *pdy = dyh.data<T>();
+                  T* pdr = drh.defined() ? drh.template data<T>() : nullptr;
+                  T* pdw = dwh.defined() ? dwh.template data<T>() : nullptr;
                   for (size_t a = 0; a < pos.size(); ++a) {
                     if (pos[a] < 0) continue;
                     const T* dy = pdy + (int64_t(a) / k) * h;
@@ -182,6 +200,8 @@ Variable combine(const Variable& rows, const Variable& weights, const Routing& r
                     }
                   }
                 });
+                if (drh.defined()) write_back(drh, rs.grad_ref());
+                if (dwh.defined()) write_back(dwh, ws.grad_ref());
               });
   }
   return out;
@@ -196,22 +216,26 @@ Variable scale_rows(const Variable& x, const Variable& coeffs, int64_t col) {
            "scale_rows: x ", xv.str(), " and coeffs ", cv.str(), " must be [S,h] and [S,m] of one dtype, column ", col);
   int64_t s = xv.size(0), h = xv.size(1), m = cv.size(1);
   Tensor y = Tensor::empty(xv.shape(), xv.dtype());
+  Tensor xh = host(xv), ch = host(cv);
   dispatch_float(xv.dtype(), "scale_rows", [&](auto zero) {
     using T = decltype(zero);
-    const T *px = xv.data<T>(), *pc = cv.data<T>();
+    const T *px = xh.data<T>(), *pc = ch.data<T>();
     T* py = y.data<T>();
     for (int64_t t = 0; t < s; ++t)
       for (int64_t c = 0; c < h; ++c) py[t * h + c] = px[t * h + c] * pc[t * m + col];
   });
-  Variable out(y);
+  Variable out(y.to(xv.device()));
   if (any_requires_grad({&x, &coeffs})) {
     record_op("scale_rows", out, [xs = x.grad_slot(), cs = coeffs.grad_slot(), xv, cv, col](const Tensor& dout) {
       int64_t s = xv.size(0), h = xv.size(1), m = cv.size(1);
+      Tensor xh = host(xv), ch = host(cv), dh = host(dout);
+      Tensor dxh = xs.requires_grad() ? host(xs.grad_ref()) : Tensor();
+      Tensor dch = cs.requires_grad() ? host(cs.grad_ref()) : Tensor();
       dispatch_float(xv.dtype(), "scale_rows_backward", [&](auto zero) {
         using T = decltype(zero);
-        const T *px = xv.data<T>(), *pc = cv.data<T>(), *pd = dout.data<T>();
-        T* pdx = xs.requires_grad() ? xs.grad_ref().template data<T>() : nullptr;
-        T* pdc = cs.requires_grad() ? cs.grad_ref().template data<T>() : nullptr;
+        const T *px = xh.data<T>(), *pc = ch.data<T>(), *pd = dh.data<T>();
+        T* pdx = dxh.defined() ? dxh.template data<T>() : nullptr;
+        T* pdc = dch.defined() ? dch.template data<T>() : nullptr;
         for (int64_t t = 0; t < s; ++t) {
           double dot = 0;
           for (int64_t c = 0; c < h; ++c) {
@@ -221,6 +245,8 @@ Variable scale_rows(const Variable& x, const Variable& coeffs, int64_t col) {
           if (pdc) pdc[t * m + col] += T(dot);
         }
       });
+      if (dxh.defined()) write_back(dxh, xs.grad_ref());
+      if (dch.defined()) write_back(dch, cs.grad_ref());
     });
   }
   return out;
