@@ -2,7 +2,7 @@
 # The GPU check (issue #10): on a machine with an NVIDIA GPU, build moetrain with the CUDA
 # backend (or reuse a build folder compiled elsewhere for sm_90 and carried along), run the CUDA
 # tests against the CPU backend, and write a summary. Meant for one short call on a lent H200:
-#   tools/gpu-check.sh [BUILD_DIR]        (default build-gpu; summary in $OUT/gpu-check.txt, or the build folder)
+#   tools/gpu-check.sh [BUILD_DIR | BUNDLE_DIR]   (default build-gpu; summary in $OUT/gpu-check.txt, or that folder)
 # Exit status: 0 when every CUDA test passed, 1 otherwise.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -15,12 +15,17 @@ log() { echo "$*" | tee -a "$summary"; }
 log "== gpu-check $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv,noheader 2>&1 | sed 's/^/gpu: /' | tee -a "$summary"
 start=$(date +%s)
-if [ ! -f "$build/CMakeCache.txt" ]; then
+if [ -f "$build/BUNDLE" ]; then  # prepared by tools/gpu-bundle.sh: the programs and their libraries
+  export LD_LIBRARY_PATH="$(cd "$build" && pwd)/lib:${LD_LIBRARY_PATH:-}"
+  log "using the bundle: $(cat "$build/BUNDLE")"
+elif [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMOETRAIN_CUDA=ON -DMOETRAIN_NATIVE=OFF \
     -DCMAKE_CUDA_ARCHITECTURES=90 > "$out/configure.log" 2>&1 || { log "configure FAILED"; tail -20 "$out/configure.log"; exit 1; }
 fi
-cmake --build "$build" -j "$(nproc)" --target moetrain moetrain_cuda_tests > "$out/build.log" 2>&1 ||
-  { log "build FAILED"; tail -30 "$out/build.log" | tee -a "$summary"; exit 1; }
+if [ ! -f "$build/BUNDLE" ]; then
+  cmake --build "$build" -j "$(nproc)" --target moetrain moetrain_cuda_tests > "$out/build.log" 2>&1 ||
+    { log "build FAILED"; tail -30 "$out/build.log" | tee -a "$summary"; exit 1; }
+fi
 log "build: $(( $(date +%s) - start )) s"
 "$build/bin/moetrain_cuda_tests" --reporter compact > "$out/cuda-tests.log" 2>&1
 rc=$?
