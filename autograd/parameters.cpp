@@ -36,7 +36,7 @@ const Parameter& ParameterRegistry::get(const std::string& name) const {
   throw Error("no parameter named '" + name + "'" + (best.empty() ? "" : "; did you mean '" + best + "'?"));
 }
 
-void ParameterRegistry::pack(bool frozen) {
+void ParameterRegistry::pack(bool frozen, std::optional<Device> device) {
   MT_CHECK(!packed_, "parameter registry: pack() called twice");
   for (int gi = 0; gi < kNumParamGroups; ++gi) {
     ParamGroup g = ParamGroup(gi);
@@ -52,8 +52,9 @@ void ParameterRegistry::pack(bool frozen) {
       total += (p.var.value().numel() + kAlign - 1) / kAlign * kAlign;
     }
     if (!first) continue;
-    values_[gi] = Tensor::zeros({total}, first->var.dtype(), first->var.device());
-    if (!frozen) grads_[gi] = Tensor::zeros({total}, first->var.dtype(), first->var.device());
+    Device where = device ? *device : first->var.device();
+    values_[gi] = Tensor::zeros({total}, first->var.dtype(), where);
+    if (!frozen) grads_[gi] = Tensor::zeros({total}, first->var.dtype(), where);
     for (Parameter& p : params_) {
       if (p.group() != g) continue;
       const Tensor& old = p.var.value();

@@ -74,7 +74,9 @@ class ParameterRegistry {
   static constexpr int64_t kAlign = 16;
   // frozen: no gradient buffers, and the parameters stop requiring gradients (a model that is
   // only evaluated, such as a distillation teacher, costs its weights and nothing more).
-  void pack(bool frozen = false);
+  // device: where the flat buffers live (default: where the parameters were created); a model
+  // built on the host moves to a GPU this way, once.
+  void pack(bool frozen = false, std::optional<Device> device = std::nullopt);
   bool packed() const { return packed_; }
   const Tensor& flat_values(ParamGroup g) const;
   const Tensor& flat_grads(ParamGroup g) const;

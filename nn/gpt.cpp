@@ -59,7 +59,7 @@ GptModel::GptModel(const GptConfig& cfg, FeedForwardFactory feed_forward, double
   }
   lnf_w_ = constant("final_layernorm.weight", h, 1.0);
   lnf_b_ = constant("final_layernorm.bias", h, 0.0);
-  params_.pack(cfg.frozen);
+  params_.pack(cfg.frozen, cfg.device);
 }
 
 RngKey GptModel::dropout_key(int64_t layer, int role, ForwardMode mode, int64_t elements_per_sample) const {
@@ -79,8 +79,9 @@ Variable GptModel::vocab_logits(const Tensor& tokens, ForwardMode mode) const {
   return forward(tokens, mode, nullptr, nullptr);
 }
 
-Variable GptModel::hidden(const Tensor& tokens, ForwardMode mode, std::vector<Variable>* aux,
+Variable GptModel::hidden(const Tensor& tokens_in, ForwardMode mode, std::vector<Variable>* aux,
                           std::vector<LayerLoadStats>* loads) const {
+  Tensor tokens = tokens_in.device() == cfg_.device ? tokens_in : tokens_in.to(cfg_.device);
   MT_CHECK(tokens.dim() == 2 && tokens.size(1) <= cfg_.max_position_embeddings,
            "GPT model: tokens must be [batch, T] with T <= max_position_embeddings (", cfg_.max_position_embeddings,
            "); got ", tokens.str());
@@ -142,7 +143,9 @@ LossParts GptModel::loss_parts(const Tensor& tokens, const Tensor& labels, const
   LossParts parts;
   std::vector<Variable> aux;
   parts.logits = forward(tokens, mode, &aux, &parts.layers);
-  Variable lm = parallel::vocab_parallel_cross_entropy(parts.logits, labels, loss_mask, cfg_.tensor_group);
+  auto on_device = [&](const Tensor& t) { return !t.defined() || t.device() == cfg_.device ? t : t.to(cfg_.device); };
+  Variable lm =
+      parallel::vocab_parallel_cross_entropy(parts.logits, on_device(labels), on_device(loss_mask), cfg_.tensor_group);
   parts.lm_loss = lm.value().item();
   parts.total = lm;
   for (const Variable& a : aux) {

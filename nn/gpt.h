@@ -33,6 +33,9 @@ struct GptConfig {
   parallel::Communicator* tensor_group = nullptr;
   // Evaluation only (a distillation teacher): no gradient buffers, parameters frozen.
   bool frozen = false;
+  // Where the parameters live (initialised on the host, then packed there); token, label and
+  // mask tensors given on the host are moved to it.
+  Device device = Device::cpu();
 };
 
 // How a forward is run: evaluation (no dropout) or training with the micro-batch's first sample.

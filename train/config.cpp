@@ -82,6 +82,7 @@ const std::vector<Key>& keys() {
        "iterations between zero-shot evaluations; 0 = only at the end"},
       {"eval_tasks_limit", &TrainConfig::eval_tasks_limit, "documents per task in training; 0 = all"},
       {"eval_task_data", &TrainConfig::eval_task_data, "folder holding <task>/<file> (docs/eval.md)"},
+      {"device", &TrainConfig::device, "cpu, or cuda: the model and its training on one GPU (docs/cuda.md)"},
       {"precision", &TrainConfig::precision, "fp32 (the CPU backend computes in fp32)"},
       {"num_experts", &TrainConfig::num_experts,
        "experts per MoE layer: one count, or one per MoE layer (pyramid); 1 = dense"},
@@ -398,6 +399,9 @@ void validate(const TrainConfig& c, int64_t ranks) {
            "tensor_model_parallel_size (", tp, ") must divide num_attention_heads (", c.num_attention_heads,
            "), the MLP width (", c.ffn_size(), ") and make_vocab_size_divisible_by (", c.make_vocab_size_divisible_by,
            ")");
+  MT_CHECK(c.device == "cpu" || c.device == "cuda", "device must be cpu or cuda, got '", c.device, "'");
+  MT_CHECK(c.device == "cpu" || ranks == 1, "device cuda trains on one GPU in one process so far; several GPUs ",
+           "(NCCL under mpirun) come with the rest of the CUDA backend (docs/cuda.md)");
   MT_CHECK(c.precision == "fp32", "precision '", c.precision, "': the CPU backend trains in fp32");
   MT_CHECK(!c.data_path.empty(), "data_path must name a dataset prefix (make one with `moetrain preprocess`)");
   std::vector<int64_t> experts = c.experts_per_layer();

@@ -39,11 +39,12 @@ struct TrainConfig {
   std::string save, load, metrics_file;
   int64_t save_interval = 0, keep_last_n = 0;  // 0 = never / keep all
   int64_t log_interval = 100, eval_interval = 1000, eval_iters = 100;
-  std::vector<std::string> eval_tasks;         // zero-shot tasks run during training (docs/eval.md)
-  int64_t eval_tasks_interval = 0;             // iterations between them; 0 = only at the end
-  int64_t eval_tasks_limit = 100;              // documents per task; 0 = all
-  std::string eval_task_data = "data/eval";    // folder with <task>/<file>
+  std::vector<std::string> eval_tasks;       // zero-shot tasks run during training (docs/eval.md)
+  int64_t eval_tasks_interval = 0;           // iterations between them; 0 = only at the end
+  int64_t eval_tasks_limit = 100;            // documents per task; 0 = all
+  std::string eval_task_data = "data/eval";  // folder with <task>/<file>
   std::string precision = "fp32";
+  std::string device = "cpu";  // cpu | cuda (one GPU; the CUDA backend, docs/cuda.md)
   // --- mixture of experts (Megatron-DeepSpeed's flags)
   std::vector<std::string> num_experts = {"1"};  // one count, or one per MoE layer (pyramid); 1 = dense
   int64_t expert_interval = 2;                   // layer l (1-based) is MoE when l % expert_interval == 0

@@ -24,6 +24,7 @@ inline nn::GptConfig model_config(const TrainConfig& cfg, int64_t vocab_size,
                                   parallel::Communicator* tensor_group = nullptr) {
   nn::GptConfig mc;
   mc.tensor_group = tensor_group;
+  mc.device = cfg.device == "cuda" ? Device::cuda() : Device::cpu();
   mc.num_layers = cfg.num_layers;
   mc.hidden_size = cfg.hidden_size;
   mc.num_attention_heads = cfg.num_attention_heads;

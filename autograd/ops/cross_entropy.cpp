@@ -9,7 +9,7 @@ namespace mt::ag {
 
 Tensor mean_weights(const Tensor& loss_mask, int64_t n, DType dtype, Device device) {
   if (!loss_mask.defined()) return Tensor::full({n}, n ? 1.0 / double(n) : 0.0, dtype, device);
-  Tensor weights = loss_mask.reshape({n}).to(dtype);
+  Tensor weights = loss_mask.reshape({n}).to(dtype).to(device);
   double total = ops::reduce(ReduceOp::Sum, weights);
   ops::scale_(weights, total != 0.0 ? 1.0 / total : 0.0);
   return weights;

@@ -13,6 +13,9 @@
 #include "train/checkpoint.h"
 #include "train/safetensors.h"
 #include "train/trainer.h"
+#if MOETRAIN_HAVE_CUDA
+#include "runtime/cuda/cuda_backend.h"
+#endif
 #include "training_fixtures.h"
 
 using namespace mt;
@@ -194,4 +197,19 @@ TEST_CASE("damaged checkpoints are refused with the file named", "[train][checkp
   REQUIRE_THROWS_WITH(resolve_checkpoint((dir / "ckpt").string()), Contains("iter_0000099"));
   REQUIRE(resolve_checkpoint((dir / "nothing").string()).empty());
   fs::remove_all(dir);
+}
+
+TEST_CASE("device: cuda is checked, and without a GPU says so clearly", "[train][device]") {
+  fs::path d = fresh_dir("device");
+  TrainConfig c = tiny_run(d);
+  c.device = "gpu";
+  REQUIRE_THROWS_WITH(validate(c), Contains("device must be cpu or cuda, got 'gpu'"));
+  c.device = "cuda";
+  REQUIRE_THROWS_WITH(validate(c, 2), Contains("device cuda trains on one GPU in one process so far"));
+#if MOETRAIN_HAVE_CUDA
+  if (mt::cuda::device_count() > 0) return;  // (a GPU machine runs the CUDA tests instead)
+#endif
+  c.train_iters = 1;
+  REQUIRE_THROWS_WITH(run_training(c, quiet_options()), Contains("CUDA"));
+  fs::remove_all(d);
 }
