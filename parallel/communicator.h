@@ -43,8 +43,8 @@ class Communicator {
   virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
 };
 
-// The world of processes started by mpirun (or a single process without it). Initialises MPI on
-// first use and finalises it at exit.
+// The world of processes started by mpirun / srun: initialises MPI on first use and finalises it
+// at exit. A process started without a launcher gets a one-rank world that never touches MPI.
 Communicator& world();
 
 // After an error on one rank: ends every process of the job (MPI_Abort) when MPI runs with more

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "parallel/communicator.h"
+#include "parallel/self_communicator.h"
 #include "runtime/error.h"
 
 namespace mt::parallel {
@@ -11,11 +12,16 @@ namespace {
 
 MPI_Datatype mpi_type(DType t, const char* op) {
   switch (t) {
-    case DType::F32: return MPI_FLOAT;
-    case DType::F64: return MPI_DOUBLE;
-    case DType::I32: return MPI_INT32_T;
-    case DType::I64: return MPI_INT64_T;
-    case DType::BF16: break;
+    case DType::F32:
+      return MPI_FLOAT;
+    case DType::F64:
+      return MPI_DOUBLE;
+    case DType::I32:
+      return MPI_INT32_T;
+    case DType::I64:
+      return MPI_INT64_T;
+    case DType::BF16:
+      break;
   }
   throw Error(std::string(op) + ": dtype " + dtype_name(t) + " has no MPI reduction (use f32/f64/i32/i64)");
 }
@@ -25,7 +31,9 @@ struct Bytes {
   MPI_Datatype type;
   int64_t per_element;
 };
-Bytes as_bytes(DType t) { return {MPI_BYTE, int64_t(dtype_size(t))}; }
+Bytes as_bytes(DType t) {
+  return {MPI_BYTE, int64_t(dtype_size(t))};
+}
 
 int to_int(int64_t v, const char* op) {
   MT_CHECK(v >= 0 && v <= 0x7fffffff, op, ": a message of ", v, " elements exceeds MPI's int count");
@@ -98,7 +106,7 @@ class MpiCommunicator final : public Communicator {
     check_cpu(in, "all_to_all_v");
     MT_CHECK(int(send_rows.size()) == size_ && int(recv_rows.size()) == size_ && out.dtype() == in.dtype(),
              "all_to_all_v on rank ", rank_, ": one send and one receive count per rank (", size_, ")");
-    int64_t row_bytes = in.dim() > 0 && in.size(0) > 0 ? int64_t(in.nbytes()) / in.size(0)
+    int64_t row_bytes = in.dim() > 0 && in.size(0) > 0     ? int64_t(in.nbytes()) / in.size(0)
                         : out.dim() > 0 && out.size(0) > 0 ? int64_t(out.nbytes()) / out.size(0)
                                                            : 0;
     const size_t n = static_cast<size_t>(size_);
@@ -136,8 +144,8 @@ class MpiCommunicator final : public Communicator {
                 std::string(text, size_t(len)));
   }
   void check_cpu(const Tensor& t, const char* op) const {
-    MT_CHECK(t.defined() && t.device().is_cpu(), op, " on rank ", rank_, ": the MPI communicator moves CPU tensors; got ",
-             t.str(), " on ", t.device().str());
+    MT_CHECK(t.defined() && t.device().is_cpu(), op, " on rank ", rank_,
+             ": the MPI communicator moves CPU tensors; got ", t.str(), " on ", t.device().str());
   }
   static void scale(Tensor& t, double factor) {
     if (t.dtype() == DType::F32) {
@@ -177,6 +185,8 @@ Communicator& world() {
   static std::unique_ptr<Communicator> w = [] {
     int initialized = 0;
     MPI_Initialized(&initialized);
+    // Started without a launcher: one rank, and MPI stays uninitialised (self_communicator.h).
+    if (!initialized && !launched_by_mpi()) return make_self_communicator();
     if (!initialized) {
       int provided = 0;
       MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);

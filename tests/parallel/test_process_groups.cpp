@@ -6,6 +6,7 @@
 #include <set>
 
 #include "parallel/process_groups.h"
+#include "parallel/self_communicator.h"
 
 using namespace mt::parallel;
 using Group = std::vector<int>;
@@ -118,4 +119,22 @@ TEST_CASE("layouts that do not fit are refused with the setting to change", "[pa
   REQUIRE_THROWS_WITH(validate(layout(6, 1, 1, 4)), Catch::Contains("moe_expert_parallel_size (4)"));
   REQUIRE_THROWS_WITH(validate(layout(8, 2, 1, 8, true)), Catch::Contains("data-parallel size (4"));
   REQUIRE_THROWS_WITH(tensor_parallel_group(layout(4, 1, 1, 1), 4), Catch::Contains("outside"));
+}
+
+TEST_CASE("a process started without a launcher is a one-rank world that never initialises MPI", "[groups][self]") {
+  if (mt::parallel::launched_by_mpi()) return;  // (under mpirun the world is MPI's)
+  Communicator& w = world();
+  REQUIRE(w.name() == "self");
+  REQUIRE(w.size() == 1);
+  mt::Tensor t = mt::Tensor::from_vector(std::vector<double>{1, 2, 3}, {3}),
+             out = mt::Tensor::zeros({3}, mt::DType::F64);
+  w.all_reduce(t, ReduceKind::Avg);
+  w.all_gather(t, out);
+  REQUIRE(out.to_double_vector() == std::vector<double>{1, 2, 3});
+  mt::Tensor v = mt::Tensor::zeros({3}, mt::DType::F64);
+  w.all_to_all_v(t, {3}, v, {3});
+  REQUIRE(v.to_double_vector() == std::vector<double>{1, 2, 3});
+  REQUIRE(w.split(0, 0)->size() == 1);
+  ProcessGroups g = make_process_groups(w, layout(1, 1, 1, 1));
+  REQUIRE(g.data_parallel->size() == 1);
 }
