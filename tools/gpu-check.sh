@@ -31,5 +31,26 @@ log "build: $(( $(date +%s) - start )) s"
 rc=$?
 tail -5 "$out/cuda-tests.log" | tee -a "$summary"
 if [ $rc -eq 0 ]; then log "cuda tests: PASSED"; else log "cuda tests: FAILED (exit $rc; $out/cuda-tests.log)"; fi
+
+# A short tiny-moe training on the GPU against the CPU: the same 10 losses within 1e-3 relative.
+. tests/cli/metrics_lib.sh
+train_flags=(--data-path tests/data/megatron_sample/my-gpt2_text_document --split 949,50,1 --num-layers 2
+  --hidden-size 64 --num-attention-heads 2 --seq-length 64 --max-position-embeddings 64 --micro-batch-size 4
+  --global-batch-size 8 --train-iters 10 --lr-warmup-iters 2 --log-interval 1 --eval-interval 10 --eval-iters 1
+  --save "" --data-cache-path "$out/cache")
+for dev in cpu cuda; do
+  t0=$(date +%s)
+  "$build/bin/moetrain" train configs/tiny-moe.yaml "${train_flags[@]}" --device "$dev" \
+    --metrics-file "$out/train-$dev.jsonl" > "$out/train-$dev.log" 2>&1 ||
+    log "training on $dev FAILED: $(grep -m1 'error:' "$out/train-$dev.log" || tail -1 "$out/train-$dev.log")"
+  log "train $dev: $(( $(date +%s) - t0 )) s; $(grep '^iteration *10/10' "$out/train-$dev.log" | cut -c1-100)"
+done
+metrics_values "$out/train-cpu.jsonl" > "$out/loss-cpu.txt"
+metrics_values "$out/train-cuda.jsonl" > "$out/loss-cuda.txt" 2>/dev/null
+if [ "$(same_values "$out/loss-cpu.txt" "$out/loss-cuda.txt" 21 1e-3)" = yes ]; then
+  log "training: the GPU's 10 losses, gradient norms and validation loss equal the CPU's within 1e-3"
+else
+  log "training: GPU and CPU curves DIFFER (or a run failed): $out/loss-cpu.txt vs $out/loss-cuda.txt"; rc=1
+fi
 log "total: $(( $(date +%s) - start )) s"
 exit $(( rc == 0 ? 0 : 1 ))
