@@ -3,6 +3,8 @@
 // Shapes: B batch, T sequence, C channels, H heads, N rows (all leading dims flattened), V vocab.
 #pragma once
 
+#include <functional>
+
 #include "autograd/tape.h"
 #include "autograd/variable.h"
 #include "runtime/backend.h"
@@ -51,6 +53,11 @@ Variable dropout(const Variable& x, double p, RngKey key);
 // element count as targets, float), loss = sum(mask * ce) / sum(mask) as Megatron; a mask that
 // sums to 0 gives loss 0. Returns a 0-d tensor.
 Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tensor& loss_mask = {});
+// The same over logits that hold a vocabulary shard: `complete(lse, target_logits)` turns the
+// shard's per-row values into the whole vocabulary's before the loss is formed (tensor
+// parallelism all-reduces them, parallel/tensor_parallel.h); the backward needs nothing more.
+Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tensor& loss_mask, const VocabShard& shard,
+                       const std::function<void(Tensor& lse, Tensor& target_logits)>& complete);
 
 // The masked mean of the losses: weights m_n / sum(m) over n rows (1/n without a mask), and
 // sum_n w_n loss_n over the rows of non-zero weight (a masked row's infinite loss cannot make NaN).

@@ -3,9 +3,7 @@
 #include <cmath>
 
 #include "autograd/ops.h"
-#include "autograd/tape.h"
 #include "parallel/collective_ops.h"
-#include "runtime/ops.h"
 
 namespace mt::parallel {
 namespace {
@@ -52,30 +50,12 @@ Variable vocab_parallel_embedding(const Tensor& ids, const Variable& wte, Commun
 Variable vocab_parallel_cross_entropy(const Variable& logits, const Tensor& targets, const Tensor& loss_mask,
                                       Communicator* group) {
   if (!split(group)) return ag::cross_entropy(logits, targets, loss_mask);
-  require_defined("vocab_parallel_cross_entropy", {{"logits", &logits}});
-  const Tensor& lv = logits.value();
-  MT_CHECK(lv.dim() >= 2, "vocab_parallel_cross_entropy: expected logits [..., V/p]; got ", lv.str());
-  int64_t n = lv.numel() / std::max<int64_t>(lv.size(-1), 1);
-  MT_CHECK(!loss_mask.defined() || loss_mask.numel() == n, "vocab_parallel_cross_entropy: loss mask ", loss_mask.str(),
-           " needs one entry per row of logits ", lv.str());
-  VocabShard shard = shard_of_rank(lv.size(-1), *group);
-  Tensor local_lse = Tensor::empty({n}, lv.dtype(), lv.device());
-  Tensor target_logits = Tensor::empty({n}, lv.dtype(), lv.device());
-  ops::cross_entropy_forward(lv, targets, local_lse, target_logits, shard);
-  Tensor lse = all_reduce_logsumexp(local_lse, *group);
-  group->all_reduce(target_logits, ReduceKind::Sum);  // only the rank holding the target adds non-zero
-  Tensor weights = ag::mean_weights(loss_mask, n, lv.dtype(), lv.device());
-  double loss = ag::weighted_sum(ops::binary(BinaryOp::Sub, lse, target_logits), weights);
-  Variable out(Tensor::scalar(loss, lv.dtype(), lv.device()));
-  if (any_requires_grad({&logits})) {
-    record_op("vocab_parallel_cross_entropy", out,
-              [s = logits.grad_slot(), lv, targets, lse, weights, shard](const Tensor& dout) {
-                Tensor dlosses = weights.clone();
-                ops::scale_(dlosses, dout.item());
-                ops::cross_entropy_backward(lv, targets, lse, dlosses, s.grad_ref(), shard);
-              });
-  }
-  return out;
+  MT_CHECK(logits.defined() && logits.value().dim() >= 2, "vocab_parallel_cross_entropy: expected logits [..., V/p]");
+  VocabShard shard = shard_of_rank(logits.value().size(-1), *group);
+  return ag::cross_entropy(logits, targets, loss_mask, shard, [group](Tensor& lse, Tensor& target_logits) {
+    lse = all_reduce_logsumexp(lse, *group);
+    group->all_reduce(target_logits, ReduceKind::Sum);  // only the rank holding the target adds non-zero
+  });
 }
 
 }  // namespace mt::parallel

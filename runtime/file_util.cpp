@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "runtime/error.h"
 
@@ -22,6 +24,14 @@ void write_file_atomically(const std::string& path, const void* data, size_t byt
     std::remove(tmp.c_str());
     throw Error("cannot write '" + path + "' (disk full or read-only?): " + std::strerror(err));
   }
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  MT_CHECK(in, "cannot read '", path, "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 }  // namespace mt

@@ -14,4 +14,7 @@ inline void write_file_atomically(const std::string& path, const std::string& te
   write_file_atomically(path, text.data(), text.size());
 }
 
+// The whole file; throws mt::Error naming it when it cannot be read.
+std::string read_file(const std::string& path);
+
 }  // namespace mt

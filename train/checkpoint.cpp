@@ -31,14 +31,6 @@ std::string hex64(uint64_t v) {
   return buf;
 }
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  MT_CHECK(in, "cannot read '", path.string(), "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Checkpoint folders under save_dir, oldest first.
 std::vector<fs::path> checkpoint_folders(const fs::path& save_dir) {
   std::vector<fs::path> out;
@@ -103,7 +95,7 @@ std::string resolve_checkpoint(const std::string& path) {
   fs::path p(path);
   if (fs::exists(p / "meta.json")) return p.string();
   if (!fs::exists(p / "latest")) return "";
-  std::string name = read_text(p / "latest");
+  std::string name = read_file((p / "latest").string());
   name.erase(name.find_last_not_of(" \n\r\t") + 1);
   fs::path dir = p / name;
   MT_CHECK(fs::exists(dir / "meta.json"), "'", (p / "latest").string(), "' names checkpoint '", name,
@@ -120,7 +112,7 @@ TrainState load_checkpoint(const std::string& dir, ParameterRegistry& params, Ad
   fs::path root(dir);
   nlohmann::json meta;
   try {
-    meta = nlohmann::json::parse(read_text(root / "meta.json"));
+    meta = nlohmann::json::parse(read_file((root / "meta.json").string()));
   } catch (const nlohmann::json::exception& e) {
     throw Error("checkpoint '" + dir + "': meta.json is corrupted: " + e.what());
   }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "runtime/file_util.h"
 #include "train/checkpoint.h"
 #include "train/generate.h"
 
@@ -77,10 +78,7 @@ CheckpointResults evaluate_checkpoint(const std::string& checkpoint, const EvalO
   data::Gpt2Tokenizer tok(m.vocab_file, m.merge_file);
   CheckpointResults r;
   r.checkpoint = dir;
-  std::ifstream cfg(checkpoint_config_path(dir));
-  std::stringstream ss;
-  ss << cfg.rdbuf();
-  r.config_yaml = ss.str();
+  r.config_yaml = read_file(checkpoint_config_path(dir));
   try {
     nlohmann::json meta = nlohmann::json::parse(std::ifstream(std::filesystem::path(dir) / "meta.json"));
     r.iteration = meta.value("iteration", int64_t(0));

@@ -37,16 +37,16 @@ bool is_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
 }
 
 // (sum of log-probabilities of targets, every target the argmax) over rows [first, first + n)
-// of logits [R, V], with lse and the targets' logits from the fused cross-entropy kernel.
-ScoreResult score_rows(const Tensor& logits, const Tensor& lse, const Tensor& target_logits,
-                       const std::vector<int32_t>& targets, int64_t first) {
+// of host logits [R, V]; logprob[r] = target logit - lse of row r (from the fused cross-entropy
+// kernel, converted once per batch).
+ScoreResult score_rows(const Tensor& logits, const std::vector<double>& logprob, const std::vector<int32_t>& targets,
+                       int64_t first) {
   ScoreResult r;
   r.greedy = true;
   int64_t v = logits.size(1);
-  std::vector<double> l = lse.to_double_vector(), t = target_logits.to_double_vector();
   for (size_t i = 0; i < targets.size(); ++i) {
     int64_t row = first + int64_t(i);
-    r.logprob += t[size_t(row)] - l[size_t(row)];
+    r.logprob += logprob[size_t(row)];
     std::vector<double> values = logits.narrow(row, 1).to_double_vector();
     int64_t best = std::max_element(values.begin(), values.end()) - values.begin();  // the first maximum
     if (best != int64_t(targets[i]) || best >= v) r.greedy = false;
@@ -150,8 +150,11 @@ std::vector<ScoreResult> score(LogitSource& source, const std::vector<ScoreReque
     Tensor lse = Tensor::empty({int64_t(rows.size())}, logits.dtype()),
            target_logits = Tensor::empty({int64_t(rows.size())}, logits.dtype());
     ops::cross_entropy_forward(logits, target_ids, lse, target_logits);
+    std::vector<double> logprob = target_logits.to_double_vector(), l = lse.to_double_vector();
+    for (size_t i = 0; i < logprob.size(); ++i) logprob[i] -= l[i];
+    Tensor host_logits = logits.device().is_cpu() ? logits : logits.to(Device::cpu());
     for (auto [r, first] : scored) {
-      ScoreResult s = score_rows(logits, lse, target_logits, prepared[r].targets, first);
+      ScoreResult s = score_rows(host_logits, logprob, prepared[r].targets, first);
       out[2 * r] = s.logprob;
       out[2 * r + 1] = s.greedy ? 1.0 : 0.0;
     }

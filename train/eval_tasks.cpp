@@ -8,6 +8,7 @@
 #include <regex>
 #include <sstream>
 
+#include "runtime/file_util.h"
 #include "runtime/rng.h"
 #include "runtime/text_util.h"
 
@@ -15,6 +16,11 @@ namespace mt::train {
 namespace fs = std::filesystem;
 using nlohmann::json;
 namespace {
+
+// Every occurrence of `from` in s replaced by `to`, left to right (Python's str.replace).
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  for (size_t at = 0; (at = s.find(from, at)) != std::string::npos; at += to.size()) s.replace(at, from.size(), to);
+}
 
 // --- reading task files
 
@@ -32,14 +38,6 @@ std::string task_file(const std::string& task, const std::string& data_dir, cons
            ? " (or " + join(std::vector<std::string>(candidates.begin() + 1, candidates.end()), ", ") + " there)"
            : "") +
       "; " + how_to_get + " (docs/eval.md lists every task's source)");
-}
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  MT_CHECK(in, "cannot read '", path, "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // Calls fn(object, line number) for each non-empty line of a JSON-lines file, up to `limit`.
@@ -189,7 +187,7 @@ class Piqa final : public EvalTask {
     std::string how = "PIQA's dev set: valid.jsonl and valid-labels.lst from the PIQA release";
     std::string path = task_file(name(), dir, "piqa", {"valid.jsonl"}, how);
     std::string labels_path = task_file(name(), dir, "piqa", {"valid-labels.lst"}, how);
-    std::istringstream labels(read_all(labels_path));
+    std::istringstream labels(read_file(labels_path));
     std::vector<EvalDoc> docs;
     for_json_lines(name(), path, limit, [&](const json& j, int64_t line) {
       std::string label;
@@ -327,7 +325,7 @@ class TriviaQa final : public EvalTask {
     if (path.size() > 5 && path.compare(path.size() - 5, 5, ".json") == 0) {  // {"Data": [...]}
       json all;
       try {
-        all = json::parse(read_all(path));
+        all = json::parse(read_file(path));
         for (const json& q : all.at("Data")) {
           if (limit > 0 && int64_t(docs.size()) >= limit) break;
           official(q);
@@ -371,7 +369,7 @@ class WebQs final : public EvalTask {
     }
     json all;
     try {
-      all = json::parse(read_all(path));
+      all = json::parse(read_file(path));
     } catch (const json::exception& e) {
       throw Error("task webqs: " + path + ": not a JSON array (" + e.what() + ")");
     }
@@ -413,13 +411,12 @@ class WikiText final : public EvalTask {
       d.bytes = int64_t(doc.size());
       docs.push_back(std::move(d));
     };
-    std::istringstream in(read_all(path));
+    std::istringstream in(read_file(path));
     for (std::string line; std::getline(in, line);) {
       // an article starts at a top-level heading " = Title = " (not " = = Section = = ")
-      std::string r = line;
-      for (const char* from : {"= = =", "= ="})
-        for (size_t at; (at = r.find(from)) != std::string::npos;)
-          r.replace(at, std::strlen(from), std::string(std::strlen(from) == 5 ? "===" : "=="));
+      std::string r = line;  // (Python's str.replace, as lm-eval: left to right)
+      replace_all(r, "= = =", "===");
+      replace_all(r, "= =", "==");
       size_t a = r.find_first_not_of(' '), b = r.find_last_not_of(' ');
       std::string s = a == std::string::npos ? "" : r.substr(a, b - a + 1);
       if (s.size() >= 3 && s.compare(0, 2, "= ") == 0 && s.compare(s.size() - 2, 2, " =") == 0) flush();
@@ -545,21 +542,19 @@ std::vector<RollingWindow> rolling_windows(const std::vector<int32_t>& tokens, i
 
 std::string wikitext_detokenize(const std::string& text) {
   std::string s = text;
-  auto replace_all = [&](const std::string& from, const std::string& to) {
-    for (size_t at = 0; (at = s.find(from, at)) != std::string::npos; at += to.size()) s.replace(at, from.size(), to);
-  };
+  auto replace = [&](const std::string& from, const std::string& to) { replace_all(s, from, to); };
   auto regex_all = [&](const char* pattern, const char* format) {
     s = std::regex_replace(s, std::regex(pattern), format);
   };
   // contractions
-  replace_all("s '", "s'");
+  replace("s '", "s'");
   regex_all("/' [0-9]/", "/'[0-9]/");
   // number separators
-  replace_all(" @-@ ", "-");
-  replace_all(" @,@ ", ",");
-  replace_all(" @.@ ", ".");
+  replace(" @-@ ", "-");
+  replace(" @,@ ", ",");
+  replace(" @.@ ", ".");
   // punctuation
-  for (const char* p : {" : ", " ; ", " . ", " ! ", " ? ", " , "}) replace_all(p, std::string(p + 1));
+  for (const char* p : {" : ", " ; ", " . ", " ! ", " ? ", " , "}) replace(p, std::string(p + 1));
   // brackets and quotes: no spaces inside
   regex_all("\\(\\s*([^\\)]*?)\\s*\\)", "($1)");
   regex_all("\\[\\s*([^\\]]*?)\\s*\\]", "[$1]");
@@ -567,14 +562,14 @@ std::string wikitext_detokenize(const std::string& text) {
   regex_all("\"\\s*([^\"]*?)\\s*\"", "\"$1\"");
   regex_all("'\\s*([^']*?)\\s*'", "'$1'");
   // headings and the rest
-  replace_all("= = = =", "====");
-  replace_all("= = =", "===");
-  replace_all("= =", "==");
-  replace_all(" \xC2\xB0 ", "\xC2\xB0");  // degree sign
-  replace_all(" \n", "\n");
-  replace_all("\n ", "\n");
-  replace_all(" N ", " 1 ");
-  replace_all(" 's", "'s");
+  replace("= = = =", "====");
+  replace("= = =", "===");
+  replace("= =", "==");
+  replace(" \xC2\xB0 ", "\xC2\xB0");  // degree sign
+  replace(" \n", "\n");
+  replace("\n ", "\n");
+  replace(" N ", " 1 ");
+  replace(" 's", "'s");
   return s;
 }
 

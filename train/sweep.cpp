@@ -26,13 +26,6 @@ namespace {
 
 using Overrides = std::vector<std::pair<std::string, YAML::Node>>;
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // A value as text: a scalar as written, a list as its items joined by spaces (the command-line form).
 std::string value_text(const YAML::Node& v) {
   if (v.IsScalar()) return v.as<std::string>();
@@ -253,7 +246,7 @@ Sweep load_sweep(const std::string& path, int64_t ranks) {
         }
         fs::path saved = fs::path(run.dir) / "sweep_config.yaml";
         if (fs::exists(saved)) {
-          std::string before = read_text(saved), now = to_yaml(run.config);
+          std::string before = read_file(saved.string()), now = to_yaml(run.config);
           MT_CHECK(before == now, path, ": run '", run.name, "': the folder ", run.dir,
                    " holds a run of a different config (", first_difference(before, now),
                    "); remove the folder or change the sweep's output");
@@ -272,7 +265,7 @@ RunStatus run_status(const std::string& dir) {
   }
   json j;
   try {
-    j = json::parse(read_text(status));
+    j = json::parse(read_file(status.string()));
   } catch (const json::exception&) {
     s.state = "interrupted";
     return s;
@@ -310,7 +303,7 @@ void write_status(const std::string& dir, const std::string& state, const std::s
 
 // The last line of a log that reports an error (or its last line).
 std::string last_error(const std::string& log) {
-  std::istringstream in(read_text(log));
+  std::istringstream in(fs::exists(log) ? read_file(log) : "");
   std::string last, error;
   for (std::string line; std::getline(in, line);) {
     if (line.find("error") != std::string::npos) error = line;
@@ -391,7 +384,8 @@ SweepTable collect_sweep(const std::string& dir) {
     r.name = run.filename().string();
     r.index = int(rows.size());
     try {
-      json o = json::parse(read_text(run / "sweep_overrides.json"));
+      json o = json::parse(fs::exists(run / "sweep_overrides.json") ? read_file((run / "sweep_overrides.json").string())
+                                                                    : "");
       r.index = o.value("index", r.index);
       for (const auto& [k, v] : o["overrides"].items()) {
         r.overrides[k] = v.get<std::string>();
@@ -408,7 +402,7 @@ SweepTable collect_sweep(const std::string& dir) {
     r.values["params_total"] = buf;
     std::snprintf(buf, sizeof buf, "%.2fM", double(count_active_parameters(cfg, vocab)) / 1e6);
     r.values["params_active"] = buf;
-    std::istringstream metrics(fs::exists(run / "metrics.jsonl") ? read_text(run / "metrics.jsonl") : "");
+    std::istringstream metrics(fs::exists(run / "metrics.jsonl") ? read_file((run / "metrics.jsonl").string()) : "");
     for (std::string line; std::getline(metrics, line);) {
       json j;
       try {

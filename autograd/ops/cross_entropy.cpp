@@ -24,6 +24,11 @@ double weighted_sum(const Tensor& losses, const Tensor& weights) {
 }
 
 Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tensor& loss_mask) {
+  return cross_entropy(logits, targets, loss_mask, {}, {});
+}
+
+Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tensor& loss_mask, const VocabShard& shard,
+                       const std::function<void(Tensor& lse, Tensor& target_logits)>& complete) {
   require_defined("cross_entropy", {{"logits", &logits}});
   const Tensor& lv = logits.value();
   MT_CHECK(lv.dim() >= 2, "cross_entropy: expected logits [..., V]; got logits ", lv.str());
@@ -32,15 +37,16 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tens
            " needs one entry per row of logits ", lv.str());
   Tensor lse = Tensor::empty({n}, lv.dtype(), lv.device());
   Tensor target_logits = Tensor::empty({n}, lv.dtype(), lv.device());
-  ops::cross_entropy_forward(lv, targets, lse, target_logits);
+  ops::cross_entropy_forward(lv, targets, lse, target_logits, shard);
+  if (complete) complete(lse, target_logits);
   Tensor weights = mean_weights(loss_mask, n, lv.dtype(), lv.device());
   double loss = weighted_sum(ops::binary(BinaryOp::Sub, lse, target_logits), weights);
   Variable out(Tensor::scalar(loss, lv.dtype(), lv.device()));
   if (any_requires_grad({&logits})) {
-    record_op("cross_entropy", out, [s = logits.grad_slot(), lv, targets, lse, weights](const Tensor& dout) {
+    record_op("cross_entropy", out, [s = logits.grad_slot(), lv, targets, lse, weights, shard](const Tensor& dout) {
       Tensor dlosses = weights.clone();
       ops::scale_(dlosses, dout.item());
-      ops::cross_entropy_backward(lv, targets, lse, dlosses, s.grad_ref());
+      ops::cross_entropy_backward(lv, targets, lse, dlosses, s.grad_ref(), shard);
     });
   }
   return out;
