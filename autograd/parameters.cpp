@@ -95,6 +95,31 @@ void ParameterRegistry::zero_grads() {
     if (p.var.grad().defined()) p.var.clear_grad();
 }
 
+void ParameterRegistry::refresh_half_copy(DType dtype) {
+  MT_CHECK(packed_ && is_half_precision(dtype), "parameter registry: a bf16/f16 copy of packed parameters only; got ",
+           dtype_name(dtype), packed_ ? "" : " before pack()");
+  for (int g = 0; g < kNumParamGroups; ++g) {
+    if (!values_[g].defined()) continue;
+    if (!half_values_[g].defined() || half_values_[g].dtype() != dtype)
+      half_values_[g] = Tensor::empty(values_[g].shape(), dtype, values_[g].device());
+    half_values_[g].copy_from(values_[g]);
+  }
+}
+
+std::optional<Tensor> ParameterRegistry::half_copy_of(const Tensor& value, DType dtype) const {
+  for (int g = 0; g < kNumParamGroups; ++g) {
+    const Tensor& flat = values_[g];
+    if (!half_values_[g].defined() || half_values_[g].dtype() != dtype || !value.same_storage(flat) ||
+        value.dtype() != flat.dtype())
+      continue;
+    int64_t offset = (static_cast<const char*>(value.raw()) - static_cast<const char*>(flat.raw())) /
+                     int64_t(dtype_size(flat.dtype()));
+    if (offset < 0 || offset + value.numel() > flat.numel()) continue;
+    return half_values_[g].narrow(offset, value.numel()).reshape(value.shape());
+  }
+  return std::nullopt;
+}
+
 int64_t ParameterRegistry::numel() const {
   int64_t n = 0;
   for (const Parameter& p : params_) n += p.var.value().numel();

@@ -82,13 +82,20 @@ class ParameterRegistry {
   const Tensor& flat_grads(ParamGroup g) const;
   void zero_grads();
 
+  // Mixed precision: a 16-bit (bf16 or f16) copy of the flat value buffers, for the GEMMs
+  // (autograd/autocast.h). Refresh it after every change of the values (an optimizer step).
+  void refresh_half_copy(DType dtype);
+  // The copy's view of a packed parameter's value (or of a view inside one); nullopt when
+  // `value` does not lie in a flat value buffer or no copy of `dtype` exists.
+  std::optional<Tensor> half_copy_of(const Tensor& value, DType dtype) const;
+
   int64_t numel() const;              // elements of all parameters (no padding)
   int64_t numel(ParamGroup g) const;  // elements of one group (no padding)
 
  private:
   std::vector<Parameter> params_;
   bool packed_ = false;
-  Tensor values_[kNumParamGroups], grads_[kNumParamGroups];
+  Tensor values_[kNumParamGroups], grads_[kNumParamGroups], half_values_[kNumParamGroups];
 };
 
 }  // namespace mt

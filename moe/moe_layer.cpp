@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "autograd/autocast.h"
 #include "autograd/ops.h"
 #include "moe/moe_ops.h"
 #include "parallel/collective_ops.h"
@@ -60,7 +61,11 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
     jitter.stream ^= 0x4A69747465ull;
     gate_in = ag::multiply(x, rand_uniform(x.shape(), x.dtype(), jitter, 0.99, 1.01));
   }
-  Variable logits = ag::linear(gate_in, gate_w_);  // [S, E] (fp32, or f64 in gradchecks)
+  Variable logits;  // [S, E]: f32 even under mixed precision (or f64 in gradchecks)
+  {
+    ag::FullPrecision fp32_gate;
+    logits = ag::linear(gate_in, gate_w_);
+  }
   Variable probs = ag::softmax(logits);
   out.routing = fixed ? *fixed : route(probs.value(), logits.value(), cfg_.router, training, key);
   const Routing& r = out.routing;

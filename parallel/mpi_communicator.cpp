@@ -21,6 +21,7 @@ MPI_Datatype mpi_type(DType t, const char* op) {
     case DType::I64:
       return MPI_INT64_T;
     case DType::BF16:
+    case DType::F16:
       break;
   }
   throw Error(std::string(op) + ": dtype " + dtype_name(t) + " has no MPI reduction (use f32/f64/i32/i64)");

@@ -1,5 +1,6 @@
-// Element types. Every op works in F32 and F64 on the CPU; BF16 is a storage type (converted to
-// and from F32), I32/I64 hold token ids and indices.
+// Element types. Every op works in F32 and F64 on the CPU; BF16 and F16 are storage types
+// (converted to and from F32; GEMM operands under mixed precision), I32/I64 hold token ids and
+// indices.
 #pragma once
 
 #include <cstddef>
@@ -7,15 +8,21 @@
 #include <cstring>
 #include <string>
 
+#include "runtime/float16.h"
+
 namespace mt {
 
-enum class DType : uint8_t { F32, F64, BF16, I32, I64 };
+enum class DType : uint8_t { F32, F64, BF16, I32, I64, F16 };
 
 size_t dtype_size(DType t);
-const char* dtype_name(DType t);  // "f32", "f64", "bf16", "i32", "i64"
+const char* dtype_name(DType t);  // "f32", "f64", "bf16", "i32", "i64", "f16"
 DType dtype_from_name(const std::string& name);
 inline bool is_floating(DType t) {
-  return t == DType::F32 || t == DType::F64 || t == DType::BF16;
+  return t == DType::F32 || t == DType::F64 || t == DType::BF16 || t == DType::F16;
+}
+// The 16-bit float types (storage and GEMM operands only).
+inline bool is_half_precision(DType t) {
+  return t == DType::BF16 || t == DType::F16;
 }
 inline bool is_integer(DType t) {
   return t == DType::I32 || t == DType::I64;
@@ -55,6 +62,10 @@ struct dtype_of<double> {
 template <>
 struct dtype_of<bf16> {
   static constexpr DType value = DType::BF16;
+};
+template <>
+struct dtype_of<f16> {
+  static constexpr DType value = DType::F16;
 };
 template <>
 struct dtype_of<int32_t> {

@@ -20,11 +20,25 @@ std::pair<int64_t, int64_t> matrix_dims(const Tensor& t) {
   return {t.size(-2), t.size(-1)};
 }
 
+// GEMM operands: all f32 or all f64, or mixed precision: a and b both bf16 or both f16 with an f32
+// c (products exact in f32, f32 accumulation: what tensor cores compute).
+void check_gemm_dtypes(OpCheck& chk, const Tensor& a, const Tensor& b, const Tensor& c) {
+  if (!is_half_precision(a.dtype()) && !is_half_precision(b.dtype())) {
+    chk.same_float_dtype_and_device();
+    return;
+  }
+  chk.require(a.dtype() == b.dtype() && c.dtype() == DType::F32,
+              "mixed precision: a and b both bf16 or both f16, c f32");
+  chk.require(a.device() == c.device() && b.device() == c.device(), "all arguments on one device");
+  chk.require(!c.overlaps(a) && !c.overlaps(b), "output c not overlapping a or b in memory (no in-place use)");
+}
+
 }  // namespace
 
 void matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& c, double alpha, double beta) {
   OpCheck chk("matmul");
-  chk.arg("a", a).arg("b", b).out("c", c).same_float_dtype_and_device();
+  chk.arg("a", a).arg("b", b).out("c", c);
+  check_gemm_dtypes(chk, a, b, c);
   chk.require(a.dim() >= 2 && a.dim() <= 3 && b.dim() >= 2 && b.dim() <= 3 && c.dim() >= 2 && c.dim() <= 3,
               "2-D or 3-D (batched) operands");
   auto [ar, ac] = matrix_dims(a);
@@ -61,7 +75,7 @@ Tensor matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b) {
   int64_t n = trans_b ? b.size(-2) : b.size(-1);
   Shape shape{m, n};
   if (a.dim() == 3 || b.dim() == 3) shape.insert(shape.begin(), a.dim() == 3 ? a.size(0) : b.size(0));
-  Tensor c = Tensor::empty(shape, a.dtype(), a.device());
+  Tensor c = Tensor::empty(shape, is_half_precision(a.dtype()) ? DType::F32 : a.dtype(), a.device());
   matmul(a, trans_a, b, trans_b, c, 1.0, 0.0);
   return c;
 }
@@ -73,7 +87,9 @@ void matmul_grouped(const std::vector<Tensor>& a, bool trans_a, const std::vecto
   if (a.empty()) return;
   for (size_t i = 0; i < a.size(); ++i) {
     OpCheck chk("matmul_grouped");
-    chk.arg("a[i]", a[i]).arg("b[i]", b[i]).out("c[i]", c[i]).arg("a[0]", a[0]).same_float_dtype_and_device();
+    chk.arg("a[i]", a[i]).arg("b[i]", b[i]).out("c[i]", c[i]).arg("a[0]", a[0]);
+    check_gemm_dtypes(chk, a[i], b[i], c[i]);
+    chk.require(a[i].dtype() == a[0].dtype() && c[i].dtype() == c[0].dtype(), "one dtype across the groups");
     chk.require(a[i].dim() == 2 && b[i].dim() == 2 && c[i].dim() == 2, "2-D operands in group " + std::to_string(i));
     int64_t m = trans_a ? a[i].size(1) : a[i].size(0), k = trans_a ? a[i].size(0) : a[i].size(1);
     int64_t kb = trans_b ? b[i].size(1) : b[i].size(0), n = trans_b ? b[i].size(0) : b[i].size(1);

@@ -13,6 +13,7 @@ namespace mt::ops {
 
 // c = alpha * op(a) @ op(b) + beta * c. a, b, c are 2-D, or 3-D [batch, ., .] (a 2-D operand
 // is shared by every batch entry). With trans_a, a holds [K,M]; with trans_b, b holds [N,K].
+// All f32 or all f64; or mixed precision: a and b bf16 (or f16), c f32, f32 accumulation.
 void matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& c, double alpha = 1.0,
             double beta = 0.0);
 Tensor matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b);

@@ -71,6 +71,10 @@ std::string save_checkpoint(const std::string& save_dir, const TrainState& state
                            {"consumed_samples", state.consumed_samples},
                            {"consumed_tokens", state.consumed_tokens},
                            {"optimizer_steps", optimizer ? optimizer->steps() : 0}};
+    if (state.loss_scale.scale > 0)
+      meta["loss_scale"] = {{"scale", state.loss_scale.scale},
+                            {"growth_tracker", state.loss_scale.growth_tracker},
+                            {"hysteresis_tracker", state.loss_scale.hysteresis_tracker}};
     meta["files"]["model.safetensors"] = hex64(write_safetensors((tmp / "model.safetensors").string(), model));
     if (optimizer)
       meta["files"]["optimizer.safetensors"] = hex64(write_safetensors((tmp / "optimizer.safetensors").string(), opt));
@@ -168,6 +172,11 @@ TrainState load_checkpoint(const std::string& dir, ParameterRegistry& params, Ad
   s.iteration = meta.value("iteration", int64_t(0));
   s.consumed_samples = meta.value("consumed_samples", int64_t(0));
   s.consumed_tokens = meta.value("consumed_tokens", int64_t(0));
+  if (meta.contains("loss_scale")) {
+    const nlohmann::json& ls = meta["loss_scale"];
+    s.loss_scale = {ls.value("scale", 0.0), ls.value("growth_tracker", int64_t(0)),
+                    ls.value("hysteresis_tracker", int64_t(0))};
+  }
   return s;
 }
 

@@ -17,12 +17,15 @@
 
 #include "autograd/parameters.h"
 #include "train/checkpoint_layout.h"
+#include "train/loss_scaler.h"
 #include "train/optimizer.h"
 
 namespace mt::train {
 
 struct TrainState {
   int64_t iteration = 0, consumed_samples = 0, consumed_tokens = 0;
+  // fp16's dynamic loss scale (train/loss_scaler.h); scale 0: none (fp32, bf16)
+  LossScalerState loss_scale{0.0, 0, 0};
 };
 
 // Returns the folder written (empty on ranks other than the writer). Collective: every rank of a

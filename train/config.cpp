@@ -83,7 +83,14 @@ const std::vector<Key>& keys() {
       {"eval_tasks_limit", &TrainConfig::eval_tasks_limit, "documents per task in training; 0 = all"},
       {"eval_task_data", &TrainConfig::eval_task_data, "folder holding <task>/<file> (docs/eval.md)"},
       {"device", &TrainConfig::device, "cpu, or cuda: the model and its training on one GPU (docs/cuda.md)"},
-      {"precision", &TrainConfig::precision, "fp32 (the CPU backend computes in fp32)"},
+      {"precision", &TrainConfig::precision,
+       "fp32, bf16 or fp16: the GEMM operands (f32 master weights, optimizer and softmaxes; docs/precision.md)"},
+      {"loss_scale", &TrainConfig::loss_scale, "fp16: a constant loss scale; 0 = dynamic"},
+      {"initial_loss_scale", &TrainConfig::initial_loss_scale, "fp16: the dynamic loss scale to start from"},
+      {"min_loss_scale", &TrainConfig::min_loss_scale, "fp16: the dynamic loss scale never goes below this"},
+      {"loss_scale_window", &TrainConfig::loss_scale_window,
+       "fp16: steps without overflow before the dynamic scale doubles"},
+      {"hysteresis", &TrainConfig::hysteresis, "fp16: overflowing steps tolerated before the scale halves"},
       {"num_experts", &TrainConfig::num_experts,
        "experts per MoE layer: one count, or one per MoE layer (pyramid); 1 = dense"},
       {"expert_interval", &TrainConfig::expert_interval, "layer l (1-based) is MoE when l % expert_interval == 0"},
@@ -312,6 +319,12 @@ bool TrainConfig::is_moe() const {
   return false;
 }
 
+DType TrainConfig::compute_dtype() const {
+  if (precision == "bf16") return DType::BF16;
+  if (precision == "fp16") return DType::F16;
+  return DType::F32;
+}
+
 TrainConfig teacher_config(const TrainConfig& s) {
   TrainConfig t = s;
   if (s.num_layers_teacher > 0) t.num_layers = s.num_layers_teacher;
@@ -402,7 +415,12 @@ void validate(const TrainConfig& c, int64_t ranks) {
   MT_CHECK(c.device == "cpu" || c.device == "cuda", "device must be cpu or cuda, got '", c.device, "'");
   MT_CHECK(c.device == "cpu" || ranks == 1, "device cuda trains on one GPU in one process so far; several GPUs ",
            "(NCCL under mpirun) come with the rest of the CUDA backend (docs/cuda.md)");
-  MT_CHECK(c.precision == "fp32", "precision '", c.precision, "': the CPU backend trains in fp32");
+  MT_CHECK(c.precision == "fp32" || c.precision == "bf16" || c.precision == "fp16", "precision must be fp32, bf16 or ",
+           "fp16, got '", c.precision, "'");
+  MT_CHECK(c.loss_scale >= 0 && c.initial_loss_scale > 0 && c.min_loss_scale > 0 && c.loss_scale_window >= 1 &&
+               c.hysteresis >= 1,
+           "loss scaling: need loss_scale >= 0, initial_loss_scale > 0, min_loss_scale > 0, loss_scale_window >= 1 ",
+           "and hysteresis >= 1");
   MT_CHECK(!c.data_path.empty(), "data_path must name a dataset prefix (make one with `moetrain preprocess`)");
   std::vector<int64_t> experts = c.experts_per_layer();
   int64_t ep = c.moe_expert_parallel_size;

@@ -70,14 +70,25 @@ double global_grad_norm(const ParameterRegistry& params, parallel::Communicator*
 double clip_grad_norm(ParameterRegistry& params, double max_norm, parallel::Communicator* expert_group,
                       parallel::Communicator* tensor_group) {
   double norm = global_grad_norm(params, expert_group, tensor_group);
-  if (max_norm > 0 && std::isfinite(norm) && norm > max_norm) {
-    double coeff = max_norm / (norm + 1e-6);
-    for (int g = 0; g < kNumParamGroups; ++g) {
-      Tensor grads = params.flat_grads(ParamGroup(g));
-      if (grads.defined()) ops::scale_(grads, coeff);
-    }
-  }
+  clip_grad_norm(params, max_norm, norm);
   return norm;
+}
+
+namespace {
+void scale_gradients(ParameterRegistry& params, double factor) {
+  for (int g = 0; g < kNumParamGroups; ++g) {
+    Tensor grads = params.flat_grads(ParamGroup(g));
+    if (grads.defined()) ops::scale_(grads, factor);
+  }
+}
+}  // namespace
+
+void clip_grad_norm(ParameterRegistry& params, double max_norm, double norm) {
+  if (max_norm > 0 && std::isfinite(norm) && norm > max_norm) scale_gradients(params, max_norm / (norm + 1e-6));
+}
+
+void unscale_gradients(ParameterRegistry& params, double scale) {
+  if (scale != 1.0) scale_gradients(params, 1.0 / scale);
 }
 
 LrSchedule::LrSchedule(const TrainConfig& cfg, int64_t train_iters)

@@ -43,6 +43,11 @@ double global_grad_norm(const ParameterRegistry& params, parallel::Communicator*
 double clip_grad_norm(ParameterRegistry& params, double max_norm, parallel::Communicator* expert_group = nullptr,
                       parallel::Communicator* tensor_group = nullptr);
 
+// The same with the norm already known (global_grad_norm): scales when norm > max_norm.
+void clip_grad_norm(ParameterRegistry& params, double max_norm, double norm);
+// fp16: gradients of the loss times `scale` back to gradients of the loss (every group, / scale).
+void unscale_gradients(ParameterRegistry& params, double scale);
+
 // Megatron's OptimizerParamScheduler: linear warmup, then constant / linear / cosine decay to
 // min_lr, counted in iterations or, with lr_decay_tokens, in tokens. As in Megatron the rate of
 // iteration k is the schedule at k - 1 completed iterations (so with warmup the first is 0).

@@ -20,6 +20,8 @@ const char* st_dtype(DType t) {
       return "F64";
     case DType::BF16:
       return "BF16";
+    case DType::F16:
+      return "F16";
     case DType::I32:
       return "I32";
     case DType::I64:
@@ -29,7 +31,7 @@ const char* st_dtype(DType t) {
 }
 
 bool dtype_from_st(const std::string& s, DType& out) {
-  for (DType t : {DType::F32, DType::F64, DType::BF16, DType::I32, DType::I64})
+  for (DType t : {DType::F32, DType::F64, DType::BF16, DType::F16, DType::I32, DType::I64})
     if (s == st_dtype(t)) {
       out = t;
       return true;

@@ -14,6 +14,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "autograd/autocast.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "data/gpt2_tokenizer.h"
@@ -132,6 +133,12 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   int64_t train_iters =
       cfg.train_iters > 0 ? cfg.train_iters : (cfg.train_tokens + tokens_per_iter - 1) / tokens_per_iter;
   LrSchedule schedule(cfg, train_iters);
+  // Mixed precision: the GEMMs' operand dtype; fp16 also scales the loss (train/loss_scaler.h).
+  DType compute = cfg.compute_dtype();
+  std::optional<LossScaler> scaler;
+  if (compute == DType::F16)
+    scaler.emplace(LossScalerConfig{cfg.loss_scale, cfg.initial_loss_scale, cfg.min_loss_scale, cfg.loss_scale_window,
+                                    cfg.hysteresis});
 
   // --- resume
   TrainState state;
@@ -140,6 +147,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
     state = load_checkpoint(resume_from, model.parameters(), &optimizer, checkpoint_parts);
     say("resumed from %s at iteration %lld (%lld samples consumed)\n", resume_from.c_str(), (long long)state.iteration,
         (long long)state.consumed_samples);
+    if (scaler && state.loss_scale.scale > 0) scaler->set_state(state.loss_scale);
   } else if (!cfg.load.empty()) {
     say("no checkpoint in '%s': starting from scratch\n", cfg.load.c_str());
   }
@@ -193,6 +201,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   auto evaluate = [&]() -> double {
     if (!datasets[1] || cfg.eval_iters == 0) return -1;
     NoGradGuard no_grad;
+    ag::Autocast autocast(compute, &model.parameters());  // evaluate in the training's precision
     data::LoaderOptions vo = lo;
     int64_t per_eval = cfg.eval_iters * gbs;
     vo.consumed_samples = (evals_done * per_eval) % std::max<int64_t>(datasets[1]->size() - per_eval + 1, 1);
@@ -245,6 +254,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   double start = now_seconds(), interval_seconds = 0, interval_loss = 0, interval_aux = 0, interval_kd = 0;
   double last_norm = 0;
   int64_t interval_kd_iters = 0;  // iterations of the interval that trained with the KD term
+  int64_t interval_skipped = 0;   // fp16: iterations whose gradients overflowed (no update)
   // MoE layer loads summed over the log interval: per layer, expert counts, and sums of dropped
   // fraction, aux loss and router entropy (averaged when logged).
   std::map<int64_t, nn::LayerLoadStats> loads;
@@ -255,6 +265,9 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
     double lr = schedule.lr(state.iteration, state.consumed_tokens);
     model.parameters().zero_grads();
     double loss_sum = 0, aux_sum = 0, kd_sum = 0;
+    double loss_scale = scaler ? scaler->scale() : 1.0;
+    std::optional<ag::Autocast> autocast;  // the step's micro-batches (16-bit weight copy refreshed once)
+    autocast.emplace(compute, &model.parameters());
     for (int64_t micro = 0; micro < accumulation; ++micro) {
       data::MicroBatch mb = loader.next();
       Tensor inputs, labels;
@@ -279,10 +292,12 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
         kd_sum += kd.value().item();
         total = ag::add(total, kd);
       }
-      Tensor seed = Tensor::scalar(1.0 / double(accumulation), total.dtype());
+      Tensor seed = Tensor::scalar(loss_scale / double(accumulation), total.dtype());
       current_tape().backward(total, &seed);
     }
+    autocast.reset();
     synchronize_gradients(model.parameters(), setup);
+    if (scaler) unscale_gradients(model.parameters(), loss_scale);
     if (world.size() > 1) {  // the logged losses: averaged over the ranks
       Tensor losses = Tensor::from_vector(std::vector<double>{loss_sum, aux_sum, kd_sum}, {3});
       world.all_reduce(losses, parallel::ReduceKind::Avg);
@@ -290,10 +305,19 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
       aux_sum = losses.data<double>()[1];
       kd_sum = losses.data<double>()[2];
     }
-    double norm = clip_grad_norm(model.parameters(), cfg.clip_grad, expert_group, tensor_group);
-    MT_CHECK(std::isfinite(norm), "iteration ", state.iteration + 1, ": the gradient norm is ", norm,
-             " (training diverged); lower lr or check the data");
-    optimizer.step(lr);
+    // The norm is the same on every rank (all-reduced over the expert and tensor groups, gradients
+    // synchronised over data parallelism), so every rank takes the same decision.
+    double norm = global_grad_norm(model.parameters(), expert_group, tensor_group);
+    bool apply = scaler ? scaler->update(!std::isfinite(norm)) : true;
+    if (apply) {
+      MT_CHECK(std::isfinite(norm), "iteration ", state.iteration + 1, ": the gradient norm is ", norm,
+               " (training diverged); lower lr or check the data");
+      clip_grad_norm(model.parameters(), cfg.clip_grad, norm);
+      optimizer.step(lr);
+    } else {
+      interval_skipped += 1;
+    }
+    if (scaler) state.loss_scale = scaler->state();
     state.iteration += 1;
     state.consumed_samples += gbs;
     state.consumed_tokens += tokens_per_iter;
@@ -334,6 +358,11 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
         std::snprintf(buf, sizeof buf, " | moe loss %.4f", cfg.moe_loss_coeff * interval_aux / double(interval_iters));
         moe_part += buf;
       }
+      if (scaler) {  // fp16: the loss scale now, and the steps skipped since the last line
+        char buf[80];
+        std::snprintf(buf, sizeof buf, " | loss scale %g | skipped %lld", scaler->scale(), (long long)interval_skipped);
+        moe_part += buf;
+      }
       say("iteration %7lld/%lld | tokens %11lld | loss %.4f%s | lr %.3e | grad norm %.3f | %8.0f tokens/s | "
           "%.3f TFLOP/s | elapsed %s | ETA %s\n",
           (long long)state.iteration, (long long)train_iters, (long long)state.consumed_tokens,
@@ -350,6 +379,10 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
                              {"elapsed_s", elapsed},
                              {"max_rss_mb", peak_memory_mb()}};
       if (interval_kd_iters > 0) line["kd_loss"] = interval_kd / double(interval_kd_iters);
+      if (scaler) {
+        line["loss_scale"] = scaler->scale();
+        line["skipped_iterations"] = interval_skipped;
+      }
       if (!loads.empty()) {
         line["moe_aux_loss"] = interval_aux / double(interval_iters);
         line["moe_loss"] = cfg.moe_loss_coeff * interval_aux / double(interval_iters);
@@ -384,6 +417,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
       interval_aux = 0;
       interval_kd = 0;
       interval_kd_iters = 0;
+      interval_skipped = 0;
       interval_iters = 0;
     } else if (tty) {  // a live progress bar between log lines
       int filled = int(30 * state.iteration / train_iters);
@@ -415,6 +449,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
       eo.verbose = false;
       // split over the ranks, unless expert parallelism needs every rank in every forward
       eo.ranks = world.size() > 1 && !expert_group ? &world : nullptr;
+      ag::Autocast autocast(compute, &model.parameters());
       std::map<std::string, TaskRun> runs = evaluate_model(model, tokenizer, eo);
       nlohmann::json line = {
           {"iteration", state.iteration}, {"consumed_tokens", state.consumed_tokens}, {"split", "tasks"}};

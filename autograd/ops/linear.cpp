@@ -1,9 +1,12 @@
 // Linear layer.
 //   forward:  x [N,in] (leading dims flattened), w [out,in], b [out] -> y [N,out] = x w^T + b
 //   backward: dx [N,in] += dy w;  dw [out,in] += dy^T x;  db [out] += sum_n dy
+//   Under autocast (autograd/autocast.h) x, w and dy enter the GEMMs as bf16/f16 copies; y, dx,
+//   dw, db stay f32.
 // Bias add.
 //   forward:  x [N,C] (leading dims flattened), b [C] -> y = x + b (every row)
 //   backward: dx += dy;  db [C] += sum_n dy
+#include "autograd/autocast.h"
 #include "autograd/ops.h"
 #include "runtime/ops.h"
 
@@ -24,6 +27,11 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b) {
            "linear: expected x [..., in], weight [out, in], bias [out]; got x ", xv.str(), ", weight ", w.value().str(),
            ", bias ", b.defined() ? b.value().str() : "none");
   Tensor x2 = xv.flatten_to_2d();
+  // Mixed precision: the GEMM operands in 16 bits (f32 values only; f64 gradchecks never cast).
+  DType lo = xv.dtype() == DType::F32 && w.dtype() == DType::F32 ? autocast_dtype() : xv.dtype();
+  bool mixed = lo != xv.dtype();
+  Tensor x_op = mixed ? autocast_operand(x2, lo) : x2;
+  Tensor w_op = mixed ? autocast_operand(w.value(), lo) : w.value();
   int64_t n = x2.size(0), out_features = w.value().size(0);
   Shape out_shape = xv.shape();
   out_shape.back() = out_features;
@@ -33,17 +41,18 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b) {
     fill_rows_with(b.value(), y);
     beta = 1.0;
   }
-  ops::matmul(x2, false, w.value(), true, y, 1.0, beta);
+  ops::matmul(x_op, false, w_op, true, y, 1.0, beta);
   Variable out(y.reshape(out_shape));
   if (any_requires_grad({&x, &w, &b})) {
     GradSlot bs = b.defined() ? b.grad_slot() : GradSlot();
-    record_op("linear", out, [xs = x.grad_slot(), ws = w.grad_slot(), bs, x2, wv = w.value()](const Tensor& dout) {
+    record_op("linear", out, [xs = x.grad_slot(), ws = w.grad_slot(), bs, x_op, w_op, mixed, lo](const Tensor& dout) {
       Tensor dy = dout.flatten_to_2d();
+      Tensor dy_op = mixed ? dy.to(lo) : dy;
       if (xs.requires_grad()) {
         Tensor dx = xs.grad_ref().flatten_to_2d();
-        ops::matmul(dy, false, wv, false, dx, 1.0, 1.0);
+        ops::matmul(dy_op, false, w_op, false, dx, 1.0, 1.0);
       }
-      if (ws.requires_grad()) ops::matmul(dy, true, x2, false, ws.grad_ref(), 1.0, 1.0);
+      if (ws.requires_grad()) ops::matmul(dy_op, true, x_op, false, ws.grad_ref(), 1.0, 1.0);
       if (bs.requires_grad()) ops::sum_rows(dy, bs.grad_ref(), 1.0);
     });
   }

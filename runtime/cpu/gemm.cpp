@@ -14,7 +14,13 @@ constexpr int64_t kSmallGemm = 64 * 64 * 64;
 }  // namespace
 
 // a: batch x op(A) [M,K], b: batch x op(B) [K,N], c: batch x [M,N], strides in elements.
+// Mixed precision (a, b bf16 or f16; c f32): the operands widen to f32 (exactly) and multiply in
+// f32 - the numbers of a tensor-core GEMM, not its speed (the CPU has no 16-bit GEMM here).
 void CpuBackend::gemm(const GemmDesc& g, double alpha, const Tensor& a, const Tensor& b, double beta, Tensor& c) {
+  if (is_half_precision(a.dtype())) {
+    gemm(g, alpha, a.to(DType::F32), b.to(DType::F32), beta, c);
+    return;
+  }
   dispatch_float(c.dtype(), "matmul", [&](auto zero) {
     using T = decltype(zero);
     const T* pa = a.data<T>();
@@ -22,8 +28,10 @@ void CpuBackend::gemm(const GemmDesc& g, double alpha, const Tensor& a, const Te
     T* pc = c.data<T>();
     if (g.k == 0) {  // empty inner dimension: C = beta*C (CBLAS rejects lda = 0); beta = 0 writes zeros
       Tensor flat = c.reshape({-1});
-      if (beta == 0.0) fill(flat, 0.0);
-      else axpby(0.0, flat, beta, flat);
+      if (beta == 0.0)
+        fill(flat, 0.0);
+      else
+        axpby(0.0, flat, beta, flat);
       return;
     }
     int64_t lda = g.trans_a ? g.m : g.k, ldb = g.trans_b ? g.k : g.n;

@@ -16,6 +16,8 @@ decltype(auto) dispatch_any(DType t, F&& f) {
       return f(double{});
     case DType::BF16:
       return f(bf16{});
+    case DType::F16:
+      return f(f16{});
     case DType::I32:
       return f(int32_t{});
     case DType::I64:
@@ -24,13 +26,16 @@ decltype(auto) dispatch_any(DType t, F&& f) {
   throw Error("unknown dtype");
 }
 
-// Value conversion between any two element types; bf16 goes through float.
+template <class T>
+constexpr bool is_half_v = std::is_same_v<T, bf16> || std::is_same_v<T, f16>;
+
+// Value conversion between any two element types; bf16 and f16 go through float.
 template <class D, class S>
 D convert(S v) {
-  if constexpr (std::is_same_v<S, bf16>)
+  if constexpr (is_half_v<S>)
     return convert<D>(float(v));
-  else if constexpr (std::is_same_v<D, bf16>)
-    return bf16(float(v));
+  else if constexpr (is_half_v<D>)
+    return D(float(v));
   else
     return D(v);
 }

@@ -15,13 +15,16 @@
 namespace mt::cuda {
 namespace {
 
-// Element i of a float tensor of any storage type, as double; and the store back.
+// Element i of a float tensor of any storage type (f32, f64, bf16, f16), as double; and the store
+// back (rounding to nearest even, as the CPU).
 __device__ double load(const void* p, DType t, int64_t i) {
   switch (t) {
     case DType::F32:
       return double(static_cast<const float*>(p)[i]);
     case DType::F64:
       return static_cast<const double*>(p)[i];
+    case DType::F16:
+      return double(half_bits_to_float(static_cast<const uint16_t*>(p)[i]));
     default:
       return double(bf16_to_float(static_cast<const uint16_t*>(p)[i]));
   }
@@ -33,6 +36,9 @@ __device__ void store(void* p, DType t, int64_t i, double v) {
       break;
     case DType::F64:
       static_cast<double*>(p)[i] = v;
+      break;
+    case DType::F16:
+      static_cast<uint16_t*>(p)[i] = float_to_half_bits(float(v));
       break;
     default:
       static_cast<uint16_t*>(p)[i] = float_to_bf16(float(v));

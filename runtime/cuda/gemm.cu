@@ -25,6 +25,8 @@ cudaDataType_t cuda_type(DType t) {
       return CUDA_R_32F;
     case DType::F64:
       return CUDA_R_64F;
+    case DType::F16:
+      return CUDA_R_16F;
     case DType::BF16:
       return CUDA_R_16BF;
     default:

@@ -1,6 +1,8 @@
 # Shell helpers shared by the CLI tests that compare training runs (source it).
 # metrics_values FILE...: every lm_loss and grad_norm logged in the metrics files, one per line, in order.
 metrics_values() { cat "$@" | grep -o '"\(lm_loss\|grad_norm\)":[-0-9.e+]*' | cut -d: -f2; }
+# metrics_losses FILE...: the training lines' lm_loss only.
+metrics_losses() { cat "$@" | grep '"split":"train"' | grep -o '"lm_loss":[-0-9.e+]*' | cut -d: -f2; }
 # same_values A B COUNT TOL: prints "yes" when files A and B hold COUNT numbers each, pairwise
 # equal within TOL relative.
 same_values() {

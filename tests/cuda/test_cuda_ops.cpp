@@ -4,9 +4,12 @@
 // program reports itself skipped otherwise (tests/cuda/cuda_main.cpp).
 #include <catch2/catch.hpp>
 
+#include "autograd/autocast.h"
+#include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "op_cases.h"
 #include "runtime/allocator.h"
+#include "runtime/ops.h"
 #include "test_util.h"
 
 using namespace mt;
@@ -59,7 +62,7 @@ TEST_CASE("every op on the GPU equals the CPU backend (forward and backward)", "
 
 TEST_CASE("copies between host and device convert dtypes", "[cuda][copy]") {
   Tensor x = testutil::random({1000, 3}, DType::F32, 5, -100, 100);
-  for (DType dt : {DType::F32, DType::F64, DType::BF16}) {
+  for (DType dt : {DType::F32, DType::F64, DType::BF16, DType::F16}) {
     Tensor on_device = x.to(Device::cuda()).to(dt);  // device-side conversion
     Tensor back = on_device.to(Device::cpu()).to(DType::F32);
     Tensor host_conv = x.to(dt).to(DType::F32);  // the CPU's conversion
@@ -68,4 +71,37 @@ TEST_CASE("copies between host and device convert dtypes", "[cuda][copy]") {
   Tensor ids = testutil::random_ids({7}, 100, 3, DType::I64);
   REQUIRE(ids.to(Device::cuda()).to(Device::cpu()).to_double_vector() == ids.to_double_vector());
   REQUIRE(allocator_for(DeviceType::CUDA).stats().peak_bytes > 0);
+}
+
+TEST_CASE("fp16 conversion on the device equals the host's, subnormals and overflow included", "[cuda][copy]") {
+  std::vector<float> v = {0.0f, -0.0f, 1.0f, 65504.0f, 65519.0f, 65520.0f, 1e6f, 6.1e-5f, 3e-8f, 4.5e-8f, -1e-7f};
+  Tensor x = Tensor::from_vector(v, {int64_t(v.size())});
+  std::vector<double> host = x.to(DType::F16).to_double_vector();
+  std::vector<double> device = x.to(Device::cuda()).to(DType::F16).to(Device::cpu()).to_double_vector();
+  REQUIRE(host == device);
+}
+
+TEST_CASE("mixed-precision GEMM and autocast linear on the GPU equal the CPU", "[cuda][precision]") {
+  for (DType lo : {DType::BF16, DType::F16}) {
+    DYNAMIC_SECTION(dtype_name(lo)) {
+      Tensor a = testutil::random({37, 130}, DType::F32, 1).to(lo),
+             b = testutil::random({130, 21}, DType::F32, 2).to(lo);
+      Tensor want = ops::matmul(a, false, b, false);
+      Tensor got = ops::matmul(a.to(Device::cuda()), false, b.to(Device::cuda()), false);
+      REQUIRE(got.dtype() == DType::F32);
+      REQUIRE(rel_diff(got.to_double_vector(), want.to_double_vector()) < 1e-5);
+
+      Variable x(testutil::random({6, 40}, DType::F32, 3), true), w(testutil::random({12, 40}, DType::F32, 4), true);
+      Tensor dy = testutil::random({6, 12}, DType::F32, 5);
+      Variable xg(x.value().to(Device::cuda()), true), wg(w.value().to(Device::cuda()), true);
+      ag::Autocast scope(lo);
+      Variable y = ag::linear(x, w), yg = ag::linear(xg, wg);
+      current_tape().backward(y, &dy);
+      Tensor dyg = dy.to(Device::cuda());
+      current_tape().backward(yg, &dyg);
+      REQUIRE(rel_diff(yg.value().to_double_vector(), y.value().to_double_vector()) < 1e-5);
+      REQUIRE(rel_diff(xg.grad().to_double_vector(), x.grad().to_double_vector()) < 1e-5);
+      REQUIRE(rel_diff(wg.grad().to_double_vector(), w.grad().to_double_vector()) < 1e-5);
+    }
+  }
 }

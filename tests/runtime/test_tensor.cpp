@@ -63,7 +63,7 @@ TEST_CASE("dtype conversions including bf16 round to nearest even", "[runtime][t
   REQUIRE(i.data<int32_t>()[2] == 42);
   REQUIRE(i.to(DType::I64).data<int64_t>()[1] == -3);
   REQUIRE(dtype_from_name("bf16") == DType::BF16);
-  REQUIRE_THROWS_WITH(dtype_from_name("f16"), Catch::Contains("f32, f64, bf16"));
+  REQUIRE_THROWS_WITH(dtype_from_name("f8"), Catch::Contains("f32, f64, bf16, f16"));
 }
 
 TEST_CASE("allocator counts live and peak bytes", "[runtime][allocator]") {

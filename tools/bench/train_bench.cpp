@@ -5,13 +5,18 @@
 // measured too, and the MoE/dense tokens/s ratio reported. Under mpirun (with the config's
 // tensor_model_parallel_size and moe_expert_parallel_size) it reports the whole job's tokens/s,
 // per rank, and against one rank alone measured in the same run.
+// With --device cuda the model trains on the GPU in the config's precision (--precision bf16), and
+// the reference is the GPU's own GEMM (cuBLAS, 4096^3, operands in that precision, f32 result):
+// the model's FLOP/s against it is the fraction of the machine's matrix throughput it keeps.
 // Defaults: 6 layers, hidden 256, 8 heads, seq 256, micro-batch 8, vocab 50304.
 #include <cblas.h>
 
 #include <cstdio>
 
+#include "autograd/autocast.h"
 #include "autograd/tape.h"
 #include "nn/gpt.h"
+#include "runtime/ops.h"
 #include "runtime/random.h"
 #include "tools/bench/bench_config.h"
 #include "tools/bench/ops_bench.h"
@@ -35,12 +40,21 @@ double seconds_per_step(const train::TrainConfig& cfg, int64_t iters, double* fl
   train::AdamW adam(model->parameters(), {cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
   int64_t b = cfg.micro_batch_size, t = cfg.seq_length;
   uint64_t data_rank = setup ? uint64_t(setup->data_parallel_rank()) : 0;  // each data-parallel rank its own tokens
-  Tensor tokens = rand_uniform({b, t}, DType::F64, rng_key(1, 0, data_rank, 0), 0, 50257).to(DType::I32);
-  Tensor labels = rand_uniform({b, t}, DType::F64, rng_key(2, 0, data_rank, 0), 0, 50257).to(DType::I32);
+  Device device = cfg.device == "cuda" ? Device::cuda() : Device::cpu();
+  Tensor tokens = rand_uniform({b, t}, DType::F64, rng_key(1, 0, data_rank, 0), 0, 50257).to(DType::I32).to(device);
+  Tensor labels = rand_uniform({b, t}, DType::F64, rng_key(2, 0, data_rank, 0), 0, 50257).to(DType::I32).to(device);
   int64_t sample = 0;
+  // Waits for the device's queued work (a one-element read back); nothing on the CPU.
+  auto finish = [&] {
+    if (device.is_cuda()) (void)model->parameters().flat_values(ParamGroup::Dense).narrow(0, 1).item();
+  };
   auto step = [&] {
     model->parameters().zero_grads();
-    Variable loss = model->loss(tokens, labels, Tensor(), {true, sample});
+    Variable loss;
+    {
+      ag::Autocast autocast(cfg.compute_dtype(), &model->parameters());
+      loss = model->loss(tokens, labels, Tensor(), {true, sample});
+    }
     sample += b;
     current_tape().backward(loss);
     if (setup) train::synchronize_gradients(model->parameters(), *setup);
@@ -49,9 +63,11 @@ double seconds_per_step(const train::TrainConfig& cfg, int64_t iters, double* fl
     adam.step(1e-4);
   };
   step();  // warm-up (allocations, caches)
+  finish();
   if (setup) parallel::world().barrier();
   double start = now_seconds();
   for (int64_t i = 0; i < iters; ++i) step();
+  finish();
   double seconds = (now_seconds() - start) / double(iters);
   if (setup) {  // the job's step time is its slowest rank's
     Tensor s = Tensor::from_vector(std::vector<double>{seconds}, {1});
@@ -88,6 +104,42 @@ void report_parallel(const Reporter& rep, const train::TrainConfig& cfg, int64_t
            "job tokens/s / one rank's (ideal: the rank count)");
   rep.line("parallel_efficiency", job_tok_s / (one_tok_s * n), "ratio", job_tok_s / (one_tok_s * n),
            "(job tokens/s / ranks) / one rank's");
+}
+
+// This machine's SGEMM (CBLAS, 1024^3): the CPU reference.
+double host_sgemm_gflops(const Reporter& rep) {
+  int64_t ref = 1024;
+  Tensor ra = rand_uniform({ref, ref}, DType::F32, rng_key(3, 0, 0, 0), -1, 1);
+  Tensor rb = rand_uniform({ref, ref}, DType::F32, rng_key(4, 0, 0, 0), -1, 1);
+  Tensor rc = Tensor::empty({ref, ref}, DType::F32);
+  double sgemm_s = time_per_call(
+      [&] {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(ref), int(ref), int(ref), 1.0f, ra.data<float>(),
+                    int(ref), rb.data<float>(), int(ref), 0.0f, rc.data<float>(), int(ref));
+      },
+      0.2);
+  double gflops = 2.0 * double(ref * ref * ref) / sgemm_s * 1e-9;
+  rep.line("sgemm_raw_1024", gflops, "GFLOP/s", -1, "cblas_sgemm, the reference");
+  return gflops;
+}
+
+// The GPU's GEMM (4096^3 through ops::matmul = cuBLAS) with operands in the compute precision and
+// an f32 result: the device reference. Ten calls between two reads back.
+double device_gemm_gflops(const Reporter& rep, DType compute) {
+  int64_t ref = 4096, calls = 10;
+  Tensor ra = rand_uniform({ref, ref}, DType::F32, rng_key(3, 0, 0, 0), -1, 1).to(compute).to(Device::cuda());
+  Tensor rb = rand_uniform({ref, ref}, DType::F32, rng_key(4, 0, 0, 0), -1, 1).to(compute).to(Device::cuda());
+  Tensor rc = Tensor::empty({ref, ref}, DType::F32, Device::cuda());
+  auto burst = [&] {
+    for (int64_t i = 0; i < calls; ++i) ops::matmul(ra, false, rb, false, rc);
+    (void)rc.reshape({-1}).narrow(0, 1).item();  // waits for the queued GEMMs
+  };
+  burst();  // warm-up (cuBLAS picks its kernel)
+  double s = time_per_call(burst, 0.5, 3) / double(calls);
+  double gflops = 2.0 * double(ref * ref * ref) / s * 1e-9;
+  rep.line(std::string("gpu_gemm_4096_") + dtype_name(compute), gflops, "GFLOP/s", -1,
+           "cuBLAS through ops::matmul, f32 result: the reference");
+  return gflops;
 }
 
 }  // namespace
@@ -127,18 +179,7 @@ int run_train_bench(const BenchOptions& opt, const std::string& config_path, con
     report_parallel(rep, cfg, iters, lead);
     return 0;
   }
-  int64_t ref = 1024;
-  Tensor ra = rand_uniform({ref, ref}, DType::F32, rng_key(3, 0, 0, 0), -1, 1);
-  Tensor rb = rand_uniform({ref, ref}, DType::F32, rng_key(4, 0, 0, 0), -1, 1);
-  Tensor rc = Tensor::empty({ref, ref}, DType::F32);
-  double sgemm_s = time_per_call(
-      [&] {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(ref), int(ref), int(ref), 1.0f, ra.data<float>(),
-                    int(ref), rb.data<float>(), int(ref), 0.0f, rc.data<float>(), int(ref));
-      },
-      0.2);
-  double sgemm_gflops = 2.0 * double(ref * ref * ref) / sgemm_s * 1e-9;
-  rep.line("sgemm_raw_1024", sgemm_gflops, "GFLOP/s", -1, "cblas_sgemm, the reference");
+  double sgemm_gflops = cfg.device == "cuda" ? device_gemm_gflops(rep, cfg.compute_dtype()) : host_sgemm_gflops(rep);
   double tokens = double(cfg.micro_batch_size * cfg.seq_length), flops = 0;
   double seconds = seconds_per_step(cfg, iters, &flops);
   double tok_s = tokens / seconds, gflops = tok_s * flops * 1e-9;
@@ -146,7 +187,8 @@ int run_train_bench(const BenchOptions& opt, const std::string& config_path, con
   rep.line(prefix + "train_step_seconds", seconds, "s", -1, "forward + backward + clip + AdamW, one micro-batch");
   rep.line(prefix + "train_tokens_per_s", tok_s, "tokens/s");
   rep.line(prefix + "train_model_gflops", gflops, "GFLOP/s", gflops / sgemm_gflops,
-           "ratio = model FLOP/s / SGEMM FLOP/s (active FLOPs: 6N + 6LTh per token)");
+           cfg.device == "cuda" ? "ratio = model FLOP/s / the GPU's GEMM FLOP/s (active FLOPs: 6N + 6LTh per token)"
+                                : "ratio = model FLOP/s / SGEMM FLOP/s (active FLOPs: 6N + 6LTh per token)");
   if (moe) {
     train::TrainConfig dense = cfg;
     dense.num_experts = {"1"};

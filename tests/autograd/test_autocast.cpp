@@ -1,0 +1,102 @@
+// Mixed precision (autograd/autocast.h): ag::linear under an Autocast scope equals the f64
+// linear of the rounded operands (forward, and backward with a rounded upstream gradient); the
+// registry's 16-bit weight copy is used and follows the f32 masters; the scope nests and ends.
+#include <catch2/catch.hpp>
+
+#include "autograd/autocast.h"
+#include "autograd/ops.h"
+#include "autograd/tape.h"
+#include "runtime/ops.h"
+#include "test_util.h"
+
+using namespace mt;
+
+namespace {
+// t rounded to `lo` and widened to f64 (the exact value a 16-bit GEMM sees).
+Tensor rounded(const Tensor& t, DType lo) {
+  return t.to(lo).to(DType::F64);
+}
+}  // namespace
+
+TEST_CASE("linear under autocast equals the f64 linear of rounded operands", "[autograd][precision]") {
+  for (DType lo : {DType::BF16, DType::F16}) {
+    DYNAMIC_SECTION(dtype_name(lo)) {
+      ParameterRegistry params;
+      Variable w = params.add("w", testutil::random({6, 10}, DType::F32, 1));
+      Variable b = params.add("b", testutil::random({6}, DType::F32, 2), ParamTags::no_decay());
+      params.pack();
+      Variable x(testutil::random({4, 10}, DType::F32, 3), true);
+      Tensor dy = testutil::random({4, 6}, DType::F32, 4);
+
+      Variable y;
+      {
+        ag::Autocast scope(lo, &params);
+        CHECK(ag::autocast_dtype() == lo);
+        y = ag::linear(x, w, b);
+        current_tape().backward(y, &dy);
+      }
+      CHECK(ag::autocast_dtype() == DType::F32);
+      CHECK(y.dtype() == DType::F32);
+
+      // reference in f64 from the rounded values
+      Tensor xr = rounded(x.value(), lo), wr = rounded(w.value(), lo), dyr = rounded(dy, lo);
+      Tensor yref = Tensor::zeros({4, 6}, DType::F64);
+      ops::matmul(xr, false, wr, true, yref);
+      std::vector<double> yv = y.value().to_double_vector(), yr = yref.to_double_vector(),
+                          bv = b.value().to_double_vector();
+      for (size_t i = 0; i < yv.size(); ++i) yr[i] += bv[i % 6];
+      CHECK(testutil::max_abs_diff(yv, yr) < 1e-5);
+
+      Tensor dxref = ops::matmul(dyr, false, wr, false), dwref = ops::matmul(dyr, true, xr, false);
+      CHECK(testutil::max_abs_diff(x.grad().to_double_vector(), dxref.to_double_vector()) < 1e-5);
+      CHECK(testutil::max_abs_diff(w.grad().to_double_vector(), dwref.to_double_vector()) < 1e-5);
+      // the bias gradient sums the unrounded upstream gradient in f32
+      std::vector<double> dyv = dy.to_double_vector(), db(6, 0.0);
+      for (size_t i = 0; i < dyv.size(); ++i) db[i % 6] += dyv[i];
+      CHECK(testutil::max_abs_diff(b.grad().to_double_vector(), db) < 1e-5);
+      // and the result really differs from the f32 linear (the rounding happened)
+      Tensor y32 = ops::matmul(x.value(), false, w.value(), true);
+      std::vector<double> y32v = y32.to_double_vector();
+      for (size_t i = 0; i < y32v.size(); ++i) y32v[i] += bv[i % 6];
+      CHECK(testutil::max_abs_diff(yv, y32v) > 1e-6);
+    }
+  }
+}
+
+TEST_CASE("the registry's 16-bit weight copy follows the masters when a scope opens", "[autograd][precision]") {
+  ParameterRegistry params;
+  Variable w = params.add("w", testutil::random({3, 5}, DType::F32, 7));
+  params.pack();
+  {
+    ag::Autocast scope(DType::BF16, &params);
+    std::optional<Tensor> copy = params.half_copy_of(w.value(), DType::BF16);
+    REQUIRE(copy);
+    CHECK(copy->dtype() == DType::BF16);
+    CHECK(copy->shape() == w.shape());
+    CHECK(testutil::max_abs_diff(copy->to_double_vector(), rounded(w.value(), DType::BF16).to_double_vector()) == 0);
+    CHECK(ag::autocast_operand(w.value(), DType::BF16).raw() == copy->raw());          // no new cast per use
+    CHECK_FALSE(params.half_copy_of(Tensor::zeros({3, 5}, DType::F32), DType::BF16));  // not a parameter
+    CHECK_FALSE(params.half_copy_of(w.value(), DType::F16));                           // no f16 copy exists
+  }
+  ops::scale_(const_cast<Tensor&>(w.value()), 2.0);  // an "optimizer step" on the master
+  ag::Autocast scope(DType::BF16, &params);
+  CHECK(testutil::max_abs_diff(params.half_copy_of(w.value(), DType::BF16)->to_double_vector(),
+                               rounded(w.value(), DType::BF16).to_double_vector()) == 0);
+}
+
+TEST_CASE("FullPrecision suspends autocast; f64 values are never cast", "[autograd][precision]") {
+  ag::Autocast scope(DType::F16);
+  {
+    ag::FullPrecision fp32;
+    CHECK(ag::autocast_dtype() == DType::F32);
+    Variable x(testutil::random({2, 3}, DType::F32, 1)), w(testutil::random({4, 3}, DType::F32, 2));
+    Tensor ref = ops::matmul(x.value(), false, w.value(), true);
+    CHECK(testutil::max_abs_diff(ag::linear(x, w).value().to_double_vector(), ref.to_double_vector()) == 0);
+  }
+  CHECK(ag::autocast_dtype() == DType::F16);
+  Variable x(testutil::random({2, 3}, DType::F64, 1)), w(testutil::random({4, 3}, DType::F64, 2));
+  Tensor ref = ops::matmul(x.value(), false, w.value(), true);
+  Variable y = ag::linear(x, w);
+  CHECK(y.dtype() == DType::F64);
+  CHECK(testutil::max_abs_diff(y.value().to_double_vector(), ref.to_double_vector()) == 0);
+}
