@@ -23,6 +23,7 @@ std::string GradcheckResult::summary() const {
   std::ostringstream os;
   os << (ok ? "ok" : "FAILED") << ": " << entries_checked << " entries, max abs error " << max_abs_error
      << ", max rel error " << max_rel_error;
+  if (entries_skipped) os << ", " << entries_skipped << " skipped (a routing decision would flip)";
   if (!worst.empty()) os << " (worst: " << worst << ")";
   return os.str();
 }
@@ -56,25 +57,48 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Variable>& in
         v.grad().defined() ? v.grad().to_double_vector() : std::vector<double>(size_t(v.value().numel()), 0.0);
     double* x = v.value().data<double>();
     int64_t n = v.value().numel();
+    GradcheckInputReport report;
+    report.name = v.name().empty() ? "input " + std::to_string(i) : v.name();
     std::vector<int64_t> entries;
     if (options.max_entries_per_input < 0 || options.max_entries_per_input >= n) {
       for (int64_t j = 0; j < n; ++j) entries.push_back(j);
     } else {
       RngKey pick{options.seed, 1000 + i};
-      for (int64_t j = 0; j < options.max_entries_per_input; ++j)
-        entries.push_back(int64_t(philox4x32(pick, uint64_t(j)).v[0] % uint64_t(n)));
+      std::vector<int64_t> nonzero;
+      if (options.prefer_nonzero)
+        for (int64_t j = 0; j < n; ++j)
+          if (analytic[size_t(j)] != 0.0) nonzero.push_back(j);
+      for (int64_t j = 0; j < options.max_entries_per_input; ++j) {
+        uint32_t u = philox4x32(pick, uint64_t(j)).v[0];
+        entries.push_back(j % 2 == 0 && !nonzero.empty() ? nonzero[u % nonzero.size()] : int64_t(u % uint64_t(n)));
+      }
     }
     for (int64_t j : entries) {
       double saved = x[j];
       x[j] = saved + options.eps;
       double plus = project(fn(inputs).value(), r);
+      bool valid = !options.probe_valid || options.probe_valid();
       x[j] = saved - options.eps;
       double minus = project(fn(inputs).value(), r);
+      valid = valid && (!options.probe_valid || options.probe_valid());
       x[j] = saved;
+      if (!valid) {
+        report.skipped++;
+        result.entries_skipped++;
+        continue;
+      }
       double numeric = (plus - minus) / (2 * options.eps);
       double abs_err = std::fabs(analytic[j] - numeric);
       double rel_err = abs_err / std::max({std::fabs(analytic[j]), std::fabs(numeric), options.denom_floor});
       if (!std::isfinite(analytic[j]) || !std::isfinite(numeric)) abs_err = rel_err = INFINITY;  // NaN fails
+      report.checked++;
+      report.max_abs_error = std::max(report.max_abs_error, abs_err);
+      if (report.worst_entry < 0 || rel_err > report.max_rel_error) {
+        report.max_rel_error = rel_err;
+        report.worst_entry = j;
+        report.worst_analytic = analytic[j];
+        report.worst_numeric = numeric;
+      }
       result.entries_checked++;
       result.max_abs_error = std::max(result.max_abs_error, abs_err);
       if (rel_err > result.max_rel_error || result.worst.empty()) {
@@ -85,6 +109,7 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Variable>& in
         result.worst = os.str();
       }
     }
+    result.inputs.push_back(report);
   }
   result.ok = result.max_rel_error <= options.tolerance;
   return result;

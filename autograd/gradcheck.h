@@ -22,13 +22,30 @@ struct GradcheckOptions {
   double denom_floor = 1e-3;
   int64_t max_entries_per_input = -1;  // -1: every entry; otherwise a seeded sample
   uint64_t seed = 1234;
+  // With sampling: draw every other entry among those whose analytic gradient is non-zero (a
+  // word embedding's rows of unused tokens would otherwise fill the sample with 0 = 0).
+  bool prefer_nonzero = false;
+  // Called after each perturbed evaluation: false means the probe crossed a discontinuity of the
+  // function (an MoE routing decision flipped), so its difference quotient means nothing: the
+  // entry is skipped (and counted), not reported as an error. Unset: every probe is valid.
+  std::function<bool()> probe_valid;
+};
+
+// One input's part of the check.
+struct GradcheckInputReport {
+  std::string name;
+  int64_t checked = 0, skipped = 0;
+  double max_abs_error = 0, max_rel_error = 0;
+  int64_t worst_entry = -1;
+  double worst_analytic = 0, worst_numeric = 0;
 };
 
 struct GradcheckResult {
   bool ok = true;
   double max_abs_error = 0, max_rel_error = 0;
-  int64_t entries_checked = 0;
-  std::string worst;  // "input 2 entry 17: analytic ..., numeric ..."
+  int64_t entries_checked = 0, entries_skipped = 0;
+  std::string worst;                         // "input 2 entry 17: analytic ..., numeric ..."
+  std::vector<GradcheckInputReport> inputs;  // one per input that requires a gradient, in order
   std::string summary() const;
 };
 

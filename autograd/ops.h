@@ -38,6 +38,10 @@ Variable causal_self_attention(const Variable& qkv, int64_t n_head, const Attent
 // A view of x with another shape (one entry may be -1); the gradient flows back reshaped.
 Variable reshape(const Variable& x, const Shape& shape);
 
+// The identity, for inspection tools: the backward shows the incoming gradient dy to `on_grad`
+// before passing it on (dx += dy). The value is a view of x.
+Variable observe(const Variable& x, std::function<void(const Tensor& dy)> on_grad);
+
 // a + b (same shape): the residual connection.
 Variable add(const Variable& a, const Variable& b);
 // alpha * x.

@@ -5,6 +5,7 @@
 #include "autograd/autocast.h"
 #include "autograd/ops.h"
 #include "moe/moe_ops.h"
+#include "moe/moe_probe.h"
 #include "parallel/collective_ops.h"
 #include "runtime/random.h"
 
@@ -55,6 +56,9 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
   MT_CHECK(x.value().dim() == 2 && x.value().size(1) == cfg_.hidden, "MoE layer ", cfg_.layer, ": x ", x.value().str(),
            " must be [tokens, ", cfg_.hidden, "]");
   MoeOutput out;
+  // The teaching tools' hook (moe/moe_probe.h): named intermediates, and the routing to use.
+  MoeProbe* probe = current_moe_probe();
+  auto seen = [&](const char* name, const Variable& v) { return probe ? probe->on_value(cfg_.layer, name, v) : v; };
   Variable gate_in = x;
   if (training && cfg_.router.noisy_gate_policy == "Jitter") {  // multiplicative U(0.99, 1.01) noise
     RngKey jitter = key;
@@ -64,10 +68,12 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
   Variable logits;  // [S, E]: f32 even under mixed precision (or f64 in gradchecks)
   {
     ag::FullPrecision fp32_gate;
-    logits = ag::linear(gate_in, gate_w_);
+    logits = seen("gate_logits", ag::linear(gate_in, gate_w_));
   }
-  Variable probs = ag::softmax(logits);
+  Variable probs = seen("gate_probs", ag::softmax(logits));
   out.routing = fixed ? *fixed : route(probs.value(), logits.value(), cfg_.router, training, key);
+  if (probe)
+    if (const Routing* replay = probe->on_routing(cfg_.layer, out.routing)) out.routing = *replay;
   const Routing& r = out.routing;
   // Router entropy (for metrics): mean over tokens of -sum_e P log P.
   std::vector<double> p = probs.value().to_double_vector();
@@ -75,18 +81,22 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
     if (v > 0) out.entropy -= v * std::log(v);
   out.entropy /= double(std::max<int64_t>(r.tokens, 1));
 
-  Variable weights = gate_weights(probs, r);
-  out.aux_loss = aux_loss(probs, r);
-  Variable rows = dispatch(x, r);
+  // (the probabilities' two uses are seen apart: each branch's share of dP)
+  Variable weights = seen("combine_weights", gate_weights(seen("gate_probs.to_weights", probs), r));
+  out.aux_loss = seen("l_aux", aux_loss(seen("gate_probs.to_l_aux", probs), r));
+  Variable rows = seen("expert_inputs", dispatch(x, r));
   Variable expert_out = cfg_.expert_group
                             ? run_experts_parallel(rows, rows_per_expert(r))
                             : concat_rows(run_local_experts(split_rows(rows, rows_per_expert(r))), cfg_.hidden);
-  out.y = combine(expert_out, weights, r);
+  expert_out = seen("expert_outputs", expert_out);
+  out.y = seen("combined", combine(expert_out, weights, r));
   if (cfg_.residual) {
-    Variable mlp = ag::linear(ag::gelu(ag::linear(x, mlp_fc1_w_, mlp_fc1_b_)), mlp_fc2_w_, mlp_fc2_b_);
-    Variable ab = ag::softmax(ag::linear(x, coeff_w_, coeff_b_));  // [S, 2]
+    Variable mlp =
+        seen("residual_mlp", ag::linear(ag::gelu(ag::linear(x, mlp_fc1_w_, mlp_fc1_b_)), mlp_fc2_w_, mlp_fc2_b_));
+    Variable ab = seen("residual_coefficients", ag::softmax(ag::linear(x, coeff_w_, coeff_b_)));  // [S, 2]
     out.y = ag::add(scale_rows(out.y, ab, 0), scale_rows(mlp, ab, 1));
   }
+  out.y = seen("output", out.y);
   return out;
 }
 

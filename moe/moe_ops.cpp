@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "autograd/tape.h"
+#include "moe/moe_probe.h"
 #include "runtime/dispatch.h"
 #include "runtime/ops.h"
 
@@ -59,6 +60,7 @@ Variable gate_weights(const Variable& probs, const Routing& r) {
   if (any_requires_grad({&probs})) {
     record_op("gate_weights", out, [ps = probs.grad_slot(), r, w, denom, dtype = pv.dtype()](const Tensor& dout) {
       int64_t s = r.tokens, k = r.k, e_count = r.experts;
+      bool broken = backward_broken_for_tests("gate_weights");
       std::vector<double> dw = dout.to_double_vector(), dp(size_t(s * e_count), 0.0);
       for (int64_t t = 0; t < s; ++t) {
         double dot = 0;
@@ -68,6 +70,7 @@ Variable gate_weights(const Variable& probs, const Routing& r) {
           size_t a = size_t(t * k + j);
           if (r.slot[a] < 0) continue;
           double dg = k >= 2 ? (dw[a] - dot) / denom[size_t(t)] : dw[a];
+          if (broken) dg *= 1.01;  // test-only fault (moe/moe_probe.h)
           dp[size_t(t * e_count + r.expert[a])] += dg;
         }
       }
@@ -178,6 +181,7 @@ Variable combine(const Variable& rows, const Variable& weights, const Routing& r
     record_op("combine", out,
               [rs = rows.grad_slot(), ws = weights.grad_slot(), rv, wv, pos, k = r.k, h](const Tensor& dout) {
                 Tensor rh = host(rv), wh = host(wv), dyh = host(dout);
+                bool broken = backward_broken_for_tests("combine");
                 Tensor drh = rs.requires_grad() ? host(rs.grad_ref()) : Tensor();
                 Tensor dwh = ws.requires_grad() ? host(ws.grad_ref()) : Tensor();
                 dispatch_float(rv.dtype(), "combine_backward", [&](auto zero) {
@@ -196,6 +200,7 @@ Variable combine(const Variable& rows, const Variable& weights, const Routing& r
                       const T* in = pr + pos[a] * h;
                       double dot = 0;
                       for (int64_t c = 0; c < h; ++c) dot += double(dy[c]) * double(in[c]);
+                      if (broken) dot *= 1.01;  // test-only fault (moe/moe_probe.h)
                       pdw[a] += T(dot);
                     }
                   }

@@ -45,6 +45,9 @@ class ArgParser {
           value = args[++i];
         }
         values_[name] = value;
+      } else if (pass_unknown_) {  // a config override: it and its values, for apply_overrides
+        rest_.push_back(a);
+        while (i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0) rest_.push_back(args[++i]);
       } else {
         std::string valid;
         for (const auto& f : value_flags_) valid += " --" + f;
@@ -71,6 +74,21 @@ class ArgParser {
     }
     throw Error("--" + name + " needs an integer, got '" + v + "'");
   }
+  double get_double(const std::string& name, double fallback) const {
+    if (!has(name)) return fallback;
+    const std::string& v = values_.at(name);
+    try {
+      size_t used = 0;
+      double x = std::stod(v, &used);
+      if (used == v.size()) return x;
+    } catch (const std::exception&) {
+    }
+    throw Error("--" + name + " needs a number, got '" + v + "'");
+  }
+  // Commands that take a training config (gradcheck, trace): flags they do not know are config
+  // overrides (--num-experts 4 8), kept with their values in rest() instead of refused.
+  void pass_unknown_flags() { pass_unknown_ = true; }
+  const std::vector<std::string>& rest() const { return rest_; }
   std::vector<std::string> get_list(const std::string& name, std::vector<std::string> fallback = {}) const {
     auto it = lists_.find(name);
     return it == lists_.end() ? fallback : it->second;
@@ -82,7 +100,8 @@ class ArgParser {
   std::set<std::string> value_flags_, bool_flags_, list_flags_, bools_;
   std::map<std::string, std::string> values_;
   std::map<std::string, std::vector<std::string>> lists_;
-  std::vector<std::string> positional_;
+  std::vector<std::string> positional_, rest_;
+  bool pass_unknown_ = false;
 };
 
 }  // namespace mt::cli

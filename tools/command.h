@@ -25,5 +25,7 @@ int run_inspect(const Args& args);
 int run_eval(const Args& args);
 int run_sweep(const Args& args);
 int run_report(const Args& args);
+int run_gradcheck(const Args& args);
+int run_trace(const Args& args);
 
 }  // namespace mt::cli

@@ -1,4 +1,5 @@
 // Reshape: a view of x with another shape (same element count); dx += dy viewed with x's shape.
+// Observe: the identity (a view of x) whose backward first shows dy to a callback: dx += dy.
 #include "autograd/ops.h"
 #include "runtime/ops.h"
 
@@ -11,6 +12,18 @@ Variable reshape(const Variable& x, const Shape& shape) {
     record_op("reshape", out, [xs = x.grad_slot()](const Tensor& dout) {
       Tensor dx = xs.grad_ref();
       ops::add_(dx, dout.reshape(dx.shape()));
+    });
+  }
+  return out;
+}
+
+Variable observe(const Variable& x, std::function<void(const Tensor& dy)> on_grad) {
+  require_defined("observe", {{"x", &x}});
+  Variable out(x.value().reshape(x.shape()));
+  if (any_requires_grad({&x})) {
+    record_op("observe", out, [xs = x.grad_slot(), on_grad = std::move(on_grad)](const Tensor& dout) {
+      on_grad(dout);
+      ops::add_(xs.grad_ref(), dout);
     });
   }
   return out;

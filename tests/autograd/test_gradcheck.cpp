@@ -59,3 +59,28 @@ TEST_CASE("gradcheck refuses non-f64 inputs", "[autograd][gradcheck][errors]") {
   REQUIRE_THROWS_WITH(gradcheck([](const std::vector<Variable>& v) { return ag::gelu(v[0]); }, {x}),
                       Catch::Contains("'x'") && Catch::Contains("f32[3]") && Catch::Contains("f64"));
 }
+
+TEST_CASE("gradcheck skips probes that cross a discontinuity and reports per input", "[autograd][gradcheck]") {
+  // f(x) = 3x where the caller knows of a step at x_0 = 0.5 (like a routing decision) that the
+  // analytic gradient cannot see: the probe of entry 0 at -eps crosses it and must be skipped
+  Variable x(Tensor::from_vector(std::vector<double>{0.5 + 1e-7, -0.3, 0.2}, {3}), true, "x");
+  bool crossed = false;
+  GradcheckFn fn = [&](const std::vector<Variable>& in) {
+    double x0 = in[0].value().data<double>()[0];
+    if ((x0 > 0.5) != (0.5 + 1e-7 > 0.5)) crossed = true;
+    return ag::scale(in[0], 3.0);
+  };
+  GradcheckOptions o;
+  o.probe_valid = [&] {
+    bool ok = !crossed;
+    crossed = false;
+    return ok;
+  };
+  GradcheckResult r = gradcheck(fn, {x}, o);
+  REQUIRE(r.inputs.size() == 1);
+  CHECK(r.inputs[0].name == "x");
+  CHECK(r.entries_skipped == 1);  // entry 0's probe at -eps crosses 0.5
+  CHECK(r.inputs[0].skipped == 1);
+  CHECK(r.inputs[0].checked == 2);
+  CHECK(r.ok);
+}

@@ -10,6 +10,7 @@
 #include "test_util.h"
 #include "train/distillation.h"
 #include "train/model_config.h"
+#include "train/model_gradcheck.h"
 #include "train/optimizer.h"
 #include "training_fixtures.h"
 
@@ -173,4 +174,21 @@ TEST_CASE("distillation errors name the teacher, the tensor and both shapes", "[
   cfg.num_experts_teacher = {"2"};  // the checkpoint's layer 2 has 4 experts
   REQUIRE_THROWS_WITH(Teacher(cfg, 50257, setup, 0), Contains("layers.1.mlp.gate.weight") && Contains("f32[4,16]") &&
                                                          Contains("f32[2,16]") && Contains("num_experts [4]"));
+}
+
+TEST_CASE("gradcheck of a MoS student includes its KD term (moetrain gradcheck)", "[train][mos][gradcheck]") {
+  fs::path teacher = trained_teacher("gradcheck");
+  TrainConfig s = student_run(fresh_dir("student_gradcheck"), teacher);
+  ModelGradcheckOptions o;
+  o.samples = 2;
+  ModelGradcheckReport r = gradcheck_model(s, o);
+  INFO(format_gradcheck_report(r));
+  REQUIRE(r.ok);
+  REQUIRE(r.model.find("+ KD from the teacher") != std::string::npos);
+  REQUIRE(r.checked > 0);
+  // the KD term is really in the checked loss: without it the loss differs
+  TrainConfig plain = s;
+  plain.mos = false;
+  REQUIRE(std::fabs(gradcheck_model(plain, o).loss - r.loss) > 1e-6);
+  fs::remove_all(teacher);
 }
