@@ -8,17 +8,6 @@
 #include "runtime/ops.h"
 
 namespace mt::moe {
-namespace {
-// The loops below run on the host. Tensors on a GPU make a round trip through host memory:
-// `host` gives a host copy (or the tensor itself on the CPU), `write_back` puts a host result
-// into a device tensor (correct-first; device kernels replace this, issue #10).
-Tensor host(const Tensor& t) {
-  return t.device().is_cpu() ? t : t.to(Device::cpu());
-}
-void write_back(const Tensor& result, Tensor& dst) {
-  if (!dst.device().is_cpu()) dst.copy_from(result);
-}
-}  // namespace
 
 std::vector<int64_t> rows_per_expert(const Routing& r) {
   return r.kept;
@@ -107,107 +96,77 @@ Variable aux_loss(const Variable& probs, const Routing& r) {
 }
 
 namespace {
-// dst row d <- src row s for each (d, s) pair, accumulating or not: x [*, h].
-void move_rows(const Tensor& src_any, Tensor& dst_any, const std::vector<std::pair<int64_t, int64_t>>& pairs,
-               bool accumulate) {
-  int64_t h = src_any.size(1);
-  Tensor src = host(src_any), dst = host(dst_any);
-  dispatch_float(src.dtype(), "moe rows", [&](auto zero) {
-    using T = decltype(zero);
-    const T* ps = src.data<T>();
-    T* pd = dst.data<T>();
-    for (auto [d, s] : pairs) {
-      T* out = pd + d * h;
-      const T* in = ps + s * h;
-      if (accumulate)
-        for (int64_t c = 0; c < h; ++c) out[c] += in[c];
-      else
-        std::memcpy(out, in, size_t(h) * sizeof(T));
+// The routing as index tensors on the data's device (runtime/ops.h's row gathers):
+//   pos    [S,k]  row of assignment (t,j) in the dispatched buffer, -1 when dropped
+//   token  [N]    token of each dispatched row;  assign [N] its assignment t*k+j
+//   owner  [S*k]  token of each assignment (t), for combine's d weights
+struct RowIndex {
+  Tensor pos, token, assign, owner;
+  RowIndex(const Routing& r, Device device) {
+    std::vector<int64_t> p = dispatch_positions(r), tok(size_t(r.num_kept()), -1), asg(tok.size(), -1);
+    std::vector<int64_t> own(p.size());
+    for (size_t a = 0; a < p.size(); ++a) {
+      own[a] = int64_t(a) / r.k;
+      if (p[a] < 0) continue;
+      tok[size_t(p[a])] = own[a];
+      asg[size_t(p[a])] = int64_t(a);
     }
-  });
-  write_back(dst, dst_any);
-}
+    pos = Tensor::from_vector(p, {r.tokens, r.k}).to(device);
+    token = Tensor::from_vector(tok, {int64_t(tok.size())}).to(device);
+    assign = Tensor::from_vector(asg, {int64_t(asg.size())}).to(device);
+    owner = Tensor::from_vector(own, {int64_t(own.size())}).to(device);
+  }
+};
 }  // namespace
 
-// --- dispatch: x [S,h] -> rows [N,h];  backward dx[t] += drows[pos(t,j)] ---------------------------
+// --- dispatch: x [S,h] -> rows [N,h] (rows[i] = x[token_i]);  backward dx[t] += sum_j drows[pos(t,j)] ---
 Variable dispatch(const Variable& x, const Routing& r) {
   require_defined("dispatch", {{"x", &x}});
   const Tensor& xv = x.value();
   MT_CHECK(xv.dim() == 2 && xv.size(0) == r.tokens, "dispatch: x ", xv.str(), " must be [", r.tokens, ", hidden]");
-  std::vector<int64_t> pos = dispatch_positions(r);
-  std::vector<std::pair<int64_t, int64_t>> pairs;  // (row, token)
-  for (size_t a = 0; a < pos.size(); ++a)
-    if (pos[a] >= 0) pairs.push_back({pos[a], int64_t(a) / r.k});
+  auto idx = std::make_shared<RowIndex>(r, xv.device());
   Tensor rows = Tensor::empty({r.num_kept(), xv.size(1)}, xv.dtype(), xv.device());
-  move_rows(xv, rows, pairs, false);
+  ops::gather_rows(xv, &idx->token, nullptr, 0, false, rows);
   Variable out(rows);
   if (any_requires_grad({&x})) {
-    record_op("dispatch", out, [xs = x.grad_slot(), pairs](const Tensor& dout) {
-      std::vector<std::pair<int64_t, int64_t>> back;
-      for (auto [row, token] : pairs) back.push_back({token, row});
-      move_rows(dout, xs.grad_ref(), back, true);
+    record_op("dispatch", out, [xs = x.grad_slot(), idx](const Tensor& dout) {
+      ops::combine_rows(dout, idx->pos, nullptr, true, xs.grad_ref());
     });
   }
   return out;
 }
 
 // --- combine: y_t = sum_j w[t,j] rows[pos(t,j)] ------------------------------------------------------
-// backward: drows[pos] += w[t,j] dy_t;  dw[t,j] = <dy_t, rows[pos]>
+// backward: drows[i] += w[assign_i] dy[token_i];  dw[t,j] += <dy_t, rows[pos(t,j)]>
 Variable combine(const Variable& rows, const Variable& weights, const Routing& r) {
   require_defined("combine", {{"rows", &rows}, {"weights", &weights}});
   const Tensor &rv = rows.value(), &wv = weights.value();
   MT_CHECK(
       (rv.dim() == 2 && rv.size(0) == r.num_kept() && wv.shape() == Shape{r.tokens, r.k} && rv.dtype() == wv.dtype()),
-      "combine: rows ", rv.str(), " must be [", r.num_kept(), ", hidden] and weights ", wv.str(), " [", r.tokens, ", ",
-      r.k, "] of one dtype");
-  int64_t h = rv.size(1);
-  std::vector<int64_t> pos = dispatch_positions(r);
-  Tensor y = Tensor::zeros({r.tokens, h}, rv.dtype());
-  Tensor rh = host(rv), wh = host(wv);
-  dispatch_float(rv.dtype(), "combine", [&](auto zero) {
-    using T = decltype(zero);
-    const T *pr = rh.data<T>(), *pw = wh.data<T>();
-    T* py = y.data<T>();
-    for (size_t a = 0; a < pos.size(); ++a) {
-      if (pos[a] < 0) continue;
-      T wa = pw[a];
-      const T* in = pr + pos[a] * h;
-      T* out = py + (int64_t(a) / r.k) * h;
-      for (int64_t c = 0; c < h; ++c) out[c] += wa * in[c];
-    }
-  });
-  Variable out(y.to(rv.device()));
+      "combine: rows ", rv.str(), " and weights ", wv.str(), " do not match the routing (", r.num_kept(),
+      " kept rows, ", r.tokens, " tokens, k ", r.k, ")");
+  auto idx = std::make_shared<RowIndex>(r, rv.device());
+  Tensor y = Tensor::empty({r.tokens, rv.size(1)}, rv.dtype(), rv.device());
+  ops::combine_rows(rv, idx->pos, &wv, false, y);
+  Variable out(y);
   if (any_requires_grad({&rows, &weights})) {
-    record_op("combine", out,
-              [rs = rows.grad_slot(), ws = weights.grad_slot(), rv, wv, pos, k = r.k, h](const Tensor& dout) {
-                Tensor rh = host(rv), wh = host(wv), dyh = host(dout);
-                bool broken = backward_broken_for_tests("combine");
-                Tensor drh = rs.requires_grad() ? host(rs.grad_ref()) : Tensor();
-                Tensor dwh = ws.requires_grad() ? host(ws.grad_ref()) : Tensor();
-                dispatch_float(rv.dtype(), "combine_backward", [&](auto zero) {
-                  using T = decltype(zero);
-                  const T *pr = rh.data<T>(), *pw = wh.data<T>(), *pdy = dyh.data<T>();
-                  T* pdr = drh.defined() ? drh.template data<T>() : nullptr;
-                  T* pdw = dwh.defined() ? dwh.template data<T>() : nullptr;
-                  for (size_t a = 0; a < pos.size(); ++a) {
-                    if (pos[a] < 0) continue;
-                    const T* dy = pdy + (int64_t(a) / k) * h;
-                    if (pdr) {
-                      T* dr = pdr + pos[a] * h;
-                      for (int64_t c = 0; c < h; ++c) dr[c] += pw[a] * dy[c];
-                    }
-                    if (pdw) {
-                      const T* in = pr + pos[a] * h;
-                      double dot = 0;
-                      for (int64_t c = 0; c < h; ++c) dot += double(dy[c]) * double(in[c]);
-                      if (broken) dot *= 1.01;  // test-only fault (moe/moe_probe.h)
-                      pdw[a] += T(dot);
-                    }
-                  }
-                });
-                if (drh.defined()) write_back(drh, rs.grad_ref());
-                if (dwh.defined()) write_back(dwh, ws.grad_ref());
-              });
+    record_op("combine", out, [rs = rows.grad_slot(), ws = weights.grad_slot(), rv, wv, idx](const Tensor& dout) {
+      if (rs.requires_grad()) {  // each row's weight: w at its assignment
+        Tensor w_flat = wv.reshape({wv.numel(), 1});
+        Tensor row_w = Tensor::empty({idx->assign.numel(), 1}, wv.dtype(), wv.device());
+        ops::gather_rows(w_flat, &idx->assign, nullptr, 0, false, row_w);
+        Tensor row_w1 = row_w.reshape({row_w.numel()});
+        ops::gather_rows(dout, &idx->token, &row_w1, 0, true, rs.grad_ref());
+      }
+      if (ws.requires_grad()) {
+        Tensor dw = Tensor::zeros({wv.numel()}, wv.dtype(), wv.device());
+        Tensor pos_flat = idx->pos.reshape({idx->pos.numel()});
+        ops::row_dots(dout, &idx->owner, rv, &pos_flat, 0, dw);
+        if (backward_broken_for_tests("combine")) ops::scale_(dw, 1.01);  // test-only fault (moe/moe_probe.h)
+        Tensor g = ws.grad_ref().reshape({wv.numel()});
+        ops::add_(g, dw);
+      }
+    });
   }
   return out;
 }
@@ -219,39 +178,13 @@ Variable scale_rows(const Variable& x, const Variable& coeffs, int64_t col) {
   MT_CHECK(xv.dim() == 2 && cv.dim() == 2 && cv.size(0) == xv.size(0) && col >= 0 && col < cv.size(1) &&
                xv.dtype() == cv.dtype(),
            "scale_rows: x ", xv.str(), " and coeffs ", cv.str(), " must be [S,h] and [S,m] of one dtype, column ", col);
-  int64_t s = xv.size(0), h = xv.size(1), m = cv.size(1);
-  Tensor y = Tensor::empty(xv.shape(), xv.dtype());
-  Tensor xh = host(xv), ch = host(cv);
-  dispatch_float(xv.dtype(), "scale_rows", [&](auto zero) {
-    using T = decltype(zero);
-    const T *px = xh.data<T>(), *pc = ch.data<T>();
-    T* py = y.data<T>();
-    for (int64_t t = 0; t < s; ++t)
-      for (int64_t c = 0; c < h; ++c) py[t * h + c] = px[t * h + c] * pc[t * m + col];
-  });
-  Variable out(y.to(xv.device()));
+  Tensor y = Tensor::empty(xv.shape(), xv.dtype(), xv.device());
+  ops::gather_rows(xv, nullptr, &cv, col, false, y);
+  Variable out(y);
   if (any_requires_grad({&x, &coeffs})) {
     record_op("scale_rows", out, [xs = x.grad_slot(), cs = coeffs.grad_slot(), xv, cv, col](const Tensor& dout) {
-      int64_t s = xv.size(0), h = xv.size(1), m = cv.size(1);
-      Tensor xh = host(xv), ch = host(cv), dh = host(dout);
-      Tensor dxh = xs.requires_grad() ? host(xs.grad_ref()) : Tensor();
-      Tensor dch = cs.requires_grad() ? host(cs.grad_ref()) : Tensor();
-      dispatch_float(xv.dtype(), "scale_rows_backward", [&](auto zero) {
-        using T = decltype(zero);
-        const T *px = xh.data<T>(), *pc = ch.data<T>(), *pd = dh.data<T>();
-        T* pdx = dxh.defined() ? dxh.template data<T>() : nullptr;
-        T* pdc = dch.defined() ? dch.template data<T>() : nullptr;
-        for (int64_t t = 0; t < s; ++t) {
-          double dot = 0;
-          for (int64_t c = 0; c < h; ++c) {
-            if (pdx) pdx[t * h + c] += pc[t * m + col] * pd[t * h + c];
-            dot += double(pd[t * h + c]) * double(px[t * h + c]);
-          }
-          if (pdc) pdc[t * m + col] += T(dot);
-        }
-      });
-      if (dxh.defined()) write_back(dxh, xs.grad_ref());
-      if (dch.defined()) write_back(dch, cs.grad_ref());
+      if (xs.requires_grad()) ops::gather_rows(dout, nullptr, &cv, col, true, xs.grad_ref());
+      if (cs.requires_grad()) ops::row_dots(dout, nullptr, xv, nullptr, col, cs.grad_ref());
     });
   }
   return out;
@@ -287,7 +220,7 @@ Variable concat_rows(const std::vector<Variable>& parts, int64_t cols) {
     rows += p.value().size(0);
     dtype = p.dtype();
   }
-  Tensor out_t = Tensor::empty({rows, cols}, dtype);
+  Tensor out_t = Tensor::empty({rows, cols}, dtype, parts.empty() ? Device::cpu() : parts[0].device());
   int64_t start = 0;
   std::vector<int64_t> starts;
   for (const Variable& p : parts) {

@@ -330,6 +330,66 @@ void check_rows(OpCheck& chk, const Tensor& x, double scale, std::initializer_li
 }
 }  // namespace
 
+namespace {
+// An i64 row index of `count` entries whose values lie in [-1, rows) (checked on the host only).
+void check_row_index(OpCheck& chk, const char* name, const Tensor* index, int64_t count, int64_t rows) {
+  if (!index) {
+    chk.require(count <= rows, std::string(name) + " undefined (the identity) over at least as many source rows");
+    return;
+  }
+  chk.require(index->dtype() == DType::I64 && index->numel() == count,
+              std::string(name) + " i64 with " + std::to_string(count) + " entries");
+  if (!index->device().is_cpu()) return;
+  const int64_t* p = index->data<int64_t>();
+  for (int64_t i = 0; i < count; ++i)
+    if (p[i] < -1 || p[i] >= rows)
+      chk.fail(std::string(name) + " values in [-1, " + std::to_string(rows) + "); entry " + std::to_string(i) +
+               " is " + std::to_string(p[i]));
+}
+
+// weights [n] or [n, m] with col < m
+void check_row_weights(OpCheck& chk, const Tensor* w, int64_t n, int64_t col) {
+  if (!w) return;
+  chk.require((w->dim() == 1 && w->size(0) == n) || (w->dim() == 2 && w->size(0) == n && col >= 0 && col < w->size(1)),
+              "weights [" + std::to_string(n) + "] or [" + std::to_string(n) + ", m] with column < m");
+}
+}  // namespace
+
+void gather_rows(const Tensor& src, const Tensor* index, const Tensor* weights, int64_t col, bool accumulate,
+                 Tensor& dst) {
+  OpCheck chk("gather_rows");
+  chk.arg("src", src).arg("weights", weights).out("dst", dst).same_float_dtype_and_device();
+  chk.require(src.dim() == 2 && dst.dim() == 2 && src.size(1) == dst.size(1), "src [M,h] and dst [N,h]");
+  if (index) chk.require(index->device() == dst.device(), "the index on the data's device");
+  check_row_index(chk, "index", index, dst.size(0), src.size(0));
+  check_row_weights(chk, weights, dst.size(0), col);
+  backend_of(dst).gather_rows(src, index, weights, col, accumulate, dst);
+}
+
+void combine_rows(const Tensor& src, const Tensor& index, const Tensor* weights, bool accumulate, Tensor& dst) {
+  OpCheck chk("combine_rows");
+  chk.arg("src", src).arg("weights", weights).out("dst", dst).same_float_dtype_and_device();
+  chk.require(src.dim() == 2 && dst.dim() == 2 && src.size(1) == dst.size(1) && index.dim() == 2 &&
+                  index.size(0) == dst.size(0) && index.device() == dst.device(),
+              "src [N,h], index [S,k] on the data's device, dst [S,h]");
+  check_row_index(chk, "index", &index, index.numel(), src.size(0));
+  if (weights) chk.require(weights->shape() == index.shape(), "weights shaped like the index [S,k]");
+  backend_of(dst).combine_rows(src, index, weights, accumulate, dst);
+}
+
+void row_dots(const Tensor& a, const Tensor* ia, const Tensor& b, const Tensor* ib, int64_t col, Tensor& out) {
+  OpCheck chk("row_dots");
+  chk.arg("a", a).arg("b", b).out("out", out).same_float_dtype_and_device();
+  chk.require(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(1) &&
+                  (out.dim() == 1 || (out.dim() == 2 && col >= 0 && col < out.size(1))),
+              "a [*,h], b [*,h], out [P] or [P,m] with column < m");
+  if (ia) chk.require(ia->device() == out.device(), "the indices on the data's device");
+  if (ib) chk.require(ib->device() == out.device(), "the indices on the data's device");
+  check_row_index(chk, "ia", ia, out.size(0), a.size(0));
+  check_row_index(chk, "ib", ib, out.size(0), b.size(0));
+  backend_of(out).row_dots(a, ia, b, ib, col, out);
+}
+
 void scaled_logsumexp(const Tensor& x, double scale, Tensor& lse) {
   OpCheck chk("scaled_logsumexp");
   chk.arg("x", x).out("lse", lse).same_float_dtype_and_device();

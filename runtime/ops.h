@@ -83,6 +83,14 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
 // scale = 1/T. lse [N] = logsumexp(scale x); out [N] = sum_v softmax(scale b)_v * scale (b - a)
 // given b's lse; da [N,V] += dkl[n] * scale * (softmax(scale a) - softmax(scale b)).
 void scaled_logsumexp(const Tensor& x, double scale, Tensor& lse);
+
+// MoE row gathers (runtime/backend.h has the formulas). Index tensors i64 on the data's device,
+// -1 = no row, nullptr = the identity; weights [N] or [N,m] (column col). Index values are
+// range-checked when the index lives on the host.
+void gather_rows(const Tensor& src, const Tensor* index, const Tensor* weights, int64_t col, bool accumulate,
+                 Tensor& dst);
+void combine_rows(const Tensor& src, const Tensor& index, const Tensor* weights, bool accumulate, Tensor& dst);
+void row_dots(const Tensor& a, const Tensor* ia, const Tensor& b, const Tensor* ib, int64_t col, Tensor& out);
 void kd_cross_term(const Tensor& a, const Tensor& b, double scale, const Tensor& lse_b, Tensor& out);
 void kd_backward(const Tensor& a, const Tensor& b, double scale, const Tensor& lse_a, const Tensor& lse_b,
                  const Tensor& dkl, Tensor& da);

@@ -55,6 +55,13 @@ class CpuBackend final : public Backend {
   void kd_cross_term(const Tensor& a, const Tensor& b, double scale, const Tensor& lse_b, Tensor& out) override;
   void kd_backward(const Tensor& a, const Tensor& b, double scale, const Tensor& lse_a, const Tensor& lse_b,
                    const Tensor& dkl, Tensor& da) override;
+
+  void gather_rows(const Tensor& src, const Tensor* index, const Tensor* weights, int64_t col, bool accumulate,
+                   Tensor& dst) override;
+  void combine_rows(const Tensor& src, const Tensor& index, const Tensor* weights, bool accumulate,
+                    Tensor& dst) override;
+  void row_dots(const Tensor& a, const Tensor* ia, const Tensor& b, const Tensor* ib, int64_t col,
+                Tensor& out) override;
 };
 
 }  // namespace mt::cpu
