@@ -41,6 +41,19 @@ int to_int(int64_t v, const char* op) {
   return int(v);
 }
 
+// MPI moves host memory. A tensor in GPU memory is staged through a host copy (correct on any MPI,
+// CUDA-aware or not; training on GPUs uses NCCL for its device tensors when it is built,
+// parallel/device_routed_communicator.h).
+Tensor on_host(const Tensor& t) {
+  return t.device().is_cpu() ? t : t.to(Device::cpu());
+}
+Tensor host_buffer(const Tensor& t) {
+  return t.device().is_cpu() ? t : Tensor::empty(t.shape(), t.dtype());
+}
+void write_back(const Tensor& host, Tensor& t) {
+  if (!t.device().is_cpu()) t.copy_from(host);
+}
+
 class MpiCommunicator final : public Communicator {
  public:
   explicit MpiCommunicator(MPI_Comm comm, bool owned) : comm_(comm), owned_(owned) {
@@ -57,26 +70,31 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   std::string name() const override { return "mpi"; }
 
-  void all_reduce(Tensor& t, ReduceKind kind) override {
-    check_cpu(t, "all_reduce");
+  void all_reduce(Tensor& t_any, ReduceKind kind) override {
+    check_defined(t_any, "all_reduce");
+    Tensor t = on_host(t_any);
     MPI_Op op = kind == ReduceKind::Max ? MPI_MAX : MPI_SUM;
     check(MPI_Allreduce(MPI_IN_PLACE, t.raw(), to_int(t.numel(), "all_reduce"), mpi_type(t.dtype(), "all_reduce"), op,
                         comm_),
           "all_reduce");
     if (kind == ReduceKind::Avg) scale(t, 1.0 / double(size_));
+    write_back(t, t_any);
   }
 
-  void all_gather(const Tensor& in, Tensor& out) override {
-    check_cpu(in, "all_gather");
+  void all_gather(const Tensor& in_any, Tensor& out_any) override {
+    check_defined(in_any, "all_gather");
+    Tensor in = on_host(in_any), out = host_buffer(out_any);
     MT_CHECK(out.numel() == in.numel() * size_ && out.dtype() == in.dtype(), "all_gather on rank ", rank_, ": out ",
              out.str(), " must hold ", size_, " x ", in.str());
     Bytes b = as_bytes(in.dtype());
     int n = to_int(in.numel() * b.per_element, "all_gather");
     check(MPI_Allgather(in.raw(), n, b.type, out.raw(), n, b.type, comm_), "all_gather");
+    write_back(out, out_any);
   }
 
-  void reduce_scatter(const Tensor& in, Tensor& out, ReduceKind kind) override {
-    check_cpu(in, "reduce_scatter");
+  void reduce_scatter(const Tensor& in_any, Tensor& out_any, ReduceKind kind) override {
+    check_defined(in_any, "reduce_scatter");
+    Tensor in = on_host(in_any), out = host_buffer(out_any);
     MT_CHECK(in.numel() == out.numel() * size_ && out.dtype() == in.dtype(), "reduce_scatter on rank ", rank_, ": in ",
              in.str(), " must hold ", size_, " x out ", out.str());
     MPI_Op op = kind == ReduceKind::Max ? MPI_MAX : MPI_SUM;
@@ -84,27 +102,33 @@ class MpiCommunicator final : public Communicator {
                                    mpi_type(in.dtype(), "reduce_scatter"), op, comm_),
           "reduce_scatter");
     if (kind == ReduceKind::Avg) scale(out, 1.0 / double(size_));
+    write_back(out, out_any);
   }
 
-  void broadcast(Tensor& t, int root) override {
-    check_cpu(t, "broadcast");
+  void broadcast(Tensor& t_any, int root) override {
+    check_defined(t_any, "broadcast");
+    Tensor t = on_host(t_any);
     MT_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " outside the group of ", size_);
     Bytes b = as_bytes(t.dtype());
     check(MPI_Bcast(t.raw(), to_int(t.numel() * b.per_element, "broadcast"), b.type, root, comm_), "broadcast");
+    write_back(t, t_any);
   }
 
-  void all_to_all(const Tensor& in, Tensor& out) override {
-    check_cpu(in, "all_to_all");
+  void all_to_all(const Tensor& in_any, Tensor& out_any) override {
+    check_defined(in_any, "all_to_all");
+    Tensor in = on_host(in_any), out = host_buffer(out_any);
     MT_CHECK(in.numel() % size_ == 0 && out.numel() == in.numel() && out.dtype() == in.dtype(), "all_to_all on rank ",
              rank_, ": in ", in.str(), " must split into ", size_, " equal chunks and out ", out.str(), " match it");
     Bytes b = as_bytes(in.dtype());
     int n = to_int(in.numel() / size_ * b.per_element, "all_to_all");
     check(MPI_Alltoall(in.raw(), n, b.type, out.raw(), n, b.type, comm_), "all_to_all");
+    write_back(out, out_any);
   }
 
-  void all_to_all_v(const Tensor& in, const std::vector<int64_t>& send_rows, Tensor& out,
+  void all_to_all_v(const Tensor& in_any, const std::vector<int64_t>& send_rows, Tensor& out_any,
                     const std::vector<int64_t>& recv_rows) override {
-    check_cpu(in, "all_to_all_v");
+    check_defined(in_any, "all_to_all_v");
+    Tensor in = on_host(in_any), out = host_buffer(out_any);
     MT_CHECK(int(send_rows.size()) == size_ && int(recv_rows.size()) == size_ && out.dtype() == in.dtype(),
              "all_to_all_v on rank ", rank_, ": one send and one receive count per rank (", size_, ")");
     int64_t row_bytes = in.dim() > 0 && in.size(0) > 0     ? int64_t(in.nbytes()) / in.size(0)
@@ -125,6 +149,7 @@ class MpiCommunicator final : public Communicator {
              ": the counts move ", so, " bytes out of ", in.str(), " and ", ro, " bytes into ", out.str());
     check(MPI_Alltoallv(in.raw(), sc.data(), sd.data(), MPI_BYTE, out.raw(), rc.data(), rd.data(), MPI_BYTE, comm_),
           "all_to_all_v");
+    write_back(out, out_any);
   }
 
   void barrier() override { check(MPI_Barrier(comm_), "barrier"); }
@@ -144,9 +169,8 @@ class MpiCommunicator final : public Communicator {
     throw Error(std::string(op) + " failed on rank " + std::to_string(rank_) + " of " + std::to_string(size_) + ": " +
                 std::string(text, size_t(len)));
   }
-  void check_cpu(const Tensor& t, const char* op) const {
-    MT_CHECK(t.defined() && t.device().is_cpu(), op, " on rank ", rank_,
-             ": the MPI communicator moves CPU tensors; got ", t.str(), " on ", t.device().str());
+  void check_defined(const Tensor& t, const char* op) const {
+    MT_CHECK(t.defined(), op, " on rank ", rank_, ": an undefined tensor");
   }
   static void scale(Tensor& t, double factor) {
     if (t.dtype() == DType::F32) {

@@ -413,8 +413,6 @@ void validate(const TrainConfig& c, int64_t ranks) {
            "), the MLP width (", c.ffn_size(), ") and make_vocab_size_divisible_by (", c.make_vocab_size_divisible_by,
            ")");
   MT_CHECK(c.device == "cpu" || c.device == "cuda", "device must be cpu or cuda, got '", c.device, "'");
-  MT_CHECK(c.device == "cpu" || ranks == 1, "device cuda trains on one GPU in one process so far; several GPUs ",
-           "(NCCL under mpirun) come with the rest of the CUDA backend (docs/cuda.md)");
   MT_CHECK(c.precision == "fp32" || c.precision == "bf16" || c.precision == "fp16", "precision must be fp32, bf16 or ",
            "fp16, got '", c.precision, "'");
   MT_CHECK(c.loss_scale >= 0 && c.initial_loss_scale > 0 && c.min_loss_scale > 0 && c.loss_scale_window >= 1 &&

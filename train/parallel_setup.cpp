@@ -1,6 +1,11 @@
 #include "train/parallel_setup.h"
 
+#include "parallel/device_routed_communicator.h"
 #include "runtime/ops.h"
+#if defined(MOETRAIN_HAVE_NCCL) && defined(MOETRAIN_HAVE_CUDA)
+#include "parallel/nccl.h"
+#include "runtime/cuda/cuda_backend.h"
+#endif
 
 namespace mt::train {
 
@@ -12,7 +17,17 @@ ParallelSetup make_parallel_setup(const TrainConfig& cfg, parallel::Communicator
   s.layout.tensor_parallel = int(cfg.tensor_model_parallel_size);
   s.layout.expert_parallel = int(cfg.moe_expert_parallel_size);
   s.layout.expert_tensor_parallel = s.layout.tensor_parallel > 1;
-  s.groups = parallel::make_process_groups(world, s.layout);
+  parallel::Communicator* group_world = &world;
+#if defined(MOETRAIN_HAVE_NCCL) && defined(MOETRAIN_HAVE_CUDA)
+  if (cfg.device == "cuda" && world.size() > 1) {
+    (void)Tensor::zeros({1}, DType::F32, Device::cuda());  // the first CUDA use selects this rank's GPU
+    std::shared_ptr<parallel::Communicator> host(&world, [](parallel::Communicator*) {});  // owned by world()
+    s.routed_world = parallel::make_device_routed_communicator(
+        host, parallel::make_nccl_communicator(world, cuda::selected_device()));
+    group_world = s.routed_world.get();
+  }
+#endif
+  s.groups = parallel::make_process_groups(*group_world, s.layout);
   if (s.layout.expert_parallel > 1) s.expert_group = s.groups.expert_parallel.get();
   if (s.layout.tensor_parallel > 1) s.tensor_group = s.groups.tensor_parallel.get();
   return s;

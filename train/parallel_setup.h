@@ -7,6 +7,8 @@
 // `moetrain bench train`.
 #pragma once
 
+#include <memory>
+
 #include "autograd/parameters.h"
 #include "parallel/process_groups.h"
 #include "train/config.h"
@@ -14,6 +16,10 @@
 namespace mt::train {
 
 struct ParallelSetup {
+  // With device cuda on several ranks (and NCCL built): the world whose groups send GPU tensors
+  // over NCCL and host tensors over MPI (parallel/device_routed_communicator.h). Null otherwise:
+  // the groups are split from the MPI world, which stages GPU tensors through host memory.
+  std::shared_ptr<parallel::Communicator> routed_world;
   parallel::ParallelLayout layout;
   parallel::ProcessGroups groups;
   int64_t data_parallel = 1;

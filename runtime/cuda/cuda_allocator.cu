@@ -67,12 +67,20 @@ int device_count() {
   return n;
 }
 
+int selected_device() {
+  int n = device_count();
+  return n > 0 ? local_rank_from_launcher() % n : 0;
+}
+
 void register_cuda_backend() {
   static std::once_flag once;
   std::call_once(once, [] {
-    MT_CHECK(device_count() > 0,
+    int n = device_count();
+    MT_CHECK(n > 0,
              "no CUDA device is visible to this process (check the driver, nvidia-smi and "
              "CUDA_VISIBLE_DEVICES)");
+    // One GPU per process: the local rank's (several ranks share one when there are fewer GPUs).
+    MT_CUDA_CHECK(cudaSetDevice(selected_device()));
     static CudaAllocator allocator;
     static CudaBackend backend;
     set_allocator(DeviceType::CUDA, &allocator);

@@ -12,6 +12,8 @@ namespace mt::cuda {
 void register_cuda_backend();
 // Devices this process sees (0 without a GPU or driver).
 int device_count();
+// The GPU this process uses: its local rank (runtime/device.h) modulo device_count().
+int selected_device();
 }  // namespace mt::cuda
 
 namespace mt::cuda {

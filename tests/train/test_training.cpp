@@ -205,7 +205,7 @@ TEST_CASE("device: cuda is checked, and without a GPU says so clearly", "[train]
   c.device = "gpu";
   REQUIRE_THROWS_WITH(validate(c), Contains("device must be cpu or cuda, got 'gpu'"));
   c.device = "cuda";
-  REQUIRE_THROWS_WITH(validate(c, 2), Contains("device cuda trains on one GPU in one process so far"));
+  REQUIRE_NOTHROW(validate(c, 2));  // several ranks: one GPU each (docs/cuda.md)
 #if MOETRAIN_HAVE_CUDA
   if (mt::cuda::device_count() > 0) return;  // (a GPU machine runs the CUDA tests instead)
 #endif
