@@ -24,7 +24,10 @@ std::vector<int64_t> dispatch_positions(const Routing& r) {
 
 // --- gate weights ------------------------------------------------------------------------------
 // forward:  g[t,j] = kept(t,j) ? P[t, e(t,j)] : 0;  k = 1: w = g;  k >= 2: w = g / max(sum_j g, eps)
-// backward: k = 1: dP[t,e] += dw;  k >= 2: dg_j = (dw_j - sum_i dw_i w_i) / d (d > eps), then dP += dg
+// backward: k = 1: dP[t,e] += dw;  k >= 2: dg_j = (dw_j - sum_i dw_i w_i) / d, then dP += dg. This is
+//           the exact derivative when d = sum_j g_j > eps; under the clamp (every kept probability
+//           of the token below ~1.2e-7 in sum) it is applied as well, where g / eps would give
+//           dw_j / eps (a deliberate simplification: the case does not occur in practice).
 Variable gate_weights(const Variable& probs, const Routing& r) {
   require_defined("gate_weights", {{"probs", &probs}});
   const Tensor& pv = probs.value();

@@ -54,6 +54,12 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
+  // The device's dense peak in TFLOP/s for GEMMs whose operands are `compute` (bf16/f16: tensor
+  // cores; f32 without TF32), for the MFU in the training log; 0 when unknown (the CPU).
+  virtual double peak_tflops(DType compute) const {
+    (void)compute;
+    return 0.0;
+  }
 
   // --- memory -------------------------------------------------------------------------------
   virtual void fill(Tensor& x, double value) = 0;

@@ -83,6 +83,8 @@ const std::vector<Key>& keys() {
       {"eval_tasks_limit", &TrainConfig::eval_tasks_limit, "documents per task in training; 0 = all"},
       {"eval_task_data", &TrainConfig::eval_task_data, "folder holding <task>/<file> (docs/eval.md)"},
       {"device", &TrainConfig::device, "cpu, or cuda: the model and its training on one GPU (docs/cuda.md)"},
+      {"peak_tflops", &TrainConfig::peak_tflops,
+       "one device's peak TFLOP/s for the MFU in the log; 0 = the GPU's known peak (H100/H200/A100), none on CPU"},
       {"precision", &TrainConfig::precision,
        "fp32, bf16 or fp16: the GEMM operands (f32 master weights, optimizer and softmaxes; docs/precision.md)"},
       {"loss_scale", &TrainConfig::loss_scale, "fp16: a constant loss scale; 0 = dynamic"},
@@ -406,6 +408,7 @@ void validate(const TrainConfig& c, int64_t ranks) {
            "need adam_beta1 and adam_beta2 in [0, 1) and adam_eps > 0");
   MT_CHECK(c.exit_interval >= 0 && c.exit_duration_in_mins >= 0,
            "exit_interval and exit_duration_in_mins must not be negative");
+  MT_CHECK(c.peak_tflops >= 0, "peak_tflops must not be negative");
   MT_CHECK(c.weight_decay >= 0 && c.clip_grad >= 0, "weight_decay and clip_grad must not be negative");
   int64_t tp = c.tensor_model_parallel_size;
   MT_CHECK(c.num_attention_heads % tp == 0 && c.ffn_size() % tp == 0 && c.make_vocab_size_divisible_by % tp == 0,

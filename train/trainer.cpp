@@ -189,6 +189,8 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
                                                        : "";
   MetricsFile metrics(lead ? metrics_path : "");
   double flops_per_token = model.train_flops_per_token(cfg.seq_length);
+  // MFU: the job's model FLOP/s over the peak of all its devices (when the device's peak is known)
+  double peak_tflops = cfg.peak_tflops > 0 ? cfg.peak_tflops : backend_for(mc.device).peak_tflops(compute);
 
   say("moetrain train: %lld layers, hidden %lld, %lld heads, seq %lld, vocab %lld (padded), %.2fM parameters\n",
       (long long)cfg.num_layers, (long long)cfg.hidden_size, (long long)cfg.num_attention_heads,
@@ -363,11 +365,19 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
         std::snprintf(buf, sizeof buf, " | loss scale %g | skipped %lld", scaler->scale(), (long long)interval_skipped);
         moe_part += buf;
       }
+      double tflops = tok_s * flops_per_token * 1e-12;
+      double mfu = peak_tflops > 0 ? tflops / (peak_tflops * double(world.size())) : 0.0;
+      std::string mfu_part;
+      if (mfu > 0) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, " | MFU %.1f%%", 100.0 * mfu);
+        mfu_part = buf;
+      }
       say("iteration %7lld/%lld | tokens %11lld | loss %.4f%s | lr %.3e | grad norm %.3f | %8.0f tokens/s | "
-          "%.3f TFLOP/s | elapsed %s | ETA %s\n",
+          "%.3f TFLOP/s%s | elapsed %s | ETA %s\n",
           (long long)state.iteration, (long long)train_iters, (long long)state.consumed_tokens,
-          interval_loss / double(interval_iters), moe_part.c_str(), lr, last_norm, tok_s,
-          tok_s * flops_per_token * 1e-12, format_duration(elapsed).c_str(), format_duration(eta).c_str());
+          interval_loss / double(interval_iters), moe_part.c_str(), lr, last_norm, tok_s, tflops, mfu_part.c_str(),
+          format_duration(elapsed).c_str(), format_duration(eta).c_str());
       nlohmann::json line = {{"iteration", state.iteration},
                              {"consumed_tokens", state.consumed_tokens},
                              {"split", "train"},
@@ -379,6 +389,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
                              {"elapsed_s", elapsed},
                              {"max_rss_mb", peak_memory_mb()}};
       if (interval_kd_iters > 0) line["kd_loss"] = interval_kd / double(interval_kd_iters);
+      if (mfu > 0) line["mfu"] = mfu;
       if (scaler) {
         line["loss_scale"] = scaler->scale();
         line["skipped_iterations"] = interval_skipped;

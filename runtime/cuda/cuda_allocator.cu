@@ -3,6 +3,7 @@
 // Also the backend registry entry point (register_cuda_backend).
 #include <map>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "runtime/allocator.h"
@@ -65,6 +66,23 @@ int device_count() {
     return 0;
   }
   return n;
+}
+
+// Dense peaks of the data-centre GPUs (NVIDIA's datasheets, no sparsity): 16-bit tensor cores,
+// and f32 without TF32 (what moetrain's f32 GEMMs use).
+double CudaBackend::peak_tflops(DType compute) const {
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, selected_device()) != cudaSuccess) return 0.0;
+  std::string name = prop.name;
+  bool half = is_half_precision(compute);
+  struct Peak {
+    const char* name;
+    double half, f32;
+  };
+  for (Peak p : {Peak{"H200", 989.4, 66.9}, Peak{"H100 PCIe", 756.0, 51.2}, Peak{"H100", 989.4, 66.9},
+                 Peak{"A100", 312.0, 19.5}})
+    if (name.find(p.name) != std::string::npos) return half ? p.half : p.f32;
+  return 0.0;
 }
 
 int selected_device() {

@@ -21,6 +21,7 @@ namespace mt::cuda {
 class CudaBackend final : public Backend {
  public:
   const char* name() const override { return "cuda"; }
+  double peak_tflops(DType compute) const override;  // from the device's name (cuda_allocator.cu)
 
   void fill(Tensor& x, double value) override;
   void copy(const Tensor& src, Tensor& dst) override;

@@ -213,3 +213,28 @@ TEST_CASE("device: cuda is checked, and without a GPU says so clearly", "[train]
   REQUIRE_THROWS_WITH(run_training(c, quiet_options()), Contains("CUDA"));
   fs::remove_all(d);
 }
+
+TEST_CASE("the log's MFU is the model FLOP/s over peak_tflops", "[train][metrics]") {
+  fs::path d = fresh_dir("mfu");
+  TrainConfig c = tiny_run(d);
+  c.train_iters = 2;
+  c.lr_warmup_iters = 1;
+  c.peak_tflops = 0.5;
+  run_training(c, quiet_options());
+  std::istringstream in(slurp(d / "metrics.jsonl"));
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j["split"] != "train") continue;
+    ++lines;
+    REQUIRE(j.contains("mfu"));
+    REQUIRE(j["mfu"].get<double>() == Approx(j["tflops"].get<double>() / 0.5).epsilon(1e-12));
+  }
+  REQUIRE(lines == 2);
+  c.peak_tflops = 0;  // the CPU has no known peak: no MFU
+  c.save = (d / "ckpt2").string();
+  c.metrics_file = (d / "metrics2.jsonl").string();
+  run_training(c, quiet_options());
+  REQUIRE(slurp(d / "metrics2.jsonl").find("\"mfu\"") == std::string::npos);
+  fs::remove_all(d);
+}
