@@ -84,12 +84,13 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
   // (the probabilities' two uses are seen apart: each branch's share of dP)
   Variable weights = seen("combine_weights", gate_weights(seen("gate_probs.to_weights", probs), r));
   out.aux_loss = seen("l_aux", aux_loss(seen("gate_probs.to_l_aux", probs), r));
-  Variable rows = seen("expert_inputs", dispatch(x, r));
+  auto index = std::make_shared<const RowIndex>(r, x.device());  // one copy to the device per call
+  Variable rows = seen("expert_inputs", dispatch(x, r, index));
   Variable expert_out = cfg_.expert_group
                             ? run_experts_parallel(rows, rows_per_expert(r))
                             : concat_rows(run_local_experts(split_rows(rows, rows_per_expert(r))), cfg_.hidden);
   expert_out = seen("expert_outputs", expert_out);
-  out.y = seen("combined", combine(expert_out, weights, r));
+  out.y = seen("combined", combine(expert_out, weights, r, index));
   if (cfg_.residual) {
     Variable mlp =
         seen("residual_mlp", ag::linear(ag::gelu(ag::linear(x, mlp_fc1_w_, mlp_fc1_b_)), mlp_fc2_w_, mlp_fc2_b_));

@@ -98,36 +98,34 @@ Variable aux_loss(const Variable& probs, const Routing& r) {
   return out;
 }
 
-namespace {
-// The routing as index tensors on the data's device (runtime/ops.h's row gathers):
-//   pos    [S,k]  row of assignment (t,j) in the dispatched buffer, -1 when dropped
-//   token  [N]    token of each dispatched row;  assign [N] its assignment t*k+j
-//   owner  [S*k]  token of each assignment (t), for combine's d weights
-struct RowIndex {
-  Tensor pos, token, assign, owner;
-  RowIndex(const Routing& r, Device device) {
-    std::vector<int64_t> p = dispatch_positions(r), tok(size_t(r.num_kept()), -1), asg(tok.size(), -1);
-    std::vector<int64_t> own(p.size());
-    for (size_t a = 0; a < p.size(); ++a) {
-      own[a] = int64_t(a) / r.k;
-      if (p[a] < 0) continue;
-      tok[size_t(p[a])] = own[a];
-      asg[size_t(p[a])] = int64_t(a);
-    }
-    pos = Tensor::from_vector(p, {r.tokens, r.k}).to(device);
-    token = Tensor::from_vector(tok, {int64_t(tok.size())}).to(device);
-    assign = Tensor::from_vector(asg, {int64_t(asg.size())}).to(device);
-    owner = Tensor::from_vector(own, {int64_t(own.size())}).to(device);
+RowIndex::RowIndex(const Routing& r, Device device) {
+  std::vector<int64_t> p = dispatch_positions(r);
+  int64_t n = r.num_kept(), a_count = int64_t(p.size());
+  // one host buffer [pos | token | assign | owner], one copy, four views
+  std::vector<int64_t> all(size_t(2 * a_count + 2 * n), -1);
+  int64_t* tok = all.data() + a_count;
+  int64_t* asg = tok + n;
+  int64_t* own = asg + n;
+  for (int64_t a = 0; a < a_count; ++a) {
+    all[size_t(a)] = p[size_t(a)];
+    own[a] = a / r.k;
+    if (p[size_t(a)] < 0) continue;
+    tok[p[size_t(a)]] = a / r.k;
+    asg[p[size_t(a)]] = a;
   }
-};
-}  // namespace
+  Tensor t = Tensor::from_vector(all, {int64_t(all.size())}).to(device);
+  pos = t.narrow(0, a_count).reshape({r.tokens, r.k});
+  token = t.narrow(a_count, n);
+  assign = t.narrow(a_count + n, n);
+  owner = t.narrow(a_count + 2 * n, a_count);
+}
 
 // --- dispatch: x [S,h] -> rows [N,h] (rows[i] = x[token_i]);  backward dx[t] += sum_j drows[pos(t,j)] ---
-Variable dispatch(const Variable& x, const Routing& r) {
+Variable dispatch(const Variable& x, const Routing& r, std::shared_ptr<const RowIndex> idx) {
   require_defined("dispatch", {{"x", &x}});
   const Tensor& xv = x.value();
   MT_CHECK(xv.dim() == 2 && xv.size(0) == r.tokens, "dispatch: x ", xv.str(), " must be [", r.tokens, ", hidden]");
-  auto idx = std::make_shared<RowIndex>(r, xv.device());
+  if (!idx) idx = std::make_shared<const RowIndex>(r, xv.device());
   Tensor rows = Tensor::empty({r.num_kept(), xv.size(1)}, xv.dtype(), xv.device());
   ops::gather_rows(xv, &idx->token, nullptr, 0, false, rows);
   Variable out(rows);
@@ -141,14 +139,14 @@ Variable dispatch(const Variable& x, const Routing& r) {
 
 // --- combine: y_t = sum_j w[t,j] rows[pos(t,j)] ------------------------------------------------------
 // backward: drows[i] += w[assign_i] dy[token_i];  dw[t,j] += <dy_t, rows[pos(t,j)]>
-Variable combine(const Variable& rows, const Variable& weights, const Routing& r) {
+Variable combine(const Variable& rows, const Variable& weights, const Routing& r, std::shared_ptr<const RowIndex> idx) {
   require_defined("combine", {{"rows", &rows}, {"weights", &weights}});
   const Tensor &rv = rows.value(), &wv = weights.value();
   MT_CHECK(
       (rv.dim() == 2 && rv.size(0) == r.num_kept() && wv.shape() == Shape{r.tokens, r.k} && rv.dtype() == wv.dtype()),
       "combine: rows ", rv.str(), " and weights ", wv.str(), " do not match the routing (", r.num_kept(),
       " kept rows, ", r.tokens, " tokens, k ", r.k, ")");
-  auto idx = std::make_shared<RowIndex>(r, rv.device());
+  if (!idx) idx = std::make_shared<const RowIndex>(r, rv.device());
   Tensor y = Tensor::empty({r.tokens, rv.size(1)}, rv.dtype(), rv.device());
   ops::combine_rows(rv, idx->pos, &wv, false, y);
   Variable out(y);

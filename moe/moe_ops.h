@@ -10,6 +10,7 @@
 // No S x E x C one-hot tensor exists anywhere: everything is index arithmetic.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "autograd/variable.h"
@@ -22,10 +23,21 @@ std::vector<int64_t> dispatch_positions(const Routing& r);
 // Rows per expert in the dispatched buffer (= r.kept).
 std::vector<int64_t> rows_per_expert(const Routing& r);
 
+// The routing as i64 index tensors on the data's device, built once per layer call (one host to
+// device copy) and shared by dispatch and combine:
+//   pos [S,k] row of assignment (t,j) in the dispatched buffer or -1; token [N] and assign [N]
+//   the token and assignment of each row; owner [S*k] the token of each assignment.
+struct RowIndex {
+  Tensor pos, token, assign, owner;
+  RowIndex(const Routing& r, Device device);
+};
+
 Variable gate_weights(const Variable& probs, const Routing& r);
 Variable aux_loss(const Variable& probs, const Routing& r);
-Variable dispatch(const Variable& x, const Routing& r);
-Variable combine(const Variable& rows, const Variable& weights, const Routing& r);
+// `index` (optional): the routing's RowIndex on x's / rows' device, to share it between the two.
+Variable dispatch(const Variable& x, const Routing& r, std::shared_ptr<const RowIndex> index = nullptr);
+Variable combine(const Variable& rows, const Variable& weights, const Routing& r,
+                 std::shared_ptr<const RowIndex> index = nullptr);
 
 // y[t,:] = x[t,:] * coeffs[t, col]  (x [S,h], coeffs [S,m]): residual MoE's per-token mixing.
 // backward: dx[t] += coeffs[t,col] dy[t];  dcoeffs[t,col] += <dy[t], x[t]>

@@ -113,13 +113,14 @@ class Backend {
   // --- row gathers (MoE dispatch, combine, residual mixing) ----------------------------------
   // Index tensors are i64, -1 meaning "no row"; an undefined index (nullptr) is the identity.
   // A row's weight w_i is 1 without weights, weights[i] for weights [N], weights[i, col] for
-  // [N, m]. Every output row is written by one thread, in a fixed order: deterministic.
+  // [N, m]. Every output row is written by one worker (a CPU thread, a CUDA block) from its
+  // sources in a fixed order: deterministic.
   //   gather_rows   dst [N,h]: dst[i] = (accumulate ? dst[i] : 0) + w_i src[index[i]]
   //   combine_rows  dst [S,h]: dst[t] = (accumulate ? dst[t] : 0) + sum_{j<k} w_{t,j} src[index[t,j]],
   //                 index [S,k] (weights [S,k] or none)
   //   row_dots      out[p] (+)= <a[ia[p]], b[ib[p]]> (accumulates; out [P] or [P,m] at column col)
-  virtual void gather_rows(const Tensor& src, const Tensor* index, const Tensor* weights, int64_t col,
-                           bool accumulate, Tensor& dst) = 0;
+  virtual void gather_rows(const Tensor& src, const Tensor* index, const Tensor* weights, int64_t col, bool accumulate,
+                           Tensor& dst) = 0;
   virtual void combine_rows(const Tensor& src, const Tensor& index, const Tensor* weights, bool accumulate,
                             Tensor& dst) = 0;
   virtual void row_dots(const Tensor& a, const Tensor* ia, const Tensor& b, const Tensor* ib, int64_t col,

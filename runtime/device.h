@@ -23,7 +23,8 @@ struct Device {
 // This process's rank among the processes of its node, as the launcher tells it
 // (OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, MV2_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID,
 // LOCAL_RANK); 0 without a launcher. A process uses GPU (local rank mod visible GPUs), which
-// Device::cuda() then names (index 0 = "this process's GPU").
+// Device::cuda() then names (index 0 = "this process's GPU"); more ranks than GPUs on a node
+// share them, and then the job communicates through MPI rather than NCCL.
 int local_rank_from_launcher();
 
 }  // namespace mt

@@ -47,7 +47,8 @@ class ArgParser {
         values_[name] = value;
       } else if (pass_unknown_) {  // a config override: it and its values, for apply_overrides
         rest_.push_back(a);
-        while (i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0) rest_.push_back(args[++i]);
+        while (i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0 && !is_config_file(args[i + 1]))
+          rest_.push_back(args[++i]);
       } else {
         std::string valid;
         for (const auto& f : value_flags_) valid += " --" + f;
@@ -100,6 +101,13 @@ class ArgParser {
   std::set<std::string> value_flags_, bool_flags_, list_flags_, bools_;
   std::map<std::string, std::string> values_;
   std::map<std::string, std::vector<std::string>> lists_;
+  static bool is_config_file(const std::string& a) {  // the command's CONFIG.yaml, not a flag's value
+    auto ends = [&](const char* ext) {
+      std::string e = ext;
+      return a.size() > e.size() && a.compare(a.size() - e.size(), e.size(), e) == 0;
+    };
+    return ends(".yaml") || ends(".yml");
+  }
   std::vector<std::string> positional_, rest_;
   bool pass_unknown_ = false;
 };

@@ -82,7 +82,7 @@ const std::vector<Key>& keys() {
        "iterations between zero-shot evaluations; 0 = only at the end"},
       {"eval_tasks_limit", &TrainConfig::eval_tasks_limit, "documents per task in training; 0 = all"},
       {"eval_task_data", &TrainConfig::eval_task_data, "folder holding <task>/<file> (docs/eval.md)"},
-      {"device", &TrainConfig::device, "cpu, or cuda: the model and its training on one GPU (docs/cuda.md)"},
+      {"device", &TrainConfig::device, "cpu, or cuda: each rank trains on one GPU (docs/cuda.md)"},
       {"peak_tflops", &TrainConfig::peak_tflops,
        "one device's peak TFLOP/s for the MFU in the log; 0 = the GPU's known peak (H100/H200/A100), none on CPU"},
       {"precision", &TrainConfig::precision,

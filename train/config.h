@@ -50,7 +50,7 @@ struct TrainConfig {
   double loss_scale = 0, initial_loss_scale = 4294967296.0, min_loss_scale = 1.0;
   int64_t loss_scale_window = 1000, hysteresis = 2;
   double peak_tflops = 0;  // per device, for the MFU in the log; 0: the GPU's known peak (none on the CPU)
-  std::string device = "cpu";  // cpu | cuda (one GPU; the CUDA backend, docs/cuda.md)
+  std::string device = "cpu";  // cpu | cuda (one GPU per rank; the CUDA backend, docs/cuda.md)
   // --- mixture of experts (Megatron-DeepSpeed's flags)
   std::vector<std::string> num_experts = {"1"};  // one count, or one per MoE layer (pyramid); 1 = dense
   int64_t expert_interval = 2;                   // layer l (1-based) is MoE when l % expert_interval == 0

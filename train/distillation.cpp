@@ -1,5 +1,6 @@
 #include "train/distillation.h"
 
+#include "autograd/autocast.h"
 #include "autograd/tape.h"
 #include "train/checkpoint.h"
 #include "train/model_config.h"
@@ -44,6 +45,7 @@ Teacher::Teacher(const TrainConfig& student, int64_t vocab_size, const ParallelS
 
 Tensor Teacher::logits(const Tensor& tokens) const {
   NoGradGuard no_grad;
+  ag::FullPrecision f32;  // the teacher's logits in f32 whatever the student's precision (docs/precision.md)
   return model_->vocab_logits(tokens, {false, 0}).value();
 }
 

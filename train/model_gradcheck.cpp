@@ -150,7 +150,10 @@ void compare_parallel(const TrainConfig& cfg, const std::vector<Slice>& slices, 
 
 }  // namespace
 
-ModelGradcheckReport gradcheck_model(const TrainConfig& cfg, const ModelGradcheckOptions& options) {
+ModelGradcheckReport gradcheck_model(const TrainConfig& config, const ModelGradcheckOptions& options) {
+  TrainConfig cfg = config;  // f64 on the host, whatever the config trains on
+  cfg.device = "cpu";
+  cfg.precision = "fp32";
   MT_CHECK(options.batch >= 1 && options.tokens >= 1 && options.samples >= 1, "gradcheck: --batch, --tokens and ",
            "--samples must be at least 1");
   MT_CHECK(options.tokens <= cfg.max_positions(), "gradcheck: --tokens ", options.tokens, " exceeds the model's ",
@@ -250,7 +253,7 @@ std::string format_gradcheck_report(const ModelGradcheckReport& report) {
   out += buf;
   for (const ModelGradcheckRow& row : report.rows) {
     const GradcheckInputReport& r = row.report;
-    std::string worst = "-";
+    std::string worst = r.checked == 0 && r.skipped > 0 ? "every probe would flip routing: not checked" : "-";
     if (r.worst_entry >= 0) {
       std::snprintf(buf, sizeof buf, "[%lld] %+.6e / %+.6e", (long long)r.worst_entry, r.worst_analytic,
                     r.worst_numeric);

@@ -5,6 +5,7 @@
 #if defined(MOETRAIN_HAVE_NCCL) && defined(MOETRAIN_HAVE_CUDA)
 #include "parallel/nccl.h"
 #include "runtime/cuda/cuda_backend.h"
+#include "runtime/device.h"
 #endif
 
 namespace mt::train {
@@ -21,10 +22,17 @@ ParallelSetup make_parallel_setup(const TrainConfig& cfg, parallel::Communicator
 #if defined(MOETRAIN_HAVE_NCCL) && defined(MOETRAIN_HAVE_CUDA)
   if (cfg.device == "cuda" && world.size() > 1) {
     (void)Tensor::zeros({1}, DType::F32, Device::cuda());  // the first CUDA use selects this rank's GPU
-    std::shared_ptr<parallel::Communicator> host(&world, [](parallel::Communicator*) {});  // owned by world()
-    s.routed_world = parallel::make_device_routed_communicator(
-        host, parallel::make_nccl_communicator(world, cuda::selected_device()));
-    group_world = s.routed_world.get();
+    // NCCL wants a GPU of its own per rank: when a node runs more ranks than it has GPUs, every
+    // rank stays with MPI (which stages GPU tensors through host memory). A collective decision.
+    Tensor shared =
+        Tensor::from_vector(std::vector<double>{local_rank_from_launcher() >= cuda::device_count() ? 1.0 : 0.0}, {1});
+    world.all_reduce(shared, parallel::ReduceKind::Max);
+    if (shared.item() == 0.0) {
+      std::shared_ptr<parallel::Communicator> host(&world, [](parallel::Communicator*) {});  // owned by world()
+      s.routed_world = parallel::make_device_routed_communicator(
+          host, parallel::make_nccl_communicator(world, cuda::selected_device()));
+      group_world = s.routed_world.get();
+    }
   }
 #endif
   s.groups = parallel::make_process_groups(*group_world, s.layout);

@@ -147,7 +147,9 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
     state = load_checkpoint(resume_from, model.parameters(), &optimizer, checkpoint_parts);
     say("resumed from %s at iteration %lld (%lld samples consumed)\n", resume_from.c_str(), (long long)state.iteration,
         (long long)state.consumed_samples);
-    if (scaler && state.loss_scale.scale > 0) scaler->set_state(state.loss_scale);
+    // fp16's dynamic scale resumes where it was; a constant loss_scale, or bf16/fp32, starts clean
+    if (scaler && cfg.loss_scale == 0 && state.loss_scale.scale > 0) scaler->set_state(state.loss_scale);
+    if (!scaler) state.loss_scale = LossScalerState{0.0, 0, 0};
   } else if (!cfg.load.empty()) {
     say("no checkpoint in '%s': starting from scratch\n", cfg.load.c_str());
   }

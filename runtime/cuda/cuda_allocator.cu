@@ -79,8 +79,8 @@ double CudaBackend::peak_tflops(DType compute) const {
     const char* name;
     double half, f32;
   };
-  for (Peak p : {Peak{"H200", 989.4, 66.9}, Peak{"H100 PCIe", 756.0, 51.2}, Peak{"H100", 989.4, 66.9},
-                 Peak{"A100", 312.0, 19.5}})
+  for (Peak p : {Peak{"H200", 989.4, 66.9}, Peak{"H100 PCIe", 756.0, 51.2}, Peak{"H100 NVL", 835.0, 60.0},
+                 Peak{"H100", 989.4, 66.9}, Peak{"A100", 312.0, 19.5}})
     if (name.find(p.name) != std::string::npos) return half ? p.half : p.f32;
   return 0.0;
 }
@@ -97,7 +97,9 @@ void register_cuda_backend() {
     MT_CHECK(n > 0,
              "no CUDA device is visible to this process (check the driver, nvidia-smi and "
              "CUDA_VISIBLE_DEVICES)");
-    // One GPU per process: the local rank's (several ranks share one when there are fewer GPUs).
+    // One GPU per process: the local rank's (ranks beyond the GPUs share them, and training then
+    // stays with MPI instead of NCCL: train/parallel_setup.cpp). The device is set for this
+    // thread: moetrain calls CUDA from one thread (OpenMP workers never do).
     MT_CUDA_CHECK(cudaSetDevice(selected_device()));
     static CudaAllocator allocator;
     static CudaBackend backend;

@@ -46,8 +46,8 @@ __global__ void combine_rows_kernel(const T* src, const int64_t* index, const T*
 }
 
 template <class T>
-__global__ void row_dots_kernel(const T* a, const int64_t* ia, const T* b, const int64_t* ib, int64_t h,
-                                int64_t stride, int64_t col, T* out) {
+__global__ void row_dots_kernel(const T* a, const int64_t* ia, const T* b, const int64_t* ib, int64_t h, int64_t stride,
+                                int64_t col, T* out) {
   __shared__ double scratch[32];
   int64_t p = blockIdx.x, i = ia ? ia[p] : p, j = ib ? ib[p] : p;
   if (i < 0 || j < 0) return;  // the whole block returns together

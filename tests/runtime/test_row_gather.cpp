@@ -35,8 +35,7 @@ TEST_CASE("gather_rows, combine_rows and row_dots equal plain loops", "[runtime]
 
       Tensor plain = Tensor::empty({4, h}, dt);  // overwrite, no weights, identity index
       ops::gather_rows(src, nullptr, nullptr, 0, false, plain);
-      CHECK(testutil::max_abs_diff(plain.to_double_vector(),
-                                   std::vector<double>(s.begin(), s.begin() + 4 * h)) == 0);
+      CHECK(testutil::max_abs_diff(plain.to_double_vector(), std::vector<double>(s.begin(), s.begin() + 4 * h)) == 0);
 
       Tensor pos = ids({0, 4, -1, 2, 1, -1, 3, 3}, {4, 2});  // combine, k = 2
       Tensor cw = testutil::random({4, 2}, dt, 4);

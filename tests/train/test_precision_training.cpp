@@ -140,3 +140,23 @@ TEST_CASE("fp16 training resumes exactly, loss scale included", "[train][precisi
   fs::remove_all(straight);
   fs::remove_all(split);
 }
+
+TEST_CASE("a constant loss_scale is not replaced by a resumed checkpoint's dynamic scale",
+          "[train][precision][resume]") {
+  fs::path d = fresh_dir("prec_constant");
+  TrainConfig c = tiny_run(d);
+  c.precision = "fp16";
+  c.initial_loss_scale = 65536;
+  TrainerOptions stop = quiet_options();
+  stop.stop_after_iters = 10;
+  run_training(c, stop);
+  TrainConfig resumed = c;
+  resumed.load = resumed.save;
+  resumed.loss_scale = 128;
+  run_training(resumed, quiet_options());
+  std::vector<double> scale = train_values(d / "metrics.jsonl", "loss_scale");
+  REQUIRE(scale.size() == 20);
+  CHECK(scale[9] == 65536);
+  CHECK(scale.back() == 128);
+  fs::remove_all(d);
+}
