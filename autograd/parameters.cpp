@@ -112,7 +112,7 @@ std::optional<Tensor> ParameterRegistry::half_copy_of(const Tensor& value, DType
     if (!half_values_[g].defined() || half_values_[g].dtype() != dtype || !value.same_storage(flat) ||
         value.dtype() != flat.dtype())
       continue;
-    int64_t offset = (static_cast<const char*>(value.raw()) - static_cast<const char*>(flat.raw())) /
+    int64_t offset = (static_cast<const char*>(value.address()) - static_cast<const char*>(flat.address())) /
                      int64_t(dtype_size(flat.dtype()));
     if (offset < 0 || offset + value.numel() > flat.numel()) continue;
     return half_values_[g].narrow(offset, value.numel()).reshape(value.shape());

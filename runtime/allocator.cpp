@@ -1,4 +1,6 @@
 #include "runtime/allocator.h"
+
+#include "runtime/emulated_cuda.h"
 #if MOETRAIN_HAVE_CUDA
 #include "runtime/cuda/cuda_backend.h"
 #endif
@@ -79,6 +81,8 @@ Allocator* g_allocators[kNumDeviceTypes] = {nullptr, nullptr};
 Allocator& allocator_for(DeviceType type) {
   static CpuAllocator cpu_allocator;
   if (type == DeviceType::CPU) return g_allocators[0] ? *g_allocators[0] : cpu_allocator;
+  if (type == DeviceType::CUDA && !g_allocators[int(type)] && emulation_requested_by_environment())
+    emulate_cuda_on_host();
 #if MOETRAIN_HAVE_CUDA
   if (type == DeviceType::CUDA && !g_allocators[int(type)]) cuda::register_cuda_backend();
 #endif
@@ -86,6 +90,10 @@ Allocator& allocator_for(DeviceType type) {
   MT_CHECK(a, "no allocator for device type ", int(type),
            ": this binary was built without that backend (rebuild with MOETRAIN_CUDA=ON)");
   return *a;
+}
+
+std::unique_ptr<Allocator> make_host_allocator() {
+  return std::make_unique<CpuAllocator>();
 }
 
 void set_allocator(DeviceType type, Allocator* allocator) {

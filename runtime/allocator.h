@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 
 #include "runtime/device.h"
 
@@ -27,5 +28,7 @@ class Allocator {
 // The allocator for a device type; throws when that backend is not built into this binary.
 Allocator& allocator_for(DeviceType type);
 void set_allocator(DeviceType type, Allocator* allocator);
+// A new host-memory allocator like the CPU's (for a device emulated on the host: emulated_cuda.h).
+std::unique_ptr<Allocator> make_host_allocator();
 
 }  // namespace mt

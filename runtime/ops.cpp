@@ -2,13 +2,25 @@
 
 #include <algorithm>
 
+#include "runtime/emulated_cuda.h"
 #include "runtime/op_check.h"
 
 namespace mt::ops {
 namespace {
 
-Backend& backend_of(const Tensor& t) {
-  return backend_for(t.device());
+// One backend (kernel) call: while it runs, device memory may be touched (runtime/emulated_cuda.h).
+class KernelCall {
+ public:
+  explicit KernelCall(Backend& backend) : backend_(backend) {}
+  Backend* operator->() const { return &backend_; }
+
+ private:
+  DeviceAccessScope scope_;
+  Backend& backend_;
+};
+
+KernelCall backend_of(const Tensor& t) {
+  return KernelCall(backend_for(t.device()));
 }
 
 bool same_shape(const Tensor& a, const Tensor& b) {
@@ -66,7 +78,7 @@ void matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor
   g.stride_b = b.dim() == 3 ? br * bc : 0;
   g.stride_c = m * n;
   if (m == 0 || n == 0 || batch == 0) return;
-  backend_of(c).gemm(g, alpha, a, b, beta, c);
+  backend_of(c)->gemm(g, alpha, a, b, beta, c);
 }
 
 Tensor matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b) {
@@ -96,14 +108,14 @@ void matmul_grouped(const std::vector<Tensor>& a, bool trans_a, const std::vecto
     chk.require(k == kb && c[i].size(0) == m && c[i].size(1) == n,
                 "matching [M,K] x [K,N] -> [M,N] in group " + std::to_string(i));
   }
-  backend_of(c[0]).gemm_grouped(trans_a, trans_b, alpha, a, b, beta, c);
+  backend_of(c[0])->gemm_grouped(trans_a, trans_b, alpha, a, b, beta, c);
 }
 
 void axpby(double alpha, const Tensor& x, double beta, Tensor& y) {
   OpCheck chk("axpby");
   chk.arg("x", x).arg("y", y).same_float_dtype_and_device();
   chk.require(x.numel() == y.numel(), "x and y with the same element count");
-  backend_of(y).axpby(alpha, x, beta, y);
+  backend_of(y)->axpby(alpha, x, beta, y);
 }
 
 void add_(Tensor& y, const Tensor& x, double alpha) {
@@ -119,7 +131,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   chk.arg("a", a).arg("b", b).same_float_dtype_and_device();
   chk.require(same_shape(a, b), "a and b of the same shape");
   Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
-  backend_of(a).binary(op, a, b, out);
+  backend_of(a)->binary(op, a, b, out);
   return out;
 }
 
@@ -127,7 +139,7 @@ double reduce(ReduceOp op, const Tensor& x) {
   OpCheck chk("reduce");
   chk.arg("x", x).same_float_dtype_and_device();
   Tensor out = Tensor::empty({1}, x.dtype(), x.device());
-  backend_of(x).reduce(op, x, out);
+  backend_of(x)->reduce(op, x, out);
   return out.item();
 }
 
@@ -135,21 +147,21 @@ void sum_rows(const Tensor& x, Tensor& out, double beta) {
   OpCheck chk("sum_rows");
   chk.arg("x", x).arg("out", out).same_float_dtype_and_device();
   chk.require(x.dim() >= 1 && out.numel() == x.size(-1), "x [N,C] and out [C]");
-  backend_of(x).sum_rows(x.flatten_to_2d(), beta, out);
+  backend_of(x)->sum_rows(x.flatten_to_2d(), beta, out);
 }
 
 void gelu_forward(const Tensor& x, Tensor& y) {
   OpCheck chk("gelu");
   chk.arg("x", x).arg("y", y).same_float_dtype_and_device();
   chk.require(same_shape(x, y), "x and y of the same shape");
-  backend_of(x).gelu_forward(x, y);
+  backend_of(x)->gelu_forward(x, y);
 }
 
 void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
   OpCheck chk("gelu_backward");
   chk.arg("x", x).arg("dy", dy).arg("dx", dx).same_float_dtype_and_device();
   chk.require(same_shape(x, dy) && same_shape(x, dx), "x, dy and dx of the same shape");
-  backend_of(x).gelu_backward(x, dy, dx);
+  backend_of(x)->gelu_backward(x, dy, dx);
 }
 
 void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y, Tensor& mean,
@@ -163,7 +175,7 @@ void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double
               "weight and bias of shape [C] with C = x's last dimension");
   chk.require(same_shape(x, y) && mean.numel() == n && rstd.numel() == n, "y like x, mean and rstd with N rows");
   chk.require(eps > 0, "eps > 0");
-  backend_of(x).layernorm_forward(x.flatten_to_2d(), w, b, eps, y, mean, rstd);
+  backend_of(x)->layernorm_forward(x.flatten_to_2d(), w, b, eps, y, mean, rstd);
 }
 
 void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd,
@@ -177,21 +189,21 @@ void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, cons
   chk.require(same_shape(dy, x) && w.numel() == c && mean.numel() == n && rstd.numel() == n &&
                   (!dx || same_shape(*dx, x)) && (!dw || dw->numel() == c) && (!db || db->numel() == c),
               "dy and dx like x [N,C], weight/dweight/dbias [C], mean and rstd [N]");
-  backend_of(x).layernorm_backward(dy.flatten_to_2d(), x.flatten_to_2d(), w, mean, rstd, dx, dw, db);
+  backend_of(x)->layernorm_backward(dy.flatten_to_2d(), x.flatten_to_2d(), w, mean, rstd, dx, dw, db);
 }
 
 void softmax_forward(const Tensor& x, Tensor& y) {
   OpCheck chk("softmax");
   chk.arg("x", x).arg("y", y).same_float_dtype_and_device();
   chk.require(x.dim() >= 1 && same_shape(x, y), "x [..., C] and y of the same shape");
-  backend_of(x).softmax_forward(x.flatten_to_2d(), y);
+  backend_of(x)->softmax_forward(x.flatten_to_2d(), y);
 }
 
 void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
   OpCheck chk("softmax_backward");
   chk.arg("y", y).arg("dy", dy).arg("dx", dx).same_float_dtype_and_device();
   chk.require(y.dim() >= 1 && same_shape(y, dy) && same_shape(y, dx), "y, dy and dx of the same shape");
-  backend_of(y).softmax_backward(y.flatten_to_2d(), dy, dx);
+  backend_of(y)->softmax_backward(y.flatten_to_2d(), dy, dx);
 }
 
 namespace {
@@ -216,7 +228,7 @@ void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& l
   int64_t b = qkv.size(0), t = qkv.size(1), c = qkv.size(2) / 3;
   chk.require(out.shape() == Shape{b, t, c} && lse.shape() == Shape{b, n_head, t}, "out [B,T,C] and lse [B,H,T]");
   check_attention_dropout(chk, dropout, n_head);
-  backend_of(qkv).attention_forward(qkv, n_head, dropout, out, lse);
+  backend_of(qkv)->attention_forward(qkv, n_head, dropout, out, lse);
 }
 
 void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse, int64_t n_head,
@@ -229,7 +241,7 @@ void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out
                   same_shape(dqkv, qkv),
               "dout and out [B,T,C], lse [B,H,T], dqkv like qkv [B,T,3C]");
   check_attention_dropout(chk, dropout, n_head);
-  backend_of(qkv).attention_backward(dout, qkv, out, lse, n_head, dropout, dqkv);
+  backend_of(qkv)->attention_backward(dout, qkv, out, lse, n_head, dropout, dqkv);
 }
 
 namespace {
@@ -252,7 +264,7 @@ void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, 
               "wte [V,C] and wpe [P,C] with out's C");
   chk.require(!pe || wpe.size(0) >= idx.size(1), "as many positions in wpe as the sequence length T");
   if (te) check_vocab_shard(chk, shard, wte.size(0));
-  backend_of(out).embedding_forward(idx, te, pe, shard, out);
+  backend_of(out)->embedding_forward(idx, te, pe, shard, out);
 }
 
 void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Tensor* dwpe, const VocabShard& shard) {
@@ -264,7 +276,7 @@ void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Ten
                   (!dwpe || (dwpe->dim() == 2 && dwpe->size(1) == dout.size(2) && dwpe->size(0) >= idx.size(1))),
               "dwte [V,C] and dwpe [P,C] with P >= T");
   if (dwte) check_vocab_shard(chk, shard, dwte->size(0));
-  backend_of(dout).embedding_backward(dout, idx, shard, dwte, dwpe);
+  backend_of(dout)->embedding_backward(dout, idx, shard, dwte, dwpe);
 }
 
 void dropout_forward(const Tensor& x, double p, RngKey key, Tensor& y) {
@@ -272,14 +284,14 @@ void dropout_forward(const Tensor& x, double p, RngKey key, Tensor& y) {
   chk.arg("x", x).arg("y", y).same_float_dtype_and_device();
   chk.require(same_shape(x, y), "x and y of the same shape");
   chk.require(p >= 0.0 && p < 1.0, "a drop probability p in [0, 1), got " + std::to_string(p));
-  backend_of(x).dropout_forward(x, p, key, y);
+  backend_of(x)->dropout_forward(x, p, key, y);
 }
 
 void dropout_backward(const Tensor& dy, double p, RngKey key, Tensor& dx) {
   OpCheck chk("dropout_backward");
   chk.arg("dy", dy).arg("dx", dx).same_float_dtype_and_device();
   chk.require(same_shape(dy, dx) && p >= 0.0 && p < 1.0, "dy and dx of the same shape, p in [0, 1)");
-  backend_of(dy).dropout_backward(dy, p, key, dx);
+  backend_of(dy)->dropout_backward(dy, p, key, dx);
 }
 
 void adamw_step(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamWArgs& args) {
@@ -287,7 +299,7 @@ void adamw_step(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamWArg
   chk.arg("w", w).arg("g", g).arg("m", m).arg("v", v).same_float_dtype_and_device();
   chk.require(same_shape(w, g) && same_shape(w, m) && same_shape(w, v), "w, g, m and v of one shape");
   chk.require(args.correction1 > 0 && args.correction2 > 0 && args.eps > 0, "positive bias corrections and eps");
-  backend_of(w).adamw_step(w, g, m, v, args);
+  backend_of(w)->adamw_step(w, g, m, v, args);
 }
 
 void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& lse, Tensor& target_logits,
@@ -300,7 +312,7 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& 
   chk.require(logits.dim() >= 2 && targets.numel() == n && lse.numel() == n && target_logits.numel() == n,
               "logits [..., V] with targets, lse and target_logits of one entry per row");
   check_vocab_shard(chk, shard, logits.size(-1));
-  backend_of(logits).cross_entropy_forward(logits.flatten_to_2d(), targets, shard, lse, target_logits);
+  backend_of(logits)->cross_entropy_forward(logits.flatten_to_2d(), targets, shard, lse, target_logits);
 }
 
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& dlosses,
@@ -317,7 +329,7 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
   chk.require(same_shape(logits, dlogits) && targets.numel() == n && lse.numel() == n && dlosses.numel() == n,
               "dlogits like logits [N,V]; targets, lse and dlosses [N]");
   check_vocab_shard(chk, shard, logits.size(-1));
-  backend_of(logits).cross_entropy_backward(logits.flatten_to_2d(), targets, shard, lse, dlosses, dlogits);
+  backend_of(logits)->cross_entropy_backward(logits.flatten_to_2d(), targets, shard, lse, dlosses, dlogits);
 }
 
 namespace {
@@ -363,7 +375,7 @@ void gather_rows(const Tensor& src, const Tensor* index, const Tensor* weights, 
   if (index) chk.require(index->device() == dst.device(), "the index on the data's device");
   check_row_index(chk, "index", index, dst.size(0), src.size(0));
   check_row_weights(chk, weights, dst.size(0), col);
-  backend_of(dst).gather_rows(src, index, weights, col, accumulate, dst);
+  backend_of(dst)->gather_rows(src, index, weights, col, accumulate, dst);
 }
 
 void combine_rows(const Tensor& src, const Tensor& index, const Tensor* weights, bool accumulate, Tensor& dst) {
@@ -374,7 +386,7 @@ void combine_rows(const Tensor& src, const Tensor& index, const Tensor* weights,
               "src [N,h], index [S,k] on the data's device, dst [S,h]");
   check_row_index(chk, "index", &index, index.numel(), src.size(0));
   if (weights) chk.require(weights->shape() == index.shape(), "weights shaped like the index [S,k]");
-  backend_of(dst).combine_rows(src, index, weights, accumulate, dst);
+  backend_of(dst)->combine_rows(src, index, weights, accumulate, dst);
 }
 
 void row_dots(const Tensor& a, const Tensor* ia, const Tensor& b, const Tensor* ib, int64_t col, Tensor& out) {
@@ -387,14 +399,14 @@ void row_dots(const Tensor& a, const Tensor* ia, const Tensor& b, const Tensor* 
   if (ib) chk.require(ib->device() == out.device(), "the indices on the data's device");
   check_row_index(chk, "ia", ia, out.size(0), a.size(0));
   check_row_index(chk, "ib", ib, out.size(0), b.size(0));
-  backend_of(out).row_dots(a, ia, b, ib, col, out);
+  backend_of(out)->row_dots(a, ia, b, ib, col, out);
 }
 
 void scaled_logsumexp(const Tensor& x, double scale, Tensor& lse) {
   OpCheck chk("scaled_logsumexp");
   chk.arg("x", x).out("lse", lse).same_float_dtype_and_device();
   check_rows(chk, x, scale, {&lse});
-  backend_of(x).scaled_logsumexp(x.flatten_to_2d(), scale, lse);
+  backend_of(x)->scaled_logsumexp(x.flatten_to_2d(), scale, lse);
 }
 
 void kd_cross_term(const Tensor& a, const Tensor& b, double scale, const Tensor& lse_b, Tensor& out) {
@@ -402,7 +414,7 @@ void kd_cross_term(const Tensor& a, const Tensor& b, double scale, const Tensor&
   chk.arg("a", a).arg("b", b).arg("lse_b", lse_b).out("out", out).same_float_dtype_and_device();
   chk.require(same_shape(a, b), "student and teacher logits of one shape");
   check_rows(chk, a, scale, {&lse_b, &out});
-  backend_of(a).kd_cross_term(a.flatten_to_2d(), b.flatten_to_2d(), scale, lse_b, out);
+  backend_of(a)->kd_cross_term(a.flatten_to_2d(), b.flatten_to_2d(), scale, lse_b, out);
 }
 
 void kd_backward(const Tensor& a, const Tensor& b, double scale, const Tensor& lse_a, const Tensor& lse_b,
@@ -413,7 +425,7 @@ void kd_backward(const Tensor& a, const Tensor& b, double scale, const Tensor& l
   chk.require(same_shape(a, b) && same_shape(a, da), "student logits, teacher logits and da of one shape");
   check_rows(chk, a, scale, {&lse_a, &lse_b, &dkl});
   Tensor da2 = da.flatten_to_2d();
-  backend_of(a).kd_backward(a.flatten_to_2d(), b.flatten_to_2d(), scale, lse_a, lse_b, dkl, da2);
+  backend_of(a)->kd_backward(a.flatten_to_2d(), b.flatten_to_2d(), scale, lse_a, lse_b, dkl, da2);
 }
 
 }  // namespace mt::ops

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "runtime/backend.h"
+#include "runtime/emulated_cuda.h"
 
 namespace mt {
 
@@ -67,7 +68,13 @@ std::string Tensor::str() const {
 
 void* Tensor::raw() const {
   MT_CHECK(defined(), "access to an undefined tensor");
+  if (!storage_->device().is_cpu()) check_host_access(storage_->device());
   return static_cast<char*>(storage_->data()) + offset_ * int64_t(dtype_size(dtype_));
+}
+
+const void* Tensor::address() const {
+  MT_CHECK(defined(), "address of an undefined tensor");
+  return static_cast<const char*>(storage_->data()) + offset_ * int64_t(dtype_size(dtype_));
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {
@@ -115,9 +122,10 @@ Tensor Tensor::flatten_to_2d() const {
 }
 
 bool Tensor::overlaps(const Tensor& other) const {
-  if (!defined() || !other.defined() || storage_ != other.storage_ || nbytes() == 0 || other.nbytes() == 0) return false;
-  const char* a = static_cast<const char*>(raw());
-  const char* b = static_cast<const char*>(other.raw());
+  if (!defined() || !other.defined() || storage_ != other.storage_ || nbytes() == 0 || other.nbytes() == 0)
+    return false;
+  const char* a = static_cast<const char*>(address());
+  const char* b = static_cast<const char*>(other.address());
   return a < b + other.nbytes() && b < a + nbytes();
 }
 
@@ -141,6 +149,7 @@ Tensor Tensor::to(Device device) const {
 
 void Tensor::copy_from(const Tensor& src) {
   MT_CHECK(src.numel() == numel_, "copy_from: ", src.str(), " into ", str(), ": element counts differ");
+  DeviceAccessScope kernel;
   if (src.device() == device() || src.device().is_cpu()) {
     backend_for(device()).copy(src, *this);
   } else {
@@ -149,6 +158,7 @@ void Tensor::copy_from(const Tensor& src) {
 }
 
 void Tensor::fill_(double value) {
+  DeviceAccessScope kernel;
   backend_for(device()).fill(*this, value);
 }
 

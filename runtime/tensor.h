@@ -64,7 +64,8 @@ class Tensor {
   size_t nbytes() const { return size_t(numel_) * dtype_size(dtype_); }
   std::string str() const;  // "f32[2,3]" (or "undefined"), for error messages
 
-  void* raw() const;
+  void* raw() const;            // the memory, for kernels (host code may not touch device memory: emulated_cuda.h)
+  const void* address() const;  // where it starts, for comparing and offsets only (never dereferenced)
   template <class T>
   T* data() const {
     MT_CHECK(dtype_of<T>::value == dtype_, "tensor ", str(), " accessed as ", dtype_name(dtype_of<T>::value));

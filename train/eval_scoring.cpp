@@ -146,9 +146,9 @@ std::vector<ScoreResult> score(LogitSource& source, const std::vector<ScoreReque
     for (int32_t t : targets)
       MT_CHECK(t >= 0 && t < source.vocab_size(), "scoring: token ", t, " is outside the vocabulary of ",
                source.vocab_size());
-    Tensor target_ids = Tensor::from_vector(targets, {int64_t(targets.size())});
-    Tensor lse = Tensor::empty({int64_t(rows.size())}, logits.dtype()),
-           target_logits = Tensor::empty({int64_t(rows.size())}, logits.dtype());
+    Tensor target_ids = Tensor::from_vector(targets, {int64_t(targets.size())}).to(logits.device());
+    Tensor lse = Tensor::empty({int64_t(rows.size())}, logits.dtype(), logits.device()),
+           target_logits = Tensor::empty({int64_t(rows.size())}, logits.dtype(), logits.device());
     ops::cross_entropy_forward(logits, target_ids, lse, target_logits);
     std::vector<double> logprob = target_logits.to_double_vector(), l = lse.to_double_vector();
     for (size_t i = 0; i < logprob.size(); ++i) logprob[i] -= l[i];

@@ -6,12 +6,14 @@
 
 namespace mt::cpu {
 
-class CpuBackend final : public Backend {
+class CpuBackend : public Backend {
  public:
   const char* name() const override { return "cpu"; }
 
   void fill(Tensor& x, double value) override;
   void copy(const Tensor& src, Tensor& dst) override;
+  // The copy between any two tensors in host memory (converting dtypes).
+  static void copy_host_memory(const Tensor& src, Tensor& dst);
 
   void gemm(const GemmDesc& g, double alpha, const Tensor& a, const Tensor& b, double beta, Tensor& c) override;
 

@@ -56,6 +56,10 @@ void CpuBackend::fill(Tensor& x, double value) {
 void CpuBackend::copy(const Tensor& src, Tensor& dst) {
   MT_CHECK(src.device().is_cpu() && dst.device().is_cpu(), "cpu copy: ", src.device().str(), " -> ", dst.device().str(),
            " needs the device backend");
+  copy_host_memory(src, dst);
+}
+
+void CpuBackend::copy_host_memory(const Tensor& src, Tensor& dst) {
   if (src.dtype() == dst.dtype()) {
     if (src.raw() != dst.raw()) std::memmove(dst.raw(), src.raw(), src.nbytes());  // views may overlap
     return;
