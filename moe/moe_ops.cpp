@@ -1,7 +1,5 @@
 #include "moe/moe_ops.h"
 
-#include <cstring>
-
 #include "autograd/tape.h"
 #include "moe/moe_probe.h"
 #include "runtime/dispatch.h"

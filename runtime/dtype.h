@@ -5,7 +5,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <string>
 
 #include "runtime/float16.h"
@@ -28,24 +27,12 @@ inline bool is_integer(DType t) {
   return t == DType::I32 || t == DType::I64;
 }
 
-// bfloat16: the upper 16 bits of an IEEE float32. Conversion rounds to nearest even.
+// bfloat16 as a storage type on the host (conversions in float16.h, shared with the kernels).
 struct bf16 {
   uint16_t bits = 0;
   bf16() = default;
-  explicit bf16(float f) : bits(from_float(f)) {}
-  explicit operator float() const {
-    uint32_t u = uint32_t(bits) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-  }
-  static uint16_t from_float(float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);  // quiet NaN
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return uint16_t(u >> 16);
-  }
+  explicit bf16(float f) : bits(float_to_bf16_bits(f)) {}
+  explicit operator float() const { return bf16_bits_to_float(bits); }
 };
 
 // C++ type -> DType, for typed access (Tensor::data<T>()).

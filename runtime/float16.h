@@ -1,5 +1,9 @@
-// IEEE 754 binary16 (fp16) <-> float32 on raw bits, for host and device code alike (the CPU
-// backend, the CUDA kernels and the tests convert the same way):
+// The 16-bit float formats <-> float32 on raw bits, for host and device code alike (the CPU
+// backend, the CUDA kernels and the tests convert the same way).
+//
+// bfloat16: the upper 16 bits of a float32; float -> bf16 rounds to nearest even, NaN stays quiet.
+//
+// IEEE 754 binary16 (fp16):
 //   1 sign bit, 5 exponent bits (bias 15), 10 mantissa bits; largest finite 65504, smallest
 //   normal 2^-14, smallest subnormal 2^-24. float -> half rounds to nearest even; a value that
 //   rounds past 65504 becomes infinity; NaN stays a (quiet) NaN with its sign.
@@ -30,6 +34,17 @@ MT_HOST_DEVICE inline float bits_float(uint32_t u) {
   std::memcpy(&f, &u, 4);
   return f;
 #endif
+}
+
+MT_HOST_DEVICE inline float bf16_bits_to_float(uint16_t b) {
+  return bits_float(uint32_t(b) << 16);
+}
+
+MT_HOST_DEVICE inline uint16_t float_to_bf16_bits(float f) {
+  uint32_t u = float_bits(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);  // quiet NaN
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return uint16_t(u >> 16);
 }
 
 MT_HOST_DEVICE inline float half_bits_to_float(uint16_t h) {

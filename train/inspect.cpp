@@ -26,8 +26,7 @@ std::string inspect_checkpoint(const std::string& path) {
   std::string dir = resolve_checkpoint(path);
   MT_CHECK(!dir.empty(), "no checkpoint in '", path, "'");
   TrainConfig cfg = load_config_file(checkpoint_config_path(dir));
-  data::Gpt2Tokenizer tok(cfg.vocab_file.empty() ? data::Gpt2Tokenizer::default_vocab_file() : cfg.vocab_file,
-                          cfg.merge_file.empty() ? data::Gpt2Tokenizer::default_merge_file() : cfg.merge_file);
+  data::Gpt2Tokenizer tok = config_tokenizer(cfg);
   std::unique_ptr<nn::GptModel> model = make_model(cfg, tok.vocab_size());  // shapes only: weights not loaded
   std::ostringstream out;
   out << "checkpoint " << dir << "\n\n";

@@ -6,11 +6,18 @@
 #include <cmath>
 #include <memory>
 
+#include "data/gpt2_tokenizer.h"
 #include "moe/moe_feed_forward.h"
 #include "nn/gpt.h"
 #include "train/config.h"
 
 namespace mt::train {
+
+// The GPT-2 tokenizer a configuration names (vocab_file, merge_file; empty: the bundled files).
+inline data::Gpt2Tokenizer config_tokenizer(const TrainConfig& cfg) {
+  return data::Gpt2Tokenizer(cfg.vocab_file.empty() ? data::Gpt2Tokenizer::default_vocab_file() : cfg.vocab_file,
+                             cfg.merge_file.empty() ? data::Gpt2Tokenizer::default_merge_file() : cfg.merge_file);
+}
 
 // The padded vocabulary: the smallest multiple of make_vocab_size_divisible_by that holds
 // vocab_size entries. Unlike Megatron it does not depend on the tensor-parallel size (which must

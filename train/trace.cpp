@@ -31,8 +31,7 @@ std::string trace_moe_layer(const TrainConfig& cfg, const TraceOptions& options)
            "trace: --layer ", options.layer, " is not an MoE layer; the MoE layers of this model are ", moe_layers,
            " (1-based, as in the training log)");
 
-  data::Gpt2Tokenizer tokenizer(cfg.vocab_file.empty() ? data::Gpt2Tokenizer::default_vocab_file() : cfg.vocab_file,
-                                cfg.merge_file.empty() ? data::Gpt2Tokenizer::default_merge_file() : cfg.merge_file);
+  data::Gpt2Tokenizer tokenizer = config_tokenizer(cfg);
   nn::GptConfig mc = model_config(cfg, tokenizer.vocab_size());
   mc.device = Device::cpu();
   nn::GptModel model(mc, feed_forward_factory(cfg, mc), cfg.moe_loss_coeff);

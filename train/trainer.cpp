@@ -112,8 +112,7 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   };
 
   // --- tokenizer (vocabulary size and EOD), model, optimizer
-  data::Gpt2Tokenizer tokenizer(cfg.vocab_file.empty() ? data::Gpt2Tokenizer::default_vocab_file() : cfg.vocab_file,
-                                cfg.merge_file.empty() ? data::Gpt2Tokenizer::default_merge_file() : cfg.merge_file);
+  data::Gpt2Tokenizer tokenizer = config_tokenizer(cfg);
   // Weights, gradients and AdamW's two moments: 16 bytes per parameter in fp32. Refuse early and
   // clearly rather than be killed by the kernel's out-of-memory handler halfway through.
   int64_t n_params = count_parameters(cfg, tokenizer.vocab_size());
@@ -270,36 +269,36 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
     model.parameters().zero_grads();
     double loss_sum = 0, aux_sum = 0, kd_sum = 0;
     double loss_scale = scaler ? scaler->scale() : 1.0;
-    std::optional<ag::Autocast> autocast;  // the step's micro-batches (16-bit weight copy refreshed once)
-    autocast.emplace(compute, &model.parameters());
-    for (int64_t micro = 0; micro < accumulation; ++micro) {
-      data::MicroBatch mb = loader.next();
-      Tensor inputs, labels;
-      split_tokens(mb.tokens, inputs, labels);
-      nn::LossParts parts = model.loss_parts(inputs, labels, mb.loss_mask, {true, mb.first_sample});
-      loss_sum += parts.lm_loss;
-      aux_sum += parts.aux_loss;
-      for (const nn::LayerLoadStats& l : parts.layers) {
-        nn::LayerLoadStats& acc = loads[l.layer];
-        acc.layer = l.layer;
-        acc.expert_counts.resize(l.expert_counts.size(), 0);
-        for (size_t e = 0; e < l.expert_counts.size(); ++e) acc.expert_counts[e] += l.expert_counts[e];
-        acc.dropped += l.dropped;
-        acc.aux_loss += l.aux_loss;
-        acc.entropy += l.entropy;
+    {  // the step's micro-batches under one autocast scope: the 16-bit weight copy is refreshed once
+      ag::Autocast autocast(compute, &model.parameters());
+      for (int64_t micro = 0; micro < accumulation; ++micro) {
+        data::MicroBatch mb = loader.next();
+        Tensor inputs, labels;
+        split_tokens(mb.tokens, inputs, labels);
+        nn::LossParts parts = model.loss_parts(inputs, labels, mb.loss_mask, {true, mb.first_sample});
+        loss_sum += parts.lm_loss;
+        aux_sum += parts.aux_loss;
+        for (const nn::LayerLoadStats& l : parts.layers) {
+          nn::LayerLoadStats& acc = loads[l.layer];
+          acc.layer = l.layer;
+          acc.expert_counts.resize(l.expert_counts.size(), 0);
+          for (size_t e = 0; e < l.expert_counts.size(); ++e) acc.expert_counts[e] += l.expert_counts[e];
+          acc.dropped += l.dropped;
+          acc.aux_loss += l.aux_loss;
+          acc.entropy += l.entropy;
+        }
+        ++load_samples;
+        Variable total = parts.total;
+        if (teacher) {  // + beta T^2 KL(teacher || student) on the same tokens
+          Variable kd = nn::kd_loss(parts.logits, teacher->logits(inputs), cfg.kd_temp, cfg.kd_beta_ce,
+                                    cfg.kd_loss_mask ? mb.loss_mask : Tensor(), tensor_group);
+          kd_sum += kd.value().item();
+          total = ag::add(total, kd);
+        }
+        Tensor seed = Tensor::scalar(loss_scale / double(accumulation), total.dtype());
+        current_tape().backward(total, &seed);
       }
-      ++load_samples;
-      Variable total = parts.total;
-      if (teacher) {  // + beta T^2 KL(teacher || student) on the same tokens
-        Variable kd = nn::kd_loss(parts.logits, teacher->logits(inputs), cfg.kd_temp, cfg.kd_beta_ce,
-                                  cfg.kd_loss_mask ? mb.loss_mask : Tensor(), tensor_group);
-        kd_sum += kd.value().item();
-        total = ag::add(total, kd);
-      }
-      Tensor seed = Tensor::scalar(loss_scale / double(accumulation), total.dtype());
-      current_tape().backward(total, &seed);
     }
-    autocast.reset();
     synchronize_gradients(model.parameters(), setup);
     if (scaler) unscale_gradients(model.parameters(), loss_scale);
     if (world.size() > 1) {  // the logged losses: averaged over the ranks

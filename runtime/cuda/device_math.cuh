@@ -1,5 +1,5 @@
 // Device helpers shared by the CUDA kernels: block-wide sum and max (any block size up to 1024,
-// a multiple of 32), and bf16 <-> float.
+// a multiple of 32). (bf16 / f16 <-> float: runtime/float16.h, shared with the host.)
 #pragma once
 
 #include <math_constants.h>
@@ -43,16 +43,6 @@ __device__ T block_max(T v, T* scratch) {
   T m = scratch[0];
   for (int w = 1; w < int(blockDim.x + 31) / 32; ++w) m = max(m, scratch[w]);
   return m;
-}
-
-__device__ inline float bf16_to_float(uint16_t b) {
-  return __uint_as_float(uint32_t(b) << 16);
-}
-__device__ inline uint16_t float_to_bf16(float f) {  // round to nearest even, NaN kept quiet
-  uint32_t u = __float_as_uint(f);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return uint16_t(u >> 16);
 }
 
 }  // namespace mt::cuda

@@ -26,7 +26,7 @@ __device__ double load(const void* p, DType t, int64_t i) {
     case DType::F16:
       return double(half_bits_to_float(static_cast<const uint16_t*>(p)[i]));
     default:
-      return double(bf16_to_float(static_cast<const uint16_t*>(p)[i]));
+      return double(bf16_bits_to_float(static_cast<const uint16_t*>(p)[i]));
   }
 }
 __device__ void store(void* p, DType t, int64_t i, double v) {
@@ -41,7 +41,7 @@ __device__ void store(void* p, DType t, int64_t i, double v) {
       static_cast<uint16_t*>(p)[i] = float_to_half_bits(float(v));
       break;
     default:
-      static_cast<uint16_t*>(p)[i] = float_to_bf16(float(v));
+      static_cast<uint16_t*>(p)[i] = float_to_bf16_bits(float(v));
       break;
   }
 }

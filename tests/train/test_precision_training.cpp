@@ -15,17 +15,6 @@ using mt::train::TrainSummary;
 
 namespace {
 
-// The train lines' value of `key` (loss_scale, skipped_iterations).
-std::vector<double> train_values(const fs::path& metrics, const std::string& key) {
-  std::vector<double> out;
-  std::istringstream in(slurp(metrics));
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line);
-    if (j["split"] == "train" && j.contains(key)) out.push_back(j[key].get<double>());
-  }
-  return out;
-}
-
 TrainConfig tiny_moe_run(const fs::path& dir) {
   TrainConfig c = tiny_run(dir);
   c.num_experts = {"4"};  // layer 2 is MoE: the gate stays f32, the experts' GEMMs are 16-bit

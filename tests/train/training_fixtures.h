@@ -53,14 +53,19 @@ inline TrainConfig tiny_run(const fs::path& dir) {
   return c;
 }
 
-inline std::vector<double> train_losses(const std::string& metrics) {
+// The value of `key` on every training line of a metrics file that has it.
+inline std::vector<double> train_values(const fs::path& metrics, const std::string& key) {
   std::vector<double> out;
   std::istringstream in(slurp(metrics));
   for (std::string line; std::getline(in, line);) {
     auto j = nlohmann::json::parse(line);
-    if (j["split"] == "train") out.push_back(j["lm_loss"].get<double>());
+    if (j["split"] == "train" && j.contains(key)) out.push_back(j[key].get<double>());
   }
   return out;
+}
+
+inline std::vector<double> train_losses(const std::string& metrics) {
+  return train_values(metrics, "lm_loss");
 }
 
 inline fs::path fresh_dir(const std::string& name) {
