@@ -3,10 +3,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -31,14 +29,10 @@
 #include "train/model_config.h"
 #include "train/optimizer.h"
 #include "train/parallel_setup.h"
+#include "train/stop_signals.h"
 
 namespace mt::train {
 namespace {
-
-std::atomic<int> g_stop_signal{0};
-extern "C" void on_stop_signal(int sig) {
-  g_stop_signal.store(sig);
-}
 
 // The peak resident memory of this process so far, in MB (Linux reports ru_maxrss in KiB).
 double peak_memory_mb() {
@@ -227,17 +221,8 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
     return n ? total / double(n) : -1;
   };
 
-  // --- signals: finish the iteration, checkpoint, stop
-  g_stop_signal.store(0);
-  struct sigaction old_term {
-  }, old_int{};
-  if (options.handle_signals) {
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, &old_term);
-    sigaction(SIGINT, &sa, &old_int);
-  }
+  // --- signals: finish the iteration, checkpoint, stop (train/stop_signals.h)
+  StopSignalScope stop_signals(options.handle_signals);
   std::string config_yaml = to_yaml(cfg);
   TrainSummary summary;
   int64_t saved_at = -1;
@@ -487,18 +472,18 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
     bool stop_here =
         exit_now || (options.stop_after_iters > 0 && state.iteration - start_iteration >= options.stop_after_iters);
     if (world.size() > 1) {  // stop together: a signal or the clock seen by any rank stops every rank here
-      Tensor flags = Tensor::from_vector(std::vector<double>{double(g_stop_signal.load()), time_up ? 1.0 : 0.0}, {2});
+      Tensor flags = Tensor::from_vector(std::vector<double>{double(stop_signal()), time_up ? 1.0 : 0.0}, {2});
       world.all_reduce(flags, parallel::ReduceKind::Max);
-      if (flags.data<double>()[0] > 0) g_stop_signal.store(int(flags.data<double>()[0]));
+      if (flags.data<double>()[0] > 0) set_stop_signal(int(flags.data<double>()[0]));
       time_up = flags.data<double>()[1] > 0;
     }
-    if (g_stop_signal.load() || time_up || stop_here) {
-      if (g_stop_signal.load()) say("\nsignal %d received: saving and stopping\n", g_stop_signal.load());
+    if (stop_signal() || time_up || stop_here) {
+      if (stop_signal()) say("\nsignal %d received: saving and stopping\n", stop_signal());
       if (time_up) say("exit_duration_in_mins (%g) reached: saving and stopping\n", cfg.exit_duration_in_mins);
       if (exit_now)
         say("iteration %lld: stopping here (exit_interval %lld)\n", (long long)state.iteration,
             (long long)cfg.exit_interval);
-      summary.interrupted = g_stop_signal.load() != 0 || time_up;
+      summary.interrupted = stop_signal() != 0 || time_up;
       save();
       break;
     }
@@ -507,10 +492,6 @@ TrainSummary run_training(const TrainConfig& cfg_in, const TrainerOptions& optio
   if (state.iteration >= train_iters) save();
   summary.iterations = state.iteration;
   say("peak memory: %.0f MB (resident, rank 0)\n", peak_memory_mb());
-  if (options.handle_signals) {
-    sigaction(SIGTERM, &old_term, nullptr);
-    sigaction(SIGINT, &old_int, nullptr);
-  }
   return summary;
 }
 
