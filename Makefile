@@ -3,13 +3,16 @@
 #   make test    build and run the whole test suite (CTest)
 #   make bench   build and run the kernel benchmarks
 #   make build   configure and build into $(BUILD)
-# Options: BUILD=build-dir  JOBS=n  CMAKE_FLAGS="-DMOETRAIN_NATIVE=OFF ..."
+#   make install build, then install into $(PREFIX): bin/moetrain, share/moetrain/{assets,configs},
+#                share/doc/moetrain (= cmake --install $(BUILD) --prefix $(PREFIX); DESTDIR is honoured)
+# Options: BUILD=build-dir  JOBS=n  CMAKE_FLAGS="-DMOETRAIN_NATIVE=OFF ..."  PREFIX=/usr/local
 MAKEFLAGS += --no-print-directory
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
 
-.PHONY: all bootstrap configure build test demo bench format clean
+.PHONY: all bootstrap configure build test demo bench install format clean
 
 all: build
 
@@ -31,6 +34,9 @@ demo: build
 
 bench: build
 	@$(BUILD)/bin/moetrain bench ops
+
+install: build
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
 
 format:
 	@git ls-files '*.h' '*.cpp' '*.cu' '*.cuh' | xargs clang-format -i

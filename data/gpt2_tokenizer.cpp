@@ -6,6 +6,7 @@
 
 #include "data/pretokenize.h"
 #include "data/unicode.h"
+#include "runtime/assets.h"
 #include "runtime/error.h"
 
 namespace mt::data {
@@ -50,8 +51,8 @@ uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) |
 
 }  // namespace
 
-std::string Gpt2Tokenizer::default_vocab_file() { return MOETRAIN_ASSETS_DIR "/gpt2/encoder.json"; }
-std::string Gpt2Tokenizer::default_merge_file() { return MOETRAIN_ASSETS_DIR "/gpt2/vocab.bpe"; }
+std::string Gpt2Tokenizer::default_vocab_file() { return asset_path("gpt2/encoder.json"); }
+std::string Gpt2Tokenizer::default_merge_file() { return asset_path("gpt2/vocab.bpe"); }
 
 Gpt2Tokenizer::Gpt2Tokenizer(const std::string& vocab_file, const std::string& merge_file) {
   std::array<int32_t, 256> b2c = byte_to_codepoint();

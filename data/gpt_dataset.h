@@ -9,6 +9,7 @@
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,9 +30,25 @@ struct GptIndices {
   int64_t num_samples() const { return int64_t(shuffle_idx.size()); }  // M
 };
 
+// tokens_per_epoch, num_epochs and separate_last_epoch for sequences [begin, end) of `sizes` and
+// at least num_samples samples, as Megatron decides them; the arrays are left empty.
+GptIndices plan_gpt_indices(const std::vector<int32_t>& sizes, int64_t begin, int64_t end, int64_t num_samples,
+                            int64_t seq_length);
 // The three arrays for sequences [begin, end) of `sizes`, at least num_samples samples.
 GptIndices build_gpt_indices(const std::vector<int32_t>& sizes, int64_t begin, int64_t end, int64_t num_samples,
                              int64_t seq_length, uint32_t seed);
+
+// What is wrong with a set of index arrays: the array ("doc_idx", "sample_idx", "shuffle_idx")
+// and what, naming it ("shuffle_idx entry 17 is 2139062271, outside the 285 samples [0, 285)").
+struct GptIndexProblem {
+  std::string array, what;
+};
+// Checks arrays read from a file against the plan in g (plan_gpt_indices) so that serving
+// samples from them can never read out of bounds: doc_idx holds each sequence of [begin, end)
+// once per epoch, sample_idx starts at (0, 0) and every sample spans seq_length + 1 tokens inside
+// doc_idx, shuffle_idx is a permutation of the samples. O(array sizes).
+std::optional<GptIndexProblem> check_gpt_indices(const GptIndices& g, const std::vector<int32_t>& sizes, int64_t begin,
+                                                 int64_t end, int64_t seq_length);
 
 // Anything that serves numbered samples of seq_length + 1 tokens.
 class SampleDataset {
@@ -43,11 +60,16 @@ class SampleDataset {
   virtual void sample(int64_t i, std::vector<int64_t>& out) const = 0;
 };
 
+// The index cache's file for `array` ("doc_idx", "sample_idx", "shuffle_idx") under the stem
+// <cache dir>/<hash of the description>, which cache_status() names.
+std::string index_cache_file(const std::string& base, const std::string& array);
+
 class GptDataset : public SampleDataset {
  public:
   // `name` is "train", "valid" or "test" (it keys the index cache). With use_cache, the arrays
-  // are kept in cache_dir (default <prefix dir>/index-cache/, as Megatron-DeepSpeed) and rebuilt
-  // when the description no longer matches.
+  // are kept in cache_dir (default <prefix dir>/index-cache/, as Megatron-DeepSpeed; with a
+  // checksum of each file in the description file) and rebuilt when the description no longer matches, or, with one
+  // line on stderr naming the file, when a cached file is damaged (checksum or values).
   GptDataset(std::shared_ptr<const IndexedDataset> data, const std::string& name, int64_t begin, int64_t end,
              int64_t num_samples, int64_t seq_length, uint32_t seed, bool use_cache = true,
              const std::string& cache_dir = "");
@@ -55,7 +77,9 @@ class GptDataset : public SampleDataset {
   int64_t seq_length() const override { return seq_length_; }
   void sample(int64_t i, std::vector<int64_t>& out) const override;
   const GptIndices& indices() const { return indices_; }
-  const std::string& cache_status() const { return cache_status_; }  // "built", "loaded", "built (not cached: ...)"
+  // "built", "loaded <base>", "built, cached in <base>", "built (not cached: ...)", with
+  // " (replacing a damaged cache: ...)" after a damaged cache was found.
+  const std::string& cache_status() const { return cache_status_; }
 
  private:
   std::shared_ptr<const IndexedDataset> data_;
@@ -74,8 +98,7 @@ BlendingIndices build_blending_indices(std::vector<double> weights, int64_t size
 
 class BlendedDataset : public SampleDataset {
  public:
-  BlendedDataset(std::vector<std::shared_ptr<const SampleDataset>> datasets, std::vector<double> weights,
-                 int64_t size);
+  BlendedDataset(std::vector<std::shared_ptr<const SampleDataset>> datasets, std::vector<double> weights, int64_t size);
   int64_t size() const override { return int64_t(index_.dataset_index.size()); }
   int64_t seq_length() const override { return datasets_[0]->seq_length(); }
   void sample(int64_t i, std::vector<int64_t>& out) const override;
@@ -94,12 +117,10 @@ struct DataPath {
 DataPath parse_data_path(const std::vector<std::string>& words);
 
 // Train/valid/test datasets for a data_path and split with the requested sample counts (an empty
-// split, or a count of 0, gives nullptr), as Megatron's build_train_valid_test_datasets.
-std::array<std::shared_ptr<const SampleDataset>, 3> build_train_valid_test(const DataPath& path,
-                                                                           const std::string& split,
-                                                                           std::array<int64_t, 3> num_samples,
-                                                                           int64_t seq_length, uint32_t seed,
-                                                                           bool use_cache = true,
-                                                                           const std::string& cache_dir = "");
+// split, or a count of 0, gives nullptr), as Megatron's build_train_valid_test_datasets. Blended:
+// a split empty in every dataset gives nullptr; one empty in some datasets only is an error.
+std::array<std::shared_ptr<const SampleDataset>, 3> build_train_valid_test(
+    const DataPath& path, const std::string& split, std::array<int64_t, 3> num_samples, int64_t seq_length,
+    uint32_t seed, bool use_cache = true, const std::string& cache_dir = "");
 
 }  // namespace mt::data

@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 
 #include "runtime/error.h"
@@ -24,19 +26,34 @@ T load(const unsigned char* p) {
   return v;
 }
 
-bool known_dtype(uint8_t code) { return code >= 1 && code <= 8; }
+bool known_dtype(uint8_t code) {
+  return code >= 1 && code <= 8;
+}
+
+// A float token as an id, or -1 when it is none (NaN, negative, too large): never an undefined cast.
+int64_t float_token(double v) {
+  return v >= 0 && v < 2147483648.0 ? int64_t(v) : -1;
+}
 
 // Token i of a sequence stored with dtype t, as int64.
 int64_t load_token(const unsigned char* p, TokenDType t) {
   switch (t) {
-    case TokenDType::U8: return *p;
-    case TokenDType::I8: return int8_t(*p);
-    case TokenDType::I16: return load<int16_t>(p);
-    case TokenDType::I32: return load<int32_t>(p);
-    case TokenDType::I64: return load<int64_t>(p);
-    case TokenDType::F64: return int64_t(load<double>(p));
-    case TokenDType::F32: return int64_t(load<float>(p));
-    case TokenDType::U16: return load<uint16_t>(p);
+    case TokenDType::U8:
+      return *p;
+    case TokenDType::I8:
+      return int8_t(*p);
+    case TokenDType::I16:
+      return load<int16_t>(p);
+    case TokenDType::I32:
+      return load<int32_t>(p);
+    case TokenDType::I64:
+      return load<int64_t>(p);
+    case TokenDType::F64:
+      return float_token(load<double>(p));
+    case TokenDType::F32:
+      return float_token(load<float>(p));
+    case TokenDType::U16:
+      return load<uint16_t>(p);
   }
   return 0;
 }
@@ -59,13 +76,17 @@ void sync_and_close(std::FILE*& f, const std::string& path) {
 size_t token_dtype_size(TokenDType t) {
   switch (t) {
     case TokenDType::U8:
-    case TokenDType::I8: return 1;
+    case TokenDType::I8:
+      return 1;
     case TokenDType::I16:
-    case TokenDType::U16: return 2;
+    case TokenDType::U16:
+      return 2;
     case TokenDType::I32:
-    case TokenDType::F32: return 4;
+    case TokenDType::F32:
+      return 4;
     case TokenDType::I64:
-    case TokenDType::F64: return 8;
+    case TokenDType::F64:
+      return 8;
   }
   return 0;
 }
@@ -75,18 +96,40 @@ const char* token_dtype_name(TokenDType t) {
   return names[int(t) <= 8 ? int(t) : 0];
 }
 
-TokenDType token_dtype_for_vocab(int64_t vocab_size) { return vocab_size < 65500 ? TokenDType::U16 : TokenDType::I32; }
+TokenDType token_dtype_for_vocab(int64_t vocab_size) {
+  return vocab_size < 65500 ? TokenDType::U16 : TokenDType::I32;
+}
 
 IndexedDataset::IndexedDataset(const std::string& prefix) : prefix_(prefix) {
   std::string idx_path = prefix + ".idx", bin_path = prefix + ".bin";
-  idx_ = std::make_unique<MappedFile>(idx_path);
-  bin_ = std::make_unique<MappedFile>(bin_path);
+  try {
+    idx_ = std::make_unique<MappedFile>(idx_path);
+    bin_ = std::make_unique<MappedFile>(bin_path);
+  } catch (const Error& e) {
+    bool suffixed = prefix.ends_with(".bin") || prefix.ends_with(".idx");
+    throw Error(std::string(e.what()) +
+                (suffixed
+                     ? " (give the dataset's prefix, without the suffix: '" + prefix.substr(0, prefix.size() - 4) + "')"
+                     : " (a dataset is a .bin/.idx pair named by its prefix: `moetrain preprocess --output-prefix "
+                       "P` writes P_text_document.bin/.idx; see docs/data.md)"));
+  }
+  try {
+    check_index();
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) +
+                "; re-create the dataset with `moetrain preprocess` (or Megatron's tools/preprocess_data.py)");
+  }
+}
+
+void IndexedDataset::check_index() {
+  std::string idx_path = prefix_ + ".idx", bin_path = prefix_ + ".bin";
   const unsigned char* p = idx_->data();
   size_t n = idx_->size();
-  MT_CHECK(n >= kHeaderBytes, "'", idx_path, "' is ", n, " bytes, shorter than the 34-byte header: not a Megatron .idx");
+  MT_CHECK(n >= kHeaderBytes, "'", idx_path, "' is ", n,
+           " bytes, shorter than the 34-byte header: not a Megatron .idx");
   MT_CHECK(std::memcmp(p, kMagic, 9) == 0, "'", idx_path,
            "' does not start with MMIDIDX: not a Megatron mmap .idx (a legacy 'lazy'/'cached' index starts with "
-           "TNTIDX; re-run moetrain preprocess)");
+           "TNTIDX)");
   uint64_t version = load<uint64_t>(p + 9);
   MT_CHECK(version == 1, "'", idx_path, "' has format version ", version, " at byte 9; only version 1 exists");
   uint8_t code = p[17];
@@ -111,7 +154,8 @@ IndexedDataset::IndexedDataset(const std::string& prefix) : prefix_(prefix) {
     MT_CHECK(size >= 0, "'", idx_path, "': sequence ", i, " has negative size ", size);
     MT_CHECK(uint64_t(ptr) == expected_pointer, "'", idx_path, "': pointer of sequence ", i, " is ", ptr,
              " but the sizes before it put it at byte ", expected_pointer);
-    expected_pointer += uint64_t(size) * item;
+    // saturating at 2^63 (no wrap-around whatever the sizes): the .bin length check then fails
+    expected_pointer = std::min(expected_pointer + uint64_t(size) * item, uint64_t(1) << 63);
     total_tokens_ += size;
   }
   MT_CHECK(bin_->size() == expected_pointer, "'", bin_path, "' is ", bin_->size(), " bytes but '", idx_path,
@@ -138,7 +182,12 @@ void IndexedDataset::read(int64_t i, int64_t offset, int64_t length, std::vector
   if (length < 0) length = size - offset;
   MT_CHECK(offset >= 0 && offset + length <= size, "'", prefix_, "': tokens [", offset, ", ", offset + length,
            ") of sequence ", i, " requested, but it has ", size);
-  for (int64_t k = offset; k < offset + length; ++k) out.push_back(load_token(bytes.data() + size_t(k) * item, dtype_));
+  for (int64_t k = offset; k < offset + length; ++k) {
+    int64_t token = load_token(bytes.data() + size_t(k) * item, dtype_);
+    MT_CHECK(token >= 0 && token <= INT32_MAX, "'", prefix_, ".bin': token ", k, " of sequence ", i, " is ", token,
+             ", not a token id: the file is damaged; re-create the dataset with `moetrain preprocess`");
+    out.push_back(token);
+  }
 }
 
 std::vector<int64_t> IndexedDataset::sequence(int64_t i) const {
@@ -182,7 +231,9 @@ void IndexedDatasetWriter::add_sequence(std::span<const int32_t> tokens) {
   sizes_.push_back(int32_t(tokens.size()));
 }
 
-void IndexedDatasetWriter::end_document() { doc_idx_.push_back(int64_t(sizes_.size())); }
+void IndexedDatasetWriter::end_document() {
+  doc_idx_.push_back(int64_t(sizes_.size()));
+}
 
 void IndexedDatasetWriter::finalize() {
   MT_CHECK(!finalized_, "indexed dataset writer: finalize called twice");

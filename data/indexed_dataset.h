@@ -69,6 +69,8 @@ class IndexedDataset {
   std::span<const unsigned char> raw(int64_t i) const;
 
  private:
+  void check_index();  // every invariant of the mapped pair; throws mt::Error naming the file and entry
+
   std::string prefix_;
   std::unique_ptr<MappedFile> idx_, bin_;
   TokenDType dtype_;

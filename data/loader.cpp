@@ -21,8 +21,8 @@ int64_t GptLoader::remaining_steps() const {
 
 MicroBatch GptLoader::next() {
   int64_t step = opt_.micro_batch * opt_.dp_size;
-  MT_CHECK(consumed_ + step <= dataset_->size(), "data loader: the dataset has ", dataset_->size(),
-           " samples and ", consumed_, " are consumed; the next step needs ", step,
+  MT_CHECK(consumed_ + step <= dataset_->size(), "data loader: the dataset has ", dataset_->size(), " samples and ",
+           consumed_, " are consumed; the next step needs ", step,
            " more (build it for more samples: train_iters x global_batch_size)");
   int64_t l = dataset_->seq_length();
   MicroBatch mb;
@@ -37,7 +37,14 @@ MicroBatch GptLoader::next() {
     dataset_->sample(mb.first_sample + b, sample);
     MT_CHECK(int64_t(sample.size()) == l + 1, "data loader: sample ", mb.first_sample + b, " has ", sample.size(),
              " tokens, expected ", l + 1);
-    for (int64_t t = 0; t <= l; ++t) tok[b * (l + 1) + t] = int32_t(sample[size_t(t)]);
+    for (int64_t t = 0; t <= l; ++t) {
+      int64_t id = sample[size_t(t)];
+      MT_CHECK(opt_.vocab_size <= 0 || id < opt_.vocab_size, "data: sample ", mb.first_sample + b, " holds token id ",
+               id, ", but the tokenizer has ", opt_.vocab_size,
+               " ids: the dataset was made with another tokenizer (or is damaged); re-create it with `moetrain "
+               "preprocess` and this run's --vocab-file/--merge-file");
+      tok[b * (l + 1) + t] = int32_t(id);
+    }
     if (opt_.eod_mask_loss)
       for (int64_t t = 0; t < l; ++t)
         if (sample[size_t(t)] == opt_.eod) mask[b * l + t] = 0.0f;

@@ -13,8 +13,8 @@
 namespace mt::data {
 
 struct MicroBatch {
-  Tensor tokens;     // i32 [micro_batch, seq_length + 1]: inputs = [:, :L], labels = [:, 1:]
-  Tensor loss_mask;  // f32 [micro_batch, seq_length]: 0 where the input token is EOD (eod_mask_loss)
+  Tensor tokens;             // i32 [micro_batch, seq_length + 1]: inputs = [:, :L], labels = [:, 1:]
+  Tensor loss_mask;          // f32 [micro_batch, seq_length]: 0 where the input token is EOD (eod_mask_loss)
   int64_t first_sample = 0;  // global index of this rank's first sample
 };
 
@@ -23,6 +23,7 @@ struct LoaderOptions {
   int64_t consumed_samples = 0;
   bool eod_mask_loss = false;
   int32_t eod = 50256;
+  int64_t vocab_size = 0;  // > 0: every token id must be below it (else a clear error, not an embedding's)
 };
 
 class GptLoader {

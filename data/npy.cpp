@@ -1,17 +1,26 @@
 #include "data/npy.h"
 
-#include <cerrno>
-#include <cstdio>
-#include <fstream>
-#include <sstream>
-
 #include "runtime/error.h"
 #include "runtime/file_util.h"
 
 namespace mt::data {
 
-void write_npy(const std::string& path, const std::string& descr, const std::vector<int64_t>& shape, const void* data,
-               size_t size) {
+uint64_t checksum64(const void* data, size_t n) {
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  uint64_t h = 1469598103934665603ull;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    h = (h ^ w) * 1099511628211ull;
+    h ^= h >> 29;
+  }
+  for (; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+uint64_t write_npy(const std::string& path, const std::string& descr, const std::vector<int64_t>& shape,
+                   const void* data, size_t size) {
   // numpy's own spelling: "(5,)" for one dimension, "(5, 2)" for two.
   std::string dims;
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -25,44 +34,67 @@ void write_npy(const std::string& path, const std::string& descr, const std::vec
   header.push_back('\n');
   std::string bytes;
   bytes.reserve(10 + header.size() + size);
-  const unsigned char preamble[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, uint8_t(header.size() & 0xff),
-                                      uint8_t(header.size() >> 8)};
+  const unsigned char preamble[10] = {
+      0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, uint8_t(header.size() & 0xff), uint8_t(header.size() >> 8)};
   bytes.append(reinterpret_cast<const char*>(preamble), 10);
   bytes += header;
   bytes.append(static_cast<const char*>(data), size);
   write_file_atomically(path, bytes);
+  return checksum64(bytes.data(), bytes.size());
 }
 
+namespace {
+
+// The dimensions in a header's "(5, 2)"; throws naming the file when one is not a count.
+std::vector<int64_t> parse_shape(const std::string& dims, const std::string& path) {
+  std::vector<int64_t> shape;
+  size_t pos = 0;
+  while (pos < dims.size()) {
+    size_t comma = dims.find(',', pos);
+    if (comma == std::string::npos) comma = dims.size();
+    std::string part = dims.substr(pos, comma - pos);
+    pos = comma + 1;
+    size_t first = part.find_first_not_of(' ');
+    if (first == std::string::npos) continue;  // "(5,)": nothing after the comma
+    size_t last = part.find_last_not_of(' ');
+    std::string digits = part.substr(first, last - first + 1);
+    MT_CHECK(!digits.empty() && digits.size() <= 15 && digits.find_first_not_of("0123456789") == std::string::npos, "'",
+             path, "' has a bad dimension '", digits, "' in its shape");
+    shape.push_back(std::stoll(digits));
+  }
+  return shape;
+}
+
+}  // namespace
+
 NpyArray read_npy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  MT_CHECK(in, "cannot read '", path, "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
+  std::string s = read_file(path);
   MT_CHECK(s.size() >= 10 && s.compare(0, 6, "\x93NUMPY") == 0 && s[6] == 1, "'", path, "' is not a .npy (v1) file");
   size_t header_len = uint8_t(s[8]) | (size_t(uint8_t(s[9])) << 8);
-  MT_CHECK(s.size() >= 10 + header_len, "'", path, "' is truncated");
+  MT_CHECK(s.size() >= 10 + header_len, "'", path, "' is truncated: ", s.size(), " bytes, shorter than its ",
+           10 + header_len, "-byte header");
   std::string header = s.substr(10, header_len);
   NpyArray a;
+  a.checksum = checksum64(s.data(), s.size());
   size_t d = header.find("'descr': '");
   MT_CHECK(d != std::string::npos && header.find("'fortran_order': False") != std::string::npos, "'", path,
            "' has an unsupported header: ", header);
   a.descr = header.substr(d + 10, header.find('\'', d + 10) - (d + 10));
-  size_t open = header.find("'shape': ("), close = header.find(')', open);
+  size_t open = header.find("'shape': (");
+  size_t close = open == std::string::npos ? open : header.find(')', open);
   MT_CHECK(open != std::string::npos && close != std::string::npos, "'", path, "' has no shape in its header");
-  std::stringstream dims(header.substr(open + 10, close - open - 10));
-  std::string part;
-  int64_t count = 1;
-  while (std::getline(dims, part, ','))
-    if (part.find_first_not_of(' ') != std::string::npos) {
-      a.shape.push_back(std::stoll(part));
-      count *= a.shape.back();
-    }
+  a.shape = parse_shape(header.substr(open + 10, close - open - 10), path);
   size_t item = a.descr == "<i4" || a.descr == "<u4" ? 4 : a.descr == "<i8" ? 8 : 0;
   MT_CHECK(item > 0, "'", path, "' holds dtype ", a.descr, "; expected <i4 or <i8");
-  MT_CHECK(s.size() == 10 + header_len + size_t(count) * item, "'", path, "' is truncated: ", s.size() - 10 - header_len,
-           " data bytes for shape of ", count, " elements");
-  a.data.assign(s.begin() + 10 + header_len, s.end());
+  size_t data_bytes = s.size() - 10 - header_len, count = 1;
+  for (int64_t dim : a.shape) {
+    MT_CHECK(dim == 0 || count <= (size_t(1) << 56) / size_t(dim), "'", path, "' declares an implausible shape (",
+             header.substr(open + 10, close - open - 10), "): the file is damaged");
+    count *= size_t(dim);
+  }
+  MT_CHECK(data_bytes == count * item, "'", path, "' holds ", data_bytes, " data bytes but its shape needs ", count,
+           " elements of ", item, " bytes: the file is truncated or damaged");
+  a.data.assign(s.begin() + std::ptrdiff_t(10 + header_len), s.end());
   return a;
 }
 

@@ -14,11 +14,16 @@ struct NpyArray {
   std::string descr;  // "<i4", "<i8"
   std::vector<int64_t> shape;
   std::vector<unsigned char> data;
+  uint64_t checksum = 0;  // checksum64 of the whole file, as write_npy returns it
 };
 
-// Written to a temporary name and renamed: never half-written.
-void write_npy(const std::string& path, const std::string& descr, const std::vector<int64_t>& shape,
-               const void* data, size_t bytes);
+// A 64-bit FNV-1a style checksum over 8-byte words, then the tail bytes (fast enough for
+// gigabyte files); the same function as the checkpoints' file checksums.
+uint64_t checksum64(const void* data, size_t bytes);
+
+// Written to a temporary name and renamed: never half-written. Returns the file's checksum64.
+uint64_t write_npy(const std::string& path, const std::string& descr, const std::vector<int64_t>& shape,
+                   const void* data, size_t bytes);
 // Throws mt::Error naming the file when it is not a readable .npy of this kind.
 NpyArray read_npy(const std::string& path);
 

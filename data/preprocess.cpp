@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -108,6 +109,14 @@ std::vector<std::string> document_texts(const RawDocument& doc, const Preprocess
   return texts;
 }
 
+// "input 'a.jsonl'" or "inputs 'a.jsonl', 'b.jsonl' (and 5 more)", for messages about all inputs.
+std::string describe_inputs(const std::vector<std::string>& inputs) {
+  std::string s = inputs.size() == 1 ? "input " : "inputs ";
+  for (size_t i = 0; i < inputs.size() && i < 3; ++i) s += (i ? ", '" : "'") + inputs[i] + "'";
+  if (inputs.size() > 3) s += " (and " + std::to_string(inputs.size() - 3) + " more)";
+  return s;
+}
+
 }  // namespace
 
 std::vector<std::string> preprocess(const Gpt2Tokenizer& tokenizer, const PreprocessOptions& opt,
@@ -117,7 +126,14 @@ std::vector<std::string> preprocess(const Gpt2Tokenizer& tokenizer, const Prepro
   MT_CHECK(opt.workers >= 1, "preprocess: workers must be at least 1, got ", opt.workers);
   std::vector<std::string> keys = opt.format == InputFormat::Jsonl ? opt.json_keys : std::vector<std::string>{"text"};
   MT_CHECK(!keys.empty(), "preprocess: no JSON keys");
+  for (const std::string& input : opt.inputs)
+    MT_CHECK(!std::filesystem::is_directory(input), "input '", input,
+             "' is a folder: give the files in it (e.g. --input ", input,
+             opt.format == InputFormat::Jsonl ? "/*.jsonl)" : "/*.txt)");
   TokenDType dtype = token_dtype_for_vocab(tokenizer.vocab_size());
+  // the output's folder is made as needed (--output-prefix data/new/corpus)
+  std::filesystem::path out_dir = std::filesystem::path(opt.output_prefix).parent_path();
+  if (!out_dir.empty()) std::filesystem::create_directories(out_dir);
   std::vector<std::string> prefixes;
   std::vector<std::unique_ptr<IndexedDatasetWriter>> writers;
   for (const std::string& key : keys) {
@@ -165,6 +181,15 @@ std::vector<std::string> preprocess(const Gpt2Tokenizer& tokenizer, const Prepro
       last_report = now;
     }
   }
+  // An empty dataset only fails later, in training: refuse it here (the writers remove their files).
+  MT_CHECK(stats.documents > 0, "the ", describe_inputs(opt.inputs), opt.inputs.size() == 1 ? " holds" : " hold",
+           " no documents",
+           opt.format == InputFormat::Jsonl ? " (expected one JSON object per line, e.g. {\"text\": \"...\"})" : "",
+           ": nothing to write");
+  MT_CHECK(stats.tokens > 0,
+           stats.documents == 1 ? "the one document" : "the " + std::to_string(stats.documents) + " documents",
+           " in the ", describe_inputs(opt.inputs), stats.documents == 1 ? " is empty" : " are all empty",
+           ": nothing to write");
   for (auto& w : writers) w->finalize();
   stats.seconds = now_seconds() - start;
   stats.done = true;

@@ -4,9 +4,9 @@
 
 #include "autograd/autocast.h"
 #include "autograd/ops.h"
+#include "moe/expert_dispatcher.h"
 #include "moe/moe_ops.h"
 #include "moe/moe_probe.h"
-#include "parallel/collective_ops.h"
 #include "runtime/random.h"
 
 namespace mt::moe {
@@ -84,11 +84,11 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
   // (the probabilities' two uses are seen apart: each branch's share of dP)
   Variable weights = seen("combine_weights", gate_weights(seen("gate_probs.to_weights", probs), r));
   out.aux_loss = seen("l_aux", aux_loss(seen("gate_probs.to_l_aux", probs), r));
+  // route -> dispatch -> experts -> combine
   auto index = std::make_shared<const RowIndex>(r, x.device());  // one copy to the device per call
   Variable rows = seen("expert_inputs", dispatch(x, r, index));
-  Variable expert_out = cfg_.expert_group
-                            ? run_experts_parallel(rows, rows_per_expert(r))
-                            : concat_rows(run_local_experts(split_rows(rows, rows_per_expert(r))), cfg_.hidden);
+  std::unique_ptr<ExpertDispatcher> exchange = make_expert_dispatcher(cfg_.expert_group, local_experts_, cfg_.hidden);
+  Variable expert_out = exchange->from_experts(run_local_experts(exchange->to_experts(rows, rows_per_expert(r))));
   expert_out = seen("expert_outputs", expert_out);
   out.y = seen("combined", combine(expert_out, weights, r, index));
   if (cfg_.residual) {
@@ -115,45 +115,6 @@ std::vector<Variable> MoeLayer::run_local_experts(const std::vector<Variable>& b
     outputs.push_back(ag::linear(hdn, fc2_w_[l], fc2_b_[l]));
   }
   return outputs;
-}
-
-// rows [N, h] expert-major over all E experts (counts c_e) -> expert outputs [N, h], same order.
-//   1. rank j of the group gets the contiguous rows of its experts: send[j] = sum of their c_e;
-//      the counts themselves go first (all_to_all of [E] -> [ep, L]: from source s, expert l).
-//   2. received rows are source-major; regroup them expert-major so each local expert runs
-//      once over the tokens of every source, then undo the regrouping and send the outputs back.
-Variable MoeLayer::run_experts_parallel(const Variable& rows, const std::vector<int64_t>& counts) const {
-  parallel::Communicator& group = *cfg_.expert_group;
-  int64_t ep = group.size(), local = local_experts_;
-  std::vector<int64_t> send(size_t(ep), 0), recv(size_t(ep), 0);
-  Tensor my_counts = Tensor::empty({int64_t(counts.size())}, DType::I64);
-  for (size_t e = 0; e < counts.size(); ++e) {
-    send[e / size_t(local)] += counts[e];
-    my_counts.data<int64_t>()[e] = counts[e];
-  }
-  Tensor their_counts = Tensor::empty(my_counts.shape(), DType::I64);
-  group.all_to_all(my_counts, their_counts);
-  std::vector<int64_t> block_rows(their_counts.data<int64_t>(), their_counts.data<int64_t>() + ep * local);
-  for (int64_t s = 0; s < ep; ++s)
-    for (int64_t l = 0; l < local; ++l) recv[size_t(s)] += block_rows[size_t(s * local + l)];
-
-  Variable received = parallel::all_to_all_v(rows, send, recv, group);
-  std::vector<Variable> by_source = split_rows(received, block_rows);  // [s * local + l]
-  std::vector<Variable> per_expert;
-  for (int64_t l = 0; l < local; ++l) {
-    std::vector<Variable> parts;
-    for (int64_t s = 0; s < ep; ++s) parts.push_back(by_source[size_t(s * local + l)]);
-    per_expert.push_back(concat_rows(parts, cfg_.hidden));
-  }
-  std::vector<Variable> outputs = run_local_experts(per_expert);
-  std::vector<Variable> back(size_t(ep * local));
-  for (int64_t l = 0; l < local; ++l) {
-    std::vector<int64_t> sizes;
-    for (int64_t s = 0; s < ep; ++s) sizes.push_back(block_rows[size_t(s * local + l)]);
-    std::vector<Variable> parts = split_rows(outputs[size_t(l)], sizes);
-    for (int64_t s = 0; s < ep; ++s) back[size_t(s * local + l)] = parts[size_t(s)];
-  }
-  return parallel::all_to_all_v(concat_rows(back, cfg_.hidden), recv, send, group);
 }
 
 }  // namespace mt::moe

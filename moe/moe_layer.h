@@ -51,10 +51,8 @@ class MoeLayer {
   int64_t active_matmul_weights() const;
 
  private:
-  // Each expert's MLP over its rows (local experts only; blocks[l] feeds local expert l).
+  // Each local expert's MLP over its rows (blocks[l] feeds local expert l): fc2(gelu(fc1(rows))).
   std::vector<Variable> run_local_experts(const std::vector<Variable>& blocks) const;
-  // The rows of all E experts (expert-major) -> their expert outputs, across the expert group.
-  Variable run_experts_parallel(const Variable& rows, const std::vector<int64_t>& rows_per_expert) const;
 
   MoeLayerConfig cfg_;
   int64_t first_local_expert_ = 0, local_experts_ = 0;

@@ -1,7 +1,6 @@
 #include "moe/moe_ops.h"
 
 #include "autograd/tape.h"
-#include "moe/moe_probe.h"
 #include "runtime/dispatch.h"
 #include "runtime/ops.h"
 
@@ -50,7 +49,6 @@ Variable gate_weights(const Variable& probs, const Routing& r) {
   if (any_requires_grad({&probs})) {
     record_op("gate_weights", out, [ps = probs.grad_slot(), r, w, denom, dtype = pv.dtype()](const Tensor& dout) {
       int64_t s = r.tokens, k = r.k, e_count = r.experts;
-      bool broken = backward_broken_for_tests("gate_weights");
       std::vector<double> dw = dout.to_double_vector(), dp(size_t(s * e_count), 0.0);
       for (int64_t t = 0; t < s; ++t) {
         double dot = 0;
@@ -60,7 +58,6 @@ Variable gate_weights(const Variable& probs, const Routing& r) {
           size_t a = size_t(t * k + j);
           if (r.slot[a] < 0) continue;
           double dg = k >= 2 ? (dw[a] - dot) / denom[size_t(t)] : dw[a];
-          if (broken) dg *= 1.01;  // test-only fault (moe/moe_probe.h)
           dp[size_t(t * e_count + r.expert[a])] += dg;
         }
       }
@@ -161,7 +158,6 @@ Variable combine(const Variable& rows, const Variable& weights, const Routing& r
         Tensor dw = Tensor::zeros({wv.numel()}, wv.dtype(), wv.device());
         Tensor pos_flat = idx->pos.reshape({idx->pos.numel()});
         ops::row_dots(dout, &idx->owner, rv, &pos_flat, 0, dw);
-        if (backward_broken_for_tests("combine")) ops::scale_(dw, 1.01);  // test-only fault (moe/moe_probe.h)
         Tensor g = ws.grad_ref().reshape({wv.numel()});
         ops::add_(g, dw);
       }

@@ -4,7 +4,8 @@
 //               to use instead (a gradcheck replays the unperturbed forward's decisions and notes
 //               when a perturbation would have changed them);
 //   on_value    each named intermediate (gate_logits, gate_probs, ...); the probe may return a
-//               wrapped Variable (ag::observe) to see its gradient in the backward.
+//               wrapped Variable (ag::observe) to see its gradient in the backward, or one whose
+//               backward is deliberately wrong (the gradcheck's own tests inject faults this way).
 // Without a probe the layer does nothing extra.
 #pragma once
 
@@ -40,10 +41,5 @@ class MoeProbeScope {
 };
 
 MoeProbe* current_moe_probe();  // nullptr when none is installed
-
-// Test-only fault injection: when set to "combine" or "gate_weights", that op's backward scales
-// its gradient by 1.01 (a deliberately broken backward for the gradcheck's own tests); "" = off.
-void set_broken_backward_for_tests(const char* op);
-bool backward_broken_for_tests(const char* op);
 
 }  // namespace mt::moe

@@ -11,7 +11,9 @@
 //                   recv_rows[j] rows from rank j)
 //   split           sub-groups: ranks with the same color form a group, ordered by key
 // Every call is collective: all ranks of the group must make it, in the same order. Errors (a
-// failed call, mismatched sizes) throw mt::Error naming the operation and this rank.
+// failed call, mismatched sizes) throw mt::Error naming the operation and this rank. A collective
+// whose peers do not all arrive within the timeout ends the job with a message naming it, its
+// group and the ranks that did not arrive (parallel/watchdog.h).
 #pragma once
 
 #include <cstdint>
@@ -41,6 +43,13 @@ class Communicator {
                             const std::vector<int64_t>& recv_rows) = 0;
   virtual void barrier() = 0;
   virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
+
+  // The group's name in messages ("world", "data parallel", ...); make_process_groups names them.
+  virtual void set_group_name(const std::string& name) { group_name_ = name; }
+  const std::string& group_name() const { return group_name_; }
+
+ protected:
+  std::string group_name_;
 };
 
 // The world of processes started by mpirun / srun: initialises MPI on first use and finalises it

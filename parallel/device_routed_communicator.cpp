@@ -28,6 +28,12 @@ class DeviceRoutedCommunicator final : public Communicator {
     by(in, out).all_to_all_v(in, send_rows, out, recv_rows);
   }
   void barrier() override { host_->barrier(); }
+  // Both transports carry the group's name (their timeout messages name it).
+  void set_group_name(const std::string& name) override {
+    Communicator::set_group_name(name);
+    host_->set_group_name(name);
+    device_->set_group_name(name);
+  }
   std::unique_ptr<Communicator> split(int color, int key) override {
     return std::make_unique<DeviceRoutedCommunicator>(host_->split(color, key), device_->split(color, key));
   }

@@ -1,6 +1,8 @@
 // The NCCL communicator: the same collectives on CUDA tensors, on the current CUDA stream of
 // each call (calls are synchronous: the stream is synchronised before returning, so a caller can
-// use the result at once; overlapping communication comes with the CUDA backend). The NCCL
+// use the result at once; overlapping communication comes with the CUDA backend). The wait polls
+// the stream under the collective watchdog (parallel/watchdog.h): a rank that does not arrive
+// ends the job after the timeout instead of leaving the others spinning on their GPUs. The NCCL
 // unique id is created by rank 0 and broadcast over MPI. Built when the CUDA toolkit and NCCL are
 // found (MOETRAIN_HAVE_NCCL); exercised on a GPU by the CUDA issue's device check.
 #include <cuda_runtime.h>
@@ -10,6 +12,7 @@
 
 #include "parallel/communicator.h"
 #include "parallel/nccl.h"
+#include "parallel/watchdog.h"
 #include "runtime/error.h"
 
 namespace mt::parallel {
@@ -17,21 +20,30 @@ namespace {
 
 ncclDataType_t nccl_type(DType t) {
   switch (t) {
-    case DType::F32: return ncclFloat32;
-    case DType::F64: return ncclFloat64;
-    case DType::BF16: return ncclBfloat16;
-    case DType::F16: return ncclFloat16;
-    case DType::I32: return ncclInt32;
-    case DType::I64: return ncclInt64;
+    case DType::F32:
+      return ncclFloat32;
+    case DType::F64:
+      return ncclFloat64;
+    case DType::BF16:
+      return ncclBfloat16;
+    case DType::F16:
+      return ncclFloat16;
+    case DType::I32:
+      return ncclInt32;
+    case DType::I64:
+      return ncclInt64;
   }
   return ncclFloat32;
 }
 
 ncclRedOp_t nccl_op(ReduceKind k) {
   switch (k) {
-    case ReduceKind::Sum: return ncclSum;
-    case ReduceKind::Avg: return ncclAvg;
-    case ReduceKind::Max: return ncclMax;
+    case ReduceKind::Sum:
+      return ncclSum;
+    case ReduceKind::Avg:
+      return ncclAvg;
+    case ReduceKind::Max:
+      return ncclMax;
   }
   return ncclSum;
 }
@@ -39,7 +51,9 @@ ncclRedOp_t nccl_op(ReduceKind k) {
 class NcclCommunicator final : public Communicator {
  public:
   NcclCommunicator(ncclComm_t comm, int rank, int size) : comm_(comm), rank_(rank), size_(size) {}
-  ~NcclCommunicator() override { ncclCommDestroy(comm_); }
+  ~NcclCommunicator() override {
+    if (comm_) ncclCommDestroy(comm_);  // null after a timeout aborted it
+  }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   std::string name() const override { return "nccl"; }
@@ -59,8 +73,8 @@ class NcclCommunicator final : public Communicator {
   }
   void reduce_scatter(const Tensor& in, Tensor& out, ReduceKind kind) override {
     check_cuda(in, "reduce_scatter");
-    MT_CHECK(in.numel() == out.numel() * size_ && out.dtype() == in.dtype(), "reduce_scatter on rank ", rank_,
-             ": in ", in.str(), " must hold ", size_, " x out ", out.str());
+    MT_CHECK(in.numel() == out.numel() * size_ && out.dtype() == in.dtype(), "reduce_scatter on rank ", rank_, ": in ",
+             in.str(), " must hold ", size_, " x out ", out.str());
     check(ncclReduceScatter(in.raw(), out.raw(), size_t(out.numel()), nccl_type(in.dtype()), nccl_op(kind), comm_,
                             nullptr),
           "reduce_scatter");
@@ -69,8 +83,7 @@ class NcclCommunicator final : public Communicator {
   void broadcast(Tensor& t, int root) override {
     check_cuda(t, "broadcast");
     MT_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " outside the group of ", size_);
-    check(ncclBroadcast(t.raw(), t.raw(), size_t(t.numel()), nccl_type(t.dtype()), root, comm_, nullptr),
-          "broadcast");
+    check(ncclBroadcast(t.raw(), t.raw(), size_t(t.numel()), nccl_type(t.dtype()), root, comm_, nullptr), "broadcast");
     sync("broadcast");
   }
   void all_to_all(const Tensor& in, Tensor& out) override {
@@ -82,7 +95,7 @@ class NcclCommunicator final : public Communicator {
   void all_to_all_v(const Tensor& in, const std::vector<int64_t>& send_rows, Tensor& out,
                     const std::vector<int64_t>& recv_rows) override {
     check_cuda(in, "all_to_all_v");
-    int64_t row = in.dim() > 0 && in.size(0) > 0 ? in.numel() / in.size(0)
+    int64_t row = in.dim() > 0 && in.size(0) > 0     ? in.numel() / in.size(0)
                   : out.dim() > 0 && out.size(0) > 0 ? out.numel() / out.size(0)
                                                      : 0;
     size_t item = dtype_size(in.dtype());
@@ -127,7 +140,24 @@ class NcclCommunicator final : public Communicator {
       throw Error(std::string("CUDA error in ") + op + " on rank " + std::to_string(rank_) + ": " +
                   cudaGetErrorString(code));
   }
-  void sync(const char* op) const { check_rt(cudaStreamSynchronize(nullptr), op); }
+  // Waits for the collective just enqueued, under the watchdog; after the timeout the NCCL
+  // communicator is aborted (its kernels end) and the collective fails naming itself and its group.
+  void sync(const char* op) {
+    ++seq_;
+    cudaError_t code = cudaSuccess;
+    if (!wait_for_collective([&] { return (code = cudaStreamQuery(nullptr)) != cudaErrorNotReady; })) {
+      ncclCommAbort(comm_);
+      comm_ = nullptr;
+      std::string group = group_name_.empty() ? "a group" : "the " + group_name_ + " group";
+      fail_collective("NCCL " + std::string(op) + " #" + std::to_string(seq_) + " on " + group + " (" +
+                      std::to_string(size_) + " ranks) has waited " + duration_text(collective_timeout_seconds()) +
+                      " on world rank " + std::to_string(world().rank()) +
+                      ": a rank of the group did not arrive (NCCL does not say which; a rank that did not "
+                      "prints no such message). " +
+                      timeout_advice());
+    }
+    check_rt(code, op);
+  }
   void check_cuda(const Tensor& t, const char* op) const {
     MT_CHECK(t.defined() && t.device().is_cuda(), op, " on rank ", rank_,
              ": the NCCL communicator moves CUDA tensors; got ", t.str(), " on ", t.device().str());
@@ -135,6 +165,7 @@ class NcclCommunicator final : public Communicator {
 
   ncclComm_t comm_;
   int rank_, size_;
+  uint64_t seq_ = 0;  // collectives entered on this group
 };
 
 }  // namespace

@@ -130,15 +130,17 @@ ProcessGroups make_process_groups(Communicator& world, ParallelLayout layout) {
   int r = world.rank();
   // Color = the group's first (smallest) member, key = the position inside the group: every
   // member computes the same color, and ranks inside the new communicator follow the group order.
-  auto split_by = [&](const std::vector<int>& group) {
-    return world.split(*std::min_element(group.begin(), group.end()), position_of(group, r));
+  auto split_by = [&](const std::vector<int>& group, const char* name) {
+    std::unique_ptr<Communicator> c = world.split(*std::min_element(group.begin(), group.end()), position_of(group, r));
+    c->set_group_name(name);  // named in the messages of a collective that times out
+    return c;
   };
   ProcessGroups g;
   g.layout = layout;
-  g.tensor_parallel = split_by(tensor_parallel_group(layout, r));
-  g.data_parallel = split_by(data_parallel_group(layout, r));
-  g.expert_parallel = split_by(expert_parallel_group(layout, r));
-  g.expert_data_parallel = split_by(expert_data_parallel_group(layout, r));
+  g.tensor_parallel = split_by(tensor_parallel_group(layout, r), "tensor parallel");
+  g.data_parallel = split_by(data_parallel_group(layout, r), "data parallel");
+  g.expert_parallel = split_by(expert_parallel_group(layout, r), "expert parallel");
+  g.expert_data_parallel = split_by(expert_data_parallel_group(layout, r), "expert data parallel");
   return g;
 }
 

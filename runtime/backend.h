@@ -67,10 +67,6 @@ class Backend {
 
   // --- GEMM ---------------------------------------------------------------------------------
   virtual void gemm(const GemmDesc& g, double alpha, const Tensor& a, const Tensor& b, double beta, Tensor& c) = 0;
-  // Independent 2-D problems of different sizes: c[i] = alpha*op(a[i])*op(b[i]) + beta*c[i].
-  // One gemm per group by default (runtime/backend.cpp); a backend may batch them.
-  virtual void gemm_grouped(bool trans_a, bool trans_b, double alpha, const std::vector<Tensor>& a,
-                            const std::vector<Tensor>& b, double beta, std::vector<Tensor>& c);
 
   // --- elementwise and reductions ------------------------------------------------------------
   virtual void axpby(double alpha, const Tensor& x, double beta, Tensor& y) = 0;  // y = αx + βy

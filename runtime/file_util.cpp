@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -26,11 +27,20 @@ void write_file_atomically(const std::string& path, const void* data, size_t byt
   }
 }
 
-std::string read_file(const std::string& path) {
+void check_readable_file(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  MT_CHECK(!std::filesystem::is_directory(path, ec), "cannot read ", what, " '", path,
+           "': it is a folder; give the path of a file");
+  MT_CHECK(::access(path.c_str(), R_OK) == 0, "cannot read ", what, " '", path, "': ", std::strerror(errno));
+}
+
+std::string read_file(const std::string& path, const std::string& what) {
+  check_readable_file(path, what);
   std::ifstream in(path, std::ios::binary);
-  MT_CHECK(in, "cannot read '", path, "'");
+  MT_CHECK(in, "cannot read ", what, " '", path, "'");
   std::stringstream ss;
   ss << in.rdbuf();
+  MT_CHECK(!in.bad(), "cannot read ", what, " '", path, "': a read error");
   return ss.str();
 }
 

@@ -92,25 +92,6 @@ Tensor matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b) {
   return c;
 }
 
-void matmul_grouped(const std::vector<Tensor>& a, bool trans_a, const std::vector<Tensor>& b, bool trans_b,
-                    std::vector<Tensor>& c, double alpha, double beta) {
-  MT_CHECK(a.size() == b.size() && a.size() == c.size(), "matmul_grouped: ", a.size(), " a, ", b.size(), " b and ",
-           c.size(), " c operands; expected equal counts");
-  if (a.empty()) return;
-  for (size_t i = 0; i < a.size(); ++i) {
-    OpCheck chk("matmul_grouped");
-    chk.arg("a[i]", a[i]).arg("b[i]", b[i]).out("c[i]", c[i]).arg("a[0]", a[0]);
-    check_gemm_dtypes(chk, a[i], b[i], c[i]);
-    chk.require(a[i].dtype() == a[0].dtype() && c[i].dtype() == c[0].dtype(), "one dtype across the groups");
-    chk.require(a[i].dim() == 2 && b[i].dim() == 2 && c[i].dim() == 2, "2-D operands in group " + std::to_string(i));
-    int64_t m = trans_a ? a[i].size(1) : a[i].size(0), k = trans_a ? a[i].size(0) : a[i].size(1);
-    int64_t kb = trans_b ? b[i].size(1) : b[i].size(0), n = trans_b ? b[i].size(0) : b[i].size(1);
-    chk.require(k == kb && c[i].size(0) == m && c[i].size(1) == n,
-                "matching [M,K] x [K,N] -> [M,N] in group " + std::to_string(i));
-  }
-  backend_of(c[0])->gemm_grouped(trans_a, trans_b, alpha, a, b, beta, c);
-}
-
 void axpby(double alpha, const Tensor& x, double beta, Tensor& y) {
   OpCheck chk("axpby");
   chk.arg("x", x).arg("y", y).same_float_dtype_and_device();

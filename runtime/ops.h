@@ -17,9 +17,6 @@ namespace mt::ops {
 void matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& c, double alpha = 1.0,
             double beta = 0.0);
 Tensor matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b);
-// Grouped GEMM over independent 2-D problems of different sizes (MoE experts).
-void matmul_grouped(const std::vector<Tensor>& a, bool trans_a, const std::vector<Tensor>& b, bool trans_b,
-                    std::vector<Tensor>& c, double alpha = 1.0, double beta = 0.0);
 
 void axpby(double alpha, const Tensor& x, double beta, Tensor& y);  // y = alpha*x + beta*y
 void add_(Tensor& y, const Tensor& x, double alpha = 1.0);          // y += alpha*x

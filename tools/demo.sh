@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # `make demo`: the whole path a user takes, on the CPU, in a few minutes:
-#   1. preprocess the bundled Tiny Shakespeare into a Megatron dataset (GPT-2 BPE),
+#   1. preprocess the bundled Tiny Shakespeare into a Megatron dataset (GPT-2 BPE) at
+#      data/tinyshakespeare_text_document, the tiny configs' data_path (kept when it is there),
 #   2. train configs/tiny-pr-moe.yaml on it: a PR-MoE GPT (residual MoE, 4 and 8 experts) - the
 #      validation loss is printed as it falls, with the experts' loads,
 #   3. show the model's structure and expert loads (moetrain inspect),
 #   4. generate a sample from the trained checkpoint,
 #   5. score it on the zero-shot tasks (the small subsets in assets/eval; docs/eval.md).
-# Everything goes under build/demo/; each run starts from scratch.
+# The run goes to build/demo/run and starts from scratch each time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${MOETRAIN_BIN:-build/bin/moetrain}
@@ -14,16 +15,20 @@ out=build/demo
 rm -rf "$out/run"
 mkdir -p "$out"
 
-echo "== 1. preprocess: assets/tinyshakespeare/input.txt -> $out/tinyshakespeare_text_document.{bin,idx}"
-if [ ! -f "$out/tinyshakespeare_text_document.idx" ]; then
+data=data/tinyshakespeare_text_document
+echo "== 1. preprocess: assets/tinyshakespeare/input.txt -> $data.{bin,idx}"
+if [ ! -f "$data.idx" ] || [ ! -f "$data.bin" ]; then
+  mkdir -p data
   "$bin" preprocess --input assets/tinyshakespeare/input.txt --input-format text --text-documents paragraph \
-    --output-prefix "$out/tinyshakespeare" --append-eod --workers "$(nproc)"
+    --output-prefix data/tinyshakespeare --append-eod --workers "$(nproc)"
+else
+  echo "(already there)"
 fi
 
 echo
 config=${MOETRAIN_DEMO_CONFIG:-configs/tiny-pr-moe.yaml}
 echo "== 2. train: $config"
-"$bin" train "$config" --data-path "$out/tinyshakespeare_text_document" --save "$out/run" "$@"
+"$bin" train "$config" --data-path "$data" --save "$out/run" "$@"
 
 echo
 echo "== 3. inspect: $out/run"

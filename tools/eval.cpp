@@ -45,9 +45,12 @@ int run_eval(const Args& args) {
   } else {
     opt.tasks = train::eval_task_names();
   }
+  MT_CHECK(!opt.tasks.empty(), "--tasks names no task (tasks: ", join(train::eval_task_names(), ","), ")");
   opt.task_data = p.get("task-data", "data/eval");
   opt.limit = p.get_int("limit", 0);
+  MT_CHECK(opt.limit >= 0, "--limit must be 0 (all documents) or more, got ", opt.limit);
   opt.batch_tokens = p.get_int("batch-tokens", 4096);
+  MT_CHECK(opt.batch_tokens > 0, "--batch-tokens must be positive, got ", opt.batch_tokens);
   opt.dropless_moe = !p.flag("moe-token-dropping");
   opt.verbose = !p.flag("quiet");
   parallel::Communicator& world = parallel::world();

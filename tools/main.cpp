@@ -60,10 +60,14 @@ int main(int argc, char** argv) {
     try {
       return c.run(args);
     } catch (const mt::Error& e) {
+      // The error is the last thing printed: what the command wrote to stdout (buffered when it is
+      // a pipe or a job log) goes out first.
+      std::fflush(stdout);
       std::fprintf(stderr, "moetrain %s: error: %s\n", c.name, e.what());
       mt::parallel::abort_other_ranks(1);  // under mpirun: end the job rather than leave ranks waiting
       return 1;
     } catch (const std::exception& e) {
+      std::fflush(stdout);
       std::fprintf(stderr, "moetrain %s: internal error: %s\n", c.name, e.what());
       mt::parallel::abort_other_ranks(2);
       return 2;

@@ -61,8 +61,9 @@ int run_preprocess(const Args& args) {
            "--tokenizer-type: only GPT2BPETokenizer is supported, got '", p.get("tokenizer-type"), "'");
   MT_CHECK(p.get("dataset-impl", "mmap") == "mmap", "--dataset-impl: only mmap is supported, got '",
            p.get("dataset-impl"), "'");
-  data::Gpt2Tokenizer tok(p.get("vocab-file", data::Gpt2Tokenizer::default_vocab_file()),
-                          p.get("merge-file", data::Gpt2Tokenizer::default_merge_file()));
+  // the bundled GPT-2 files unless both are given (a lone binary without its assets then works)
+  data::Gpt2Tokenizer tok(p.has("vocab-file") ? p.get("vocab-file") : data::Gpt2Tokenizer::default_vocab_file(),
+                          p.has("merge-file") ? p.get("merge-file") : data::Gpt2Tokenizer::default_merge_file());
   std::vector<std::string> outputs = data::preprocess(tok, opt, [](const data::PreprocessProgress& s) {
     std::fprintf(stderr, "preprocess: %lld documents, %.1f MB, %.2fM tokens, %.1f MB/s%s\n", (long long)s.documents,
                  double(s.bytes) / 1e6, double(s.tokens) / 1e6, double(s.bytes) / 1e6 / std::max(s.seconds, 1e-9),

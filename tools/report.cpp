@@ -1,5 +1,5 @@
 // `moetrain report RUN_DIR [--compare RUN_DIR ...] [--output FILE]`: an HTML page of a run's
-// curves, other runs overlaid (train/report.h).
+// final numbers and curves, other runs overlaid (train/report.h).
 #include "train/report.h"
 
 #include <cstdio>
@@ -17,9 +17,11 @@ int run_report(const Args& args) {
   if (p.flag("help") || p.positional().size() != 1) {
     std::printf(
         "usage: moetrain report RUN_DIR [--compare RUN_DIR ...] [--output FILE]\n\n"
-        "A self-contained HTML page (inline SVG, no scripts) from the runs' metrics.jsonl: loss curves\n"
-        "(train and validation, runs overlaid), learning rate, gradient norm, tokens/s, KD and MoE loss\n"
-        "terms, the first run's expert-load heatmaps and dropped fraction, zero-shot metrics.\n"
+        "A self-contained HTML page (inline SVG, no scripts) from the runs' metrics.jsonl: a summary\n"
+        "table (final iteration and train loss, best and final validation loss and perplexity, tokens/s,\n"
+        "parameters, zero-shot metrics), loss curves (train and validation, runs overlaid), learning\n"
+        "rate, gradient norm, tokens/s, KD and MoE loss terms, the first run's expert-load heatmaps and\n"
+        "dropped fraction. Each run keeps one colour, dash pattern and marker in every chart.\n"
         "Default output: RUN_DIR/report.html.\n");
     return p.flag("help") ? 0 : 1;
   }

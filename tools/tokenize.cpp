@@ -52,8 +52,9 @@ int run_tokenize(const Args& args) {
     std::printf("%s", kTokenizeHelp);
     return 0;
   }
-  data::Gpt2Tokenizer tok(p.get("vocab-file", data::Gpt2Tokenizer::default_vocab_file()),
-                          p.get("merge-file", data::Gpt2Tokenizer::default_merge_file()));
+  // the bundled GPT-2 files unless both are given (a lone binary without its assets then works)
+  data::Gpt2Tokenizer tok(p.has("vocab-file") ? p.get("vocab-file") : data::Gpt2Tokenizer::default_vocab_file(),
+                          p.has("merge-file") ? p.get("merge-file") : data::Gpt2Tokenizer::default_merge_file());
   std::string key = p.get("json-key", "text");
   std::ios::sync_with_stdio(false);
   if (!p.flag("jsonl")) {

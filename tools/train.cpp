@@ -2,8 +2,8 @@
 // every key overridable on the command line with its flag name (--lr 2e-4 --train-iters 100).
 #include <cstdio>
 
-#include "runtime/error.h"
 #include "parallel/communicator.h"
+#include "runtime/error.h"
 #include "tools/command.h"
 #include "train/config.h"
 #include "train/trainer.h"
@@ -22,9 +22,11 @@ int run_train(const Args& args) {
         std::printf("  %-30s %s\n", k.c_str(), train::config_help(k).c_str());
       return 0;
     }
+  MT_CHECK(!args.empty(), "no configuration given; usage: moetrain train CONFIG.yaml [--key value ...] (configs/ ",
+           "holds examples such as configs/tiny-dense.yaml; `moetrain train --help` lists every key)");
   train::TrainConfig cfg;
   std::vector<std::string> rest;
-  if (!args.empty() && args[0].rfind("--", 0) != 0) {
+  if (args[0].rfind("--", 0) != 0) {
     cfg = train::load_config_file(args[0]);
     rest.assign(args.begin() + 1, args.end());
   } else {
@@ -33,11 +35,14 @@ int run_train(const Args& args) {
   std::vector<std::string> positional = train::apply_overrides(cfg, rest);
   MT_CHECK(positional.empty(), "unexpected argument '", positional.empty() ? "" : positional[0],
            "' (usage: moetrain train CONFIG.yaml [--key value ...])");
-  bool lead = parallel::world().rank() == 0;  // under mpirun, rank 0 speaks for all
+  parallel::Communicator& world = parallel::world();
+  train::validate(cfg, world.size());  // a configuration error is the last line, not above ~90 lines of keys
+  bool lead = world.rank() == 0;       // under mpirun, rank 0 speaks for all
   if (lead) std::printf("effective configuration:\n%s\n", train::to_yaml(cfg).c_str());
   train::TrainSummary s = train::run_training(cfg);
-  if (s.interrupted && lead) std::printf("stopped early at iteration %lld; resume with --load %s\n", (long long)s.iterations,
-                                 cfg.save.empty() ? "<save>" : cfg.save.c_str());
+  if (s.interrupted && lead)
+    std::printf("stopped early at iteration %lld; resume with --load %s\n", (long long)s.iterations,
+                cfg.save.empty() ? "<save>" : cfg.save.c_str());
   return 0;
 }
 

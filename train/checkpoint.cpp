@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include <sstream>
 
 #include "runtime/file_util.h"
+#include "train/checkpoint_folder.h"
 #include "train/safetensors.h"
 
 namespace mt::train {
@@ -31,19 +33,6 @@ std::string hex64(uint64_t v) {
   return buf;
 }
 
-// Checkpoint folders under save_dir, oldest first.
-std::vector<fs::path> checkpoint_folders(const fs::path& save_dir) {
-  std::vector<fs::path> out;
-  if (!fs::exists(save_dir)) return out;
-  for (const auto& e : fs::directory_iterator(save_dir)) {
-    std::string name = e.path().filename().string();
-    if (e.is_directory() && name.rfind("iter_", 0) == 0 && name.find(".tmp") == std::string::npos)
-      out.push_back(e.path());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 }  // namespace
 
 std::string save_checkpoint(const std::string& save_dir, const TrainState& state, const ParameterRegistry& params,
@@ -61,16 +50,18 @@ std::string save_checkpoint(const std::string& save_dir, const TrainState& state
   if (!layout.writer) return "";
 
   fs::path root(save_dir), final_dir = root / iteration_name(state.iteration);
-  fs::path tmp = root / (iteration_name(state.iteration) + ".tmp-" + std::to_string(::getpid()));
+  fs::path tmp = root / (iteration_name(state.iteration) + temporary_suffix());
   fs::create_directories(root);
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   try {
-    nlohmann::json meta = {{"format", kFormat},
-                           {"iteration", state.iteration},
-                           {"consumed_samples", state.consumed_samples},
-                           {"consumed_tokens", state.consumed_tokens},
-                           {"optimizer_steps", optimizer ? optimizer->steps() : 0}};
+    nlohmann::json meta = {
+        {"format", kFormat},
+        {"iteration", state.iteration},
+        {"consumed_samples", state.consumed_samples},
+        {"consumed_tokens", state.consumed_tokens},
+        {"optimizer_steps", optimizer ? optimizer->steps() : 0},
+        {"saved_at", std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()}};
     if (state.loss_scale.scale > 0)
       meta["loss_scale"] = {{"scale", state.loss_scale.scale},
                             {"growth_tracker", state.loss_scale.growth_tracker},
@@ -88,23 +79,12 @@ std::string save_checkpoint(const std::string& save_dir, const TrainState& state
     throw;
   }
   write_file_atomically((root / "latest").string(), final_dir.filename().string() + "\n");
-  if (keep_last_n > 0) {
-    std::vector<fs::path> all = checkpoint_folders(root);
-    for (size_t i = 0; i + size_t(keep_last_n) < all.size(); ++i) fs::remove_all(all[i]);
-  }
+  apply_retention(root.string(), final_dir.string(), keep_last_n);
   return final_dir.string();
 }
 
 std::string resolve_checkpoint(const std::string& path) {
-  fs::path p(path);
-  if (fs::exists(p / "meta.json")) return p.string();
-  if (!fs::exists(p / "latest")) return "";
-  std::string name = read_file((p / "latest").string());
-  name.erase(name.find_last_not_of(" \n\r\t") + 1);
-  fs::path dir = p / name;
-  MT_CHECK(fs::exists(dir / "meta.json"), "'", (p / "latest").string(), "' names checkpoint '", name,
-           "', which does not exist (or is incomplete) in '", path, "'");
-  return dir.string();
+  return find_checkpoint(path).checkpoint;
 }
 
 std::string checkpoint_config_path(const std::string& dir) {

@@ -6,7 +6,8 @@
 //                          and a checksum of each file
 // and <save>/latest naming the newest folder. A checkpoint is written into a temporary folder
 // and renamed into place (a crash, a kill or a full disk never leaves a half-written one), then
-// `latest` is replaced the same way, then folders beyond keep_last_n are removed. Loading checks
+// `latest` is replaced the same way, then retention removes older folders beyond keep_last_n
+// (train/checkpoint_folder.h: never the one `latest` names nor anything newer). Loading checks
 // the checksums, and every parameter's presence, shape and dtype. docs/checkpoint-format.md.
 // Under data / tensor / expert parallelism the files hold the global tensors (every expert, full
 // tensor-parallel weights; train/checkpoint_layout.h): saving is collective and rank 0 writes,
@@ -34,8 +35,9 @@ std::string save_checkpoint(const std::string& save_dir, const TrainState& state
                             AdamW* optimizer, const std::string& config_yaml, int64_t keep_last_n,
                             const CheckpointLayout& layout = {});
 
-// `path` itself when it is a checkpoint folder, else the folder its `latest` file names; empty
-// when `path` holds no checkpoint at all (a fresh run).
+// The checkpoint folder `path` means (train/checkpoint_folder.h, find_checkpoint): `path` itself,
+// its `latest`, or its newest complete checkpoint; empty when `path` is a folder with no checkpoint
+// yet. Throws for a path that does not exist, and for a folder of something else.
 std::string resolve_checkpoint(const std::string& path);
 
 // Loads parameters (and the optimizer state when `optimizer` is given) into place.

@@ -5,10 +5,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <sstream>
 #include <variant>
 
 #include "runtime/error.h"
+#include "runtime/file_util.h"
 #include "runtime/text_util.h"
 #include "train/config_yaml.h"
 #include "train/eval_tasks.h"
@@ -48,6 +50,8 @@ const std::vector<Key>& keys() {
       {"exit_duration_in_mins", &TrainConfig::exit_duration_in_mins, "save and stop after this long; 0 = no limit"},
       {"exit_interval", &TrainConfig::exit_interval,
        "save and stop at the first iteration that is a multiple of it; 0 = never"},
+      {"distributed_timeout_minutes", &TrainConfig::distributed_timeout_minutes,
+       "how long a collective waits for a rank that stopped answering before the job ends naming it"},
       {"seed", &TrainConfig::seed, "seed of initialisation, dropout and data order"},
       {"lr", &TrainConfig::lr, "peak learning rate"},
       {"min_lr", &TrainConfig::min_lr, "learning rate at the end of the decay"},
@@ -70,10 +74,13 @@ const std::vector<Key>& keys() {
       {"data_cache_path", &TrainConfig::data_cache_path,
        "folder for the cached sample indices; empty = index-cache/ beside the data"},
       {"save", &TrainConfig::save, "checkpoint folder (also holds metrics.jsonl)"},
-      {"load", &TrainConfig::load, "checkpoint folder to resume from"},
+      {"load", &TrainConfig::load, "checkpoint folder, or save folder (its latest), to resume from"},
       {"metrics_file", &TrainConfig::metrics_file, "metrics JSON lines; empty = <save>/metrics.jsonl"},
       {"save_interval", &TrainConfig::save_interval, "steps between checkpoints; 0 = only at the end"},
-      {"keep_last_n", &TrainConfig::keep_last_n, "checkpoints kept; 0 = all"},
+      {"keep_last_n", &TrainConfig::keep_last_n,
+       "checkpoints kept (the newest; never the one latest names); 0 = all"},
+      {"supersede_later_checkpoints", &TrainConfig::supersede_later_checkpoints,
+       "continue a save folder from this run's start: its later checkpoints move to superseded/"},
       {"log_interval", &TrainConfig::log_interval, "steps between log lines"},
       {"eval_interval", &TrainConfig::eval_interval, "steps between validation runs"},
       {"eval_iters", &TrainConfig::eval_iters, "validation batches per run"},
@@ -238,16 +245,43 @@ void apply_yaml_value(TrainConfig& cfg, const std::string& name, const YAML::Nod
   set_scalar(cfg, *k, v.as<std::string>(), where);
 }
 
-TrainConfig load_config_file(const std::string& path, TrainConfig cfg) {
+namespace {
+// Throws when a mapping, at any depth, names one key twice.
+void check_unique_keys(const YAML::Node& node, const std::string& path) {
+  if (node.IsMap()) {
+    std::map<std::string, int> first_line;
+    for (const auto& entry : node) {
+      if (entry.first.IsScalar()) {
+        int line = entry.first.Mark().line + 1;
+        auto [it, fresh] = first_line.emplace(entry.first.Scalar(), line);
+        MT_CHECK(fresh, path, ":", line, ": key '", entry.first.Scalar(), "' is given twice (lines ", it->second,
+                 " and ", line, "); keep one of them");
+      }
+      check_unique_keys(entry.second, path);
+    }
+  } else if (node.IsSequence()) {
+    for (const auto& item : node) check_unique_keys(item, path);
+  }
+}
+}  // namespace
+
+YAML::Node load_yaml_file(const std::string& path, const std::string& what) {
+  std::string text = read_file(path, what);
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw Error("cannot read config file '" + path + "'");
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw Error(path + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
   }
-  if (root.IsNull()) return cfg;
+  check_unique_keys(root, path);
+  return root;
+}
+
+TrainConfig load_config_file(const std::string& path, TrainConfig cfg) {
+  YAML::Node root = load_yaml_file(path, "config file");
+  MT_CHECK(!root.IsNull(), "config file '", path,
+           "' is empty: write one `key: value` per line (configs/tiny-dense.yaml is an example; `moetrain train "
+           "--help` lists the keys)");
   MT_CHECK(root.IsMap(), path, ": a config file is a mapping of keys to values (key: value per line)");
   for (const auto& entry : root) {
     std::string name = entry.first.as<std::string>();
@@ -408,6 +442,8 @@ void validate(const TrainConfig& c, int64_t ranks) {
            "need adam_beta1 and adam_beta2 in [0, 1) and adam_eps > 0");
   MT_CHECK(c.exit_interval >= 0 && c.exit_duration_in_mins >= 0,
            "exit_interval and exit_duration_in_mins must not be negative");
+  MT_CHECK(c.distributed_timeout_minutes > 0, "distributed_timeout_minutes must be positive (minutes, e.g. 10 or ",
+           "0.5), got ", c.distributed_timeout_minutes);
   MT_CHECK(c.peak_tflops >= 0, "peak_tflops must not be negative");
   MT_CHECK(c.weight_decay >= 0 && c.clip_grad >= 0, "weight_decay and clip_grad must not be negative");
   int64_t tp = c.tensor_model_parallel_size;
@@ -422,6 +458,10 @@ void validate(const TrainConfig& c, int64_t ranks) {
                c.hysteresis >= 1,
            "loss scaling: need loss_scale >= 0, initial_loss_scale > 0, min_loss_scale > 0, loss_scale_window >= 1 ",
            "and hysteresis >= 1");
+  MT_CHECK(c.precision != "fp16" || c.loss_scale > 0 || c.initial_loss_scale >= c.min_loss_scale,
+           "initial_loss_scale (", c.initial_loss_scale, ") is below min_loss_scale (", c.min_loss_scale,
+           "): the dynamic fp16 loss scale starts at initial_loss_scale and never goes below min_loss_scale; raise ",
+           "initial_loss_scale (default 2^32) or lower min_loss_scale (default 1)");
   MT_CHECK(!c.data_path.empty(), "data_path must name a dataset prefix (make one with `moetrain preprocess`)");
   std::vector<int64_t> experts = c.experts_per_layer();
   int64_t ep = c.moe_expert_parallel_size;

@@ -25,6 +25,7 @@ struct TrainConfig {
   int64_t train_iters = 0, train_tokens = 0;            // one of them; 0 = unset
   double exit_duration_in_mins = 0;                     // 0 = no time limit
   int64_t exit_interval = 0;                            // save and stop at a multiple of it; 0 = never
+  double distributed_timeout_minutes = 10;              // a collective's wait for its peers (parallel/watchdog.h)
   int64_t seed = 1234;
   // --- optimizer and schedule
   double lr = 1e-4, min_lr = 0, weight_decay = 0.01, clip_grad = 1.0;
@@ -40,6 +41,9 @@ struct TrainConfig {
   // --- checkpoints, logging, evaluation
   std::string save, load, metrics_file;
   int64_t save_interval = 0, keep_last_n = 0;  // 0 = never / keep all
+  // a save folder holding checkpoints later than the run's start: move them into superseded/ and
+  // continue the folder from here (train/checkpoint_folder.h); false: refuse with the ways out
+  bool supersede_later_checkpoints = false;
   int64_t log_interval = 100, eval_interval = 1000, eval_iters = 100;
   std::vector<std::string> eval_tasks;       // zero-shot tasks run during training (docs/eval.md)
   int64_t eval_tasks_interval = 0;           // iterations between them; 0 = only at the end

@@ -3,6 +3,7 @@
 #include "autograd/autocast.h"
 #include "autograd/tape.h"
 #include "train/checkpoint.h"
+#include "train/checkpoint_folder.h"
 #include "train/model_config.h"
 
 namespace mt::train {
@@ -21,7 +22,11 @@ std::string shape_keys(const TrainConfig& c) {
 
 Teacher::Teacher(const TrainConfig& student, int64_t vocab_size, const ParallelSetup& setup, int rank) {
   TrainConfig tc = teacher_config(student);
-  checkpoint_ = resolve_checkpoint(student.load_teacher);
+  try {
+    checkpoint_ = find_checkpoint(student.load_teacher, true).checkpoint;
+  } catch (const Error& e) {
+    throw Error(std::string("load_teacher: ") + e.what());
+  }
   MT_CHECK(!checkpoint_.empty(), "load_teacher '", student.load_teacher,
            "' holds no checkpoint: train the teacher first (its save folder, or one of its iter_* folders)");
   nn::GptConfig mc = model_config(tc, vocab_size, setup.tensor_group);

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -40,11 +39,26 @@ std::string task_file(const std::string& task, const std::string& data_dir, cons
       "; " + how_to_get + " (docs/eval.md lists every task's source)");
 }
 
+// The lines of `text` that hold more than blanks (the records of a JSON-lines file).
+int64_t count_nonblank_lines(const std::string& text) {
+  std::istringstream in(text);
+  int64_t n = 0;
+  for (std::string line; std::getline(in, line);) n += line.find_first_not_of(" \t\r") != std::string::npos;
+  return n;
+}
+
+// The whitespace-separated words of `text` (one label per line, as PIQA's valid-labels.lst).
+std::vector<std::string> words(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
 // Calls fn(object, line number) for each non-empty line of a JSON-lines file, up to `limit`.
 template <class F>
 void for_json_lines(const std::string& task, const std::string& path, int64_t limit, F&& fn) {
-  std::ifstream in(path);
-  MT_CHECK(in, "task ", task, ": cannot read '", path, "'");
+  std::istringstream in(read_file(path, "the data of task " + task));
   std::string line;
   int64_t n = 0, line_no = 0;
   while ((limit == 0 || n < limit) && std::getline(in, line)) {
@@ -187,12 +201,16 @@ class Piqa final : public EvalTask {
     std::string how = "PIQA's dev set: valid.jsonl and valid-labels.lst from the PIQA release";
     std::string path = task_file(name(), dir, "piqa", {"valid.jsonl"}, how);
     std::string labels_path = task_file(name(), dir, "piqa", {"valid-labels.lst"}, how);
-    std::istringstream labels(read_file(labels_path));
+    std::vector<std::string> labels = words(read_file(labels_path, "the labels of task piqa"));
+    int64_t questions = count_nonblank_lines(read_file(path, "the data of task piqa"));
+    MT_CHECK(int64_t(labels.size()) == questions, "task piqa: ", path, " has ", questions, " questions but ",
+             labels_path, " has ", labels.size(), " labels; they must pair up line by line (take both files from ",
+             "the same PIQA release)");
     std::vector<EvalDoc> docs;
     for_json_lines(name(), path, limit, [&](const json& j, int64_t line) {
-      std::string label;
-      MT_CHECK(bool(labels >> label) && (label == "0" || label == "1"), "task piqa: ", labels_path,
-               " has no 0/1 label for line ", line, " of ", path);
+      const std::string& label = labels[docs.size()];
+      MT_CHECK(label == "0" || label == "1", "task piqa: ", labels_path, ": label ", docs.size() + 1, " is '", label,
+               "', not 0 or 1");
       EvalDoc d;
       std::string sol1 = field(j, "sol1", name(), path, line), sol2 = field(j, "sol2", name(), path, line);
       d.context = "Question: " + field(j, "goal", name(), path, line) + "\nAnswer:";

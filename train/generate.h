@@ -13,11 +13,20 @@ namespace mt::train {
 
 struct SamplingOptions {
   int64_t max_new_tokens = 100;
-  double temperature = 1.0;  // 0 = greedy
-  int64_t top_k = 0;         // 0 = all
-  double top_p = 1.0;        // nucleus; 1 = all
+  int64_t min_new_tokens = 0;  // stop_token is never picked before this many new tokens (HF's min_new_tokens)
+  double temperature = 1.0;    // 0 = greedy
+  int64_t top_k = 0;           // 0 = all
+  double top_p = 1.0;          // nucleus; 1 = all
   uint64_t seed = 1234;
-  int32_t stop_token = -1;  // e.g. the EOD id; -1 = none
+  int32_t stop_token = -1;  // generation ends when it is picked (e.g. the EOD id); -1 = none
+};
+// Throws one clear error for an option out of range, naming it as `moetrain generate`'s flag.
+void check_sampling_options(const SamplingOptions& options);
+
+// How a generation ended: with the stop token (the last of new_tokens), or at max_new_tokens.
+struct GenerationEnd {
+  int64_t new_tokens = 0;
+  bool at_stop_token = false;
 };
 
 // A model rebuilt from a checkpoint folder (its config.yaml) with the checkpoint's weights.
@@ -31,8 +40,8 @@ struct LoadedModel {
 // runs them (--disable-moe-token-dropping), so a token's score does not depend on its batch.
 LoadedModel load_model_for_inference(const std::string& checkpoint, bool dropless_moe = false);
 
-// Appends up to max_new_tokens to `tokens`; on_token(id) is called for each new one.
-void generate(const nn::GptModel& model, int64_t vocab_size, std::vector<int32_t>& tokens,
-              const SamplingOptions& options, const std::function<void(int32_t)>& on_token = {});
+// Appends up to max_new_tokens to `tokens`, calling on_token(id) for each new one; says how it ended.
+GenerationEnd generate(const nn::GptModel& model, int64_t vocab_size, std::vector<int32_t>& tokens,
+                       const SamplingOptions& options, const std::function<void(int32_t)>& on_token = {});
 
 }  // namespace mt::train

@@ -7,12 +7,14 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "moe/moe_probe.h"
 #include "nn/kd_loss.h"
 #include "parallel/communicator.h"
+#include "runtime/ops.h"
 #include "runtime/random.h"
 #include "train/checkpoint_layout.h"
 #include "train/distillation.h"
@@ -30,6 +32,11 @@ constexpr int64_t kGpt2Vocab = 50257;
 // slice): begin() restarts the call order.
 class RoutingReplay final : public moe::MoeProbe {
  public:
+  // `broken`: the intermediate whose gradient is made 1% wrong (test only; "" = none).
+  explicit RoutingReplay(std::string broken) : broken_(std::move(broken)) {}
+  Variable on_value(int64_t, const char* name, const Variable& v) override {
+    return !broken_.empty() && broken_ == name ? wrong_gradient(v, 1.01) : v;
+  }
   const moe::Routing* on_routing(int64_t, const moe::Routing& computed) override {
     size_t call = next_++;
     if (!replaying_) {
@@ -53,6 +60,16 @@ class RoutingReplay final : public moe::MoeProbe {
   }
 
  private:
+  // x itself, whose backward passes factor * dy on: a deliberately broken backward.
+  static Variable wrong_gradient(const Variable& x, double factor) {
+    Variable out(x.value().reshape(x.shape()));
+    if (any_requires_grad({&x}))
+      record_op("wrong_gradient", out,
+                [xs = x.grad_slot(), factor](const Tensor& dout) { ops::add_(xs.grad_ref(), dout, factor); });
+    return out;
+  }
+
+  std::string broken_;
   std::vector<moe::Routing> recorded_;
   size_t next_ = 0;
   bool replaying_ = false, flipped_ = false;
@@ -198,7 +215,13 @@ ModelGradcheckReport gradcheck_model(const TrainConfig& config, const ModelGradc
     NoGradGuard no_grad;
     report.loss = step_loss(*model, slices, teacher_logits, cfg).value().item();
   }
-  RoutingReplay replay;
+  // the intermediates whose gradient each op's backward produces
+  std::string broken = options.break_backward == "combine"        ? "combine_weights"
+                       : options.break_backward == "gate_weights" ? "gate_probs.to_weights"
+                                                                  : "";
+  MT_CHECK(options.break_backward.empty() || !broken.empty(), "--break-backward takes combine or gate_weights, got '",
+           options.break_backward, "'");
+  RoutingReplay replay(broken);
   auto loss = [&](const std::vector<Variable>&) {
     moe::MoeProbeScope scope(&replay);
     replay.begin();

@@ -31,6 +31,9 @@ struct ModelGradcheckOptions {
   uint64_t seed = 1234;     // tokens, labels and the sampled entries
   int64_t batch = 2, tokens = 8;
   double eps = 1e-5, tolerance = 1e-6;
+  // Test only (--break-backward): "combine" or "gate_weights" makes the gradient reaching that op's
+  // input 1% wrong, injected through the MoE probe hook, so the check must catch it; "" = off.
+  std::string break_backward;
 };
 
 struct ModelGradcheckRow {

@@ -1,6 +1,7 @@
 #include "train/parallel_setup.h"
 
 #include "parallel/device_routed_communicator.h"
+#include "parallel/watchdog.h"
 #include "runtime/ops.h"
 #if defined(MOETRAIN_HAVE_NCCL) && defined(MOETRAIN_HAVE_CUDA)
 #include "parallel/nccl.h"
@@ -12,6 +13,8 @@ namespace mt::train {
 
 ParallelSetup make_parallel_setup(const TrainConfig& cfg, parallel::Communicator& world) {
   validate(cfg, world.size());
+  // Every collective from here on waits at most this long for its peers (parallel/watchdog.h).
+  parallel::set_collective_timeout(cfg.distributed_timeout_minutes * 60);
   ParallelSetup s;
   s.data_parallel = data_parallel_size(cfg, world.size());
   s.layout.world_size = world.size();
@@ -31,6 +34,7 @@ ParallelSetup make_parallel_setup(const TrainConfig& cfg, parallel::Communicator
       std::shared_ptr<parallel::Communicator> host(&world, [](parallel::Communicator*) {});  // owned by world()
       s.routed_world = parallel::make_device_routed_communicator(
           host, parallel::make_nccl_communicator(world, cuda::selected_device()));
+      s.routed_world->set_group_name("world");  // the NCCL world's name in timeout messages
       group_world = s.routed_world.get();
     }
   }

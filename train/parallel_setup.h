@@ -28,8 +28,8 @@ struct ParallelSetup {
   int data_parallel_rank() const { return groups.data_parallel->rank(); }
 };
 
-// Validates the configuration for world.size() ranks (one clear error on every rank) and forms
-// the groups. Collective over `world`.
+// Validates the configuration for world.size() ranks (one clear error on every rank), sets the
+// collective timeout (distributed_timeout_minutes) and forms the groups. Collective over `world`.
 ParallelSetup make_parallel_setup(const TrainConfig& cfg, parallel::Communicator& world);
 
 // After the backward of one step: dense gradients averaged over the data-parallel group; expert

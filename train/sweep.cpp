@@ -108,14 +108,7 @@ std::string first_difference(const std::string& a, const std::string& b) {
 }  // namespace
 
 Sweep load_sweep(const std::string& path, int64_t ranks) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw Error("cannot read sweep file '" + path + "'");
-  } catch (const YAML::Exception& e) {
-    throw Error(path + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
-  }
+  YAML::Node root = load_yaml_file(path, "sweep file");  // folders, bad YAML, keys given twice: named
   MT_CHECK(root.IsMap(), path, ": a sweep file is a mapping (base, grid, zip, runs, ...)");
   const std::vector<std::string> known = {"base", "name", "output", "set", "grid", "zip", "runs", "run_name"};
   for (const auto& e : root) {

@@ -356,6 +356,7 @@ std::vector<OpCase> build() {
   add_cross_entropy(cases, {1}, 3, false, DType::I64);
   add_kd_loss(cases, {2, 3, 7}, 1.0, 1.0, false);
   add_kd_loss(cases, {4, 9}, 2.0, 0.5, true);
+  add_moe_cases(cases);
   return cases;
 }
 

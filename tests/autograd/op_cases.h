@@ -23,5 +23,7 @@ struct OpCase {
 };
 
 const std::vector<OpCase>& op_cases();
+// The MoE ops under fixed routings (op_cases_moe.cpp).
+void add_moe_cases(std::vector<OpCase>& cases);
 
 }  // namespace testops

@@ -84,7 +84,7 @@ TEST_CASE("the registry's 16-bit weight copy follows the masters when a scope op
                                rounded(w.value(), DType::BF16).to_double_vector()) == 0);
 }
 
-TEST_CASE("FullPrecision suspends autocast; f64 values are never cast", "[autograd][precision]") {
+TEST_CASE("FullPrecision suspends autocast, and f64 values are never cast", "[autograd][precision]") {
   ag::Autocast scope(DType::F16);
   {
     ag::FullPrecision fp32;

@@ -1,8 +1,9 @@
 #!/bin/sh
 # `moetrain report` as a person opens it: a tiny MoE run's report rendered by headless Chromium
 # (the Debian package `chromium`, installed here when missing and possible). The parsed page must
-# hold every chart (DOM dump) and the screenshot must be a real image. Exit 77 (CTest: skipped,
-# with the reason) when Chromium cannot be installed.
+# hold every chart with its legend, the heatmaps' colour scales and the summary table (DOM dump),
+# and the screenshot must be a real image. Exit 77 (CTest: skipped, with the reason) when Chromium
+# cannot be installed.
 # usage: report_renders.sh MOETRAIN CONFIG DATA_PREFIX
 set -u
 bin=$1 config=$2 data=$3
@@ -36,9 +37,14 @@ timeout 120 "$browser" $flags --dump-dom "file://$d/report.html" > "$d/dom.html"
 timeout 120 "$browser" $flags --screenshot="$d/report.png" "file://$d/report.html" >> "$d/chromium.err" 2>&1
 charts=$(grep -o '<svg' "$d/dom.html" | wc -l)
 heatmaps=$(grep -o 'class="heatmap"' "$d/dom.html" | wc -l)
+legends=$(grep -o 'class="legend-entry"' "$d/dom.html" | wc -l)
+scale_ticks=$(grep -o 'class="scale-tick"' "$d/dom.html" | wc -l)
+summary_rows=$(grep -o '<tr data-run=' "$d/dom.html" | wc -l)
 png=$(wc -c < "$d/report.png" 2>/dev/null || echo 0)
-echo "rendered: $charts SVG charts ($heatmaps heatmaps) in the DOM, screenshot $png bytes"
-if [ "$charts" -ge 7 ] && [ "$heatmaps" -eq 2 ] && [ "$png" -gt 20000 ] && head -c 8 "$d/report.png" | grep -q PNG; then
+echo "rendered: $charts SVG charts ($heatmaps heatmaps, $scale_ticks colour-scale ticks, $legends legend entries)" \
+  "and a summary of $summary_rows runs in the DOM, screenshot $png bytes"
+if [ "$charts" -ge 7 ] && [ "$heatmaps" -eq 2 ] && [ "$scale_ticks" -eq 10 ] && [ "$legends" -ge 10 ] &&
+  [ "$summary_rows" -eq 2 ] && [ "$png" -gt 20000 ] && head -c 8 "$d/report.png" | grep -q PNG; then
   echo "report renders in Chromium"
   rm -rf "$d"
   exit 0

@@ -1,7 +1,6 @@
 // GPT dataset indices against the shared test vectors (computed with real numpy RandomState over
 // the genuine Megatron sample), the numpy shuffle itself, split, blending, cache.
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -9,6 +8,7 @@
 
 #include "data/gpt_dataset.h"
 #include "data/numpy_random.h"
+#include "data_test_util.h"
 
 using namespace mt;
 using namespace mt::data;
@@ -128,7 +128,10 @@ TEST_CASE("index arrays are cached next to the data and rebuilt when stale", "[d
   // A damaged cache file is rebuilt, not trusted.
   for (auto& entry : fs::directory_iterator(dir / "index-cache"))
     if (entry.path().string().find("_shuffle_idx.npy") != std::string::npos) fs::resize_file(entry.path(), 100);
+  datatest::StderrCapture err;
   GptDataset rebuilt(data, "train", 0, 9490, 100, 16, 1234);
+  REQUIRE_THAT(err.text(), Catch::Contains("_shuffle_idx.npy' is damaged (it is truncated: 100 bytes, shorter than "
+                                           "its 128-byte header): rebuilding it"));
   REQUIRE_THAT(rebuilt.cache_status(), Catch::StartsWith("built"));
   REQUIRE(rebuilt.indices().shuffle_idx == first.indices().shuffle_idx);
   fs::remove_all(dir);

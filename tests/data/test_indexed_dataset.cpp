@@ -2,41 +2,14 @@
 // preprocess, and a clear error (naming the file and what is wrong) for each kind of bad file.
 #include <catch2/catch.hpp>
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-
 #include "data/indexed_dataset.h"
 #include "data/loader.h"
 #include "data/preprocess.h"
+#include "data_test_util.h"
 
 using namespace mt;
 using namespace mt::data;
-namespace fs = std::filesystem;
-
-namespace {
-const std::string kDir = MOETRAIN_SOURCE_DIR "/tests/data/megatron_sample";
-const std::string kSample = kDir + "/my-gpt2_text_document";
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-void spit(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
-
-fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("moetrain_test_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-const Gpt2Tokenizer& gpt2() {
-  static Gpt2Tokenizer tok(Gpt2Tokenizer::default_vocab_file(), Gpt2Tokenizer::default_merge_file());
-  return tok;
-}
-}  // namespace
+using namespace datatest;
 
 TEST_CASE("the genuine Megatron sample reads as documented", "[data][indexed]") {
   IndexedDataset d(kSample);
@@ -58,7 +31,7 @@ TEST_CASE("preprocess reproduces Megatron's output byte for byte, with any worke
   fs::path dir = fresh_dir("preprocess");
   for (int workers : {1, 2, 3}) {
     PreprocessOptions opt;
-    opt.inputs = {kDir + "/my-corpus.json"};
+    opt.inputs = {kSampleDir + "/my-corpus.json"};
     opt.output_prefix = (dir / ("w" + std::to_string(workers))).string();
     opt.append_eod = true;
     opt.workers = workers;
@@ -104,7 +77,8 @@ TEST_CASE("preprocess errors name the file and line and leave nothing behind", "
   opt.inputs = {(dir / "nokey.jsonl").string()};
   REQUIRE_THROWS_WITH(preprocess(gpt2(), opt), Catch::Contains("nokey.jsonl' line 2 has no string field \"text\""));
   opt.inputs = {(dir / "missing.jsonl").string()};
-  REQUIRE_THROWS_WITH(preprocess(gpt2(), opt), Catch::Contains("cannot read input") && Catch::Contains("missing.jsonl"));
+  REQUIRE_THROWS_WITH(preprocess(gpt2(), opt),
+                      Catch::Contains("cannot read input") && Catch::Contains("missing.jsonl"));
   // No output, no temporary file.
   REQUIRE(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 2);
   fs::remove_all(dir);

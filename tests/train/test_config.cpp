@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "train/config.h"
+#include "train/config_yaml.h"
 #include "train/optimizer.h"
 
 using namespace mt;
@@ -68,6 +69,24 @@ TEST_CASE("config errors: unknown key, wrong type, bad YAML", "[train][config][e
   REQUIRE_THROWS_WITH(apply_overrides(c, {"--train-iters", "many"}), Contains("--train_iters") && Contains("integer"));
 }
 
+TEST_CASE("config files: empty, a folder, a key given twice", "[train][config][errors]") {
+  std::string empty = write_yaml("empty", "");
+  REQUIRE_THROWS_WITH(load_config_file(empty),
+                      Contains("config file '" + empty + "' is empty") && Contains("key: value"));
+  REQUIRE_THROWS_WITH(load_config_file(write_yaml("comments", "# nothing but a comment\n")), Contains("is empty"));
+  std::filesystem::path folder = std::filesystem::temp_directory_path() / "moetrain_cfg_folder.yaml";
+  std::filesystem::create_directories(folder);
+  REQUIRE_THROWS_WITH(load_config_file(folder.string()),
+                      Contains("config file '" + folder.string() + "'") && Contains("is a folder"));
+  REQUIRE_THROWS_WITH(load_config_file(write_yaml("twice", "lr: 1e-3\nnum_layers: 2\nlr: 2e-3\n")),
+                      Contains("moetrain_cfg_twice.yaml:3: key 'lr' is given twice (lines 1 and 3)"));
+  // in any mapping of a YAML file, as sweep files nest them
+  REQUIRE_THROWS_WITH(
+      load_yaml_file(write_yaml("nested", "grid:\n  lr: [1, 2]\n  seed: [1]\n  lr: [3]\n"), "sweep file"),
+      Contains("moetrain_cfg_nested.yaml:4: key 'lr' is given twice (lines 2 and 4)"));
+  REQUIRE_NOTHROW(load_yaml_file(write_yaml("same_key_apart", "a:\n  lr: 1\nb:\n  lr: 2\n"), "sweep file"));
+}
+
 TEST_CASE("config contradictions are refused with the numbers involved", "[train][config][errors]") {
   REQUIRE_NOTHROW(validate(valid_config()));
   TrainConfig c = valid_config();
@@ -95,6 +114,17 @@ TEST_CASE("config contradictions are refused with the numbers involved", "[train
   c = valid_config();
   c.data_path.clear();
   REQUIRE_THROWS_WITH(validate(c), Contains("data_path"));
+  // fp16's dynamic scale would start below its floor
+  c = valid_config();
+  c.precision = "fp16";
+  c.initial_loss_scale = 8;
+  c.min_loss_scale = 1024;
+  REQUIRE_THROWS_WITH(validate(c), Contains("initial_loss_scale (8) is below min_loss_scale (1024)"));
+  c.loss_scale = 128;  // a constant scale: the dynamic keys are unused
+  REQUIRE_NOTHROW(validate(c));
+  c.loss_scale = 0;
+  c.precision = "bf16";
+  REQUIRE_NOTHROW(validate(c));
 }
 
 TEST_CASE("expert-parallel sizes that do not fit are refused", "[train][config][errors]") {

@@ -3,7 +3,9 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
+#include "train/model_config.h"
 #include "train/report.h"
 #include "train/sweep.h"
 
@@ -127,10 +129,10 @@ TEST_CASE("collecting tabulates the run folders, and commands and Slurm scripts 
 }
 
 TEST_CASE("the report's SVG holds the metrics", "[report]") {
-  std::vector<Series> s = {{"a", {{1, 2.0}, {3, 4.0}}}, {"b", {{1, 3.0}, {2, 1.0}}, true}};
+  std::vector<Series> s = {{"a", {{1, 2.0}, {3, 4.0}}}, {"b", {{1, 3.0}, {2, 1.0}}, 1, true}};
   std::string svg = svg_line_chart("loss", s, "LM loss");
   REQUIRE(svg.find("data-series=\"a\" data-values=\"1:2 3:4 \"") != std::string::npos);
-  REQUIRE(svg.find("stroke-dasharray") != std::string::npos);  // b is dashed
+  REQUIRE(svg.find("stroke-dasharray=\"9 4\"") != std::string::npos);  // b (run 1) is dashed
   // x from 64 (iteration 1) to 544 (iteration 3); y from 260 (value 1) to 34 (value 4)
   REQUIRE(svg.find("points=\"64,184.667 544,34 \"") != std::string::npos);
   REQUIRE(svg.find("points=\"64,109.333 304,260 \"") != std::string::npos);
@@ -156,4 +158,126 @@ TEST_CASE("the report's SVG holds the metrics", "[report]") {
   REQUIRE(html.find("data-series=\"layer 2\" data-values=\"10:0.25 20:0.1 \"") != std::string::npos);
   REQUIRE(html.find("expert load, layer 2") != std::string::npos);
   REQUIRE_THROWS_WITH(read_run_metrics((d / "none").string()), Contains("no metrics in"));
+}
+
+namespace {
+
+// The numbers of every match of `pattern`'s first group in `text`, in order.
+std::vector<double> captured_numbers(const std::string& text, const std::string& pattern) {
+  std::vector<double> out;
+  std::regex re(pattern);
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it)
+    out.push_back(std::stod((*it)[1]));
+  return out;
+}
+
+// The text of every match of `pattern`'s first group in `text`, in order.
+std::vector<std::string> captured_strings(const std::string& text, const std::string& pattern) {
+  std::vector<std::string> out;
+  std::regex re(pattern);
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it)
+    out.push_back((*it)[1]);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the report's legend sits below the plot and every run's curve stays visible", "[report]") {
+  std::vector<Series> s = {{"a", {{0, 1.0}, {10, 2.0}}, 0},
+                           {"b", {{0, 1.0}, {10, 2.0}}, 1},  // the same curve as a
+                           {"c", {{5, 1.5}}, 2, true}};      // one validation point
+  std::string svg = svg_line_chart("loss", s, "LM loss");
+  // the plot area: the frame rectangle
+  double plot_bottom = 34 + captured_numbers(svg, R"re(<rect x="64" y="34" width="480" height="([0-9.]+)")re")[0];
+  double height = captured_numbers(svg, R"re(<svg [^>]*height="([0-9.]+)")re")[0];
+  std::vector<double> legend_y = captured_numbers(svg, R"re(class="legend-entry"[^>]*><line [^>]*y1="([0-9.]+)")re");
+  REQUIRE(legend_y.size() == 3);
+  for (double y : legend_y) {
+    REQUIRE(y > plot_bottom + 30);  // below the plot and its axis labels
+    REQUIRE(y < height);            // inside the chart
+  }
+  // three runs, three dash patterns, wider to narrower, half-transparent
+  std::vector<std::string> dashes = captured_strings(svg, R"re(<polyline[^>]*stroke-dasharray="([^"]+)")re");
+  REQUIRE(dashes.size() == 3);
+  REQUIRE(dashes[0] != dashes[1]);
+  REQUIRE(dashes[1] != dashes[2]);
+  REQUIRE(dashes[0] != dashes[2]);
+  std::vector<double> widths = captured_numbers(svg, R"re(<polyline[^>]*stroke-width="([0-9.]+)")re");
+  REQUIRE(widths[0] > widths[1]);  // a, drawn first, shows around b drawn on top
+  for (double o : captured_numbers(svg, R"re(<polyline[^>]*stroke-opacity="([0-9.]+)")re")) REQUIRE(o < 1);
+  REQUIRE(svg.find(">b (same as a)</text>") != std::string::npos);
+  REQUIRE(svg.find(">c</text>") != std::string::npos);
+  // c's one point has a marker (a one-point polyline draws nothing), and so has its legend entry
+  REQUIRE(captured_strings(svg, R"re(class="(marker)")re").size() == 2);
+}
+
+TEST_CASE("the report's heatmap has a colour scale and round iteration ticks", "[report]") {
+  std::vector<std::vector<double>> cells;
+  std::vector<double> x;
+  for (int i = 1; i <= 25; ++i) {
+    cells.push_back({0.5, 0.25, 0.25, 0.0});
+    x.push_back(10.0 * i);  // iterations 10, 20, ..., 250
+  }
+  std::string heat = svg_heatmap("load", cells, x, "expert");
+  // scale ticks at 0, 1/2, 1, 3/2 and 2 fair shares (fair = 1/4), labelled in percent
+  REQUIRE(captured_numbers(heat, R"re(class="scale-tick" data-share="([0-9.]+)")re") ==
+          std::vector<double>{0, 0.125, 0.25, 0.375, 0.5});
+  REQUIRE(heat.find(">25% fair</text>") != std::string::npos);
+  REQUIRE(heat.find(">&#8805;50%</text>") != std::string::npos);
+  // twice a fair share: the darkest blue, the scale's top
+  REQUIRE(heat.find("fill=\"rgb(0,0,255)\" data-value=\"0.5\"") != std::string::npos);
+  // x ticks at round iterations, in order, each at its column's place
+  std::vector<double> labels = captured_numbers(heat, R"re(class="x-tick"><line[^>]*/><text[^>]*>([0-9.]+)<)re");
+  REQUIRE(labels == std::vector<double>{50, 100, 150, 200, 250});
+  std::vector<double> at = captured_numbers(heat, R"re(class="x-tick"><line x1="([0-9.]+)")re");
+  double cw = (560 - 64 - 16 - 92) / 25.0;
+  REQUIRE(at[0] == Approx(64 + 4.5 * cw));   // iteration 50: column 4's centre
+  REQUIRE(at[4] == Approx(64 + 24.5 * cw));  // iteration 250: the last column's centre
+}
+
+TEST_CASE("the report opens with a summary of each run's final numbers", "[report]") {
+  fs::path d = fresh("report_summary");
+  write(d / "a" / "metrics.jsonl",
+        "{\"iteration\":10,\"split\":\"train\",\"lm_loss\":9.5,\"lr\":0.001,\"grad_norm\":1.5,\"tokens_per_s\":900}\n"
+        "{\"iteration\":10,\"split\":\"valid\",\"lm_loss\":8.75}\n"
+        "{\"iteration\":20,\"split\":\"train\",\"lm_loss\":8.5,\"lr\":0.002,\"grad_norm\":1.0,\"tokens_per_s\":950}\n"
+        "{\"iteration\":30,\"split\":\"train\",\"lm_loss\":8.25,\"lr\":0.002,\"grad_norm\":1.0,\"tokens_per_s\":2000}\n"
+        "{\"iteration\":30,\"split\":\"valid\",\"lm_loss\":8.875}\n"
+        "{\"iteration\":30,\"split\":\"tasks\",\"consumed_tokens\":99,\"lambada_acc\":0.125,\"piqa_acc\":0.5}\n");
+  write(d / "a" / "sweep_config.yaml", "num_layers: 2\nhidden_size: 64\nnum_attention_heads: 4\nnum_experts: [4]\n");
+  write(d / "b" / "metrics.jsonl",
+        "{\"iteration\":5,\"split\":\"train\",\"lm_loss\":7.0,\"lr\":0.001,\"grad_norm\":1.5,\"tokens_per_s\":100}\n");
+  RunMetrics a = read_run_metrics((d / "a").string()), b = read_run_metrics((d / "b").string());
+  TrainConfig cfg = load_config_file((d / "a" / "sweep_config.yaml").string());
+  REQUIRE(a.params_total == count_parameters(cfg, 50257));
+  REQUIRE(a.params_active == count_active_parameters(cfg, 50257));
+  REQUIRE(a.params_active < a.params_total);
+  REQUIRE(b.params_total == -1);  // no checkpoint, no sweep config: not known
+  std::string html = html_report({a, b});
+  REQUIRE(html.find("class=\"summary\"") < html.find("<svg"));  // at the top
+  auto row = [&](const std::string& run) {
+    size_t from = html.find("<tr data-run=\"" + run + "\">");
+    REQUIRE(from != std::string::npos);
+    return html.substr(from, html.find("</tr>", from) - from);
+  };
+  std::string ra = row("a"), rb = row("b");
+  auto has = [](const std::string& r, const std::string& col, const std::string& text) {
+    return r.find("<td data-col=\"" + col + "\">" + text + "</td>") != std::string::npos;
+  };
+  REQUIRE(has(ra, "iteration", "30"));
+  REQUIRE(has(ra, "train_loss", "8.2500"));
+  REQUIRE(has(ra, "best_valid_loss", "8.7500 (10)"));
+  REQUIRE(has(ra, "best_valid_ppl", "6310.69"));  // exp(8.75)
+  REQUIRE(has(ra, "final_valid_loss", "8.8750"));
+  REQUIRE(has(ra, "final_valid_ppl", "7150.95"));  // exp(8.875)
+  REQUIRE(has(ra, "tokens_per_s", "950"));         // the median of 900, 950, 2000
+  char params[32];
+  std::snprintf(params, sizeof params, "%.2fM", double(a.params_total) / 1e6);
+  REQUIRE(has(ra, "params_total", params));
+  REQUIRE(captured_strings(ra, R"re(data-col="zero_shot">([^<]+)<)re") == std::vector<std::string>{"0.1250", "0.5000"});
+  REQUIRE(html.find("<th>lambada_acc</th><th>piqa_acc</th>") != std::string::npos);
+  REQUIRE(has(rb, "train_loss", "7.0000"));
+  REQUIRE(has(rb, "final_valid_loss", "&#8211;"));  // no validation
+  REQUIRE(captured_strings(rb, R"re(data-col="zero_shot">([^<]+)<)re") ==
+          std::vector<std::string>{"&#8211;", "&#8211;"});
 }

@@ -196,7 +196,7 @@ TEST_CASE("damaged checkpoints are refused with the file named", "[train][checkp
   // latest naming a missing folder.
   std::ofstream(dir / "ckpt" / "latest") << "iter_0000099\n";
   REQUIRE_THROWS_WITH(resolve_checkpoint((dir / "ckpt").string()), Contains("iter_0000099"));
-  REQUIRE(resolve_checkpoint((dir / "nothing").string()).empty());
+  REQUIRE_THROWS_WITH(resolve_checkpoint((dir / "nothing").string()), Contains("does not exist"));
   fs::remove_all(dir);
 }
 

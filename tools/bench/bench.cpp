@@ -1,6 +1,7 @@
 // `moetrain bench <suite> [--json] [--quick]`: speed measurements as ratios on this machine.
 #include <cstdio>
 
+#include "runtime/assets.h"
 #include "runtime/error.h"
 #include "tools/args.h"
 #include "tools/bench/ops_bench.h"
@@ -57,7 +58,7 @@ int run_bench(const Args& args) {
   if (suite == "comm") return bench::run_comm_bench(opt);
   if (suite == "train")
     return bench::run_train_bench(opt, p.get("config"), overrides, p.get_int("iters", opt.quick ? 2 : 5));
-  if (suite == "eval") return bench::run_eval_bench(opt, p.get("config"), overrides, p.get("task-data", "assets/eval"));
+  if (suite == "eval") return bench::run_eval_bench(opt, p.get("config"), overrides, p.has("task-data") ? p.get("task-data") : asset_path("eval"));
   throw Error("unknown suite '" + suite + "'; available: ops, tokenizer, train, comm, eval");
 }
 

@@ -1,5 +1,5 @@
 // Benchmark results: a table for people, or one JSON object per line for scripts
-// ({"bench","name","value","unit","ratio"?}).
+// ({"bench","name","value","unit","ratio"?,"note"?}).
 #pragma once
 
 #include <cmath>
@@ -22,6 +22,7 @@ class Reporter {
       std::printf("{\"bench\":\"%s\",\"name\":\"%s\",\"value\":%.6g,\"unit\":\"%s\"", bench_.c_str(), name.c_str(),
                   value, unit);
       if (ratio >= 0) std::printf(",\"ratio\":%.4f", ratio);
+      if (!note.empty()) std::printf(",\"note\":\"%s\"", json_escaped(note).c_str());
       std::printf("}\n");
     } else {
       std::printf("%-34s %12.2f %-8s ", name.c_str(), value, unit);
@@ -36,6 +37,24 @@ class Reporter {
   bool json() const { return json_; }
 
  private:
+  // `text` inside a JSON string: quotes, backslashes and control characters escaped.
+  static std::string json_escaped(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += c;
+      } else if (static_cast<unsigned char>(c) < 0x20) {
+        char u[8];
+        std::snprintf(u, sizeof u, "\\u%04x", c);
+        out += u;
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  }
+
   std::string bench_;
   bool json_;
 };

@@ -11,6 +11,8 @@
 
 #include "data/gpt2_tokenizer.h"
 #include "data/preprocess.h"
+#include "runtime/assets.h"
+#include "runtime/error.h"
 #include "tools/bench/ops_bench.h"
 #include "tools/bench/report.h"
 #include "tools/bench/timer.h"
@@ -19,8 +21,9 @@ namespace mt::bench {
 
 int run_tokenizer_bench(const BenchOptions& opt) {
   Reporter rep("tokenizer", opt.json);
-  std::string path = MOETRAIN_SOURCE_DIR "/assets/tinyshakespeare/input.txt";
+  std::string path = asset_path("tinyshakespeare/input.txt");
   std::ifstream in(path, std::ios::binary);
+  MT_CHECK(in, "cannot read '", path, "'");
   std::stringstream ss;
   ss << in.rdbuf();
   std::string text = ss.str();

@@ -4,14 +4,21 @@
 // same run. For an MoE configuration the dense twin (num_experts 1, same active parameters) is
 // measured too, and the MoE/dense tokens/s ratio reported. Under mpirun (with the config's
 // tensor_model_parallel_size and moe_expert_parallel_size) it reports the whole job's tokens/s,
-// per rank, and against one rank alone measured in the same run.
+// per rank, and against a baseline measured in the same run: one process using the cores the
+// job's ranks use (report_parallel says how), named in the output.
 // With --device cuda the model trains on the GPU in the config's precision (--precision bf16), and
 // the reference is the GPU's own GEMM (cuBLAS, 4096^3, operands in that precision, f32 result):
 // the model's FLOP/s against it is the fraction of the machine's matrix throughput it keeps.
 // Defaults: 6 layers, hidden 256, 8 heads, seq 256, micro-batch 8, vocab 50304.
 #include <cblas.h>
+#include <omp.h>
+#include <sched.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
+#include <map>
+#include <optional>
 
 #include "autograd/autocast.h"
 #include "autograd/tape.h"
@@ -29,6 +36,13 @@
 
 namespace mt::bench {
 namespace {
+
+// A ratio as people write it: "1", "2", "1.5".
+std::string num_text(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3g", v);
+  return b;
+}
 
 // Seconds per training step (forward, backward, gradient synchronisation, clipping, AdamW on one
 // micro-batch per data-parallel rank). With a parallel setup every rank of it takes part (the
@@ -78,32 +92,123 @@ double seconds_per_step(const train::TrainConfig& cfg, int64_t iters, double* fl
   return seconds;
 }
 
-// Under mpirun: tokens/s of the whole job and per rank, and against one rank alone (rank 0 runs
-// the same micro-batch on the whole model while the others wait) in the same run.
+// Where the job runs: per node (ranks grouped by host name) the cores its ranks may run on and
+// how many OpenMP threads they run, gathered from every rank.
+struct JobCores {
+  cpu_set_t lead_cpus;                    // the cores the ranks on rank 0's node may run on (their affinity masks)
+  int lead_threads = 0;                   // threads for one process using what those ranks use: min(cores, threads)
+  int used = 0;                           // the same summed over every node: the cores the whole job keeps busy
+  int cores = 0, threads = 0, nodes = 0;  // the job's: cores its ranks may use, their threads
+};
+
+JobCores job_cores(parallel::Communicator& world) {
+  constexpr int kWords = int(sizeof(cpu_set_t) / sizeof(uint64_t));
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  cpu_set_t mine;
+  sched_getaffinity(0, sizeof mine, &mine);
+  std::vector<int64_t> row = {int64_t(std::hash<std::string>()(host)), omp_get_max_threads()};
+  const auto* words = reinterpret_cast<const uint64_t*>(&mine);
+  row.insert(row.end(), words, words + kWords);
+  Tensor all = Tensor::empty({int64_t(row.size()) * world.size()}, DType::I64);
+  world.all_gather(Tensor::from_vector(row, {int64_t(row.size())}), all);
+  struct Node {
+    cpu_set_t cpus;
+    int threads = 0;
+  };
+  std::map<int64_t, Node> nodes;
+  const int64_t* a = all.data<int64_t>();
+  for (int r = 0; r < world.size(); ++r, a += row.size()) {
+    auto [it, fresh] = nodes.try_emplace(a[0]);
+    if (fresh) CPU_ZERO(&it->second.cpus);
+    cpu_set_t rank_cpus;
+    std::memcpy(&rank_cpus, a + 2, sizeof rank_cpus);
+    CPU_OR(&it->second.cpus, &it->second.cpus, &rank_cpus);
+    it->second.threads += int(a[1]);
+  }
+  JobCores job;
+  for (const auto& [hash, node] : nodes) {
+    int used = std::min(CPU_COUNT(&node.cpus), node.threads);
+    job.used += used;
+    job.cores += CPU_COUNT(&node.cpus);
+    job.threads += node.threads;
+    if (hash == all.data<int64_t>()[0]) job.lead_cpus = node.cpus, job.lead_threads = used;
+  }
+  job.nodes = int(nodes.size());
+  return job;
+}
+
+// While alive, this process runs on `cpus` with `threads` OpenMP and OpenBLAS threads (under
+// mpirun a rank is usually bound to one core); then its own cores and thread count come back.
+class OnCores {
+ public:
+  OnCores(const cpu_set_t& cpus, int threads) : threads_(omp_get_max_threads()) {
+    sched_getaffinity(0, sizeof cpus_, &cpus_);
+    take(cpus, threads);
+  }
+  ~OnCores() { take(cpus_, threads_); }
+
+ private:
+  // Every thread of the OpenMP pool sets its own mask (a thread keeps the one it started with).
+  static void take(const cpu_set_t& cpus, int threads) {
+    sched_setaffinity(0, sizeof cpus, &cpus);
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
+#pragma omp parallel
+    sched_setaffinity(0, sizeof cpus, &cpus);
+  }
+  cpu_set_t cpus_;
+  int threads_;
+};
+
+// Under mpirun: tokens/s of the whole job and per rank, against a baseline measured in the same
+// run while the other ranks wait (asleep, parallel/watchdog.h): on the CPU rank 0 alone with the
+// job's cores on its node and as many threads as the ranks there run (at most one per core), so
+// the ratio shows what splitting the work over ranks gains or costs on the same cores; with
+// --device cuda rank 0 alone on its GPU. Ideal ratio: the job's cores (GPUs) / the baseline's.
 void report_parallel(const Reporter& rep, const train::TrainConfig& cfg, int64_t iters, bool lead) {
   parallel::Communicator& world = parallel::world();
   train::ParallelSetup setup = train::make_parallel_setup(cfg, world);
+  JobCores cores = job_cores(world);
   double tokens = double(cfg.micro_batch_size * cfg.seq_length), flops = 0;
   double job_seconds = seconds_per_step(cfg, iters, &flops, &setup);
   double job_tok_s = tokens * double(setup.data_parallel) / job_seconds;
   train::TrainConfig alone = cfg;
   alone.tensor_model_parallel_size = alone.moe_expert_parallel_size = 1;
-  double one_seconds = 0;
-  if (lead) one_seconds = seconds_per_step(alone, iters, &flops);
+  bool gpu = cfg.device == "cuda";
+  int n = world.size();
+  double base_seconds = 0;
+  if (lead) {
+    std::optional<OnCores> on_cores;
+    if (!gpu) on_cores.emplace(cores.lead_cpus, cores.lead_threads);
+    base_seconds = seconds_per_step(alone, iters, &flops);
+  }
   world.barrier();
   if (!lead) return;
-  int n = world.size();
-  double one_tok_s = tokens / one_seconds;
-  char note[160];
+  double base_tok_s = tokens / base_seconds;
+  double ideal = gpu ? double(n) : double(cores.used) / double(cores.lead_threads);
+  char note[200], baseline[200], job[200];
   std::snprintf(note, sizeof note, "%d ranks: tp %d x dp %lld, ep %d; whole job", n, setup.layout.tensor_parallel,
                 (long long)setup.data_parallel, setup.layout.expert_parallel);
+  std::snprintf(baseline, sizeof baseline,
+                "baseline: one process, %d threads on the %d cores the ranks use on its node, same run",
+                cores.lead_threads, CPU_COUNT(&cores.lead_cpus));
+  std::snprintf(job, sizeof job, "the job: %d ranks, %d threads on %d cores, %d node(s)", n, cores.threads, cores.cores,
+                cores.nodes);
   rep.line("parallel_train_tokens_per_s", job_tok_s, "tokens/s", -1, note);
   rep.line("parallel_train_tokens_per_s_per_rank", job_tok_s / n, "tokens/s");
-  rep.line("one_rank_train_tokens_per_s", one_tok_s, "tokens/s", -1, "rank 0 alone, the others idle, same run");
-  rep.line("ranks_over_one_tokens_per_s", job_tok_s / one_tok_s, "ratio", job_tok_s / one_tok_s,
-           "job tokens/s / one rank's (ideal: the rank count)");
-  rep.line("parallel_efficiency", job_tok_s / (one_tok_s * n), "ratio", job_tok_s / (one_tok_s * n),
-           "(job tokens/s / ranks) / one rank's");
+  if (gpu) {
+    rep.line("baseline_train_tokens_per_s", base_tok_s, "tokens/s", -1,
+             "baseline: one process on one GPU (rank 0's), the others idle, same run");
+  } else {
+    rep.line("baseline_train_tokens_per_s", base_tok_s, "tokens/s", -1, baseline);
+    rep.line("baseline_threads", cores.lead_threads, "threads", -1, job);
+  }
+  rep.line("job_over_baseline_tokens_per_s", job_tok_s / base_tok_s, "ratio", job_tok_s / base_tok_s,
+           "job tokens/s / the baseline's (ideal: " + num_text(ideal) +
+               (gpu ? " = the GPUs)" : " = the cores the job keeps busy / the baseline's)"));
+  rep.line("parallel_efficiency", job_tok_s / (base_tok_s * ideal), "ratio", job_tok_s / (base_tok_s * ideal),
+           "job tokens/s / (the baseline's x " + num_text(ideal) + ")");
 }
 
 // This machine's SGEMM (CBLAS, 1024^3): the CPU reference.

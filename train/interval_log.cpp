@@ -1,0 +1,111 @@
+#include "train/interval_log.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace mt::train {
+namespace {
+
+// printf into a std::string (the log's fields are short).
+template <typename... Args>
+std::string format(const char* fmt, Args... args) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, fmt, args...);
+  return buf;
+}
+
+}  // namespace
+
+std::string format_duration(double s) {
+  int64_t t = int64_t(s);
+  return format("%lld:%02lld:%02lld", (long long)(t / 3600), (long long)(t / 60 % 60), (long long)(t % 60));
+}
+
+void IntervalLog::add(const StepResult& step) {
+  iterations_ += 1;
+  seconds_ += step.seconds;
+  lm_loss_ += step.lm_loss;
+  aux_loss_ += step.aux_loss;
+  if (step.distilled) {
+    kd_loss_ += step.kd_loss;
+    distilled_ += 1;
+  }
+  if (!step.applied) skipped_ += 1;
+  last_lr_ = step.lr;
+  last_norm_ = step.grad_norm;
+  micro_batches_ += step.micro_batches;
+  for (const nn::LayerLoadStats& l : step.layers) {
+    nn::LayerLoadStats& acc = layers_[l.layer];
+    acc.layer = l.layer;
+    acc.expert_counts.resize(l.expert_counts.size(), 0);
+    for (size_t e = 0; e < l.expert_counts.size(); ++e) acc.expert_counts[e] += l.expert_counts[e];
+    acc.dropped += l.dropped;
+    acc.aux_loss += l.aux_loss;
+    acc.entropy += l.entropy;
+  }
+}
+
+double IntervalLog::tokens_per_second(const IntervalContext& c) const {
+  return double(iterations_ * c.tokens_per_iter) / seconds_;
+}
+
+double IntervalLog::mfu(const IntervalContext& c) const {
+  double tflops = tokens_per_second(c) * c.flops_per_token * 1e-12;
+  return c.peak_tflops > 0 ? tflops / (c.peak_tflops * double(c.devices)) : 0.0;
+}
+
+std::string IntervalLog::render_text(const IntervalContext& c) const {
+  double n = double(iterations_), tok_s = tokens_per_second(c);
+  std::string terms;  // the KD and MoE terms of the training loss, and fp16's scale, when present
+  if (distilled_ > 0) terms += format(" | kd loss %.4f", kd_loss_ / double(distilled_));
+  if (!layers_.empty()) terms += format(" | moe loss %.4f", c.moe_loss_coeff * aux_loss_ / n);
+  if (c.loss_scale > 0) terms += format(" | loss scale %g | skipped %lld", c.loss_scale, (long long)skipped_);
+  std::string mfu_part = mfu(c) > 0 ? format(" | MFU %.1f%%", 100.0 * mfu(c)) : "";
+  std::string text = format("iteration %7lld/%lld | tokens %11lld | loss %.4f", (long long)c.iteration,
+                            (long long)c.train_iters, (long long)c.consumed_tokens, lm_loss_ / n) +
+                     terms +
+                     format(" | lr %.3e | grad norm %.3f | %8.0f tokens/s | %.3f TFLOP/s", last_lr_, last_norm_, tok_s,
+                            tok_s * c.flops_per_token * 1e-12) +
+                     mfu_part + " | elapsed " + format_duration(c.elapsed_s) + " | ETA " + format_duration(c.eta_s) +
+                     "\n";
+  for (const auto& [layer, l] : layers_) {
+    double mb = double(micro_batches_);
+    int64_t total = 0, most = 0;
+    for (int64_t count : l.expert_counts) total += count, most = std::max(most, count);
+    text += format("  layer %2lld: %zu experts, busiest %4.1f%% of tokens, dropped %4.1f%%, aux %.3f, entropy %.3f\n",
+                   (long long)layer + 1, l.expert_counts.size(), total ? 100.0 * double(most) / double(total) : 0.0,
+                   100.0 * l.dropped / mb, l.aux_loss / mb, l.entropy / mb);
+  }
+  return text;
+}
+
+nlohmann::json IntervalLog::render_record(const IntervalContext& c) const {
+  double n = double(iterations_), tok_s = tokens_per_second(c);
+  nlohmann::json line = {{"iteration", c.iteration}, {"consumed_tokens", c.consumed_tokens},
+                         {"split", "train"},         {"lm_loss", lm_loss_ / n},
+                         {"lr", last_lr_},           {"grad_norm", last_norm_},
+                         {"tokens_per_s", tok_s},    {"tflops", tok_s * c.flops_per_token * 1e-12},
+                         {"elapsed_s", c.elapsed_s}, {"max_rss_mb", c.max_rss_mb}};
+  if (distilled_ > 0) line["kd_loss"] = kd_loss_ / double(distilled_);
+  if (mfu(c) > 0) line["mfu"] = mfu(c);
+  if (c.loss_scale > 0) {
+    line["loss_scale"] = c.loss_scale;
+    line["skipped_iterations"] = skipped_;
+  }
+  if (!layers_.empty()) {
+    line["moe_aux_loss"] = aux_loss_ / n;
+    line["moe_loss"] = c.moe_loss_coeff * aux_loss_ / n;
+    nlohmann::json layers = nlohmann::json::array();
+    double mb = double(micro_batches_);
+    for (const auto& [layer, l] : layers_)
+      layers.push_back({{"layer", layer},
+                        {"expert_counts", l.expert_counts},
+                        {"dropped", l.dropped / mb},
+                        {"aux_loss", l.aux_loss / mb},
+                        {"entropy", l.entropy / mb}});
+    line["moe_layers"] = layers;
+  }
+  return line;
+}
+
+}  // namespace mt::train

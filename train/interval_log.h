@@ -1,0 +1,66 @@
+// What the training log reports every log_interval iterations: the interval log accumulates each
+// step's results (losses, KD and MoE terms, fp16 skips, MoE layer loads, time) and renders them as
+// the log line (with the MoE layer table) and as the metrics.jsonl record, from the same numbers.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "nn/gpt.h"
+
+namespace mt::train {
+
+// One optimizer step's results (Trainer::train_step), averaged over its micro-batches and ranks.
+struct StepResult {
+  double lm_loss = 0;                      // the language-model loss
+  double aux_loss = 0;                     // the MoE load-balancing loss before moe_loss_coeff (0 without MoE)
+  double kd_loss = 0;                      // beta T^2 KL(teacher || student); 0 without a teacher
+  bool distilled = false;                  // the step trained with the KD term
+  double grad_norm = 0;                    // global gradient norm before clipping
+  double lr = 0;                           // the learning rate of the step
+  bool applied = true;                     // false: fp16 gradients overflowed, the step was skipped
+  double seconds = 0;                      // wall time of the step
+  std::vector<nn::LayerLoadStats> layers;  // MoE layer loads summed over the step's micro-batches
+  int64_t micro_batches = 0;
+};
+
+// The run's constants the rendering needs.
+struct IntervalContext {
+  int64_t iteration = 0, train_iters = 0, consumed_tokens = 0, tokens_per_iter = 0;
+  double flops_per_token = 0;  // model FLOPs per trained token (nn::GptModel::train_flops_per_token)
+  double peak_tflops = 0;      // per device; 0: unknown (no MFU)
+  int64_t devices = 1;         // ranks of the job
+  double moe_loss_coeff = 0;
+  double loss_scale = 0;  // fp16's scale now; 0: no loss scaling
+  double elapsed_s = 0, eta_s = 0, max_rss_mb = 0;
+};
+
+class IntervalLog {
+ public:
+  void add(const StepResult& step);
+  int64_t iterations() const { return iterations_; }
+
+  // The log line ("iteration N/M | tokens ... | ETA ...\n") followed by the MoE layer table.
+  std::string render_text(const IntervalContext& c) const;
+  // The same numbers as one metrics.jsonl record (split "train").
+  nlohmann::json render_record(const IntervalContext& c) const;
+  void reset() { *this = IntervalLog(); }
+
+ private:
+  double tokens_per_second(const IntervalContext& c) const;
+  double mfu(const IntervalContext& c) const;
+
+  int64_t iterations_ = 0, distilled_ = 0, skipped_ = 0, micro_batches_ = 0;
+  double seconds_ = 0, lm_loss_ = 0, aux_loss_ = 0, kd_loss_ = 0, last_lr_ = 0, last_norm_ = 0;
+  // per MoE layer: expert counts, and sums of dropped fraction, aux loss and router entropy over
+  // the interval's micro-batches (averaged when rendered)
+  std::map<int64_t, nn::LayerLoadStats> layers_;
+};
+
+// "h:mm:ss"
+std::string format_duration(double seconds);
+
+}  // namespace mt::train

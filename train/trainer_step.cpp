@@ -1,0 +1,174 @@
+// The Trainer's work per iteration: one optimizer step, the validation loss, the zero-shot tasks.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+
+#include "autograd/autocast.h"
+#include "autograd/ops.h"
+#include "autograd/tape.h"
+#include "nn/kd_loss.h"
+#include "train/distillation.h"
+#include "train/eval_harness.h"
+#include "train/metrics_file.h"
+#include "train/trainer.h"
+
+namespace mt::train {
+namespace {
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// tokens i32 [B, L+1] -> inputs = tokens[:, :L], labels = tokens[:, 1:], both i32 [B, L]
+void split_tokens(const Tensor& tokens, Tensor& inputs, Tensor& labels) {
+  int64_t b = tokens.size(0), l = tokens.size(1) - 1;
+  inputs = Tensor::empty({b, l}, DType::I32);
+  labels = Tensor::empty({b, l}, DType::I32);
+  const int32_t* t = tokens.data<int32_t>();
+  for (int64_t i = 0; i < b; ++i)
+    for (int64_t j = 0; j < l; ++j) {
+      inputs.data<int32_t>()[i * l + j] = t[i * (l + 1) + j];
+      labels.data<int32_t>()[i * l + j] = t[i * (l + 1) + j + 1];
+    }
+}
+
+// Adds one micro-batch's MoE layer loads into the step's (per layer, in order).
+void add_layer_loads(std::vector<nn::LayerLoadStats>& into, const std::vector<nn::LayerLoadStats>& layers) {
+  for (const nn::LayerLoadStats& l : layers) {
+    auto it = std::find_if(into.begin(), into.end(), [&](const auto& a) { return a.layer == l.layer; });
+    if (it == into.end()) {
+      into.push_back(l);
+      continue;
+    }
+    it->expert_counts.resize(l.expert_counts.size(), 0);
+    for (size_t e = 0; e < l.expert_counts.size(); ++e) it->expert_counts[e] += l.expert_counts[e];
+    it->dropped += l.dropped;
+    it->aux_loss += l.aux_loss;
+    it->entropy += l.entropy;
+  }
+}
+
+}  // namespace
+
+StepResult Trainer::train_step() {
+  double start = now_seconds();
+  StepResult r;
+  r.lr = schedule_->lr(state_.iteration, state_.consumed_tokens);
+  r.distilled = teacher_ != nullptr;
+  ParameterRegistry& params = model_->parameters();
+  params.zero_grads();
+  double loss_scale = scaler_ ? scaler_->scale() : 1.0;
+  {  // the step's micro-batches under one autocast scope: the 16-bit weight copy is refreshed once
+    ag::Autocast autocast(compute_, &params);
+    for (int64_t micro = 0; micro < accumulation_; ++micro) {
+      data::MicroBatch mb = next_micro_batch();
+      Tensor inputs, labels;
+      split_tokens(mb.tokens, inputs, labels);
+      nn::LossParts parts = model_->loss_parts(inputs, labels, mb.loss_mask, {true, mb.first_sample});
+      r.lm_loss += parts.lm_loss;
+      r.aux_loss += parts.aux_loss;
+      add_layer_loads(r.layers, parts.layers);
+      r.micro_batches += 1;
+      Variable total = parts.total;
+      if (teacher_) {  // + beta T^2 KL(teacher || student) on the same tokens
+        Variable kd = nn::kd_loss(parts.logits, teacher_->logits(inputs), cfg_.kd_temp, cfg_.kd_beta_ce,
+                                  cfg_.kd_loss_mask ? mb.loss_mask : Tensor(), setup_.tensor_group);
+        r.kd_loss += kd.value().item();
+        total = ag::add(total, kd);
+      }
+      Tensor seed = Tensor::scalar(loss_scale / double(accumulation_), total.dtype());
+      current_tape().backward(total, &seed);
+    }
+  }
+  synchronize_gradients(params, setup_);
+  if (scaler_) unscale_gradients(params, loss_scale);
+  if (world_.size() > 1) {  // the logged losses: averaged over the ranks
+    Tensor losses = Tensor::from_vector(std::vector<double>{r.lm_loss, r.aux_loss, r.kd_loss}, {3});
+    world_.all_reduce(losses, parallel::ReduceKind::Avg);
+    r.lm_loss = losses.data<double>()[0];
+    r.aux_loss = losses.data<double>()[1];
+    r.kd_loss = losses.data<double>()[2];
+  }
+  r.lm_loss /= double(accumulation_);
+  r.aux_loss /= double(accumulation_);
+  r.kd_loss /= double(accumulation_);
+  // The norm is the same on every rank (all-reduced over the expert and tensor groups, gradients
+  // synchronised over data parallelism), so every rank takes the same decision.
+  r.grad_norm = global_grad_norm(params, setup_.expert_group, setup_.tensor_group);
+  r.applied = scaler_ ? scaler_->update(!std::isfinite(r.grad_norm)) : true;
+  if (r.applied) {
+    MT_CHECK(std::isfinite(r.grad_norm), "iteration ", state_.iteration + 1, ": the gradient norm is ", r.grad_norm,
+             " (training diverged); lower lr or check the data");
+    clip_grad_norm(params, cfg_.clip_grad, r.grad_norm);
+    optimizer_->step(r.lr);
+  }
+  if (scaler_) state_.loss_scale = scaler_->state();
+  state_.iteration += 1;
+  state_.consumed_samples += global_batch_;
+  state_.consumed_tokens += tokens_per_iter_;
+  r.seconds = now_seconds() - start;
+  return r;
+}
+
+// The LM loss (as Megatron reports) over eval_iters global batches of the validation split,
+// continuing through it from one evaluation to the next, in the training's precision.
+double Trainer::evaluate() {
+  if (!datasets_[1] || cfg_.eval_iters == 0) return -1;
+  NoGradGuard no_grad;
+  ag::Autocast autocast(compute_, &model_->parameters());
+  data::LoaderOptions vo = loader_options_;
+  int64_t per_eval = cfg_.eval_iters * global_batch_;
+  vo.consumed_samples = (evals_done_ * per_eval) % std::max<int64_t>(datasets_[1]->size() - per_eval + 1, 1);
+  data::GptLoader valid(datasets_[1], vo);
+  double total = 0;
+  int64_t n = 0;
+  for (int64_t i = 0; i < cfg_.eval_iters * accumulation_ && valid.remaining_steps() > 0; ++i, ++n) {
+    data::MicroBatch mb = valid.next();
+    Tensor inputs, labels;
+    split_tokens(mb.tokens, inputs, labels);
+    total += model_->loss_parts(inputs, labels, mb.loss_mask).lm_loss;
+  }
+  ++evals_done_;
+  if (setup_.data_parallel > 1) {  // each rank evaluated its slice of the same global batches: average
+    Tensor t = Tensor::from_vector(std::vector<double>{total, double(n)}, {2});
+    world_.all_reduce(t, parallel::ReduceKind::Sum);
+    total = t.data<double>()[0];
+    n = int64_t(t.data<double>()[1]);
+  }
+  return n ? total / double(n) : -1;
+}
+
+// The zero-shot tasks (train/eval_harness.h), eval_tasks_limit documents each, into the log and
+// the metrics (split "tasks").
+void Trainer::run_zero_shot_tasks() {
+  EvalOptions eo;
+  eo.tasks = cfg_.eval_tasks;
+  eo.task_data = cfg_.eval_task_data;
+  eo.limit = cfg_.eval_tasks_limit;
+  eo.verbose = false;
+  // split over the ranks, unless expert parallelism needs every rank in every forward
+  eo.ranks = world_.size() > 1 && !setup_.expert_group ? &world_ : nullptr;
+  ag::Autocast autocast(compute_, &model_->parameters());
+  std::map<std::string, TaskRun> runs = evaluate_model(*model_, tokenizer_, eo);
+  nlohmann::json line = {
+      {"iteration", state_.iteration}, {"consumed_tokens", state_.consumed_tokens}, {"split", "tasks"}};
+  std::string text;
+  for (const auto& [name, run] : runs) {
+    if (!run.missing.empty()) {
+      text += " | " + name + " skipped (no data)";
+      continue;
+    }
+    for (const auto& [metric, value] : run.metrics.values) {
+      line[name + "_" + metric] = value;
+      char buf[64];
+      std::snprintf(buf, sizeof buf, " | %s %s %.4f", name.c_str(), metric.c_str(), value);
+      text += buf;
+    }
+  }
+  clear_progress_bar();
+  say("iteration %7lld | zero-shot%s\n", (long long)state_.iteration, text.c_str());
+  metrics_->write(line);
+}
+
+}  // namespace mt::train
