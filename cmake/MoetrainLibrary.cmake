@@ -2,7 +2,7 @@
 #
 # Each top-level folder is one library target `moetrain_<folder>`. A target compiles against an
 # "include view": a folder under build/include_views/<folder>/ holding symlinks to its own folder
-# and to the folders it may include (DESIGN.md's table), and nothing else. So
+# and to the folders it may include (the README's Layout table), and nothing else. So
 # `#include "train/x.h"` inside runtime/ fails to compile instead of quietly creating a cycle.
 set(MOETRAIN_VIEW_ROOT ${CMAKE_BINARY_DIR}/include_views)
 

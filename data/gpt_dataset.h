@@ -1,4 +1,5 @@
-// Megatron's GPT dataset (Megatron-DeepSpeed megatron/data/gpt_dataset.py; spec §2): fixed-length
+// Megatron's GPT dataset (Megatron-DeepSpeed megatron/data/gpt_dataset.py;
+// docs/data.md): fixed-length
 // samples of seq_length + 1 tokens cut across sequence boundaries, from three index arrays
 //   doc_idx      the split's sequence ids repeated for E epochs, shuffled
 //   sample_idx   [M+1, 2] (position in doc_idx, token offset) where each sample starts

@@ -1,5 +1,5 @@
 // Megatron's "mmap" indexed dataset: <prefix>.idx + <prefix>.bin, byte-compatible with
-// Megatron-LM / Megatron-DeepSpeed (spec: ../shared/spec/data-and-eval.md §1).
+// Megatron-LM / Megatron-DeepSpeed (megatron/data/indexed_dataset.py, MMapIndexedDataset; docs/data.md).
 //   .idx: "MMIDIDX\0\0", u64 version 1, u8 dtype code, u64 S sequences, u64 D doc-index entries,
 //         i32 sizes[S], i64 pointers[S] (byte offsets into .bin), i64 doc_idx[D]
 //   .bin: the token ids of all sequences, concatenated, little-endian, no header

@@ -1,7 +1,7 @@
 // numpy's legacy RandomState(seed) as Megatron uses it to shuffle: MT19937 seeded with
 // init_genrand(seed) (= std::mt19937(seed)), and RandomState.shuffle of a 1-D array: for i from
 // n-1 down to 1, swap a[i] with a[j], j uniform in [0, i] by masked rejection sampling
-// (numpy's random_interval). Bit-exact with numpy (spec §2.5 test vectors).
+// (numpy's random_interval). Bit-exact with numpy (tests/data: vectors numpy printed).
 #pragma once
 
 #include <cstdint>

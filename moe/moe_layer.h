@@ -1,4 +1,5 @@
-// A DeepSpeed-MoE layer replacing a transformer block's MLP (spec §8-§10):
+// A DeepSpeed-MoE layer replacing a transformer block's MLP (deepspeed/moe/layer.py MoE,
+// sharded_moe.py MOELayer; docs/moe.md), in four steps: route -> dispatch -> experts -> combine:
 //   logits = x Wg^T (gate Linear(h, E), no bias), P = softmax(logits), routing (moe/router.h),
 //   rows = dispatch(x) expert-major, each expert e: fc2_e(gelu(fc1_e(rows_e))), y = combine(rows, w)
 //   residual MoE (mlp_type residual): y = a * y + b * MLP(x), [a, b] = softmax(Linear(h, 2)(x))

@@ -1,4 +1,5 @@
-// The routing decisions of DeepSpeed-MoE's TopKGate (spec: deepspeed-moe-semantics.md §3-§7),
+// The routing decisions of DeepSpeed-MoE's TopKGate (deepspeed/moe/sharded_moe.py: top1gating,
+// top2gating, topkgating; docs/moe.md),
 // computed on the host from the gate's probabilities, without any S x E x C one-hot tensor:
 // for every (token, choice) the expert and the slot in that expert's buffer, or "dropped".
 //   top-1: expert = argmax P; over capacity, Random Token Selection (use_rts) keeps a uniformly

@@ -1,4 +1,5 @@
-// The knowledge-distillation term of Mixture-of-Students (DeepSpeed-MoE's MoS; spec §13.3):
+// The knowledge-distillation term of Mixture-of-Students (DeepSpeed-MoE's MoS, deepspeed/moe
+// in Megatron-DeepSpeed's pretrain_gpt.py; docs/math/kd.md):
 //   kd = beta * T^2 * sum_n w_n KL(p_n || q_n),   p = softmax(teacher / T), q = softmax(student / T)
 // over the vocabulary, with w_n = 1/N for N tokens (DeepSpeed: every position counts; its
 // KLDivLoss 'batchmean' divided by micro-batch x seq_length is this mean) or, with a loss mask,

@@ -1,7 +1,7 @@
 // Which ranks talk to which: the tensor-, data-, expert- and expert-data-parallel groups of a
 // job, following Megatron's rank order (tensor-parallel ranks innermost and contiguous, then data,
-// then pipeline stages outermost) and DeepSpeed-MoE's expert groups (spec: deepspeed-moe-
-// semantics.md §12.1).
+// then pipeline stages outermost) and DeepSpeed-MoE's expert groups (deepspeed/utils/groups.py,
+// _create_expert_and_data_parallel; docs/parallel.md).
 //
 // With W ranks, tp tensor-parallel, pp pipeline stages and ep expert-parallel:
 //   Q = W / pp ranks per stage, D = W / (tp * pp) data-parallel replicas of the dense weights.

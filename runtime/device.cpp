@@ -20,4 +20,17 @@ int local_rank_from_launcher() {
   return 0;
 }
 
+#if !MOETRAIN_HAVE_CUDA
+// A build without the CUDA backend sees no GPU (with it: runtime/cuda/device.cu).
+int cuda_device_count() {
+  return 0;
+}
+int selected_cuda_device() {
+  return 0;
+}
+double device_peak_tflops(Device, DType) {
+  return 0.0;
+}
+#endif
+
 }  // namespace mt

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "runtime/dtype.h"
+
 namespace mt {
 
 enum class DeviceType : unsigned char { CPU = 0, CUDA = 1 };
@@ -26,5 +28,17 @@ struct Device {
 // Device::cuda() then names (index 0 = "this process's GPU"); more ranks than GPUs on a node
 // share them, and then the job communicates through MPI rather than NCCL.
 int local_rank_from_launcher();
+
+// Device queries, in every build (without the CUDA backend: no GPU) and without a CUDA header.
+// The GPUs this process sees: 0 without the CUDA backend, a GPU or its driver. (The host-emulated
+// device, runtime/emulated_cuda.h, is not a GPU and is not counted.)
+int cuda_device_count();
+// The GPU this process uses (what Device::cuda() names): local rank mod cuda_device_count();
+// 0 without GPUs.
+int selected_cuda_device();
+// The dense peak in TFLOP/s of `device` for GEMMs whose operands are `compute` (bf16/f16: tensor
+// cores; f32 without TF32), from the GPU's name and NVIDIA's datasheets, for the MFU in the
+// training log; 0 when unknown (the CPU, the emulated device, a GPU not in the table).
+double device_peak_tflops(Device device, DType compute);
 
 }  // namespace mt

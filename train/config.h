@@ -86,11 +86,6 @@ struct TrainConfig {
   DType compute_dtype() const;  // F32, BF16 or F16 from `precision`
 };
 
-// Where a value came from, for error messages: "cfg.yaml:12" or "--lr".
-struct ConfigSource {
-  std::string where;
-};
-
 // Reads a YAML file (a mapping of keys to values) on top of `base`. Errors name file:line.
 TrainConfig load_config_file(const std::string& path, TrainConfig base = {});
 // Applies --key value / --key=value / --list-key v1 v2 ... overrides; returns unused positional

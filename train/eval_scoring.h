@@ -1,5 +1,6 @@
 // Log-likelihood scoring for zero-shot evaluation, as lm-evaluation-harness 0.2.0 with
-// Megatron-DeepSpeed's adaptor does it (spec data-and-eval.md §4.1):
+// Megatron-DeepSpeed's adaptor does it (examples_deepspeed/MoE/readme_evalharness.md,
+// tasks/eval_harness/evaluate.py; docs/eval.md):
 //   loglikelihood(context, continuation): full = context + continuation (tokenised separately),
 //   left-truncated to max_length + 1, input = full[:-1]; the last len(continuation) positions
 //   are scored: the sum of log p(continuation token) under the logits cut to the real

@@ -1,5 +1,5 @@
 // The zero-shot tasks of DeepSpeed-MoE's Table 1 (and WikiText), as lm-evaluation-harness 0.2.0
-// defines them (spec data-and-eval.md §4.2-4.3): each file format read as it ships, each document
+// defines them (lm_eval/tasks/*.py; docs/eval.md): each file format read as it ships, each document
 // turned into prompts, the prompts into log-likelihood requests (train/eval_scoring.h), and the
 // results into the task's metrics.
 //

@@ -5,7 +5,6 @@
 #include "runtime/ops.h"
 #if defined(MOETRAIN_HAVE_NCCL) && defined(MOETRAIN_HAVE_CUDA)
 #include "parallel/nccl.h"
-#include "runtime/cuda/cuda_backend.h"
 #include "runtime/device.h"
 #endif
 
@@ -28,12 +27,12 @@ ParallelSetup make_parallel_setup(const TrainConfig& cfg, parallel::Communicator
     // NCCL wants a GPU of its own per rank: when a node runs more ranks than it has GPUs, every
     // rank stays with MPI (which stages GPU tensors through host memory). A collective decision.
     Tensor shared =
-        Tensor::from_vector(std::vector<double>{local_rank_from_launcher() >= cuda::device_count() ? 1.0 : 0.0}, {1});
+        Tensor::from_vector(std::vector<double>{local_rank_from_launcher() >= cuda_device_count() ? 1.0 : 0.0}, {1});
     world.all_reduce(shared, parallel::ReduceKind::Max);
     if (shared.item() == 0.0) {
       std::shared_ptr<parallel::Communicator> host(&world, [](parallel::Communicator*) {});  // owned by world()
       s.routed_world = parallel::make_device_routed_communicator(
-          host, parallel::make_nccl_communicator(world, cuda::selected_device()));
+          host, parallel::make_nccl_communicator(world, selected_cuda_device()));
       s.routed_world->set_group_name("world");  // the NCCL world's name in timeout messages
       group_world = s.routed_world.get();
     }

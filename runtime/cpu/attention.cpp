@@ -17,10 +17,10 @@
 
 #include "runtime/cpu/blas.h"
 #include "runtime/cpu/cpu_backend.h"
-#include "runtime/cpu/dropout_mask.h"
 #include "runtime/cpu/parallel.h"
 #include "runtime/cpu/vec_math.h"
 #include "runtime/dispatch.h"
+#include "runtime/dropout_mask.h"
 
 namespace mt::cpu {
 namespace {
@@ -70,10 +70,9 @@ struct HeadDropout {
   bool on() const { return p > 0; }
 };
 
-// Head h of sample b: its mask starts at element (b * total_heads + first_head + h) * T * T.
+// Head h of sample b (runtime/backend.h: AttentionDropout::mask_start).
 HeadDropout head_dropout(const AttentionDropout& d, int64_t n_head, int64_t b, int64_t h, int64_t t_len) {
-  int64_t total = d.total_heads > 0 ? d.total_heads : n_head;
-  return {d.p, d.key, uint64_t(b * total + d.first_head + h) * uint64_t(t_len) * uint64_t(t_len)};
+  return {d.p, d.key, d.mask_start(n_head, b, h, t_len)};
 }
 
 // m[r, j] = keep(t = i0 + r, s = j) / (1 - p) for the block's valid keys, 0 after them.

@@ -32,7 +32,7 @@ void CpuBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targe
         T mx = lane_max(row, v);
         double sum = lane_sum<T>(v, [&](int64_t j) { return vexp(row[j] - mx); });
         plse[i] = mx + T(std::log(sum));
-        int64_t col = shard_row(int64_t(pt[i]), v, shard);
+        int64_t col = shard.row(int64_t(pt[i]), v);
         ptl[i] = col >= 0 ? row[col] : T(0);
       }
     });
@@ -57,7 +57,7 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
         T* out = pd + i * v;
         T l = plse[i];
         for (int64_t j = 0; j < v; ++j) out[j] += g * vexp(row[j] - l);
-        int64_t col = shard_row(int64_t(pt[i]), v, shard);
+        int64_t col = shard.row(int64_t(pt[i]), v);
         if (col >= 0) out[col] -= g;
       }
     });

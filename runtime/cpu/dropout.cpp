@@ -2,9 +2,9 @@
 //   forward:  x, y any shape: y[i] = x[i] * keep(i) / (1 - p),  keep(i) = uniform_at(key, i) >= p
 //   backward: dx[i] += dy[i] * keep(i) / (1 - p)   (the same mask, regenerated from the key)
 #include "runtime/cpu/cpu_backend.h"
-#include "runtime/cpu/dropout_mask.h"
 #include "runtime/cpu/parallel.h"
 #include "runtime/dispatch.h"
+#include "runtime/dropout_mask.h"
 
 namespace mt::cpu {
 namespace {

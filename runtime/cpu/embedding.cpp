@@ -27,7 +27,7 @@ void CpuBackend::embedding_forward(const Tensor& idx, const Tensor* wte, const T
     T* po = out.data<T>();
     parallel_for(bsz * t_len, c, [&](int64_t s, int64_t e) {
       for (int64_t n = s; n < e; ++n) {
-        int64_t row = pte ? shard_row(int64_t(pi[n]), v, shard) : -1;
+        int64_t row = pte ? shard.row(int64_t(pi[n]), v) : -1;
         const T* te = row >= 0 ? pte + row * c : nullptr;
         const T* pe = ppe ? ppe + (n % t_len) * c : nullptr;
         T* o = po + n * c;
@@ -51,7 +51,7 @@ void CpuBackend::embedding_backward(const Tensor& dout, const Tensor& idx, const
     parallel_for(c, 2 * bsz * t_len, [&](int64_t c0, int64_t c1) {
       for (int64_t n = 0; n < bsz * t_len; ++n) {
         const T* g = pd + n * c;
-        int64_t r = pte ? shard_row(int64_t(pi[n]), v, shard) : -1;
+        int64_t r = pte ? shard.row(int64_t(pi[n]), v) : -1;
         if (r >= 0) {
           T* row = pte + r * c;
           for (int64_t j = c0; j < c1; ++j) row[j] += g[j];

@@ -14,15 +14,11 @@ void check_index_range(const char* op, const char* what, const I* idx, int64_t n
              ")");
 }
 
-// Ids must lie in the whole vocabulary (shard.total, or `rows` when 0); returns the row of id i
-// in a table holding `rows` rows from shard.start, or -1 when the id is in another shard.
+// Ids must lie in the whole vocabulary (shard.total, or `rows` when 0); VocabShard::row then
+// gives an id's row in a table holding `rows` rows from shard.start (-1: another shard's).
 template <class I>
 void check_vocab_ids(const char* op, const char* what, const I* idx, int64_t n, int64_t rows, const VocabShard& shard) {
   check_index_range(op, what, idx, n, shard.total > 0 ? shard.total : rows);
-}
-inline int64_t shard_row(int64_t id, int64_t rows, const VocabShard& shard) {
-  int64_t r = id - shard.start;
-  return r >= 0 && r < rows ? r : -1;
 }
 
 }  // namespace mt::cpu

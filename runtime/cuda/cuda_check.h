@@ -1,5 +1,5 @@
-// Error checks for the CUDA runtime and cuBLAS: a failed call throws mt::Error naming the call,
-// the file and line, and the library's message.
+// Error checks for the CUDA runtime and cuBLAS (a failed call throws mt::Error naming the call,
+// the file and line, and the library's message), launch shapes, and the host-side id check.
 #pragma once
 
 #include <cublas_v2.h>
@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "runtime/backend.h"
 #include "runtime/error.h"
 #include "runtime/tensor.h"
 
@@ -34,6 +35,13 @@ inline unsigned blocks_for(int64_t n, int threads = 256) {
   return unsigned(std::max<int64_t>((n + threads - 1) / threads, 1));
 }
 
+// Row kernels (layernorm, softmax, cross-entropy, distillation): one block of kRowThreads per
+// row of n rows.
+constexpr int kRowThreads = 256;
+inline unsigned row_blocks(int64_t n) {
+  return unsigned(std::max<int64_t>(n, 0));
+}
+
 // Token ids or targets copied to the host and checked against [0, limit): the CPU backend's
 // error, before a kernel could read out of bounds.
 template <class I>
@@ -42,6 +50,13 @@ void check_ids(const Tensor& idx, int64_t limit, const char* op) {
   const I* p = host.data<I>();
   for (int64_t i = 0; i < host.numel(); ++i)
     MT_CHECK(p[i] >= 0 && p[i] < limit, op, ": id[", i, "] = ", int64_t(p[i]), " is outside [0, ", limit, ")");
+}
+
+// Token ids or targets checked against the whole vocabulary: shard.total, or `rows` (the shard's
+// own size) when 0.
+template <class I>
+void check_vocab_ids(const Tensor& idx, int64_t rows, const VocabShard& shard, const char* op) {
+  check_ids<I>(idx, shard.total > 0 ? shard.total : rows, op);
 }
 
 }  // namespace mt::cuda

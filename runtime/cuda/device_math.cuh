@@ -1,5 +1,6 @@
 // Device helpers shared by the CUDA kernels: block-wide sum and max (any block size up to 1024,
-// a multiple of 32). (bf16 / f16 <-> float: runtime/float16.h, shared with the host.)
+// a multiple of 32), a row's log-sum-exp. (bf16 / f16 <-> float: runtime/float16.h, shared with
+// the host.)
 #pragma once
 
 #include <math_constants.h>
@@ -43,6 +44,18 @@ __device__ T block_max(T v, T* scratch) {
   T m = scratch[0];
   for (int w = 1; w < int(blockDim.x + 31) / 32; ++w) m = max(m, scratch[w]);
   return m;
+}
+
+// log sum_j exp(scale row[j]) for j < n, in f64: the block's threads share the row (every thread
+// gets the result). `scratch` holds 32 values.
+template <class T>
+__device__ double row_logsumexp(const T* row, int64_t n, double scale, double* scratch) {
+  double m = -CUDART_INF;
+  for (int64_t j = threadIdx.x; j < n; j += blockDim.x) m = max(m, scale * double(row[j]));
+  m = block_max(m, scratch);
+  double s = 0;
+  for (int64_t j = threadIdx.x; j < n; j += blockDim.x) s += exp(scale * double(row[j]) - m);
+  return m + log(block_sum(s, scratch));
 }
 
 }  // namespace mt::cuda

@@ -4,10 +4,10 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 
-#include "runtime/cuda/cuda_backend.h"
+#include "runtime/device.h"
 
 int main(int argc, char** argv) {
-  if (mt::cuda::device_count() == 0) {
+  if (mt::cuda_device_count() == 0) {
     std::printf("SKIPPED: no CUDA device visible to this process; the CUDA tests need a GPU (tools/gpu-check.sh)\n");
     return 77;
   }

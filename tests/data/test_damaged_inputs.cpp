@@ -256,7 +256,7 @@ TEST_CASE("bad .idx/.bin files name the file, what is wrong and what to do", "[d
   fs::remove_all(dir);
 }
 
-TEST_CASE("no damaged or truncated .idx/.bin crashes: each opens and reads, or names the file", "[data][indexed]") {
+TEST_CASE("no damaged or truncated .idx/.bin crashes: each opens and reads, or names the file", "[data][indexed][slow]") {
   fs::path dir = fresh_dir("idx_fuzz");
   {  // the first 300 documents of the sample (a 6 KB .idx): small files keep the many attempts fast
     IndexedDataset sample(kSample);

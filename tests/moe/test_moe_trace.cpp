@@ -1,4 +1,4 @@
-// `moetrain trace`'s recorder and layout on the spec's worked top-1 example (docs/math/moe.md §10),
+// `moetrain trace`'s recorder and layout on the worked top-1 example (docs/math/moe.md §10),
 // where every number can be computed by hand: P rows (0.9,0.1) ... (0.2,0.8), capacity 3, token 3
 // dropped, l_aux = 1.0556, dl_aux/dP = (0.2222, 0.1111); experts whose fc1 is 0 output their fc2
 // bias (1, 2), so with dL/dy = 1 every kept token's d combine weight is <1, (1,2)> = 3. The test
@@ -53,7 +53,7 @@ std::string trace_of_worked_example() {
   current_tape().backward(ag::add(sum_y, out.aux_loss));
   std::vector<std::pair<std::string, Tensor>> grads = {{"moe.gate.weight", params.get("moe.gate.weight").var.grad()}};
   return format_moe_trace(
-      rec, "MoE layer (the spec's worked example: S = 6, E = 2, top-1, cf 1, min capacity 1, RTS off)", 6, grads);
+      rec, "MoE layer (the worked example: S = 6, E = 2, top-1, cf 1, min capacity 1, RTS off)", 6, grads);
 }
 
 // The fenced block between <!-- trace-example --> and <!-- /trace-example --> in docs/math/moe.md.

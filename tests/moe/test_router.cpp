@@ -1,4 +1,4 @@
-// Routing decisions against hand-computed cases (spec §4-§7): capacity, min capacity, dropping by
+// Routing decisions against hand-computed cases (docs/moe.md): capacity, min capacity, dropping by
 // position, RTS reproducibility, top-2 slot order and renormalisation, l_aux, eval vs train
 // capacity factor, dropless mode.
 #include <catch2/catch.hpp>
@@ -32,7 +32,7 @@ TEST_CASE("capacity formula with min capacity", "[moe][router]") {
   REQUIRE(expert_capacity(6, 3, 2, 1.0, 1) == 4);            // top-2: 2 * cf
 }
 
-TEST_CASE("top-1: the spec's worked example, RTS off", "[moe][router]") {
+TEST_CASE("top-1: the worked example of docs/math/moe.md, RTS off", "[moe][router]") {
   auto [p, z] = pz({{0.9, 0.1}, {0.8, 0.2}, {0.7, 0.3}, {0.6, 0.4}, {0.3, 0.7}, {0.2, 0.8}});
   RouterConfig cfg;
   cfg.num_experts = 2;

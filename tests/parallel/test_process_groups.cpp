@@ -1,4 +1,5 @@
-// Process-group membership (no MPI needed): the examples of spec §12.1 verbatim, and the
+// Process-group membership (no MPI needed): the examples of DeepSpeed's
+// deepspeed/utils/groups.py docstrings (docs/parallel.md) verbatim, and the
 // invariants every layout must keep (groups partition the world; a rank's expert-parallel and
 // expert-data-parallel groups meet only in itself and together cover its stage or its DP group).
 #include <algorithm>

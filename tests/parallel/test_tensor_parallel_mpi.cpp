@@ -11,23 +11,18 @@
 #include "parallel/shards.h"
 #include "runtime/random.h"
 #include "test_util.h"
+#include "tiny_gpt.h"
 
 using namespace mt;
 
 namespace {
 
 nn::GptConfig small_gpt(parallel::Communicator* tensor_group) {
-  nn::GptConfig c;
-  c.num_layers = 2;
-  c.hidden_size = 16;
+  nn::GptConfig c = testutil::tiny_gpt();
   c.num_attention_heads = 4;
-  c.ffn_hidden_size = 32;
   c.max_position_embeddings = 8;
-  c.padded_vocab_size = 64;
-  c.init_method_std = 0.3;
   c.hidden_dropout = 0.1;
   c.attention_dropout = 0.1;
-  c.dtype = DType::F64;
   c.tensor_group = tensor_group;
   return c;
 }

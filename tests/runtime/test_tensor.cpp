@@ -2,10 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include "runtime/allocator.h"
+#include "runtime/device.h"
 #include "runtime/tensor.h"
-#if MOETRAIN_HAVE_CUDA
-#include "runtime/cuda/cuda_backend.h"
-#endif
 
 using namespace mt;
 
@@ -80,7 +78,7 @@ TEST_CASE("allocator counts live and peak bytes", "[runtime][allocator]") {
   // Without the CUDA backend built, or without a GPU, a CUDA tensor is a clear error.
 #if MOETRAIN_HAVE_CUDA
   const char* why = "no CUDA device is visible";
-  if (mt::cuda::device_count() > 0) return;
+  if (cuda_device_count() > 0) return;
 #else
   const char* why = "without that backend";
 #endif

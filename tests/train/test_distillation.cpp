@@ -91,7 +91,7 @@ TEST_CASE("the teacher is frozen: no gradients, and training the student leaves 
 }
 
 TEST_CASE("staged KD: the KD term is on before kd_stop_step and off from it, and a resume crosses it exactly",
-          "[train][mos]") {
+          "[train][mos][slow]") {
   fs::path straight = fresh_dir("mos_straight"), split = fresh_dir("mos_split"), teacher = trained_teacher("staged");
   run_training(student_run(straight, teacher), quiet_options());
   std::vector<nlohmann::json> lines = metric_lines(straight / "metrics.jsonl");
@@ -176,7 +176,7 @@ TEST_CASE("distillation errors name the teacher, the tensor and both shapes", "[
                                                          Contains("f32[2,16]") && Contains("num_experts [4]"));
 }
 
-TEST_CASE("gradcheck of a MoS student includes its KD term (moetrain gradcheck)", "[train][mos][gradcheck]") {
+TEST_CASE("gradcheck of a MoS student includes its KD term (moetrain gradcheck)", "[train][mos][gradcheck][slow]") {
   fs::path teacher = trained_teacher("gradcheck");
   TrainConfig s = student_run(fresh_dir("student_gradcheck"), teacher);
   ModelGradcheckOptions o;

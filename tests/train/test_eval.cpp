@@ -9,6 +9,7 @@
 
 #include "autograd/tape.h"
 #include "nn/gpt.h"
+#include "tiny_gpt.h"
 #include "train/eval_harness.h"
 #include "train/eval_tasks.h"
 #include "training_fixtures.h"
@@ -43,15 +44,8 @@ class BigramSource final : public LogitSource {
 };
 
 nn::GptConfig small_gpt() {
-  nn::GptConfig c;
-  c.num_layers = 2;
-  c.hidden_size = 16;
-  c.num_attention_heads = 2;
-  c.ffn_hidden_size = 32;
-  c.max_position_embeddings = 12;
-  c.padded_vocab_size = 64;
+  nn::GptConfig c = testutil::tiny_gpt();
   c.init_method_std = 0.5;
-  c.dtype = DType::F64;
   return c;
 }
 

@@ -48,7 +48,7 @@ TEST_CASE("the dynamic loss scaler backs off, waits out its hysteresis and grows
   CHECK(constant.scale() == 128.0);
 }
 
-TEST_CASE("bf16 and fp16 training track the fp32 losses", "[train][precision]") {
+TEST_CASE("bf16 and fp16 training track the fp32 losses", "[train][precision][slow]") {
   fs::path d32 = fresh_dir("prec_fp32");
   run_training(tiny_moe_run(d32), quiet_options());
   std::vector<double> ref = train_losses(d32 / "metrics.jsonl");
@@ -79,7 +79,7 @@ TEST_CASE("bf16 and fp16 training track the fp32 losses", "[train][precision]") 
   fs::remove_all(d32);
 }
 
-TEST_CASE("fp16 skips overflowing steps, lowers the scale and keeps training", "[train][precision]") {
+TEST_CASE("fp16 skips overflowing steps, lowers the scale and keeps training", "[train][precision][slow]") {
   fs::path d = fresh_dir("prec_overflow");
   TrainConfig c = tiny_moe_run(d);
   c.precision = "fp16";
@@ -104,7 +104,7 @@ TEST_CASE("fp16 skips overflowing steps, lowers the scale and keeps training", "
   fs::remove_all(d);
 }
 
-TEST_CASE("fp16 training resumes exactly, loss scale included", "[train][precision][resume]") {
+TEST_CASE("fp16 training resumes exactly, loss scale included", "[train][precision][resume][slow]") {
   fs::path straight = fresh_dir("prec_straight"), split = fresh_dir("prec_split");
   auto config = [](const fs::path& dir) {
     TrainConfig c = tiny_run(dir);
@@ -131,7 +131,7 @@ TEST_CASE("fp16 training resumes exactly, loss scale included", "[train][precisi
 }
 
 TEST_CASE("a constant loss_scale is not replaced by a resumed checkpoint's dynamic scale",
-          "[train][precision][resume]") {
+          "[train][precision][resume][slow]") {
   fs::path d = fresh_dir("prec_constant");
   TrainConfig c = tiny_run(d);
   c.precision = "fp16";

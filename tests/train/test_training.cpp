@@ -14,9 +14,7 @@
 #include "train/checkpoint.h"
 #include "train/safetensors.h"
 #include "train/trainer.h"
-#if MOETRAIN_HAVE_CUDA
-#include "runtime/cuda/cuda_backend.h"
-#endif
+#include "tiny_gpt.h"
 #include "training_fixtures.h"
 
 using namespace mt;
@@ -26,17 +24,13 @@ namespace fs = std::filesystem;
 using Catch::Contains;
 
 TEST_CASE("GPT model gradients match finite differences (f64, dropout on)", "[train][model][gradcheck]") {
-  nn::GptConfig mc;
-  mc.num_layers = 2;
+  nn::GptConfig mc = testutil::tiny_gpt();
   mc.hidden_size = 8;
-  mc.num_attention_heads = 2;
   mc.ffn_hidden_size = 12;
   mc.max_position_embeddings = 6;
   mc.padded_vocab_size = 11;
-  mc.init_method_std = 0.3;
   mc.hidden_dropout = 0.1;
   mc.attention_dropout = 0.2;
-  mc.dtype = DType::F64;
   nn::GptModel model(mc);
   Tensor tokens = Tensor::from_vector(std::vector<int32_t>{1, 5, 7, 2, 10, 0, 3, 3, 9, 4}, {2, 5});
   Tensor labels = Tensor::from_vector(std::vector<int32_t>{5, 7, 2, 10, 0, 3, 9, 4, 6, 1}, {2, 5});
@@ -55,7 +49,9 @@ TEST_CASE("GPT model gradients match finite differences (f64, dropout on)", "[tr
 }
 
 TEST_CASE("a sample's dropout masks do not depend on its micro-batch", "[train][model]") {
-  nn::GptConfig mc;
+  nn::GptConfig mc = testutil::tiny_gpt();
+  mc.dtype = DType::F32;
+  mc.init_method_std = 0.02;
   mc.max_position_embeddings = 8;
   mc.padded_vocab_size = 32;
   mc.hidden_dropout = 0.3;
@@ -103,7 +99,7 @@ TEST_CASE("the AdamW kernel matches a plain loop", "[train][optimizer]") {
   }
 }
 
-TEST_CASE("training resumes exactly: 20 straight = 10 + resume + 10", "[train][resume]") {
+TEST_CASE("training resumes exactly: 20 straight = 10 + resume + 10", "[train][resume][slow]") {
   fs::path straight = fresh_dir("straight"), split = fresh_dir("split");
   TrainerOptions quiet = quiet_options();
   TrainSummary a = run_training(tiny_run(straight), quiet);
@@ -164,12 +160,11 @@ TEST_CASE("damaged checkpoints are refused with the file named", "[train][checkp
   REQUIRE(resolve_checkpoint((dir / "ckpt").string()) == ckpt.string());
   REQUIRE(slurp(dir / "ckpt" / "latest") == "iter_0000002\n");
 
-  nn::GptConfig mc;
-  mc.num_layers = 2;
-  mc.hidden_size = 16;
-  mc.num_attention_heads = 2;
+  nn::GptConfig mc = testutil::tiny_gpt();  // the trainer's tiny_run model, in f32
+  mc.dtype = DType::F32;
   mc.ffn_hidden_size = 64;
   mc.max_position_embeddings = 16;
+  mc.padded_vocab_size = 50304;
   nn::GptModel model(mc);
   AdamW opt(model.parameters(), {});
   REQUIRE(load_checkpoint(ckpt.string(), model.parameters(), &opt).iteration == 2);
@@ -207,9 +202,7 @@ TEST_CASE("device: cuda is checked, and without a GPU says so clearly", "[train]
   REQUIRE_THROWS_WITH(validate(c), Contains("device must be cpu or cuda, got 'gpu'"));
   c.device = "cuda";
   REQUIRE_NOTHROW(validate(c, 2));  // several ranks: one GPU each (docs/cuda.md)
-#if MOETRAIN_HAVE_CUDA
-  if (mt::cuda::device_count() > 0) return;  // (a GPU machine runs the CUDA tests instead)
-#endif
+  if (cuda_device_count() > 0) return;  // (a GPU machine runs the CUDA tests instead)
   if (mt::cuda_emulated()) return;  // (an earlier test in this process emulates the device)
   c.train_iters = 1;
   REQUIRE_THROWS_WITH(run_training(c, quiet_options()), Contains("CUDA"));
@@ -241,7 +234,7 @@ TEST_CASE("the log's MFU is the model FLOP/s over peak_tflops", "[train][metrics
   fs::remove_all(d);
 }
 
-TEST_CASE("device cuda's code paths on the emulated device train exactly as the CPU", "[train][device][emulated]") {
+TEST_CASE("device cuda's code paths on the emulated device train exactly as the CPU", "[train][device][emulated][slow]") {
   // Every host/device transfer of training (batches, masks, MoE index tables, the 16-bit weight
   // copy, losses, metrics, checkpoints, evaluation) runs; a forgotten copy would throw.
   mt::emulate_cuda_on_host();

@@ -44,7 +44,9 @@ int run_bench(const Args& args) {
         "             its dense twin's tokens/s and the MoE/dense ratio\n"
         "             [--config X.yaml] [--key value ...] (default: 6 layers, hidden 256, 8 heads,\n"
         "             seq 256, micro-batch 8) [--iters N] (default 5)\n"
-        "             e.g. moetrain bench train --num-experts 8   (MoE at every other layer)\n\n"
+        "             e.g. moetrain bench train --num-experts 8   (MoE at every other layer)\n"
+        "             under mpirun -np N: the job's tokens/s against a baseline named in the output,\n"
+        "             one process on the cores the ranks use (ideal ratio 1 on one node)\n\n"
         "  comm       bus bandwidth of every collective (run it under mpirun -np N)\n"
         "  eval       zero-shot scoring tokens/s (lambada, piqa, boolq of --task-data, default\n"
         "             assets/eval) against the training step's forward-only tokens/s, same model\n"
@@ -58,7 +60,9 @@ int run_bench(const Args& args) {
   if (suite == "comm") return bench::run_comm_bench(opt);
   if (suite == "train")
     return bench::run_train_bench(opt, p.get("config"), overrides, p.get_int("iters", opt.quick ? 2 : 5));
-  if (suite == "eval") return bench::run_eval_bench(opt, p.get("config"), overrides, p.has("task-data") ? p.get("task-data") : asset_path("eval"));
+  if (suite == "eval")
+    return bench::run_eval_bench(opt, p.get("config"), overrides,
+                                 p.has("task-data") ? p.get("task-data") : asset_path("eval"));
   throw Error("unknown suite '" + suite + "'; available: ops, tokenizer, train, comm, eval");
 }
 

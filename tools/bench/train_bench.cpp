@@ -92,15 +92,17 @@ double seconds_per_step(const train::TrainConfig& cfg, int64_t iters, double* fl
   return seconds;
 }
 
-// Where the job runs: per node (ranks grouped by host name) the cores its ranks may run on and
-// how many OpenMP threads they run, gathered from every rank.
+// Where the job runs: per node (ranks grouped by host name) the cores its ranks may run on (their
+// affinity masks) and how many OpenMP threads they run; one process using what the ranks of a
+// node use runs min(cores, threads) threads on those cores.
 struct JobCores {
-  cpu_set_t lead_cpus;                    // the cores the ranks on rank 0's node may run on (their affinity masks)
-  int lead_threads = 0;                   // threads for one process using what those ranks use: min(cores, threads)
-  int used = 0;                           // the same summed over every node: the cores the whole job keeps busy
-  int cores = 0, threads = 0, nodes = 0;  // the job's: cores its ranks may use, their threads
+  cpu_set_t lead_cpus;                    // the cores of the ranks on rank 0's node
+  int lead_threads = 0;                   // min(cores, threads) there: the baseline's threads
+  int used = 0;                           // min(cores, threads) summed over the nodes: what the job keeps busy
+  int cores = 0, threads = 0, nodes = 0;  // the whole job's
 };
 
+// Gathers every rank's host, thread count and affinity mask (collective over `world`).
 JobCores job_cores(parallel::Communicator& world) {
   constexpr int kWords = int(sizeof(cpu_set_t) / sizeof(uint64_t));
   char host[256] = {};

@@ -1,0 +1,70 @@
+// Fused softmax + cross-entropy (runtime/cpu/cross_entropy.cpp), one block per row, f64
+// accumulation; probabilities are never stored.
+//   forward:  logits [N,V], targets [N] -> lse [N], target_logits [N] = logits[n, targets[n]]
+//   backward: dlogits [N,V] += dlosses[n] * (exp(logits[n] - lse[n]) - onehot(targets[n]));
+//             rows with dlosses[n] == 0 are skipped
+// With a vocabulary shard (columns [start, start + V): runtime/backend.h) a target in another
+// shard has target logit 0 and no onehot term. Targets are checked on the host first.
+#include "runtime/cuda/cuda_backend.h"
+#include "runtime/cuda/cuda_check.h"
+#include "runtime/cuda/device_math.cuh"
+#include "runtime/dispatch.h"
+
+namespace mt::cuda {
+namespace {
+
+template <class T, class I>
+__global__ void ce_forward_kernel(const T* logits, const I* targets, int64_t v, VocabShard shard, T* lse,
+                                  T* target_logits) {
+  __shared__ double scratch[32];
+  const T* row = logits + int64_t(blockIdx.x) * v;
+  double l = row_logsumexp(row, v, 1.0, scratch);
+  if (threadIdx.x == 0) {
+    lse[blockIdx.x] = T(l);
+    int64_t col = shard.row(int64_t(targets[blockIdx.x]), v);
+    target_logits[blockIdx.x] = col >= 0 ? row[col] : T(0);
+  }
+}
+
+template <class T, class I>
+__global__ void ce_backward_kernel(const T* logits, const I* targets, int64_t v, VocabShard shard, const T* lse,
+                                   const T* dlosses, T* dlogits) {
+  double g = double(dlosses[blockIdx.x]);
+  if (g == 0.0) return;
+  int64_t base = int64_t(blockIdx.x) * v, col = shard.row(int64_t(targets[blockIdx.x]), v);
+  double l = double(lse[blockIdx.x]);
+  for (int64_t j = threadIdx.x; j < v; j += blockDim.x)
+    dlogits[base + j] += T(g * (exp(double(logits[base + j]) - l) - (j == col ? 1.0 : 0.0)));
+}
+
+}  // namespace
+
+void CudaBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targets, const VocabShard& shard,
+                                        Tensor& lse, Tensor& target_logits) {
+  int64_t n = logits.size(0), v = logits.size(1);
+  if (n == 0) return;
+  dispatch_float_and_index(logits.dtype(), targets.dtype(), "cross_entropy", [&](auto zero, auto izero) {
+    using T = decltype(zero);
+    using I = decltype(izero);
+    check_vocab_ids<I>(targets, v, shard, "cross_entropy");
+    ce_forward_kernel<<<row_blocks(n), kRowThreads>>>(logits.data<T>(), targets.data<I>(), v, shard, lse.data<T>(),
+                                                      target_logits.data<T>());
+  });
+  MT_CUDA_LAUNCHED();
+}
+
+void CudaBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targets, const VocabShard& shard,
+                                         const Tensor& lse, const Tensor& dlosses, Tensor& dlogits) {
+  int64_t n = logits.size(0), v = logits.size(1);
+  if (n == 0) return;
+  dispatch_float_and_index(logits.dtype(), targets.dtype(), "cross_entropy_backward", [&](auto zero, auto izero) {
+    using T = decltype(zero);
+    using I = decltype(izero);
+    check_vocab_ids<I>(targets, v, shard, "cross_entropy_backward");
+    ce_backward_kernel<<<row_blocks(n), kRowThreads>>>(logits.data<T>(), targets.data<I>(), v, shard, lse.data<T>(),
+                                                       dlosses.data<T>(), dlogits.data<T>());
+  });
+  MT_CUDA_LAUNCHED();
+}
+
+}  // namespace mt::cuda
