@@ -37,6 +37,6 @@ endfunction()
 
 # For the program and the tests: a view of every folder.
 function(moetrain_use_all_folders target)
-  moetrain_make_view(all runtime autograd nn moe parallel data train tools)
+  moetrain_make_view(all runtime autograd nn moe parallel data eval train toolkit tools)
   target_include_directories(${target} PRIVATE ${MOETRAIN_VIEW_DIR})
 endfunction()

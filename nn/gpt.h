@@ -67,7 +67,7 @@ class GptModel {
   // process): what a tensor-parallel loss (the vocab-parallel cross-entropy, distillation) takes.
   Variable vocab_logits(const Tensor& tokens, ForwardMode mode = {}) const;
   // The final LayerNorm's output [B,T,h], before the (tied) output projection: scoring a few
-  // positions projects only those rows (train/eval_scoring.h). One process only.
+  // positions projects only those rows (eval/scoring.h). One process only.
   Variable final_hidden(const Tensor& tokens, ForwardMode mode = {}) const;
   // The output projection [padded_vocab_size, h] (the word embedding, tied).
   const Variable& output_weight() const { return wte_; }

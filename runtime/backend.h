@@ -62,12 +62,6 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
-  // The device's dense peak in TFLOP/s (0 here). Superseded by device_peak_tflops (runtime/device.h);
-  // kept until train/trainer.cpp calls that instead, then removed with CudaBackend's override.
-  virtual double peak_tflops(DType compute) const {
-    (void)compute;
-    return 0.0;
-  }
 
 #define MT_KERNEL(name, ...) virtual void name(__VA_ARGS__) = 0;
 #include "runtime/backend_kernels.inc"

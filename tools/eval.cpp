@@ -1,14 +1,15 @@
 // `moetrain eval --load DIR [DIR ...] --tasks lambada,piqa,... --task-data DIR [--limit N]
-// [--output results.json]`: zero-shot evaluation of checkpoints (train/eval_harness.h).
+// [--output results.json]`: zero-shot evaluation of checkpoints (eval/harness.h).
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 
+#include "eval/harness.h"
 #include "parallel/communicator.h"
 #include "runtime/file_util.h"
 #include "tools/args.h"
 #include "tools/command.h"
-#include "train/eval_harness.h"
+#include "toolkit/evaluate_checkpoint.h"
 
 namespace mt::cli {
 
@@ -29,23 +30,23 @@ int run_eval(const Args& args) {
         "  --moe-token-dropping  keep the capacity limit (default: dropless, as DeepSpeed's harness)\n"
         "  --quiet               no progress lines\n"
         "Under mpirun the requests are split over the ranks.\n",
-        join(train::eval_task_names(), ",").c_str());
+        join(eval::eval_task_names(), ",").c_str());
     return 0;
   }
   MT_CHECK(!p.get_list("load").empty(), "--load DIR is required (see `moetrain eval --help`)");
   MT_CHECK(p.positional().empty(), "unexpected argument '", p.positional().empty() ? "" : p.positional()[0], "'");
-  train::EvalOptions opt;
+  eval::EvalOptions opt;
   if (p.has("tasks")) {
     std::stringstream ss(p.get("tasks"));
     for (std::string t; std::getline(ss, t, ',');)
       if (!t.empty()) {
-        train::make_eval_task(t);  // an unknown name fails here, before any model is loaded
+        eval::make_eval_task(t);  // an unknown name fails here, before any model is loaded
         opt.tasks.push_back(t);
       }
   } else {
-    opt.tasks = train::eval_task_names();
+    opt.tasks = eval::eval_task_names();
   }
-  MT_CHECK(!opt.tasks.empty(), "--tasks names no task (tasks: ", join(train::eval_task_names(), ","), ")");
+  MT_CHECK(!opt.tasks.empty(), "--tasks names no task (tasks: ", join(eval::eval_task_names(), ","), ")");
   opt.task_data = p.get("task-data", "data/eval");
   opt.limit = p.get_int("limit", 0);
   MT_CHECK(opt.limit >= 0, "--limit must be 0 (all documents) or more, got ", opt.limit);
@@ -55,16 +56,16 @@ int run_eval(const Args& args) {
   opt.verbose = !p.flag("quiet");
   parallel::Communicator& world = parallel::world();
   if (world.size() > 1) opt.ranks = &world;
-  std::vector<train::CheckpointResults> results;
-  for (const std::string& load : p.get_list("load")) results.push_back(train::evaluate_checkpoint(load, opt));
+  std::vector<eval::CheckpointResults> results;
+  for (const std::string& load : p.get_list("load")) results.push_back(toolkit::evaluate_checkpoint(load, opt));
   bool lead = world.rank() == 0;
   bool any = false;
   for (const auto& r : results)
     for (const auto& [name, run] : r.tasks) any |= run.missing.empty();
   if (lead) {
-    std::printf("%s", train::results_table(results, opt.tasks).c_str());
+    std::printf("%s", eval::results_table(results, opt.tasks).c_str());
     if (p.has("output")) {
-      write_file_atomically(p.get("output"), train::results_json(results, opt).dump(2) + "\n");
+      write_file_atomically(p.get("output"), eval::results_json(results, opt).dump(2) + "\n");
       std::printf("wrote %s\n", p.get("output").c_str());
     }
   }

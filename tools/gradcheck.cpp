@@ -1,13 +1,13 @@
 // `moetrain gradcheck CONFIG.yaml [--params GLOB] [--samples N] [--seed S] [--key value ...]`:
 // the model of a training config in float64, its backward against finite differences
-// (train/model_gradcheck.h). Exit status 0 when every sampled entry is within the tolerance.
+// (toolkit/model_gradcheck.h). Exit status 0 when every sampled entry is within the tolerance.
 #include <cstdio>
 
 #include "parallel/communicator.h"
+#include "toolkit/model_gradcheck.h"
 #include "tools/args.h"
 #include "tools/command.h"
 #include "train/config.h"
-#include "train/model_gradcheck.h"
 
 namespace mt::cli {
 
@@ -41,7 +41,7 @@ int run_gradcheck(const Args& args) {
   train::TrainConfig cfg = train::load_config_file(p.positional()[0]);
   std::vector<std::string> extra = train::apply_overrides(cfg, p.rest());
   MT_CHECK(extra.empty(), "unexpected argument '", extra.empty() ? "" : extra[0], "'");
-  train::ModelGradcheckOptions o;
+  toolkit::ModelGradcheckOptions o;
   o.params_glob = p.get("params");
   o.samples = p.get_int("samples", o.samples);
   o.seed = uint64_t(p.get_int("seed", int64_t(o.seed)));
@@ -53,8 +53,8 @@ int run_gradcheck(const Args& args) {
     o.break_backward = p.get("break-backward");
     std::printf("(test mode: the backward of %s is deliberately wrong by 1%%)\n", o.break_backward.c_str());
   }
-  train::ModelGradcheckReport report = train::gradcheck_model(cfg, o);
-  if (parallel::world().rank() == 0) std::printf("%s", train::format_gradcheck_report(report).c_str());
+  toolkit::ModelGradcheckReport report = toolkit::gradcheck_model(cfg, o);
+  if (parallel::world().rank() == 0) std::printf("%s", toolkit::format_gradcheck_report(report).c_str());
   return report.ok ? 0 : 1;
 }
 

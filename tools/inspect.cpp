@@ -1,9 +1,10 @@
 // `moetrain inspect --load DIR`: structure, parameter counts and expert loads of a checkpoint.
+#include "toolkit/inspect.h"
+
 #include <cstdio>
 
 #include "tools/args.h"
 #include "tools/command.h"
-#include "train/inspect.h"
 
 namespace mt::cli {
 
@@ -17,7 +18,7 @@ int run_inspect(const Args& args) {
         "parameter counts (total and active per token) and the expert loads of the last logged step.\n");
     return p.flag("help") ? 0 : 1;
   }
-  std::printf("%s", train::inspect_checkpoint(p.get("load")).c_str());
+  std::printf("%s", toolkit::inspect_checkpoint(p.get("load")).c_str());
   return 0;
 }
 

@@ -1,7 +1,8 @@
 // `moetrain preprocess`: a corpus to Megatron .bin/.idx (Megatron's tools/preprocess_data.py).
+#include "data/preprocess.h"
+
 #include <cstdio>
 
-#include "data/preprocess.h"
 #include "tools/args.h"
 #include "tools/command.h"
 
@@ -50,10 +51,10 @@ int run_preprocess(const Args& args) {
   MT_CHECK(format == "jsonl" || format == "text", "--input-format must be jsonl or text, got '", format, "'");
   MT_CHECK(unit == "file" || unit == "line" || unit == "paragraph",
            "--text-documents must be file, line or paragraph, got '", unit, "'");
-  opt.format = format == "jsonl"  ? data::InputFormat::Jsonl
-               : unit == "file"   ? data::InputFormat::TextFile
-               : unit == "line"   ? data::InputFormat::TextLine
-                                  : data::InputFormat::TextParagraph;
+  opt.format = format == "jsonl" ? data::InputFormat::Jsonl
+               : unit == "file"  ? data::InputFormat::TextFile
+               : unit == "line"  ? data::InputFormat::TextLine
+                                 : data::InputFormat::TextParagraph;
   opt.json_keys = p.get_list("json-keys", {"text"});
   opt.append_eod = p.flag("append-eod");
   opt.workers = int(p.get_int("workers", 1));

@@ -1,6 +1,6 @@
 // `moetrain report RUN_DIR [--compare RUN_DIR ...] [--output FILE]`: an HTML page of a run's
-// final numbers and curves, other runs overlaid (train/report.h).
-#include "train/report.h"
+// final numbers and curves, other runs overlaid (toolkit/report.h).
+#include "toolkit/report.h"
 
 #include <cstdio>
 #include <filesystem>
@@ -25,10 +25,10 @@ int run_report(const Args& args) {
         "Default output: RUN_DIR/report.html.\n");
     return p.flag("help") ? 0 : 1;
   }
-  std::vector<train::RunMetrics> runs = {train::read_run_metrics(p.positional()[0])};
-  for (const std::string& other : p.get_list("compare")) runs.push_back(train::read_run_metrics(other));
+  std::vector<toolkit::RunMetrics> runs = {toolkit::read_run_metrics(p.positional()[0])};
+  for (const std::string& other : p.get_list("compare")) runs.push_back(toolkit::read_run_metrics(other));
   std::string out = p.get("output", (std::filesystem::path(p.positional()[0]) / "report.html").string());
-  write_file_atomically(out, train::html_report(runs));
+  write_file_atomically(out, toolkit::html_report(runs));
   std::printf("wrote %s\n", out.c_str());
   return 0;
 }

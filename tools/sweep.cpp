@@ -1,6 +1,6 @@
 // `moetrain sweep SWEEP.yaml [--dry-run | --run | --emit slurm|list] [--launcher "mpirun -np 2"]`
-// and `moetrain sweep --collect DIR [--csv FILE]`: YAML experiment sweeps (train/sweep.h).
-#include "train/sweep.h"
+// and `moetrain sweep --collect DIR [--csv FILE]`: YAML experiment sweeps (toolkit/sweep.h).
+#include "toolkit/sweep.h"
 
 #include <unistd.h>
 
@@ -51,19 +51,19 @@ int run_sweep(const Args& args) {
     return args.empty() ? 1 : 0;
   }
   if (p.has("collect")) {
-    train::SweepTable t = train::collect_sweep(p.get("collect"));
-    std::printf("%s", train::to_markdown(t).c_str());
+    toolkit::SweepTable t = toolkit::collect_sweep(p.get("collect"));
+    std::printf("%s", toolkit::to_markdown(t).c_str());
     std::string csv = p.get("csv", (std::filesystem::path(p.get("collect")) / "summary.csv").string());
-    write_file_atomically(csv, train::to_csv(t));
+    write_file_atomically(csv, toolkit::to_csv(t));
     std::printf("\nwrote %s\n", csv.c_str());
     return 0;
   }
   MT_CHECK(p.positional().size() == 1, "give one sweep file (see `moetrain sweep --help`)");
   std::string launcher = p.get("launcher");
-  train::Sweep sweep = train::load_sweep(p.positional()[0], launcher_ranks(launcher));
+  toolkit::Sweep sweep = toolkit::load_sweep(p.positional()[0], launcher_ranks(launcher));
   if (p.flag("run")) {
     std::printf("sweep '%s': %zu runs under %s\n", sweep.name.c_str(), sweep.runs.size(), sweep.output.c_str());
-    int failed = train::run_sweep(sweep, self_path(), launcher);
+    int failed = toolkit::run_sweep(sweep, self_path(), launcher);
     std::printf("sweep '%s': %zu runs, %d failed; moetrain sweep --collect %s\n", sweep.name.c_str(), sweep.runs.size(),
                 failed, sweep.output.c_str());
     return failed == 0 ? 0 : 1;
@@ -71,18 +71,18 @@ int run_sweep(const Args& args) {
   if (p.has("emit")) {
     std::string what = p.get("emit");
     if (what == "slurm") {
-      std::printf("wrote %s (sbatch it)\n", train::emit_slurm(sweep, self_path(), launcher).c_str());
+      std::printf("wrote %s (sbatch it)\n", toolkit::emit_slurm(sweep, self_path(), launcher).c_str());
       return 0;
     }
     MT_CHECK(what == "list", "--emit takes slurm or list, got '", what, "'");
-    for (const train::SweepRun& run : sweep.runs)
-      std::printf("%s\n", train::prepare_run(run, self_path(), launcher).c_str());
+    for (const toolkit::SweepRun& run : sweep.runs)
+      std::printf("%s\n", toolkit::prepare_run(run, self_path(), launcher).c_str());
     return 0;
   }
   std::printf("sweep '%s' (%s): %zu runs under %s\n", sweep.name.c_str(), sweep.file.c_str(), sweep.runs.size(),
               sweep.output.c_str());
-  for (const train::SweepRun& run : sweep.runs) {
-    std::printf("  %3d  %-40s %s\n", run.index, run.name.c_str(), train::run_status(run.dir).state.c_str());
+  for (const toolkit::SweepRun& run : sweep.runs) {
+    std::printf("  %3d  %-40s %s\n", run.index, run.name.c_str(), toolkit::run_status(run.dir).state.c_str());
     for (const auto& [k, v] : run.overrides) std::printf("         %s: %s\n", k.c_str(), v.c_str());
   }
   return 0;

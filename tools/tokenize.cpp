@@ -80,8 +80,8 @@ int run_tokenize(const Args& args) {
       throw Error("stdin line " + std::to_string(line_no) + " is not JSON: " + e.what());
     }
     if (p.flag("decode")) {
-      MT_CHECK(obj.is_object() && obj.contains("ids") && obj["ids"].is_array(), "--decode: stdin line ",
-               line_no, " has no \"ids\" array");
+      MT_CHECK(obj.is_object() && obj.contains("ids") && obj["ids"].is_array(), "--decode: stdin line ", line_no,
+               " has no \"ids\" array");
       std::vector<int32_t> ids;
       for (auto& v : obj["ids"]) {
         MT_CHECK(v.is_number_integer(), "--decode: stdin line ", line_no, ": ids must be integers");

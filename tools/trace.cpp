@@ -1,6 +1,6 @@
 // `moetrain trace CONFIG.yaml --layer L [--tokens N] [--text "..."] [--json] [--key value ...]`:
-// one MoE layer's forward and backward intermediates (train/trace.h).
-#include "train/trace.h"
+// one MoE layer's forward and backward intermediates (toolkit/trace.h).
+#include "toolkit/trace.h"
 
 #include <cstdio>
 
@@ -35,14 +35,14 @@ int run_trace(const Args& args) {
   train::TrainConfig cfg = train::load_config_file(p.positional()[0]);
   std::vector<std::string> extra = train::apply_overrides(cfg, p.rest());
   MT_CHECK(extra.empty(), "unexpected argument '", extra.empty() ? "" : extra[0], "'");
-  train::TraceOptions o;
+  toolkit::TraceOptions o;
   o.layer = p.get_int("layer", 0);
   o.tokens = p.get_int("tokens", o.tokens);
   o.text = p.get("text");
   o.seed = uint64_t(p.get_int("seed", int64_t(o.seed)));
   o.training = !p.flag("eval");
   o.json = p.flag("json");
-  std::printf("%s", train::trace_moe_layer(cfg, o).c_str());
+  std::printf("%s", toolkit::trace_moe_layer(cfg, o).c_str());
   return 0;
 }
 

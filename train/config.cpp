@@ -13,7 +13,7 @@
 #include "runtime/file_util.h"
 #include "runtime/text_util.h"
 #include "train/config_yaml.h"
-#include "train/eval_tasks.h"
+#include "eval/tasks.h"
 
 namespace mt::train {
 namespace {
@@ -484,7 +484,7 @@ void validate(const TrainConfig& c, int64_t ranks) {
                c.moe_loss_coeff >= 0,
            "MoE capacity factors must be positive, moe_min_capacity and moe_loss_coeff not negative");
   if (c.distills()) validate_distillation(c, ranks);
-  for (const std::string& t : c.eval_tasks) make_eval_task(t);  // an unknown name, with the known ones
+  for (const std::string& t : c.eval_tasks) eval::make_eval_task(t);  // an unknown name, with the known ones
   MT_CHECK(c.eval_tasks.empty() || c.tensor_model_parallel_size == 1,
            "eval_tasks run with tensor_model_parallel_size 1 only (evaluate the checkpoint with moetrain eval)");
   MT_CHECK(c.eval_tasks_interval >= 0 && c.eval_tasks_limit >= 0,

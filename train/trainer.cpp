@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "runtime/backend.h"
+#include "runtime/device.h"
 #include "runtime/random.h"
 #include "runtime/text_util.h"
 #include "train/checkpoint_folder.h"
@@ -90,7 +90,7 @@ Trainer::Trainer(const TrainConfig& cfg, const TrainerOptions& options)
                                      cfg_.loss_scale_window, cfg_.hysteresis});
   flops_per_token_ = model_->train_flops_per_token(cfg_.seq_length);
   // MFU: the job's model FLOP/s over the peak of all its devices (when the device's peak is known)
-  peak_tflops_ = cfg_.peak_tflops > 0 ? cfg_.peak_tflops : backend_for(model_config_.device).peak_tflops(compute_);
+  peak_tflops_ = cfg_.peak_tflops > 0 ? cfg_.peak_tflops : device_peak_tflops(model_config_.device, compute_);
 
   if (options_.synthetic_data) {  // bench train: random tokens, nothing read or written
     build_data();

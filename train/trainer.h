@@ -7,7 +7,7 @@
 //                       fp16 unscale and skip, global norm, clipping, AdamW at the scheduled lr
 //   log_interval()      the log line and the metrics.jsonl record (train/interval_log.h)
 //   evaluate()          the validation loss over eval_iters global batches
-//   run_zero_shot_tasks()  eval_tasks on the model (train/eval_harness.h)
+//   run_zero_shot_tasks()  eval_tasks on the model (eval/harness.h)
 //   save()              a checkpoint (collective; rank 0 writes; train/checkpoint.h)
 //   stop_decision()     a signal, the clock, exit_interval: all ranks agree
 // run() loops over them; run_training(cfg) is Trainer(cfg).run(). With `load` set it resumes

@@ -9,7 +9,7 @@
 #include "autograd/tape.h"
 #include "nn/kd_loss.h"
 #include "train/distillation.h"
-#include "train/eval_harness.h"
+#include "eval/harness.h"
 #include "train/metrics_file.h"
 #include "train/trainer.h"
 
@@ -139,10 +139,10 @@ double Trainer::evaluate() {
   return n ? total / double(n) : -1;
 }
 
-// The zero-shot tasks (train/eval_harness.h), eval_tasks_limit documents each, into the log and
+// The zero-shot tasks (eval/harness.h), eval_tasks_limit documents each, into the log and
 // the metrics (split "tasks").
 void Trainer::run_zero_shot_tasks() {
-  EvalOptions eo;
+  eval::EvalOptions eo;
   eo.tasks = cfg_.eval_tasks;
   eo.task_data = cfg_.eval_task_data;
   eo.limit = cfg_.eval_tasks_limit;
@@ -150,7 +150,7 @@ void Trainer::run_zero_shot_tasks() {
   // split over the ranks, unless expert parallelism needs every rank in every forward
   eo.ranks = world_.size() > 1 && !setup_.expert_group ? &world_ : nullptr;
   ag::Autocast autocast(compute_, &model_->parameters());
-  std::map<std::string, TaskRun> runs = evaluate_model(*model_, tokenizer_, eo);
+  std::map<std::string, eval::TaskRun> runs = eval::evaluate_model(*model_, tokenizer_, eo);
   nlohmann::json line = {
       {"iteration", state_.iteration}, {"consumed_tokens", state_.consumed_tokens}, {"split", "tasks"}};
   std::string text;

@@ -21,7 +21,6 @@ Allocator& caching_allocator();
 class CudaBackend final : public Backend {
  public:
   const char* name() const override { return "cuda"; }
-  double peak_tflops(DType compute) const override;  // device_peak_tflops of this GPU (device.cu)
 
 #include "runtime/backend_kernels.inc"  // every kernel, declared `override`
 };

@@ -45,8 +45,4 @@ double device_peak_tflops(Device device, DType compute) {
   return 0.0;
 }
 
-double cuda::CudaBackend::peak_tflops(DType compute) const {
-  return device_peak_tflops(Device::cuda(), compute);
-}
-
 }  // namespace mt

@@ -10,12 +10,13 @@
 #include "test_util.h"
 #include "train/distillation.h"
 #include "train/model_config.h"
-#include "train/model_gradcheck.h"
+#include "toolkit/model_gradcheck.h"
 #include "train/optimizer.h"
 #include "training_fixtures.h"
 
 using namespace mt;
 using namespace mt::train;
+using namespace mt::toolkit;
 using namespace trainfix;
 using Catch::Contains;
 

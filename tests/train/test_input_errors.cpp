@@ -5,12 +5,13 @@
 #include <filesystem>
 #include <fstream>
 
-#include "train/eval_tasks.h"
+#include "eval/tasks.h"
 #include "train/generate.h"
 #include "train/model_config.h"
 
 using namespace mt;
 using namespace mt::train;
+using namespace mt::eval;
 using Catch::Contains;
 namespace fs = std::filesystem;
 

@@ -8,12 +8,12 @@
 #include <cstdio>
 
 #include "autograd/tape.h"
+#include "eval/tasks.h"
 #include "runtime/random.h"
 #include "tools/bench/bench_config.h"
 #include "tools/bench/ops_bench.h"
 #include "tools/bench/report.h"
 #include "tools/bench/timer.h"
-#include "train/eval_tasks.h"
 #include "train/model_config.h"
 
 namespace mt::bench {
@@ -42,16 +42,16 @@ int run_eval_bench(const BenchOptions& opt, const std::string& config_path, cons
   double forward_tok_s = double(b * t) / forward_s;
   rep.line("train_forward_tokens_per_s", forward_tok_s, "tokens/s", -1, "loss over every position, no backward");
 
-  train::GptLogitSource source(*model, tok.vocab_size());
-  train::ScoreOptions so;
+  eval::GptLogitSource source(*model, tok.vocab_size());
+  eval::ScoreOptions so;
   so.batch_tokens = b * t;  // the same tokens per forward as the training micro-batch
   int64_t request_tokens = 0;
   double seconds = 0;
   for (const char* name : {"lambada", "piqa", "boolq"}) {
-    std::unique_ptr<train::EvalTask> task = train::make_eval_task(name);
-    train::ScoreStats st;
-    double s = time_per_call([&] { train::run_eval_task(*task, source, tok, task_data, opt.quick ? 20 : 0, so, &st); },
-                             0.0, 3);
+    std::unique_ptr<eval::EvalTask> task = eval::make_eval_task(name);
+    eval::ScoreStats st;
+    double s =
+        time_per_call([&] { eval::run_eval_task(*task, source, tok, task_data, opt.quick ? 20 : 0, so, &st); }, 0.0, 3);
     rep.line(std::string(name) + "_scored_tokens_per_s", double(st.request_tokens) / s, "tokens/s", -1,
              std::to_string(st.requests) + " requests in " + std::to_string(st.forwards) + " forwards");
     request_tokens += st.request_tokens;

@@ -20,9 +20,7 @@
 #include <map>
 #include <optional>
 
-#include "autograd/autocast.h"
-#include "autograd/tape.h"
-#include "nn/gpt.h"
+#include "parallel/self_communicator.h"
 #include "runtime/ops.h"
 #include "runtime/random.h"
 #include "tools/bench/bench_config.h"
@@ -31,8 +29,8 @@
 #include "tools/bench/timer.h"
 #include "train/config.h"
 #include "train/model_config.h"
-#include "train/optimizer.h"
 #include "train/parallel_setup.h"
+#include "train/trainer.h"
 
 namespace mt::bench {
 namespace {
@@ -44,51 +42,36 @@ std::string num_text(double v) {
   return b;
 }
 
-// Seconds per training step (forward, backward, gradient synchronisation, clipping, AdamW on one
-// micro-batch per data-parallel rank). With a parallel setup every rank of it takes part (the
-// slowest rank's time); without one, this process alone.
-double seconds_per_step(const train::TrainConfig& cfg, int64_t iters, double* flops_per_token,
-                        const train::ParallelSetup* setup = nullptr) {
-  std::unique_ptr<nn::GptModel> model = train::make_model(cfg, 50257, setup ? setup->expert_group : nullptr,
-                                                          setup ? setup->tensor_group : nullptr);  // GPT-2's vocabulary
-  train::AdamW adam(model->parameters(), {cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
-  int64_t b = cfg.micro_batch_size, t = cfg.seq_length;
-  uint64_t data_rank = setup ? uint64_t(setup->data_parallel_rank()) : 0;  // each data-parallel rank its own tokens
-  Device device = cfg.device == "cuda" ? Device::cuda() : Device::cpu();
-  Tensor tokens = rand_uniform({b, t}, DType::F64, rng_key(1, 0, data_rank, 0), 0, 50257).to(DType::I32).to(device);
-  Tensor labels = rand_uniform({b, t}, DType::F64, rng_key(2, 0, data_rank, 0), 0, 50257).to(DType::I32).to(device);
-  int64_t sample = 0;
+// Seconds per step of the trainer's own step (train::Trainer::train_step, what `moetrain train`
+// runs: the micro-batches, loss scaling, gradient reduction, norm, clipping, AdamW) on random
+// tokens, one micro-batch per data-parallel rank. `world`: the job (every rank takes part; the
+// slowest rank's time) or one process alone.
+double seconds_per_step(train::TrainConfig cfg, int64_t iters, double* flops_per_token, parallel::Communicator& world) {
+  int64_t dp = world.size() / cfg.tensor_model_parallel_size;
+  cfg.global_batch_size = cfg.micro_batch_size * dp;
+  train::TrainerOptions o;
+  o.quiet = true;
+  o.handle_signals = false;
+  o.synthetic_data = true;
+  o.world = &world;
+  train::Trainer trainer(cfg, o);
   // Waits for the device's queued work (a one-element read back); nothing on the CPU.
   auto finish = [&] {
-    if (device.is_cuda()) (void)model->parameters().flat_values(ParamGroup::Dense).narrow(0, 1).item();
+    if (cfg.device == "cuda") (void)trainer.model().parameters().flat_values(ParamGroup::Dense).narrow(0, 1).item();
   };
-  auto step = [&] {
-    model->parameters().zero_grads();
-    Variable loss;
-    {
-      ag::Autocast autocast(cfg.compute_dtype(), &model->parameters());
-      loss = model->loss(tokens, labels, Tensor(), {true, sample});
-    }
-    sample += b;
-    current_tape().backward(loss);
-    if (setup) train::synchronize_gradients(model->parameters(), *setup);
-    train::clip_grad_norm(model->parameters(), 1.0, setup ? setup->expert_group : nullptr,
-                          setup ? setup->tensor_group : nullptr);
-    adam.step(1e-4);
-  };
-  step();  // warm-up (allocations, caches)
+  trainer.train_step();  // warm-up (allocations, caches)
   finish();
-  if (setup) parallel::world().barrier();
+  world.barrier();
   double start = now_seconds();
-  for (int64_t i = 0; i < iters; ++i) step();
+  for (int64_t i = 0; i < iters; ++i) trainer.train_step();
   finish();
   double seconds = (now_seconds() - start) / double(iters);
-  if (setup) {  // the job's step time is its slowest rank's
+  if (world.size() > 1) {  // the job's step time is its slowest rank's
     Tensor s = Tensor::from_vector(std::vector<double>{seconds}, {1});
-    parallel::world().all_reduce(s, parallel::ReduceKind::Max);
+    world.all_reduce(s, parallel::ReduceKind::Max);
     seconds = s.to_double_vector()[0];
   }
-  *flops_per_token = model->train_flops_per_token(t);  // the active (top-1: dense-equal) FLOPs
+  *flops_per_token = trainer.flops_per_token();  // the active (top-1: dense-equal) FLOPs
   return seconds;
 }
 
@@ -173,7 +156,7 @@ void report_parallel(const Reporter& rep, const train::TrainConfig& cfg, int64_t
   train::ParallelSetup setup = train::make_parallel_setup(cfg, world);
   JobCores cores = job_cores(world);
   double tokens = double(cfg.micro_batch_size * cfg.seq_length), flops = 0;
-  double job_seconds = seconds_per_step(cfg, iters, &flops, &setup);
+  double job_seconds = seconds_per_step(cfg, iters, &flops, world);
   double job_tok_s = tokens * double(setup.data_parallel) / job_seconds;
   train::TrainConfig alone = cfg;
   alone.tensor_model_parallel_size = alone.moe_expert_parallel_size = 1;
@@ -183,7 +166,8 @@ void report_parallel(const Reporter& rep, const train::TrainConfig& cfg, int64_t
   if (lead) {
     std::optional<OnCores> on_cores;
     if (!gpu) on_cores.emplace(cores.lead_cpus, cores.lead_threads);
-    base_seconds = seconds_per_step(alone, iters, &flops);
+    std::unique_ptr<parallel::Communicator> self = parallel::make_self_communicator();
+    base_seconds = seconds_per_step(alone, iters, &flops, *self);
   }
   world.barrier();
   if (!lead) return;
@@ -288,10 +272,11 @@ int run_train_bench(const BenchOptions& opt, const std::string& config_path, con
   }
   double sgemm_gflops = cfg.device == "cuda" ? device_gemm_gflops(rep, cfg.compute_dtype()) : host_sgemm_gflops(rep);
   double tokens = double(cfg.micro_batch_size * cfg.seq_length), flops = 0;
-  double seconds = seconds_per_step(cfg, iters, &flops);
+  double seconds = seconds_per_step(cfg, iters, &flops, parallel::world());
   double tok_s = tokens / seconds, gflops = tok_s * flops * 1e-9;
   std::string prefix = moe ? "moe_" : "";
-  rep.line(prefix + "train_step_seconds", seconds, "s", -1, "forward + backward + clip + AdamW, one micro-batch");
+  rep.line(prefix + "train_step_seconds", seconds, "s", -1,
+           "the trainer's step: forward + backward + clip + AdamW, one micro-batch");
   rep.line(prefix + "train_tokens_per_s", tok_s, "tokens/s");
   rep.line(prefix + "train_model_gflops", gflops, "GFLOP/s", gflops / sgemm_gflops,
            cfg.device == "cuda" ? "ratio = model FLOP/s / the GPU's GEMM FLOP/s (active FLOPs: 6N + 6LTh per token)"
@@ -299,7 +284,7 @@ int run_train_bench(const BenchOptions& opt, const std::string& config_path, con
   if (moe) {
     train::TrainConfig dense = cfg;
     dense.num_experts = {"1"};
-    double dense_flops = 0, dense_seconds = seconds_per_step(dense, iters, &dense_flops);
+    double dense_flops = 0, dense_seconds = seconds_per_step(dense, iters, &dense_flops, parallel::world());
     double dense_tok_s = tokens / dense_seconds;
     rep.line("dense_train_tokens_per_s", dense_tok_s, "tokens/s", -1, "the dense twin: num_experts 1");
     rep.line("moe_over_dense_tokens_per_s", tok_s / dense_tok_s, "ratio", tok_s / dense_tok_s,

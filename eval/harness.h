@@ -1,8 +1,8 @@
-// `moetrain eval`: zero-shot tasks (train/eval_tasks.h) over one or more checkpoints, a table
+// `moetrain eval`: zero-shot tasks (eval/tasks.h) over one or more checkpoints, a table
 // shaped like DeepSpeed-MoE's Table 1 (rows = checkpoints, columns = tasks), and a JSON file with
 // every metric, its standard error, the counts and each checkpoint's configuration. Tasks whose
 // data is missing are reported and skipped; a malformed file stops with its file and line.
-// Under mpirun the requests of each task are split over the ranks (train/eval_scoring.h).
+// Under mpirun the requests of each task are split over the ranks (eval/scoring.h).
 #pragma once
 
 #include <map>
@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "eval/tasks.h"
 #include "parallel/communicator.h"
-#include "train/eval_tasks.h"
 
-namespace mt::train {
+namespace mt::eval {
 
 struct EvalOptions {
   std::vector<std::string> tasks;           // empty: all of eval_task_names()
@@ -42,11 +42,9 @@ struct CheckpointResults {
 // Evaluates a model already loaded (also used during training).
 std::map<std::string, TaskRun> evaluate_model(const nn::GptModel& model, const data::Gpt2Tokenizer& tok,
                                               const EvalOptions& options);
-// Loads a checkpoint (a folder, or a save folder's latest) and evaluates it.
-CheckpointResults evaluate_checkpoint(const std::string& checkpoint, const EvalOptions& options);
 
 // The Markdown table: one row per checkpoint, a column per task's metrics (accuracies in %).
 std::string results_table(const std::vector<CheckpointResults>& results, const std::vector<std::string>& tasks);
 nlohmann::json results_json(const std::vector<CheckpointResults>& results, const EvalOptions& options);
 
-}  // namespace mt::train
+}  // namespace mt::eval

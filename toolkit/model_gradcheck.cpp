@@ -1,4 +1,4 @@
-#include "train/model_gradcheck.h"
+#include "toolkit/model_gradcheck.h"
 
 #include <fnmatch.h>
 
@@ -21,7 +21,8 @@
 #include "train/model_config.h"
 #include "train/parallel_setup.h"
 
-namespace mt::train {
+namespace mt::toolkit {
+using namespace train;  // the configuration, model and checkpoint helpers the tools drive
 namespace {
 
 constexpr int64_t kGpt2Vocab = 50257;
@@ -305,4 +306,4 @@ std::string format_gradcheck_report(const ModelGradcheckReport& report) {
   return out + "\n";
 }
 
-}  // namespace mt::train
+}  // namespace mt::toolkit

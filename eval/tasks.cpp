@@ -1,4 +1,4 @@
-#include "train/eval_tasks.h"
+#include "eval/tasks.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,7 +11,7 @@
 #include "runtime/rng.h"
 #include "runtime/text_util.h"
 
-namespace mt::train {
+namespace mt::eval {
 namespace fs = std::filesystem;
 using nlohmann::json;
 namespace {
@@ -591,4 +591,4 @@ std::string wikitext_detokenize(const std::string& text) {
   return s;
 }
 
-}  // namespace mt::train
+}  // namespace mt::eval

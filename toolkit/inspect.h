@@ -5,9 +5,9 @@
 
 #include <string>
 
-namespace mt::train {
+namespace mt::toolkit {
 
 // A readable report of the checkpoint at `path` (a checkpoint folder or a save folder).
 std::string inspect_checkpoint(const std::string& path);
 
-}  // namespace mt::train
+}  // namespace mt::toolkit

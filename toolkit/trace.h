@@ -9,7 +9,7 @@
 
 #include "train/config.h"
 
-namespace mt::train {
+namespace mt::toolkit {
 
 struct TraceOptions {
   int64_t layer = 0;     // 1-based, as the training log numbers layers
@@ -20,6 +20,6 @@ struct TraceOptions {
   bool json = false;     // every tensor in full, as JSON
 };
 
-std::string trace_moe_layer(const TrainConfig& cfg, const TraceOptions& options);
+std::string trace_moe_layer(const train::TrainConfig& cfg, const TraceOptions& options);
 
-}  // namespace mt::train
+}  // namespace mt::toolkit

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace mt::train {
+namespace mt::toolkit {
 
 // One run's metrics.jsonl, as the report uses it.
 struct RunMetrics {
@@ -56,4 +56,4 @@ std::string summary_table(const std::vector<RunMetrics>& runs);
 
 std::string html_report(const std::vector<RunMetrics>& runs);
 
-}  // namespace mt::train
+}  // namespace mt::toolkit

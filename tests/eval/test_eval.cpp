@@ -7,15 +7,16 @@
 #include <filesystem>
 #include <fstream>
 
+#include "../train/training_fixtures.h"
 #include "autograd/tape.h"
+#include "eval/harness.h"
+#include "eval/tasks.h"
 #include "nn/gpt.h"
 #include "tiny_gpt.h"
-#include "train/eval_harness.h"
-#include "train/eval_tasks.h"
-#include "training_fixtures.h"
 
 using namespace mt;
 using namespace mt::train;
+using namespace mt::eval;
 using Catch::Contains;
 namespace fs = std::filesystem;
 

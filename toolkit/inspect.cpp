@@ -1,4 +1,4 @@
-#include "train/inspect.h"
+#include "toolkit/inspect.h"
 
 #include <cstdio>
 #include <filesystem>
@@ -11,7 +11,8 @@
 #include "train/checkpoint.h"
 #include "train/model_config.h"
 
-namespace mt::train {
+namespace mt::toolkit {
+using namespace train;  // the configuration, model and checkpoint helpers the tools drive
 namespace fs = std::filesystem;
 
 namespace {
@@ -92,4 +93,4 @@ std::string inspect_checkpoint(const std::string& path) {
   return out.str();
 }
 
-}  // namespace mt::train
+}  // namespace mt::toolkit

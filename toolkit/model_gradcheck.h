@@ -23,7 +23,7 @@
 #include "runtime/tensor.h"
 #include "train/config.h"
 
-namespace mt::train {
+namespace mt::toolkit {
 
 struct ModelGradcheckOptions {
   std::string params_glob;  // only parameters whose name matches (fnmatch); empty: all
@@ -54,10 +54,10 @@ struct ModelGradcheckReport {
   bool ok = true;
 };
 
-ModelGradcheckReport gradcheck_model(const TrainConfig& cfg, const ModelGradcheckOptions& options);
+ModelGradcheckReport gradcheck_model(const train::TrainConfig& cfg, const ModelGradcheckOptions& options);
 
 // The table `moetrain gradcheck` prints: one row per parameter (entries checked / skipped, max abs
 // and relative error, worst entry with both gradients), then the verdict.
 std::string format_gradcheck_report(const ModelGradcheckReport& report);
 
-}  // namespace mt::train
+}  // namespace mt::toolkit

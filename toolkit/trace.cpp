@@ -1,4 +1,4 @@
-#include "train/trace.h"
+#include "toolkit/trace.h"
 
 #include <nlohmann/json.hpp>
 
@@ -9,7 +9,8 @@
 #include "train/checkpoint.h"
 #include "train/model_config.h"
 
-namespace mt::train {
+namespace mt::toolkit {
+using namespace train;  // the configuration, model and checkpoint helpers the tools drive
 namespace {
 
 nlohmann::json tensor_json(const Tensor& t) {
@@ -106,4 +107,4 @@ std::string trace_moe_layer(const TrainConfig& cfg, const TraceOptions& options)
   return out;
 }
 
-}  // namespace mt::train
+}  // namespace mt::toolkit

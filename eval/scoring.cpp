@@ -1,4 +1,4 @@
-#include "train/eval_scoring.h"
+#include "eval/scoring.h"
 
 #include <algorithm>
 #include <chrono>
@@ -8,7 +8,7 @@
 #include "autograd/tape.h"
 #include "runtime/ops.h"
 
-namespace mt::train {
+namespace mt::eval {
 namespace {
 
 // A request as the model sees it: the input window and the tokens its last positions predict.
@@ -175,4 +175,4 @@ std::vector<ScoreResult> score(LogitSource& source, const std::vector<ScoreReque
   return results;
 }
 
-}  // namespace mt::train
+}  // namespace mt::eval

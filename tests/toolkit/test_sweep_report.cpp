@@ -5,12 +5,13 @@
 #include <fstream>
 #include <regex>
 
+#include "toolkit/report.h"
+#include "toolkit/sweep.h"
 #include "train/model_config.h"
-#include "train/report.h"
-#include "train/sweep.h"
 
 using namespace mt;
 using namespace mt::train;
+using namespace mt::toolkit;
 using Catch::Contains;
 namespace fs = std::filesystem;
 

@@ -20,7 +20,7 @@
 #include "nn/gpt.h"
 #include "parallel/communicator.h"
 
-namespace mt::train {
+namespace mt::eval {
 
 struct ScoreRequest {
   std::vector<int32_t> context,
@@ -73,4 +73,4 @@ struct ScoreStats {
 std::vector<ScoreResult> score(LogitSource& source, const std::vector<ScoreRequest>& requests,
                                const ScoreOptions& options = {}, ScoreStats* stats = nullptr);
 
-}  // namespace mt::train
+}  // namespace mt::eval

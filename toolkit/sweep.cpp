@@ -1,4 +1,4 @@
-#include "train/sweep.h"
+#include "toolkit/sweep.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -19,7 +19,8 @@
 #include "train/config_yaml.h"
 #include "train/model_config.h"
 
-namespace mt::train {
+namespace mt::toolkit {
+using namespace train;  // the configuration, model and checkpoint helpers the tools drive
 namespace fs = std::filesystem;
 using nlohmann::json;
 namespace {
@@ -494,4 +495,4 @@ std::string to_csv(const SweepTable& t) {
   return out;
 }
 
-}  // namespace mt::train
+}  // namespace mt::toolkit

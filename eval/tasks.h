@@ -1,6 +1,6 @@
 // The zero-shot tasks of DeepSpeed-MoE's Table 1 (and WikiText), as lm-evaluation-harness 0.2.0
 // defines them (lm_eval/tasks/*.py; docs/eval.md): each file format read as it ships, each document
-// turned into prompts, the prompts into log-likelihood requests (train/eval_scoring.h), and the
+// turned into prompts, the prompts into log-likelihood requests (eval/scoring.h), and the
 // results into the task's metrics.
 //
 //   task      file under --task-data                         prompt -> continuations           metrics
@@ -20,9 +20,9 @@
 #include <vector>
 
 #include "data/gpt2_tokenizer.h"
-#include "train/eval_scoring.h"
+#include "eval/scoring.h"
 
-namespace mt::train {
+namespace mt::eval {
 
 // A task whose data file is not there (the message says where to put it and where to get it).
 class MissingTaskData : public Error {
@@ -85,4 +85,4 @@ struct RollingWindow {
 };
 std::vector<RollingWindow> rolling_windows(const std::vector<int32_t>& tokens, int32_t prefix, int64_t max_length);
 
-}  // namespace mt::train
+}  // namespace mt::eval

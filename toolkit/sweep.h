@@ -29,13 +29,13 @@
 
 #include "train/config.h"
 
-namespace mt::train {
+namespace mt::toolkit {
 
 struct SweepRun {
   int index = 0;
   std::string name;
   std::vector<std::pair<std::string, std::string>> overrides;  // key, value as written (lists "a b")
-  TrainConfig config;                                          // base + overrides; save = load = dir
+  train::TrainConfig config;                                   // base + overrides; save = load = dir
   std::string dir;                                             // <output>/<name>
 };
 
@@ -76,4 +76,4 @@ SweepTable collect_sweep(const std::string& dir);
 std::string to_markdown(const SweepTable& t);
 std::string to_csv(const SweepTable& t);
 
-}  // namespace mt::train
+}  // namespace mt::toolkit

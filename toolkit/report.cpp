@@ -1,4 +1,4 @@
-#include "train/report.h"
+#include "toolkit/report.h"
 
 #include <algorithm>
 #include <cmath>
@@ -15,7 +15,8 @@
 #include "train/config.h"
 #include "train/model_config.h"
 
-namespace mt::train {
+namespace mt::toolkit {
+using namespace train;  // the configuration, model and checkpoint helpers the tools drive
 namespace fs = std::filesystem;
 namespace {
 
@@ -467,4 +468,4 @@ std::string html_report(const std::vector<RunMetrics>& runs) {
   return o.str();
 }
 
-}  // namespace mt::train
+}  // namespace mt::toolkit

@@ -1,4 +1,4 @@
-#include "train/eval_harness.h"
+#include "eval/harness.h"
 
 #include <chrono>
 #include <cstdio>
@@ -8,10 +8,8 @@
 #include <sstream>
 
 #include "runtime/file_util.h"
-#include "train/checkpoint.h"
-#include "train/generate.h"
 
-namespace mt::train {
+namespace mt::eval {
 namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -67,25 +65,6 @@ std::map<std::string, TaskRun> evaluate_model(const nn::GptModel& model, const d
     out[name] = run;
   }
   return out;
-}
-
-CheckpointResults evaluate_checkpoint(const std::string& checkpoint, const EvalOptions& options) {
-  std::string dir = resolve_checkpoint(checkpoint);
-  MT_CHECK(!dir.empty(), "no checkpoint in '", checkpoint,
-           "' (expected a checkpoint folder or a save folder with a 'latest' file)");
-  if (options.verbose && lead(options)) std::fprintf(stderr, "evaluating %s\n", dir.c_str());
-  LoadedModel m = load_model_for_inference(dir, options.dropless_moe);
-  data::Gpt2Tokenizer tok(m.vocab_file, m.merge_file);
-  CheckpointResults r;
-  r.checkpoint = dir;
-  r.config_yaml = read_file(checkpoint_config_path(dir));
-  try {
-    nlohmann::json meta = nlohmann::json::parse(std::ifstream(std::filesystem::path(dir) / "meta.json"));
-    r.iteration = meta.value("iteration", int64_t(0));
-  } catch (const nlohmann::json::exception&) {
-  }
-  r.tasks = evaluate_model(*m.model, tok, options);
-  return r;
 }
 
 std::string results_table(const std::vector<CheckpointResults>& results, const std::vector<std::string>& tasks) {
@@ -145,4 +124,4 @@ nlohmann::json results_json(const std::vector<CheckpointResults>& results, const
           {"results", all}};
 }
 
-}  // namespace mt::train
+}  // namespace mt::eval
