@@ -5,20 +5,6 @@
 
 namespace mt::data {
 
-uint64_t checksum64(const void* data, size_t n) {
-  const unsigned char* p = static_cast<const unsigned char*>(data);
-  uint64_t h = 1469598103934665603ull;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    h = (h ^ w) * 1099511628211ull;
-    h ^= h >> 29;
-  }
-  for (; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
-
 uint64_t write_npy(const std::string& path, const std::string& descr, const std::vector<int64_t>& shape,
                    const void* data, size_t size) {
   // numpy's own spelling: "(5,)" for one dimension, "(5, 2)" for two.

@@ -3,6 +3,8 @@
 // newline so that the data starts at a multiple of 64 bytes, then C-order data.
 #pragma once
 
+#include "runtime/checksum.h"
+
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -17,9 +19,7 @@ struct NpyArray {
   uint64_t checksum = 0;  // checksum64 of the whole file, as write_npy returns it
 };
 
-// A 64-bit FNV-1a style checksum over 8-byte words, then the tail bytes (fast enough for
-// gigabyte files); the same function as the checkpoints' file checksums.
-uint64_t checksum64(const void* data, size_t bytes);
+using mt::checksum64;  // runtime/checksum.h: the same function as the checkpoints' file checksums
 
 // Written to a temporary name and renamed: never half-written. Returns the file's checksum64.
 uint64_t write_npy(const std::string& path, const std::string& descr, const std::vector<int64_t>& shape,

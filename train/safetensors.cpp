@@ -41,20 +41,6 @@ bool dtype_from_st(const std::string& s, DType& out) {
 
 }  // namespace
 
-uint64_t checksum64(const unsigned char* data, size_t n) {
-  // FNV-1a style over 8-byte words (fast enough for gigabyte files), then the tail bytes.
-  uint64_t h = 1469598103934665603ull;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, data + i, 8);
-    h = (h ^ w) * 1099511628211ull;
-    h ^= h >> 29;
-  }
-  for (; i < n; ++i) h = (h ^ data[i]) * 1099511628211ull;
-  return h;
-}
-
 uint64_t write_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
                            const std::map<std::string, std::string>& metadata) {
   nlohmann::json header = nlohmann::json::object();

@@ -4,6 +4,8 @@
 // every tensor's extent and the file length are checked, and errors name the file.
 #pragma once
 
+#include "runtime/checksum.h"
+
 #include <map>
 #include <string>
 #include <vector>
@@ -28,6 +30,5 @@ struct SafetensorsFile {
 };
 SafetensorsFile read_safetensors(const std::string& path);
 
-uint64_t checksum64(const unsigned char* data, size_t n);
 
 }  // namespace mt::train
