@@ -102,13 +102,18 @@ class NcclCommunicator final : public Communicator {
     const char* src = static_cast<const char*>(in.raw());
     char* dst = static_cast<char*>(out.raw());
     check(ncclGroupStart(), "all_to_all_v");
-    int64_t so = 0, ro = 0;
-    for (int j = 0; j < size_; ++j) {
-      size_t sn = size_t(send_rows[size_t(j)] * row), rn = size_t(recv_rows[size_t(j)] * row);
-      check(ncclSend(src + so * item, sn, nccl_type(in.dtype()), j, comm_, nullptr), "all_to_all_v");
-      check(ncclRecv(dst + ro * item, rn, nccl_type(in.dtype()), j, comm_, nullptr), "all_to_all_v");
-      so += int64_t(sn);
-      ro += int64_t(rn);
+    try {  // the group is closed on every path: an open group would make later NCCL calls hang
+      int64_t so = 0, ro = 0;
+      for (int j = 0; j < size_; ++j) {
+        size_t sn = size_t(send_rows[size_t(j)] * row), rn = size_t(recv_rows[size_t(j)] * row);
+        check(ncclSend(src + so * item, sn, nccl_type(in.dtype()), j, comm_, nullptr), "all_to_all_v");
+        check(ncclRecv(dst + ro * item, rn, nccl_type(in.dtype()), j, comm_, nullptr), "all_to_all_v");
+        so += int64_t(sn);
+        ro += int64_t(rn);
+      }
+    } catch (...) {
+      (void)ncclGroupEnd();
+      throw;
     }
     check(ncclGroupEnd(), "all_to_all_v");
     sync("all_to_all_v");
@@ -124,8 +129,8 @@ class NcclCommunicator final : public Communicator {
     ncclComm_t sub;
     check(ncclCommSplit(comm_, color, key, &sub, nullptr), "split");
     int r = 0, n = 0;
-    ncclCommUserRank(sub, &r);
-    ncclCommCount(sub, &n);
+    check(ncclCommUserRank(sub, &r), "split (its rank)");
+    check(ncclCommCount(sub, &n), "split (its size)");
     return std::make_unique<NcclCommunicator>(sub, r, n);
   }
 
