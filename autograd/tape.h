@@ -10,7 +10,8 @@
 // silent loss.
 //
 // There is one tape per thread (current_tape()). Recording is on unless a NoGradGuard is alive
-// (evaluation, a MoS teacher, the finite-difference probes of gradcheck).
+// (evaluation, a MoS teacher, the finite-difference probes of gradcheck). A TapeScope records on
+// another tape for a while (a checkpointed region's recompute, autograd/checkpoint.h).
 #pragma once
 
 #include <functional>
@@ -28,6 +29,9 @@ class Tape {
   void record(const char* op, const Variable& out, BackwardFn backward);
   // Seeds root's gradient (ones, or `seed`) and runs the recorded functions that lead to it.
   void backward(const Variable& root, const Tensor* seed = nullptr);
+  // Several roots at once: adds seeds[i] (undefined: skipped) to roots[i]'s gradient, then runs
+  // the recorded functions that lead to any of them (a checkpointed region's outputs).
+  void backward(const std::vector<Variable>& roots, const std::vector<Tensor>& seeds);
   void clear() { nodes_.clear(); }
   size_t size() const { return nodes_.size(); }
 
@@ -37,6 +41,8 @@ class Tape {
     GradSlot out;
     BackwardFn backward;
   };
+  // Runs the recorded functions whose output has a gradient, newest first, releasing each.
+  void run();
   // Drops the functions whose output nobody can give a gradient to any more.
   void collect();
   std::vector<Node> nodes_;
@@ -56,6 +62,20 @@ class NoGradGuard {
 
  private:
   bool previous_;
+};
+
+// While alive, ops record on `tape` instead of the thread's own, with gradients on: the recompute
+// of a checkpointed region builds its graph on a tape of its own (autograd/checkpoint.h).
+class TapeScope {
+ public:
+  explicit TapeScope(Tape& tape);
+  ~TapeScope();
+  TapeScope(const TapeScope&) = delete;
+  TapeScope& operator=(const TapeScope&) = delete;
+
+ private:
+  Tape* previous_tape_;
+  bool previous_grad_;
 };
 
 // For op implementations: true when gradients are on and any input requires one.

@@ -1,5 +1,6 @@
 #include "eval/harness.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -30,6 +31,26 @@ std::vector<Column> columns_for(const std::string& task) {
   if (task == "piqa") return {{task, "acc", true}, {task, "acc_norm", true}};
   if (task == "wikitext") return {{task, "word_perplexity", false}};
   return {{task, "acc", true}};
+}
+
+// What lm-evaluation-harness 0.2.0 records of a task: its VERSION (lm_eval/tasks/*.py) and its
+// metrics in the order its process_results returns them.
+struct LmEvalTask {
+  int version;
+  std::vector<std::string> metrics;
+};
+const LmEvalTask& lm_eval_task(const std::string& task) {
+  static const std::map<std::string, LmEvalTask> known = {
+      {"lambada", {0, {"ppl", "acc"}}},
+      {"piqa", {0, {"acc", "acc_norm"}}},
+      {"boolq", {1, {"acc"}}},
+      {"race", {0, {"acc"}}},
+      {"triviaqa", {0, {"acc"}}},
+      {"webqs", {0, {"acc"}}},
+      {"wikitext", {1, {"word_perplexity", "byte_perplexity", "bits_per_byte"}}}};
+  auto it = known.find(task);
+  MT_CHECK(it != known.end(), "task '", task, "' has no lm-evaluation-harness version in eval/harness.cpp");
+  return it->second;
 }
 
 }  // namespace
@@ -114,14 +135,40 @@ nlohmann::json results_json(const std::vector<CheckpointResults>& results, const
       }
       tasks[name] = t;
     }
-    all.push_back(
-        {{"checkpoint", r.checkpoint}, {"iteration", r.iteration}, {"tasks", tasks}, {"config", r.config_yaml}});
+    all.push_back({{"checkpoint", r.checkpoint},
+                   {"iteration", r.iteration},
+                   {"precision", r.precision},
+                   {"batch_tokens", r.batch_tokens},
+                   {"tasks", tasks},
+                   {"config", r.config_yaml}});
   }
   return {{"harness", "moetrain eval (lm-evaluation-harness 0.2.0 scoring, zero-shot)"},
           {"task_data", options.task_data},
           {"limit", options.limit},
           {"dropless_moe", options.dropless_moe},
           {"results", all}};
+}
+
+nlohmann::ordered_json lm_eval_results_json(const CheckpointResults& r, const std::vector<std::string>& tasks) {
+  nlohmann::ordered_json results = nlohmann::ordered_json::object(), versions = nlohmann::ordered_json::object();
+  for (const std::string& name : tasks) {
+    auto it = r.tasks.find(name);
+    if (it == r.tasks.end() || !it->second.missing.empty()) continue;
+    const TaskMetrics& m = it->second.metrics;
+    const LmEvalTask& lm = lm_eval_task(name);
+    std::vector<std::string> order = lm.metrics;  // then any metric lm-eval does not have
+    for (const auto& [k, v] : m.values)
+      if (std::find(order.begin(), order.end(), k) == order.end()) order.push_back(k);
+    nlohmann::ordered_json t = nlohmann::ordered_json::object();
+    for (const std::string& k : order) {
+      if (!m.values.count(k)) continue;
+      t[k] = m.values.at(k);
+      if (m.stderr_.count(k)) t[k + "_stderr"] = m.stderr_.at(k);
+    }
+    results[name] = t;
+    versions[name] = lm.version;
+  }
+  return {{"results", results}, {"versions", versions}};
 }
 
 }  // namespace mt::eval

@@ -36,6 +36,8 @@ struct CheckpointResults {
   std::string checkpoint;
   int64_t iteration = 0;
   std::string config_yaml;
+  std::string precision = "fp32";  // the GEMMs' precision the model was evaluated in (fp32 | bf16 | fp16)
+  int64_t batch_tokens = 0;        // tokens per forward it was evaluated with
   std::map<std::string, TaskRun> tasks;
 };
 
@@ -45,6 +47,13 @@ std::map<std::string, TaskRun> evaluate_model(const nn::GptModel& model, const d
 
 // The Markdown table: one row per checkpoint, a column per task's metrics (accuracies in %).
 std::string results_table(const std::vector<CheckpointResults>& results, const std::vector<std::string>& tasks);
+// Our JSON (`--output`): every checkpoint's metrics with their standard errors, counts, seconds and
+// configuration.
 nlohmann::json results_json(const std::vector<CheckpointResults>& results, const EvalOptions& options);
+// The JSON Megatron-DeepSpeed's tasks/eval_harness/evaluate.py writes to --results_path (what
+// lm-evaluation-harness 0.2.0's evaluator.evaluate returns): {"results": {task: {metric: value,
+// metric + "_stderr": value, ...}}, "versions": {task: the task's VERSION}}, tasks in the order
+// given, metrics in lm-eval's order, a stderr only where lm-eval gives one; tasks that did not run are left out.
+nlohmann::ordered_json lm_eval_results_json(const CheckpointResults& results, const std::vector<std::string>& tasks);
 
 }  // namespace mt::eval

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "autograd/autocast.h"
+#include "autograd/checkpoint.h"
 #include "autograd/ops.h"
 #include "moe/expert_dispatcher.h"
 #include "moe/moe_ops.h"
@@ -71,15 +72,21 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
     logits = seen("gate_logits", ag::linear(gate_in, gate_w_));
   }
   Variable probs = seen("gate_probs", ag::softmax(logits));
-  out.routing = fixed ? *fixed : route(probs.value(), logits.value(), cfg_.router, training, key);
+  // (inside a checkpointed region the recompute takes the forward's routing: autograd/checkpoint.h)
+  out.routing = fixed ? *fixed : ag::checkpoint_decision<Routing>([&] {
+    return route(probs.value(), logits.value(), cfg_.router, training, key);
+  });
   if (probe)
     if (const Routing* replay = probe->on_routing(cfg_.layer, out.routing)) out.routing = *replay;
   const Routing& r = out.routing;
-  // Router entropy (for metrics): mean over tokens of -sum_e P log P.
-  std::vector<double> p = probs.value().to_double_vector();
-  for (double v : p)
-    if (v > 0) out.entropy -= v * std::log(v);
-  out.entropy /= double(std::max<int64_t>(r.tokens, 1));
+  // Router entropy (for metrics): mean over tokens of -sum_e P log P (the forward reports it, a
+  // recompute does not).
+  if (!ag::recomputing()) {
+    std::vector<double> p = probs.value().to_double_vector();
+    for (double v : p)
+      if (v > 0) out.entropy -= v * std::log(v);
+    out.entropy /= double(std::max<int64_t>(r.tokens, 1));
+  }
 
   // (the probabilities' two uses are seen apart: each branch's share of dP)
   Variable weights = seen("combine_weights", gate_weights(seen("gate_probs.to_weights", probs), r));

@@ -45,7 +45,8 @@ class MoeLayer {
  public:
   MoeLayer(ParameterRegistry& params, const std::string& prefix, const MoeLayerConfig& cfg);
   // x [S, h]. `key` seeds RTS and second-expert sampling. With `fixed` the routing is not
-  // recomputed (gradchecks hold it constant while perturbing inputs).
+  // recomputed (gradchecks hold it constant while perturbing inputs); in the recompute of a
+  // checkpointed region it is the region's forward's (autograd/checkpoint.h).
   MoeOutput forward(const Variable& x, bool training, RngKey key, const Routing* fixed = nullptr) const;
   const MoeLayerConfig& config() const { return cfg_; }
   // Gate + top-k experts (+ the residual MLP and coefficient): the matmul weights per token.

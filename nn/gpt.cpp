@@ -1,7 +1,9 @@
 #include "nn/gpt.h"
 
+#include <algorithm>
 #include <cmath>
 
+#include "autograd/checkpoint.h"
 #include "autograd/ops.h"
 #include "parallel/tensor_parallel.h"
 #include "runtime/random.h"
@@ -22,6 +24,8 @@ GptModel::GptModel(const GptConfig& cfg, FeedForwardFactory feed_forward, double
            "GPT model: tensor parallelism over ", tp, " ranks needs num_attention_heads (", cfg.num_attention_heads,
            "), ffn_hidden_size (", cfg.ffn_hidden_size, ") and the padded vocabulary (", cfg.padded_vocab_size,
            ") divisible by ", tp);
+  MT_CHECK(cfg.checkpoint_num_layers > 0, "GPT model: checkpoint_num_layers must be positive; got ",
+           cfg.checkpoint_num_layers);
   int64_t h = cfg.hidden_size, f = cfg.ffn_hidden_size;
   uint64_t stream = 0;
   // Each tensor's initial values come from its own stream, in registration order.
@@ -85,19 +89,32 @@ Variable GptModel::hidden(const Tensor& tokens_in, ForwardMode mode, std::vector
   MT_CHECK(tokens.dim() == 2 && tokens.size(1) <= cfg_.max_position_embeddings,
            "GPT model: tokens must be [batch, T] with T <= max_position_embeddings (", cfg_.max_position_embeddings,
            "); got ", tokens.str());
-  int64_t t_len = tokens.size(1), h = cfg_.hidden_size, heads = cfg_.num_attention_heads;
+  int64_t t_len = tokens.size(1), h = cfg_.hidden_size;
+  double p_hidden = mode.training ? cfg_.hidden_dropout : 0.0;
+  Variable emb = tp_size() == 1 ? ag::embedding(tokens, wte_, wpe_)
+                                : ag::add(parallel::vocab_parallel_embedding(tokens, wte_, cfg_.tensor_group),
+                                          ag::embedding(tokens, {}, wpe_));
+  Variable x = ag::dropout(emb, p_hidden, dropout_key(-1, kEmbedding, mode, t_len * h));
+  int64_t num_layers = int64_t(blocks_.size());
+  if (!cfg_.checkpoint_activations) {
+    x = layers(x, 0, num_layers, mode, aux, loads);
+  } else {
+    for (int64_t first = 0; first < num_layers; first += cfg_.checkpoint_num_layers)
+      x = checkpointed_layers(x, first, std::min(first + cfg_.checkpoint_num_layers, num_layers), mode, aux, loads);
+  }
+  return ag::layernorm(x, lnf_w_, lnf_b_, cfg_.layernorm_epsilon);
+}
+
+Variable GptModel::layers(Variable x, int64_t first, int64_t last, ForwardMode mode, std::vector<Variable>* aux,
+                          std::vector<LayerLoadStats>* loads) const {
+  int64_t t_len = x.value().size(1), h = cfg_.hidden_size, heads = cfg_.num_attention_heads;
   parallel::Communicator* tp = cfg_.tensor_group;
   int64_t local_heads = heads / tp_size(), first_head = tp ? tp->rank() * local_heads : 0;
   double p_hidden = mode.training ? cfg_.hidden_dropout : 0.0;
   double p_attn = mode.training ? cfg_.attention_dropout : 0.0;
   double eps = cfg_.layernorm_epsilon;
-  Variable emb = tp_size() == 1
-                     ? ag::embedding(tokens, wte_, wpe_)
-                     : ag::add(parallel::vocab_parallel_embedding(tokens, wte_, tp), ag::embedding(tokens, {}, wpe_));
-  Variable x = ag::dropout(emb, p_hidden, dropout_key(-1, kEmbedding, mode, t_len * h));
-  for (size_t l = 0; l < blocks_.size(); ++l) {
-    const Block& b = blocks_[l];
-    int64_t layer = int64_t(l);
+  for (int64_t layer = first; layer < last; ++layer) {
+    const Block& b = blocks_[size_t(layer)];
     // Under tensor parallelism: this rank's heads (q, k, v columns), then the row-parallel output.
     Variable qkv = parallel::column_parallel_linear(ag::layernorm(x, b.ln1_w, b.ln1_b, eps), b.qkv_w, b.qkv_b, tp);
     Variable a = ag::causal_self_attention(
@@ -118,7 +135,24 @@ Variable GptModel::hidden(const Tensor& tokens_in, ForwardMode mode, std::vector
     Variable m = ag::reshape(ff.y, x.shape());
     x = ag::add(x, ag::dropout(m, p_hidden, dropout_key(layer, kMlpOut, mode, t_len * h)));
   }
-  return ag::layernorm(x, lnf_w_, lnf_b_, eps);
+  return x;
+}
+
+Variable GptModel::checkpointed_layers(const Variable& x, int64_t first, int64_t last, ForwardMode mode,
+                                       std::vector<Variable>* aux, std::vector<LayerLoadStats>* loads) const {
+  auto forward_loads = std::make_shared<std::vector<LayerLoadStats>>();
+  // outputs: the residual stream [B,T,h], then each MoE layer's aux loss (a scalar)
+  std::vector<Variable> out = ag::checkpoint(
+      [this, first, last, mode, forward_loads](const std::vector<Variable>& in) {
+        std::vector<Variable> outputs;
+        Variable y = layers(in[0], first, last, mode, &outputs, ag::recomputing() ? nullptr : forward_loads.get());
+        outputs.insert(outputs.begin(), y);
+        return outputs;
+      },
+      {x});
+  if (aux) aux->insert(aux->end(), out.begin() + 1, out.end());
+  if (loads) loads->insert(loads->end(), forward_loads->begin(), forward_loads->end());
+  return out[0];
 }
 
 Variable GptModel::forward(const Tensor& tokens, ForwardMode mode, std::vector<Variable>* aux,

@@ -8,6 +8,11 @@
 // attention_dropout on the attention probabilities. Masks are keyed by (seed, layer, role) and
 // positioned by the global index of the micro-batch's first sample, so a sample gets the same
 // mask whatever micro-batch or data-parallel rank carries it, and a resumed run the same masks.
+//
+// Activation checkpointing (checkpoint_activations): each chunk of checkpoint_num_layers layers is
+// one checkpointed region (autograd/checkpoint.h): the forward keeps only the chunk's input
+// [B,T,h] and the backward recomputes the chunk, with the same dropout masks (keyed) and the same
+// MoE routing (kept), so the gradients are the same bits as without it.
 #pragma once
 
 #include <memory>
@@ -33,6 +38,10 @@ struct GptConfig {
   parallel::Communicator* tensor_group = nullptr;
   // Evaluation only (a distillation teacher): no gradient buffers, parameters frozen.
   bool frozen = false;
+  // Recompute each chunk of checkpoint_num_layers layers in the backward instead of keeping its
+  // activations (Megatron's --checkpoint-activations, granularity full, method uniform).
+  bool checkpoint_activations = false;
+  int64_t checkpoint_num_layers = 1;
   // Where the parameters live (initialised on the host, then packed there); token, label and
   // mask tensors given on the host are moved to it.
   Device device = Device::cpu();
@@ -97,6 +106,14 @@ class GptModel {
   // The final LayerNorm's output (what forward projects onto the vocabulary).
   Variable hidden(const Tensor& tokens, ForwardMode mode, std::vector<Variable>* aux,
                   std::vector<LayerLoadStats>* loads) const;
+  // Layers [first, last) on the residual stream x [B,T,h] -> [B,T,h]; appends the MoE layers'
+  // aux losses and loads when asked.
+  Variable layers(Variable x, int64_t first, int64_t last, ForwardMode mode, std::vector<Variable>* aux,
+                  std::vector<LayerLoadStats>* loads) const;
+  // The same as one checkpointed region: keeps x, recomputes the layers in the backward (the
+  // loads are the forward's, reported once).
+  Variable checkpointed_layers(const Variable& x, int64_t first, int64_t last, ForwardMode mode,
+                               std::vector<Variable>* aux, std::vector<LayerLoadStats>* loads) const;
   RngKey dropout_key(int64_t layer, int role, ForwardMode mode, int64_t elements_per_sample) const;
 
   int tp_size() const { return cfg_.tensor_group ? cfg_.tensor_group->size() : 1; }

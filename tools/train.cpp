@@ -6,6 +6,7 @@
 #include "runtime/error.h"
 #include "tools/command.h"
 #include "train/config.h"
+#include "train/deepspeed_config.h"
 #include "train/trainer.h"
 
 namespace mt::cli {
@@ -35,6 +36,7 @@ int run_train(const Args& args) {
   std::vector<std::string> positional = train::apply_overrides(cfg, rest);
   MT_CHECK(positional.empty(), "unexpected argument '", positional.empty() ? "" : positional[0],
            "' (usage: moetrain train CONFIG.yaml [--key value ...])");
+  train::apply_deepspeed_config(cfg);  // --deepspeed_config FILE: the JSON's settings, checked against the flags
   parallel::Communicator& world = parallel::world();
   train::validate(cfg, world.size());  // a configuration error is the last line, not above ~90 lines of keys
   bool lead = world.rank() == 0;       // under mpirun, rank 0 speaks for all

@@ -66,6 +66,11 @@ std::string save_checkpoint(const std::string& save_dir, const TrainState& state
       meta["loss_scale"] = {{"scale", state.loss_scale.scale},
                             {"growth_tracker", state.loss_scale.growth_tracker},
                             {"hysteresis_tracker", state.loss_scale.hysteresis_tracker}};
+    if (state.lr_schedule) {
+      const LrScheduleValues& v = *state.lr_schedule;
+      meta["lr_schedule"] = {{"max_lr", v.max_lr}, {"min_lr", v.min_lr}, {"warmup", v.warmup},
+                             {"decay", v.decay},   {"style", v.style},   {"by_tokens", v.by_tokens}};
+    }
     meta["files"]["model.safetensors"] = hex64(write_safetensors((tmp / "model.safetensors").string(), model));
     if (optimizer)
       meta["files"]["optimizer.safetensors"] = hex64(write_safetensors((tmp / "optimizer.safetensors").string(), opt));
@@ -152,6 +157,11 @@ TrainState load_checkpoint(const std::string& dir, ParameterRegistry& params, Ad
   s.iteration = meta.value("iteration", int64_t(0));
   s.consumed_samples = meta.value("consumed_samples", int64_t(0));
   s.consumed_tokens = meta.value("consumed_tokens", int64_t(0));
+  if (meta.contains("lr_schedule")) {
+    const nlohmann::json& ls = meta["lr_schedule"];
+    s.lr_schedule = LrScheduleValues{ls.value("max_lr", 0.0), ls.value("min_lr", 0.0), ls.value("warmup", 0.0),
+                                     ls.value("decay", 0.0),  ls.value("style", ""),   ls.value("by_tokens", false)};
+  }
   if (meta.contains("loss_scale")) {
     const nlohmann::json& ls = meta["loss_scale"];
     s.loss_scale = {ls.value("scale", 0.0), ls.value("growth_tracker", int64_t(0)),

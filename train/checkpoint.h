@@ -14,6 +14,7 @@
 // loading takes each rank's part, whatever layout wrote the checkpoint.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "autograd/parameters.h"
@@ -27,6 +28,8 @@ struct TrainState {
   int64_t iteration = 0, consumed_samples = 0, consumed_tokens = 0;
   // fp16's dynamic loss scale (train/loss_scaler.h); scale 0: none (fp32, bf16)
   LossScalerState loss_scale{0.0, 0, 0};
+  // the LR schedule that trained it (older checkpoints: none saved)
+  std::optional<LrScheduleValues> lr_schedule;
 };
 
 // Returns the folder written (empty on ranks other than the writer). Collective: every rank of a

@@ -9,11 +9,11 @@
 #include <sstream>
 #include <variant>
 
+#include "eval/tasks.h"
 #include "runtime/error.h"
 #include "runtime/file_util.h"
 #include "runtime/text_util.h"
 #include "train/config_yaml.h"
-#include "eval/tasks.h"
 
 namespace mt::train {
 namespace {
@@ -45,8 +45,9 @@ const std::vector<Key>& keys() {
       {"micro_batch_size", &TrainConfig::micro_batch_size, "samples per rank per forward"},
       {"global_batch_size", &TrainConfig::global_batch_size,
        "samples per optimizer step; 0 = micro_batch_size x data-parallel size"},
-      {"train_iters", &TrainConfig::train_iters, "optimizer steps to train (or train_tokens)"},
-      {"train_tokens", &TrainConfig::train_tokens, "tokens to train (or train_iters)"},
+      {"train_iters", &TrainConfig::train_iters, "optimizer steps to train (or train_tokens, train_samples)"},
+      {"train_tokens", &TrainConfig::train_tokens,
+       "tokens to train; with train_iters, training stops at whichever is reached first"},
       {"exit_duration_in_mins", &TrainConfig::exit_duration_in_mins, "save and stop after this long; 0 = no limit"},
       {"exit_interval", &TrainConfig::exit_interval,
        "save and stop at the first iteration that is a multiple of it; 0 = never"},
@@ -77,8 +78,7 @@ const std::vector<Key>& keys() {
       {"load", &TrainConfig::load, "checkpoint folder, or save folder (its latest), to resume from"},
       {"metrics_file", &TrainConfig::metrics_file, "metrics JSON lines; empty = <save>/metrics.jsonl"},
       {"save_interval", &TrainConfig::save_interval, "steps between checkpoints; 0 = only at the end"},
-      {"keep_last_n", &TrainConfig::keep_last_n,
-       "checkpoints kept (the newest; never the one latest names); 0 = all"},
+      {"keep_last_n", &TrainConfig::keep_last_n, "checkpoints kept (the newest; never the one latest names); 0 = all"},
       {"supersede_later_checkpoints", &TrainConfig::supersede_later_checkpoints,
        "continue a save folder from this run's start: its later checkpoints move to superseded/"},
       {"log_interval", &TrainConfig::log_interval, "steps between log lines"},
@@ -100,6 +100,58 @@ const std::vector<Key>& keys() {
       {"loss_scale_window", &TrainConfig::loss_scale_window,
        "fp16: steps without overflow before the dynamic scale doubles"},
       {"hysteresis", &TrainConfig::hysteresis, "fp16: overflowing steps tolerated before the scale halves"},
+      {"fp16", &TrainConfig::fp16, "compat: precision fp16 (Megatron's --fp16)"},
+      {"bf16", &TrainConfig::bf16, "compat: precision bf16 (Megatron's --bf16)"},
+      {"deepspeed", &TrainConfig::deepspeed, "compat, accepted: moetrain is its own engine (no DeepSpeed needed)"},
+      {"deepspeed_config", &TrainConfig::deepspeed_config,
+       "a DeepSpeed JSON: batch sizes, clipping, fp16/bf16, ZeRO stage, curriculum (docs/megatron-deepspeed.md)"},
+      {"pipeline_model_parallel_size", &TrainConfig::pipeline_model_parallel_size,
+       "compat: 1 (pipeline parallelism is not supported)"},
+      {"no_pipeline_parallel", &TrainConfig::no_pipeline_parallel, "compat, accepted: the model is never a pipeline"},
+      {"create_moe_param_group", &TrainConfig::create_moe_param_group,
+       "compat, accepted: expert parameters always form their own group"},
+      {"num_workers", &TrainConfig::num_workers, "compat, accepted: samples are read in the training thread"},
+      {"data_impl", &TrainConfig::data_impl, "compat: mmap (or infer): Megatron's mmap .bin/.idx"},
+      {"override_opt_param_scheduler", &TrainConfig::override_opt_param_scheduler,
+       "on resume, take the LR schedule from the flags even where the checkpoint's differs"},
+      {"use_checkpoint_opt_param_scheduler", &TrainConfig::use_checkpoint_opt_param_scheduler,
+       "on resume, take the LR schedule from the checkpoint even where the flags differ"},
+      {"no_load_optim", &TrainConfig::no_load_optim, "on resume, start AdamW afresh (load the weights and counters)"},
+      {"no_load_rng", &TrainConfig::no_load_rng,
+       "compat, accepted: there is no RNG state (every random number is keyed by seed and sample)"},
+      {"finetune", &TrainConfig::finetune, "load the weights only: iteration 0, AdamW afresh, the data from its start"},
+      {"train_samples", &TrainConfig::train_samples,
+       "samples to train: train_iters = train_samples / global_batch_size (instead of train_iters)"},
+      {"zero_stage", &TrainConfig::zero_stage, "ZeRO stage: 0 (stages 1 and 2 are not supported yet)"},
+      {"prescale_gradients", &TrainConfig::prescale_gradients,
+       "DeepSpeed JSON, accepted: gradients are averaged over the ranks either way"},
+      {"wall_clock_breakdown", &TrainConfig::wall_clock_breakdown,
+       "the step's phase times (forward-backward, gradient reduction, optimizer) in the log"},
+      {"steps_per_print", &TrainConfig::steps_per_print, "DeepSpeed JSON, accepted: the log follows log_interval"},
+      {"curriculum_learning", &TrainConfig::curriculum_learning,
+       "sequence-length curriculum (DeepSpeed's seqlen, fixed_linear)"},
+      {"curriculum_min_difficulty", &TrainConfig::curriculum_min_difficulty, "curriculum: first sequence length"},
+      {"curriculum_max_difficulty", &TrainConfig::curriculum_max_difficulty, "curriculum: last sequence length"},
+      {"curriculum_total_step", &TrainConfig::curriculum_total_step,
+       "curriculum: iterations to reach the last sequence length"},
+      {"curriculum_difficulty_step", &TrainConfig::curriculum_difficulty_step,
+       "curriculum: sequence lengths are multiples of this"},
+      {"checkpoint_activations", &TrainConfig::checkpoint_activations,
+       "recompute each layer's activations in the backward (keeps only layer inputs; same gradients)"},
+      {"deepspeed_activation_checkpointing", &TrainConfig::deepspeed_activation_checkpointing,
+       "DeepSpeed's switch for the same recomputation (either one turns it on)"},
+      {"checkpoint_num_layers", &TrainConfig::checkpoint_num_layers,
+       "transformer layers per recomputed chunk (checkpoint_activations)"},
+      {"tensorboard_dir", &TrainConfig::tensorboard_dir, "write TensorBoard event files here; empty = none"},
+      {"tensorboard_queue_size", &TrainConfig::tensorboard_queue_size,
+       "TensorBoard events buffered before they are written to the file"},
+      {"log_timers_to_tensorboard", &TrainConfig::log_timers_to_tensorboard,
+       "TensorBoard: the iteration time and the step's phase timers"},
+      {"log_batch_size_to_tensorboard", &TrainConfig::log_batch_size_to_tensorboard, "TensorBoard: the batch size"},
+      {"log_validation_ppl_to_tensorboard", &TrainConfig::log_validation_ppl_to_tensorboard,
+       "TensorBoard: the validation perplexity beside the validation loss"},
+      {"log_optimizer_states_to_tensorboard", &TrainConfig::log_optimizer_states_to_tensorboard,
+       "TensorBoard: norms of AdamW's moments and of the weights"},
       {"num_experts", &TrainConfig::num_experts,
        "experts per MoE layer: one count, or one per MoE layer (pyramid); 1 = dense"},
       {"expert_interval", &TrainConfig::expert_interval, "layer l (1-based) is MoE when l % expert_interval == 0"},
@@ -180,6 +232,12 @@ bool parse_bool(const std::string& text, const std::string& key, const std::stri
   throw Error(where + ": " + key + " expects true or false, got '" + text + "'");
 }
 
+// What setting key `k` implies: Megatron's --fp16 / --bf16 are switches for the precision.
+void after_set(TrainConfig& cfg, const Key& k) {
+  if (cfg.fp16 && std::string(k.name) == "fp16") cfg.precision = "fp16";
+  if (cfg.bf16 && std::string(k.name) == "bf16") cfg.precision = "bf16";
+}
+
 // Sets a scalar key from text.
 void set_scalar(TrainConfig& cfg, const Key& k, const std::string& text, const std::string& where) {
   std::visit(
@@ -197,6 +255,7 @@ void set_scalar(TrainConfig& cfg, const Key& k, const std::string& text, const s
           cfg.*member = {text};
       },
       k.member);
+  after_set(cfg, k);
 }
 
 bool is_list(const Key& k) {
@@ -313,6 +372,7 @@ std::vector<std::string> apply_overrides(TrainConfig& cfg, const std::vector<std
       cfg.*std::get<std::vector<std::string> TrainConfig::*>(k->member) = items;
     } else if (is_bool(*k) && !has_value && !(next_is_value() && (args[i + 1] == "true" || args[i + 1] == "false"))) {
       cfg.*std::get<bool TrainConfig::*>(k->member) = true;  // a bare flag, as Megatron's store_true
+      after_set(cfg, *k);
     } else {
       if (!has_value) {
         MT_CHECK(next_is_value(), where, ": --", name, " needs a value");
@@ -424,9 +484,33 @@ void validate(const TrainConfig& c, int64_t ranks) {
   MT_CHECK(c.global_batch_size == 0 || (c.global_batch_size > 0 && c.global_batch_size % step == 0),
            "global_batch_size (", c.global_batch_size, ") must be a multiple of micro_batch_size (", c.micro_batch_size,
            ") x data-parallel size (", dp_size, ") = ", step);
-  MT_CHECK((c.train_iters > 0) != (c.train_tokens > 0),
-           "set exactly one of train_iters and train_tokens (got train_iters ", c.train_iters, ", train_tokens ",
-           c.train_tokens, ")");
+  MT_CHECK(c.train_iters > 0 || c.train_tokens > 0 || c.train_samples > 0,
+           "set how long to train: train_iters, train_tokens or train_samples");
+  MT_CHECK(c.train_samples == 0 || c.train_iters == 0, "set train_samples or train_iters, not both (got ",
+           c.train_samples, " samples and ", c.train_iters, " iterations)");
+  MT_CHECK(c.train_iters >= 0 && c.train_tokens >= 0 && c.train_samples >= 0,
+           "train_iters, train_tokens and train_samples must not be negative");
+  MT_CHECK(!(c.fp16 && c.bf16), "set fp16 or bf16, not both");
+  MT_CHECK(!c.fp16 || c.precision == "fp16", "fp16 is set but precision is ", c.precision, "; keep one of them");
+  MT_CHECK(!c.bf16 || c.precision == "bf16", "bf16 is set but precision is ", c.precision, "; keep one of them");
+  MT_CHECK(c.pipeline_model_parallel_size == 1, "pipeline_model_parallel_size ", c.pipeline_model_parallel_size,
+           ": pipeline parallelism is not supported; use 1 (or --no-pipeline-parallel) and spread the model with ",
+           "tensor and expert parallelism");
+  MT_CHECK(c.data_impl == "mmap" || c.data_impl == "infer", "data_impl '", c.data_impl,
+           "' is not supported: moetrain reads Megatron's mmap datasets (.bin/.idx); use mmap");
+  MT_CHECK(c.zero_stage == 0, "zero_stage ", c.zero_stage,
+           ": ZeRO stages 1 and 2 are not supported yet; use 0 (every data-parallel rank keeps the whole optimizer ",
+           "state) and expert parallelism to spread the experts' state");
+  MT_CHECK(!(c.override_opt_param_scheduler && c.use_checkpoint_opt_param_scheduler),
+           "set override_opt_param_scheduler or use_checkpoint_opt_param_scheduler, not both");
+  MT_CHECK(c.num_workers >= 0 && c.steps_per_print >= 0, "num_workers and steps_per_print must not be negative");
+  if (c.curriculum_learning)
+    MT_CHECK(c.curriculum_min_difficulty > 0 && c.curriculum_min_difficulty <= c.curriculum_max_difficulty &&
+                 c.curriculum_max_difficulty <= c.seq_length && c.curriculum_total_step > 0 &&
+                 c.curriculum_difficulty_step > 0,
+             "curriculum learning needs 0 < min_difficulty (", c.curriculum_min_difficulty, ") <= max_difficulty (",
+             c.curriculum_max_difficulty, ") <= seq_length (", c.seq_length, "), total_curriculum_step (",
+             c.curriculum_total_step, ") > 0 and difficulty_step (", c.curriculum_difficulty_step, ") > 0");
   MT_CHECK(c.lr > 0 && c.min_lr >= 0 && c.min_lr <= c.lr, "need 0 <= min_lr (", c.min_lr, ") <= lr (", c.lr, ")");
   MT_CHECK(c.lr_decay_style == "constant" || c.lr_decay_style == "linear" || c.lr_decay_style == "cosine",
            "lr_decay_style must be constant, linear or cosine, got '", c.lr_decay_style, "'");

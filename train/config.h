@@ -22,10 +22,11 @@ struct TrainConfig {
   int64_t make_vocab_size_divisible_by = 128, tensor_model_parallel_size = 1;
   // --- batch and length of training
   int64_t micro_batch_size = 0, global_batch_size = 0;  // global 0: micro_batch_size * data-parallel size
-  int64_t train_iters = 0, train_tokens = 0;            // one of them; 0 = unset
-  double exit_duration_in_mins = 0;                     // 0 = no time limit
-  int64_t exit_interval = 0;                            // save and stop at a multiple of it; 0 = never
-  double distributed_timeout_minutes = 10;              // a collective's wait for its peers (parallel/watchdog.h)
+  // train_iters, train_tokens or train_samples; train_iters with train_tokens: whichever comes first
+  int64_t train_iters = 0, train_tokens = 0;
+  double exit_duration_in_mins = 0;         // 0 = no time limit
+  int64_t exit_interval = 0;                // save and stop at a multiple of it; 0 = never
+  double distributed_timeout_minutes = 10;  // a collective's wait for its peers (parallel/watchdog.h)
   int64_t seed = 1234;
   // --- optimizer and schedule
   double lr = 1e-4, min_lr = 0, weight_decay = 0.01, clip_grad = 1.0;
@@ -53,7 +54,7 @@ struct TrainConfig {
   // fp16 loss scaling (Megatron's names): loss_scale > 0 fixes it, else dynamic from initial_loss_scale
   double loss_scale = 0, initial_loss_scale = 4294967296.0, min_loss_scale = 1.0;
   int64_t loss_scale_window = 1000, hysteresis = 2;
-  double peak_tflops = 0;  // per device, for the MFU in the log; 0: the GPU's known peak (none on the CPU)
+  double peak_tflops = 0;      // per device, for the MFU in the log; 0: the GPU's known peak (none on the CPU)
   std::string device = "cpu";  // cpu | cuda (one GPU per rank; the CUDA backend, docs/cuda.md)
   // --- mixture of experts (Megatron-DeepSpeed's flags)
   std::vector<std::string> num_experts = {"1"};  // one count, or one per MoE layer (pyramid); 1 = dense
@@ -65,6 +66,39 @@ struct TrainConfig {
   std::string noisy_gate_policy = "None";  // None | Jitter | RSample (DeepSpeed's MoE argument)
   bool use_rts = true;                     // Random Token Selection over capacity (DeepSpeed's default)
   int64_t moe_expert_parallel_size = 1;    // ranks sharing one copy of each layer's experts (ep)
+  // --- activation checkpointing (Megatron's --checkpoint-activations, recompute granularity full):
+  // each chunk of checkpoint_num_layers transformer layers keeps only its input and recomputes its
+  // activations in the backward; deepspeed_activation_checkpointing is DeepSpeed's switch for the same
+  bool checkpoint_activations = false, deepspeed_activation_checkpointing = false;
+  int64_t checkpoint_num_layers = 1;
+  // --- the rest of Megatron-DeepSpeed's launch-script flags (docs/megatron-deepspeed.md)
+  bool fp16 = false, bf16 = false;           // set precision to fp16 / bf16 (Megatron's switches)
+  bool deepspeed = false;                    // accepted: moetrain is its own engine
+  std::string deepspeed_config;              // the DeepSpeed JSON (train/deepspeed_config.h)
+  int64_t pipeline_model_parallel_size = 1;  // 1 only: no pipeline parallelism
+  bool no_pipeline_parallel = false;         // accepted (the model is never a pipeline)
+  bool create_moe_param_group = false;       // accepted: expert parameters always form their own group
+  int64_t num_workers = 2;                   // accepted: samples are read in the training thread
+  std::string data_impl = "mmap";            // mmap or infer (Megatron's mmap indexed dataset)
+  bool override_opt_param_scheduler = false, use_checkpoint_opt_param_scheduler = false;
+  bool no_load_optim = false, no_load_rng = false, finetune = false;
+  int64_t train_samples = 0;  // train this many samples (train_iters = train_samples / global batch)
+  int64_t zero_stage = 0;     // ZeRO stage: 0 (each rank holds the whole optimizer state)
+  // DeepSpeed JSON settings that are also keys
+  bool prescale_gradients = false, wall_clock_breakdown = false;
+  int64_t steps_per_print = 10;
+  // sequence-length curriculum (DeepSpeed's curriculum_learning, curriculum_type seqlen,
+  // schedule_type fixed_linear): step s trains on the first
+  //   min(max, floor(min + (max - min) * s / total) rounded down to a multiple of difficulty_step)
+  // tokens of each sample
+  bool curriculum_learning = false;
+  int64_t curriculum_min_difficulty = 0, curriculum_max_difficulty = 0, curriculum_total_step = 0;
+  int64_t curriculum_difficulty_step = 8;
+  // --- TensorBoard event files (Megatron-DeepSpeed's flags; docs/training.md)
+  std::string tensorboard_dir;            // empty: none
+  int64_t tensorboard_queue_size = 1000;  // events buffered before a write to the file
+  bool log_timers_to_tensorboard = false, log_batch_size_to_tensorboard = false;
+  bool log_validation_ppl_to_tensorboard = false, log_optimizer_states_to_tensorboard = false;
   // --- Mixture-of-Students: knowledge distillation from a teacher checkpoint (docs/mos.md)
   bool mos = false, kd = false;  // mos: MoE student and teacher; kd: the same for any models
   std::string load_teacher;      // the teacher's checkpoint (a save folder or a checkpoint folder)

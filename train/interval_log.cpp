@@ -34,6 +34,12 @@ void IntervalLog::add(const StepResult& step) {
   last_lr_ = step.lr;
   last_norm_ = step.grad_norm;
   micro_batches_ += step.micro_batches;
+  tokens_ += step.tokens;
+  model_flops_ += step.model_flops;
+  last_seq_length_ = step.seq_length;
+  forward_backward_s_ += step.forward_backward_s;
+  reduce_s_ += step.reduce_s;
+  optimizer_s_ += step.optimizer_s;
   for (const nn::LayerLoadStats& l : step.layers) {
     nn::LayerLoadStats& acc = layers_[l.layer];
     acc.layer = l.layer;
@@ -45,29 +51,27 @@ void IntervalLog::add(const StepResult& step) {
   }
 }
 
-double IntervalLog::tokens_per_second(const IntervalContext& c) const {
-  return double(iterations_ * c.tokens_per_iter) / seconds_;
-}
-
 double IntervalLog::mfu(const IntervalContext& c) const {
-  double tflops = tokens_per_second(c) * c.flops_per_token * 1e-12;
-  return c.peak_tflops > 0 ? tflops / (c.peak_tflops * double(c.devices)) : 0.0;
+  return c.peak_tflops > 0 ? tflops() / (c.peak_tflops * double(c.devices)) : 0.0;
 }
 
 std::string IntervalLog::render_text(const IntervalContext& c) const {
-  double n = double(iterations_), tok_s = tokens_per_second(c);
+  double n = double(iterations_), tok_s = tokens_per_second();
   std::string terms;  // the KD and MoE terms of the training loss, and fp16's scale, when present
   if (distilled_ > 0) terms += format(" | kd loss %.4f", kd_loss_ / double(distilled_));
   if (!layers_.empty()) terms += format(" | moe loss %.4f", c.moe_loss_coeff * aux_loss_ / n);
   if (c.loss_scale > 0) terms += format(" | loss scale %g | skipped %lld", c.loss_scale, (long long)skipped_);
+  if (c.curriculum) terms += format(" | curriculum seqlen %lld", (long long)last_seq_length_);
   std::string mfu_part = mfu(c) > 0 ? format(" | MFU %.1f%%", 100.0 * mfu(c)) : "";
-  std::string text = format("iteration %7lld/%lld | tokens %11lld | loss %.4f", (long long)c.iteration,
-                            (long long)c.train_iters, (long long)c.consumed_tokens, lm_loss_ / n) +
-                     terms +
-                     format(" | lr %.3e | grad norm %.3f | %8.0f tokens/s | %.3f TFLOP/s", last_lr_, last_norm_, tok_s,
-                            tok_s * c.flops_per_token * 1e-12) +
-                     mfu_part + " | elapsed " + format_duration(c.elapsed_s) + " | ETA " + format_duration(c.eta_s) +
-                     "\n";
+  std::string text =
+      format("iteration %7lld/%lld | tokens %11lld | loss %.4f", (long long)c.iteration, (long long)c.train_iters,
+             (long long)c.consumed_tokens, lm_loss_ / n) +
+      terms +
+      format(" | lr %.3e | grad norm %.3f | %8.0f tokens/s | %.3f TFLOP/s", last_lr_, last_norm_, tok_s, tflops()) +
+      mfu_part + " | elapsed " + format_duration(c.elapsed_s) + " | ETA " + format_duration(c.eta_s) + "\n";
+  if (c.timers)  // per iteration, as Megatron's timers print them
+    text += format("  time (ms) | forward-backward %.1f | grads-reduce %.1f | optimizer %.1f\n",
+                   1e3 * forward_backward_s_ / n, 1e3 * reduce_s_ / n, 1e3 * optimizer_s_ / n);
   for (const auto& [layer, l] : layers_) {
     double mb = double(micro_batches_);
     int64_t total = 0, most = 0;
@@ -80,14 +84,27 @@ std::string IntervalLog::render_text(const IntervalContext& c) const {
 }
 
 nlohmann::json IntervalLog::render_record(const IntervalContext& c) const {
-  double n = double(iterations_), tok_s = tokens_per_second(c);
-  nlohmann::json line = {{"iteration", c.iteration}, {"consumed_tokens", c.consumed_tokens},
-                         {"split", "train"},         {"lm_loss", lm_loss_ / n},
-                         {"lr", last_lr_},           {"grad_norm", last_norm_},
-                         {"tokens_per_s", tok_s},    {"tflops", tok_s * c.flops_per_token * 1e-12},
-                         {"elapsed_s", c.elapsed_s}, {"max_rss_mb", c.max_rss_mb}};
+  double n = double(iterations_), tok_s = tokens_per_second();
+  nlohmann::json line = {{"iteration", c.iteration},
+                         {"consumed_tokens", c.consumed_tokens},
+                         {"consumed_samples", c.consumed_samples},
+                         {"batch_size", c.batch_size},
+                         {"iteration_time_s", seconds_ / n},
+                         {"split", "train"},
+                         {"lm_loss", lm_loss_ / n},
+                         {"lr", last_lr_},
+                         {"grad_norm", last_norm_},
+                         {"tokens_per_s", tok_s},
+                         {"tflops", tflops()},
+                         {"elapsed_s", c.elapsed_s},
+                         {"max_rss_mb", c.max_rss_mb}};
   if (distilled_ > 0) line["kd_loss"] = kd_loss_ / double(distilled_);
   if (mfu(c) > 0) line["mfu"] = mfu(c);
+  if (c.curriculum) line["curriculum_seqlen"] = last_seq_length_;
+  if (c.timers)  // seconds per iteration (Megatron's timers.write: <name>-time)
+    line["timers"] = {{"forward-backward", forward_backward_s_ / n},
+                      {"grads-reduce", reduce_s_ / n},
+                      {"optimizer", optimizer_s_ / n}};
   if (c.loss_scale > 0) {
     line["loss_scale"] = c.loss_scale;
     line["skipped_iterations"] = skipped_;

@@ -25,14 +25,22 @@ struct StepResult {
   double seconds = 0;                      // wall time of the step
   std::vector<nn::LayerLoadStats> layers;  // MoE layer loads summed over the step's micro-batches
   int64_t micro_batches = 0;
+  int64_t tokens = 0;      // trained by the whole job in this step (a curriculum trains fewer per sample)
+  double model_flops = 0;  // the job's model FLOPs of the step (nn::GptModel::train_flops_per_token)
+  int64_t seq_length = 0;  // tokens per sample in this step (the curriculum's length, else seq_length)
+  // phase times (wall_clock_breakdown): forward and backward of the micro-batches, the gradient
+  // reduction over the ranks, the optimizer (norm, clipping, AdamW)
+  double forward_backward_s = 0, reduce_s = 0, optimizer_s = 0;
 };
 
 // The run's constants the rendering needs.
 struct IntervalContext {
-  int64_t iteration = 0, train_iters = 0, consumed_tokens = 0, tokens_per_iter = 0;
-  double flops_per_token = 0;  // model FLOPs per trained token (nn::GptModel::train_flops_per_token)
-  double peak_tflops = 0;      // per device; 0: unknown (no MFU)
-  int64_t devices = 1;         // ranks of the job
+  int64_t iteration = 0, train_iters = 0, consumed_tokens = 0, consumed_samples = 0;
+  int64_t batch_size = 0;   // the global batch, samples
+  double peak_tflops = 0;   // per device; 0: unknown (no MFU)
+  bool timers = false;      // the phase times (wall_clock_breakdown, log_timers_to_tensorboard)
+  bool curriculum = false;  // the curriculum's sequence length
+  int64_t devices = 1;      // ranks of the job
   double moe_loss_coeff = 0;
   double loss_scale = 0;  // fp16's scale now; 0: no loss scaling
   double elapsed_s = 0, eta_s = 0, max_rss_mb = 0;
@@ -50,11 +58,13 @@ class IntervalLog {
   void reset() { *this = IntervalLog(); }
 
  private:
-  double tokens_per_second(const IntervalContext& c) const;
+  double tokens_per_second() const { return double(tokens_) / seconds_; }
+  double tflops() const { return model_flops_ / seconds_ * 1e-12; }
   double mfu(const IntervalContext& c) const;
 
-  int64_t iterations_ = 0, distilled_ = 0, skipped_ = 0, micro_batches_ = 0;
-  double seconds_ = 0, lm_loss_ = 0, aux_loss_ = 0, kd_loss_ = 0, last_lr_ = 0, last_norm_ = 0;
+  int64_t iterations_ = 0, distilled_ = 0, skipped_ = 0, micro_batches_ = 0, tokens_ = 0, last_seq_length_ = 0;
+  double seconds_ = 0, lm_loss_ = 0, aux_loss_ = 0, kd_loss_ = 0, last_lr_ = 0, last_norm_ = 0, model_flops_ = 0;
+  double forward_backward_s_ = 0, reduce_s_ = 0, optimizer_s_ = 0;
   // per MoE layer: expert counts, and sums of dropped fraction, aux loss and router entropy over
   // the interval's micro-batches (averaged when rendered)
   std::map<int64_t, nn::LayerLoadStats> layers_;

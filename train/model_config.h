@@ -43,6 +43,8 @@ inline nn::GptConfig model_config(const TrainConfig& cfg, int64_t vocab_size,
   mc.attention_dropout = cfg.attention_dropout;
   mc.layernorm_epsilon = cfg.layernorm_epsilon;
   mc.seed = uint64_t(cfg.seed);
+  mc.checkpoint_activations = cfg.checkpoint_activations || cfg.deepspeed_activation_checkpointing;
+  mc.checkpoint_num_layers = cfg.checkpoint_num_layers;
   return mc;
 }
 

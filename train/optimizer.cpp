@@ -1,6 +1,8 @@
 #include "train/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "runtime/ops.h"
 
@@ -91,26 +93,112 @@ void unscale_gradients(ParameterRegistry& params, double scale) {
   if (scale != 1.0) scale_gradients(params, 1.0 / scale);
 }
 
-LrSchedule::LrSchedule(const TrainConfig& cfg, int64_t train_iters)
-    : max_lr_(cfg.lr), min_lr_(cfg.min_lr), style_(cfg.lr_decay_style), by_tokens_(cfg.lr_decay_tokens > 0) {
-  if (by_tokens_) {
-    decay_ = double(cfg.lr_decay_tokens);
-    warmup_ = cfg.lr_warmup_fraction > 0 ? cfg.lr_warmup_fraction * decay_ : double(cfg.lr_warmup_tokens);
+LrSchedule::LrSchedule(const TrainConfig& cfg, int64_t train_iters) {
+  v_.max_lr = cfg.lr;
+  v_.min_lr = cfg.min_lr;
+  v_.style = cfg.lr_decay_style;
+  v_.by_tokens = cfg.lr_decay_tokens > 0;
+  if (v_.by_tokens) {
+    v_.decay = double(cfg.lr_decay_tokens);
+    v_.warmup = cfg.lr_warmup_fraction > 0 ? cfg.lr_warmup_fraction * v_.decay : double(cfg.lr_warmup_tokens);
   } else {
-    decay_ = double(cfg.lr_decay_iters > 0 ? cfg.lr_decay_iters : train_iters);
-    warmup_ = cfg.lr_warmup_fraction > 0 ? cfg.lr_warmup_fraction * decay_ : double(cfg.lr_warmup_iters);
+    v_.decay = double(cfg.lr_decay_iters > 0 ? cfg.lr_decay_iters : train_iters);
+    v_.warmup = cfg.lr_warmup_fraction > 0 ? cfg.lr_warmup_fraction * v_.decay : double(cfg.lr_warmup_iters);
   }
-  MT_CHECK(warmup_ <= decay_, "the learning-rate warmup (", warmup_, ") is longer than the decay (", decay_, ")");
+  MT_CHECK(v_.warmup <= v_.decay, "the learning-rate warmup (", v_.warmup, ") is longer than the decay (", v_.decay,
+           ")");
 }
 
 double LrSchedule::lr(int64_t completed, int64_t tokens) const {
-  double n = by_tokens_ ? double(tokens) : double(completed);
-  if (warmup_ > 0 && n <= warmup_) return max_lr_ * n / warmup_;
-  if (style_ == "constant") return max_lr_;
-  if (n > decay_) return min_lr_;
-  double ratio = decay_ > warmup_ ? (n - warmup_) / (decay_ - warmup_) : 1.0;
-  double coeff = style_ == "linear" ? 1.0 - ratio : 0.5 * (std::cos(M_PI * ratio) + 1.0);
-  return min_lr_ + coeff * (max_lr_ - min_lr_);
+  double n = v_.by_tokens ? double(tokens) : double(completed);
+  if (v_.warmup > 0 && n <= v_.warmup) return v_.max_lr * n / v_.warmup;
+  if (v_.style == "constant") return v_.max_lr;
+  if (n > v_.decay) return v_.min_lr;
+  double ratio = v_.decay > v_.warmup ? (n - v_.warmup) / (v_.decay - v_.warmup) : 1.0;
+  double coeff = v_.style == "linear" ? 1.0 - ratio : 0.5 * (std::cos(M_PI * ratio) + 1.0);
+  return v_.min_lr + coeff * (v_.max_lr - v_.min_lr);
+}
+
+namespace {
+// Sums of squares and of absolute values, and the largest absolute value, of a host vector.
+struct Stats {
+  double squares = 0, abs_sum = 0, abs_max = 0;
+  void add(double v) {
+    squares += v * v;
+    abs_sum += std::fabs(v);
+    abs_max = std::max(abs_max, std::fabs(v));
+  }
+};
+}  // namespace
+
+OptimizerStateNorms optimizer_state_norms(const ParameterRegistry& params, AdamW& optimizer,
+                                          parallel::Communicator* expert_group, parallel::Communicator* tensor_group) {
+  // per quantity: [0] what every rank holds alike (replicated dense), [1] this rank's own part
+  // (tensor-parallel shards summed over the tensor group, experts over the expert group)
+  const char* kinds[4] = {"variance", "variance_sqrt", "momentum", "weight"};
+  Stats replicated[4], shards[4], experts[4];
+  for (int g = 0; g < kNumParamGroups; ++g) {
+    ParamGroup group = ParamGroup(g);
+    if (!params.flat_values(group).defined()) continue;
+    std::vector<double> v = optimizer.exp_avg_sq(group).to_double_vector();
+    std::vector<double> m = optimizer.exp_avg(group).to_double_vector();
+    std::vector<double> w = params.flat_values(group).to_double_vector();
+    for (const Parameter& p : params.all()) {
+      if (p.group() != group) continue;
+      Stats* into = group == ParamGroup::Expert ? experts : p.tags.tp_split_dim >= 0 ? shards : replicated;
+      for (int64_t i = p.offset; i < p.offset + p.var.value().numel(); ++i) {
+        into[0].add(v[size_t(i)]);
+        into[1].add(std::sqrt(v[size_t(i)]));
+        into[2].add(m[size_t(i)]);
+        into[3].add(w[size_t(i)]);
+      }
+    }
+  }
+  auto over = [](parallel::Communicator* grp, Stats s) {  // sums add up, maxima take the largest
+    if (!grp || grp->size() == 1) return s;
+    Tensor sums = Tensor::from_vector(std::vector<double>{s.squares, s.abs_sum}, {2});
+    Tensor max = Tensor::from_vector(std::vector<double>{s.abs_max}, {1});
+    grp->all_reduce(sums, parallel::ReduceKind::Sum);
+    grp->all_reduce(max, parallel::ReduceKind::Max);
+    return Stats{sums.to_double_vector()[0], sums.to_double_vector()[1], max.to_double_vector()[0]};
+  };
+  OptimizerStateNorms out;
+  for (int k = 0; k < 4; ++k) {
+    Stats a = replicated[k], b = over(tensor_group, shards[k]), c = over(expert_group, experts[k]);
+    std::string name = kinds[k];
+    out.names.insert(out.names.end(), {name + "_l2", name + "_l1", name + "_abs_max"});
+    out.values.insert(out.values.end(),
+                      {std::sqrt(a.squares + b.squares + c.squares), a.abs_sum + b.abs_sum + c.abs_sum,
+                       std::max({a.abs_max, b.abs_max, c.abs_max})});
+  }
+  return out;
+}
+
+int64_t curriculum_seq_length(const TrainConfig& cfg, int64_t step) {
+  if (!cfg.curriculum_learning) return cfg.seq_length;
+  double lo = double(cfg.curriculum_min_difficulty), hi = double(cfg.curriculum_max_difficulty);
+  int64_t d = int64_t(std::floor(double(step) / double(cfg.curriculum_total_step) * (hi - lo) + lo));
+  d -= d % cfg.curriculum_difficulty_step;
+  return std::min(d, cfg.curriculum_max_difficulty);
+}
+
+std::string schedule_differences(const LrScheduleValues& a, const LrScheduleValues& b) {
+  std::string out;
+  auto add = [&](const std::string& name, const std::string& here, const std::string& there) {
+    if (here != there) out += (out.empty() ? "" : "; ") + name + " " + here + " here, " + there + " in the checkpoint";
+  };
+  auto num = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.9g", v);
+    return std::string(buf);
+  };
+  std::string unit_a = a.by_tokens ? " tokens" : " iterations", unit_b = b.by_tokens ? " tokens" : " iterations";
+  add("lr", num(a.max_lr), num(b.max_lr));
+  add("min_lr", num(a.min_lr), num(b.min_lr));
+  add("warmup", num(a.warmup) + unit_a, num(b.warmup) + unit_b);
+  add("decay", num(a.decay) + unit_a, num(b.decay) + unit_b);
+  add("decay style", a.style, b.style);
+  return out;
 }
 
 }  // namespace mt::train

@@ -51,17 +51,47 @@ void unscale_gradients(ParameterRegistry& params, double scale);
 // Megatron's OptimizerParamScheduler: linear warmup, then constant / linear / cosine decay to
 // min_lr, counted in iterations or, with lr_decay_tokens, in tokens. As in Megatron the rate of
 // iteration k is the schedule at k - 1 completed iterations (so with warmup the first is 0).
+// The values that define a schedule, as a checkpoint keeps them (meta.json "lr_schedule"): on
+// resume they are compared with the flags' (Megatron's --override-opt_param-scheduler and
+// --use-checkpoint-opt_param-scheduler decide when they differ).
+struct LrScheduleValues {
+  double max_lr = 0, min_lr = 0, warmup = 0, decay = 0;  // warmup and decay in iterations or tokens
+  std::string style;
+  bool by_tokens = false;
+  bool operator==(const LrScheduleValues&) const = default;
+};
+
 class LrSchedule {
  public:
   LrSchedule(const TrainConfig& cfg, int64_t train_iters);
+  explicit LrSchedule(const LrScheduleValues& values) : v_(values) {}
   // completed = iterations done before this one; tokens = tokens consumed before it.
   double lr(int64_t completed, int64_t tokens) const;
+  const LrScheduleValues& values() const { return v_; }
 
  private:
-  double max_lr_, min_lr_;
-  std::string style_;
-  bool by_tokens_;
-  double warmup_, decay_;
+  LrScheduleValues v_;
 };
+
+// Megatron-DeepSpeed's --log-optimizer-states-to-tensorboard figures over the whole model (every
+// rank's part counted once): for "variance" (AdamW's exp_avg_sq), "variance_sqrt" (its square root),
+// "momentum" (exp_avg) and "weight" (the parameters), the l2 norm, the l1 norm and the largest
+// absolute value. Collective over the expert and tensor groups; a host pass over the state (run
+// only when logged).
+struct OptimizerStateNorms {
+  std::vector<std::string> names;  // e.g. "variance_l2", "weight_abs_max"
+  std::vector<double> values;
+};
+OptimizerStateNorms optimizer_state_norms(const ParameterRegistry& params, AdamW& optimizer,
+                                          parallel::Communicator* expert_group, parallel::Communicator* tensor_group);
+
+// The sequence length of step `step` (1-based) under DeepSpeed's sequence-length curriculum
+// (curriculum_type seqlen, schedule_type fixed_linear), as its CurriculumScheduler computes it:
+//   min(max, d - d % difficulty_step), d = floor(min + (max - min) * step / total_curriculum_step)
+// seq_length when the curriculum is off.
+int64_t curriculum_seq_length(const TrainConfig& cfg, int64_t step);
+
+// "decay 500 here, 250 in the checkpoint; ...": the values of `a` (the flags') that differ from `b`'s.
+std::string schedule_differences(const LrScheduleValues& flags, const LrScheduleValues& checkpoint);
 
 }  // namespace mt::train

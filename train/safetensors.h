@@ -4,12 +4,11 @@
 // every tensor's extent and the file length are checked, and errors name the file.
 #pragma once
 
-#include "runtime/checksum.h"
-
 #include <map>
 #include <string>
 #include <vector>
 
+#include "runtime/checksum.h"
 #include "runtime/tensor.h"
 
 namespace mt::train {
@@ -29,6 +28,5 @@ struct SafetensorsFile {
   uint64_t checksum = 0;
 };
 SafetensorsFile read_safetensors(const std::string& path);
-
 
 }  // namespace mt::train

@@ -14,10 +14,12 @@
 #include "runtime/random.h"
 #include "runtime/text_util.h"
 #include "train/checkpoint_folder.h"
+#include "train/deepspeed_config.h"
 #include "train/distillation.h"
 #include "train/metrics_file.h"
 #include "train/model_config.h"
 #include "train/stop_signals.h"
+#include "train/tensorboard.h"
 
 namespace mt::train {
 namespace {
@@ -51,6 +53,12 @@ void check_host_memory(int64_t n_params) {
            " GB (spread the experts over ranks with expert parallelism, or use a smaller configuration)");
 }
 
+// The configuration with its DeepSpeed JSON applied (train/deepspeed_config.h).
+TrainConfig with_deepspeed_config(TrainConfig cfg) {
+  apply_deepspeed_config(cfg);
+  return cfg;
+}
+
 }  // namespace
 
 void Trainer::clear_progress_bar() const {
@@ -58,7 +66,7 @@ void Trainer::clear_progress_bar() const {
 }
 
 Trainer::Trainer(const TrainConfig& cfg, const TrainerOptions& options)
-    : cfg_(cfg),
+    : cfg_(with_deepspeed_config(cfg)),
       options_(options),
       // Tensor, data and expert parallel groups over the processes mpirun started (one process:
       // world size 1); train/parallel_setup.h.
@@ -81,14 +89,20 @@ Trainer::Trainer(const TrainConfig& cfg, const TrainerOptions& options)
   global_batch_ = cfg_.global_batch_size > 0 ? cfg_.global_batch_size : cfg_.micro_batch_size;
   accumulation_ = global_batch_ / (cfg_.micro_batch_size * setup_.data_parallel);
   tokens_per_iter_ = global_batch_ * cfg_.seq_length;
-  train_iters_ =
-      cfg_.train_iters > 0 ? cfg_.train_iters : (cfg_.train_tokens + tokens_per_iter_ - 1) / tokens_per_iter_;
+  // How long: train_iters; train_samples / global batch (Megatron floors); or train_tokens. With
+  // train_iters and train_tokens both (the launch scripts pass both), whichever is reached first.
+  train_iters_ = cfg_.train_samples > 0 ? cfg_.train_samples / global_batch_
+                 : cfg_.train_iters > 0 ? cfg_.train_iters
+                                        : (cfg_.train_tokens + tokens_per_iter_ - 1) / tokens_per_iter_;
+  MT_CHECK(train_iters_ > 0, "train_samples (", cfg_.train_samples, ") is smaller than one global batch (",
+           global_batch_, " samples): nothing to train");
+  train_tokens_ = cfg_.train_tokens;
   schedule_ = std::make_unique<LrSchedule>(cfg_, train_iters_);
   // Mixed precision: fp16 also scales the loss (train/loss_scaler.h).
   if (compute_ == DType::F16)
     scaler_.emplace(LossScalerConfig{cfg_.loss_scale, cfg_.initial_loss_scale, cfg_.min_loss_scale,
                                      cfg_.loss_scale_window, cfg_.hysteresis});
-  flops_per_token_ = model_->train_flops_per_token(cfg_.seq_length);
+  flops_per_token_ = model_->train_flops_per_token(cfg_.seq_length);  // at the full sequence length
   // MFU: the job's model FLOP/s over the peak of all its devices (when the device's peak is known)
   peak_tflops_ = cfg_.peak_tflops > 0 ? cfg_.peak_tflops : device_peak_tflops(model_config_.device, compute_);
 
@@ -102,6 +116,8 @@ Trainer::Trainer(const TrainConfig& cfg, const TrainerOptions& options)
   load_teacher();
   build_data();
   metrics_ = std::make_unique<MetricsFile>(lead_ ? metrics_path_ : "");
+  if (lead_ && !cfg_.tensorboard_dir.empty())
+    tensorboard_ = std::make_unique<TensorboardWriter>(cfg_.tensorboard_dir, cfg_.tensorboard_queue_size);
   config_yaml_ = to_yaml(cfg_);
 
   // The model's parameters in all, and (under tensor or expert parallelism) this rank's share.
@@ -134,13 +150,48 @@ void Trainer::resume() {
   resume_from_ = lookup.checkpoint;
   if (!lookup.note.empty()) say("%s\n", lookup.note.c_str());
   if (resume_from_.empty()) return;
-  state_ = load_checkpoint(resume_from_, model_->parameters(), optimizer_.get(), checkpoint_parts_);
-  say("resumed from %s at iteration %lld (%lld samples consumed)\n", resume_from_.c_str(), (long long)state_.iteration,
-      (long long)state_.consumed_samples);
+  // finetune: the weights only (Megatron: iteration 0, no optimizer, the data from its start);
+  // no_load_optim: the weights and counters, AdamW afresh
+  bool with_optimizer = !cfg_.finetune && !cfg_.no_load_optim;
+  state_ = load_checkpoint(resume_from_, model_->parameters(), with_optimizer ? optimizer_.get() : nullptr,
+                           checkpoint_parts_);
+  if (cfg_.finetune) {
+    state_ = TrainState{};
+    say("finetune: the weights of %s; iteration 0, AdamW afresh, the data from its start\n", resume_from_.c_str());
+    resume_from_.clear();  // a new run: the save folder's rules see a fresh start
+    return;
+  }
+  say("resumed from %s at iteration %lld (%lld samples consumed)%s\n", resume_from_.c_str(),
+      (long long)state_.iteration, (long long)state_.consumed_samples,
+      with_optimizer ? "" : "; AdamW afresh (no_load_optim)");
   // fp16's dynamic scale resumes where it was; a constant loss_scale, or bf16/fp32, starts clean
   if (scaler_ && cfg_.loss_scale == 0 && state_.loss_scale.scale > 0) scaler_->set_state(state_.loss_scale);
   if (!scaler_) state_.loss_scale = LossScalerState{0.0, 0, 0};
+  check_schedule_against_checkpoint();
   saved_at_ = state_.iteration;  // nothing new to save until a step is taken
+}
+
+// As Megatron's OptimizerParamScheduler on resume: where the flags' LR schedule differs from the
+// checkpoint's, --override-opt_param-scheduler takes the flags', --use-checkpoint-opt_param-scheduler
+// the checkpoint's, and without either it is an error naming the differences.
+void Trainer::check_schedule_against_checkpoint() {
+  if (!state_.lr_schedule || *state_.lr_schedule == schedule_->values()) return;
+  std::string differences = schedule_differences(schedule_->values(), *state_.lr_schedule);
+  if (cfg_.override_opt_param_scheduler) {
+    say("the LR schedule differs from the checkpoint's (%s): taking this run's (override_opt_param_scheduler)\n",
+        differences.c_str());
+    return;
+  }
+  if (cfg_.use_checkpoint_opt_param_scheduler) {
+    say("the LR schedule differs from the checkpoint's (%s): keeping the checkpoint's "
+        "(use_checkpoint_opt_param_scheduler)\n",
+        differences.c_str());
+    schedule_ = std::make_unique<LrSchedule>(*state_.lr_schedule);
+    return;
+  }
+  throw Error("the learning-rate schedule differs from the checkpoint's (" + differences + "; e.g. a new " +
+              "train_iters when lr_decay_iters is not set): pass --override-opt_param-scheduler to train on with " +
+              "this run's schedule, or --use-checkpoint-opt_param-scheduler to keep the checkpoint's (as Megatron)");
 }
 
 // Stale temporaries removed, no checkpoints of another history written over, metrics.jsonl holding
@@ -233,7 +284,7 @@ void Trainer::finish_distillation_if_due() {
   say("iteration %lld: distillation stops (kd_stop_step %lld): from iteration %lld on the student trains on "
       "its own loss; the teacher's memory is freed\n",
       (long long)state_.iteration, (long long)cfg_.kd_stop_step, (long long)state_.iteration + 1);
-  metrics_->write({{"iteration", state_.iteration}, {"event", "kd_stopped"}, {"kd_stop_step", cfg_.kd_stop_step}});
+  record({{"iteration", state_.iteration}, {"event", "kd_stopped"}, {"kd_stop_step", cfg_.kd_stop_step}});
 }
 
 void Trainer::log_interval() {
@@ -243,8 +294,10 @@ void Trainer::log_interval() {
   c.iteration = state_.iteration;
   c.train_iters = train_iters_;
   c.consumed_tokens = state_.consumed_tokens;
-  c.tokens_per_iter = tokens_per_iter_;
-  c.flops_per_token = flops_per_token_;
+  c.consumed_samples = state_.consumed_samples;
+  c.batch_size = global_batch_;
+  c.timers = cfg_.wall_clock_breakdown || cfg_.log_timers_to_tensorboard;
+  c.curriculum = cfg_.curriculum_learning;
   c.peak_tflops = peak_tflops_;
   c.devices = world_.size();
   c.moe_loss_coeff = cfg_.moe_loss_coeff;
@@ -254,13 +307,27 @@ void Trainer::log_interval() {
   c.max_rss_mb = peak_memory_mb();
   clear_progress_bar();
   say("%s", interval_.render_text(c).c_str());
-  metrics_->write(interval_.render_record(c));
+  nlohmann::json line = interval_.render_record(c);
+  if (cfg_.log_optimizer_states_to_tensorboard) {  // collective: every rank computes its part
+    OptimizerStateNorms norms =
+        optimizer_state_norms(model_->parameters(), *optimizer_, setup_.expert_group, setup_.tensor_group);
+    for (size_t i = 0; i < norms.names.size(); ++i) line["optimizer"][norms.names[i]] = norms.values[i];
+  }
+  record(line);
   interval_.reset();
+}
+
+// One record of the run (a log interval, a validation, zero-shot tasks, an event): metrics.jsonl,
+// and the TensorBoard scalars Megatron-DeepSpeed writes for it (train/tensorboard.h).
+void Trainer::record(const nlohmann::json& line) {
+  metrics_->write(line);
+  if (tensorboard_) write_training_scalars(*tensorboard_, line, tensorboard_options(cfg_));
 }
 
 // Collective: rank 0 gathers the experts and shards and writes, the others wait.
 void Trainer::save() {
   if (cfg_.save.empty() || saved_at_ == state_.iteration) return;
+  state_.lr_schedule = schedule_->values();
   std::string dir = save_checkpoint(cfg_.save, state_, model_->parameters(), optimizer_.get(), config_yaml_,
                                     cfg_.keep_last_n, checkpoint_parts_);
   if (lead_) summary_.last_checkpoint = dir;
@@ -272,8 +339,7 @@ void Trainer::save() {
 StopDecision Trainer::stop_decision() {
   StopDecision d;
   d.time_up = cfg_.exit_duration_in_mins > 0 && (now_seconds() - start_seconds_) / 60.0 >= cfg_.exit_duration_in_mins;
-  d.exit_interval =
-      cfg_.exit_interval > 0 && state_.iteration % cfg_.exit_interval == 0 && state_.iteration < train_iters_;
+  d.exit_interval = cfg_.exit_interval > 0 && state_.iteration % cfg_.exit_interval == 0 && !complete();
   if (world_.size() > 1) {  // stop together: a signal or the clock seen by any rank stops every rank here
     Tensor flags = Tensor::from_vector(std::vector<double>{double(stop_signal()), d.time_up ? 1.0 : 0.0}, {2});
     world_.all_reduce(flags, parallel::ReduceKind::Max);
@@ -290,7 +356,7 @@ TrainSummary Trainer::run() {
   summary_.iterations = state_.iteration;
   if (complete()) {  // nothing to do: say so rather than re-save and exit silently
     say("the run in %s is already complete: it is at iteration %lld of train_iters %lld; nothing to train "
-        "(raise --train-iters to continue it)\n",
+        "(raise --train-iters, with --override-opt_param-scheduler to take the new schedule, to continue it)\n",
         resume_from_.c_str(), (long long)state_.iteration, (long long)train_iters_);
     summary_.last_checkpoint = resume_from_;
     return summary_;
@@ -298,12 +364,12 @@ TrainSummary Trainer::run() {
   StopSignalScope stop_signals(options_.handle_signals);  // finish the iteration, save, stop
   start_seconds_ = now_seconds();
   start_iteration_ = state_.iteration;
-  while (state_.iteration < train_iters_) {
+  while (!complete()) {
     StepResult step = train_step();
     summary_.last_loss = step.lm_loss;
     interval_.add(step);
     finish_distillation_if_due();
-    bool last = state_.iteration == train_iters_;
+    bool last = complete();
     if (state_.iteration % cfg_.log_interval == 0 || last) {
       log_interval();
     } else if (tty_) {  // a live progress bar between log lines
@@ -318,11 +384,12 @@ TrainSummary Trainer::run() {
         summary_.last_valid_loss = v;
         clear_progress_bar();
         say("iteration %7lld | validation loss %.4f | perplexity %.2f\n", (long long)state_.iteration, v, std::exp(v));
-        metrics_->write({{"iteration", state_.iteration},
-                         {"consumed_tokens", state_.consumed_tokens},
-                         {"split", "valid"},
-                         {"lm_loss", v},
-                         {"ppl", std::exp(v)}});
+        record({{"iteration", state_.iteration},
+                {"consumed_samples", state_.consumed_samples},
+                {"consumed_tokens", state_.consumed_tokens},
+                {"split", "valid"},
+                {"lm_loss", v},
+                {"ppl", std::exp(v)}});
       }
     }
     if (!cfg_.eval_tasks.empty() &&

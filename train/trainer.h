@@ -17,6 +17,7 @@
 #include <array>
 #include <cstdio>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -37,6 +38,7 @@ namespace mt::train {
 
 class Teacher;
 class MetricsFile;
+class TensorboardWriter;
 
 struct TrainSummary {
   int64_t iterations = 0;       // the last completed iteration
@@ -88,7 +90,10 @@ class Trainer {
   // The run's state and parts (tests, bench).
   const TrainState& state() const { return state_; }
   int64_t train_iters() const { return train_iters_; }
-  bool complete() const { return state_.iteration >= train_iters_; }
+  // train_iters reached, or (with train_tokens) the tokens consumed
+  bool complete() const {
+    return state_.iteration >= train_iters_ || (train_tokens_ > 0 && state_.consumed_tokens >= train_tokens_);
+  }
   nn::GptModel& model() { return *model_; }
   double flops_per_token() const { return flops_per_token_; }
   int64_t tokens_per_iteration() const { return tokens_per_iter_; }
@@ -103,11 +108,13 @@ class Trainer {
   }
   void clear_progress_bar() const;
   void resume();
+  void check_schedule_against_checkpoint();
   void prepare_save_folder();
   void load_teacher();
   void build_data();
   data::MicroBatch next_micro_batch();
   void finish_distillation_if_due();
+  void record(const nlohmann::json& line);
 
   TrainConfig cfg_;
   TrainerOptions options_;
@@ -121,7 +128,7 @@ class Trainer {
   nn::GptConfig model_config_;
   std::unique_ptr<nn::GptModel> model_;
   std::unique_ptr<AdamW> optimizer_;
-  int64_t global_batch_ = 0, accumulation_ = 0, tokens_per_iter_ = 0, train_iters_ = 0;
+  int64_t global_batch_ = 0, accumulation_ = 0, tokens_per_iter_ = 0, train_iters_ = 0, train_tokens_ = 0;
   std::unique_ptr<LrSchedule> schedule_;
   DType compute_;                     // the GEMMs' operand dtype (precision)
   std::optional<LossScaler> scaler_;  // fp16 only
@@ -133,6 +140,7 @@ class Trainer {
   std::unique_ptr<data::GptLoader> loader_;
   std::string metrics_path_;
   std::unique_ptr<MetricsFile> metrics_;
+  std::unique_ptr<TensorboardWriter> tensorboard_;  // rank 0, with tensorboard_dir
   double flops_per_token_ = 0, peak_tflops_ = 0;
   int64_t evals_done_ = 0;
   std::string config_yaml_;

@@ -7,9 +7,9 @@
 #include "autograd/autocast.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
+#include "eval/harness.h"
 #include "nn/kd_loss.h"
 #include "train/distillation.h"
-#include "eval/harness.h"
 #include "train/metrics_file.h"
 #include "train/trainer.h"
 
@@ -20,17 +20,25 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// tokens i32 [B, L+1] -> inputs = tokens[:, :L], labels = tokens[:, 1:], both i32 [B, L]
-void split_tokens(const Tensor& tokens, Tensor& inputs, Tensor& labels) {
-  int64_t b = tokens.size(0), l = tokens.size(1) - 1;
+// tokens i32 [B, T+1] -> inputs = tokens[:, :L], labels = tokens[:, 1:L+1], both i32 [B, L], L = T
+// or (a curriculum's shorter length) `length`; the loss mask [B, T] is cut to [B, L] the same way.
+void split_tokens(const Tensor& tokens, Tensor& inputs, Tensor& labels, int64_t length = 0,
+                  Tensor* loss_mask = nullptr) {
+  int64_t b = tokens.size(0), t_len = tokens.size(1) - 1, l = length > 0 ? length : t_len;
   inputs = Tensor::empty({b, l}, DType::I32);
   labels = Tensor::empty({b, l}, DType::I32);
   const int32_t* t = tokens.data<int32_t>();
   for (int64_t i = 0; i < b; ++i)
     for (int64_t j = 0; j < l; ++j) {
-      inputs.data<int32_t>()[i * l + j] = t[i * (l + 1) + j];
-      labels.data<int32_t>()[i * l + j] = t[i * (l + 1) + j + 1];
+      inputs.data<int32_t>()[i * l + j] = t[i * (t_len + 1) + j];
+      labels.data<int32_t>()[i * l + j] = t[i * (t_len + 1) + j + 1];
     }
+  if (loss_mask && loss_mask->defined() && l < t_len) {
+    Tensor cut = Tensor::empty({b, l}, loss_mask->dtype());
+    for (int64_t i = 0; i < b; ++i)
+      for (int64_t j = 0; j < l; ++j) cut.data<float>()[i * l + j] = loss_mask->data<float>()[i * t_len + j];
+    *loss_mask = cut;
+  }
 }
 
 // Adds one micro-batch's MoE layer loads into the step's (per layer, in order).
@@ -55,6 +63,9 @@ StepResult Trainer::train_step() {
   double start = now_seconds();
   StepResult r;
   r.lr = schedule_->lr(state_.iteration, state_.consumed_tokens);
+  // a sequence-length curriculum trains on the first seq_length tokens of each sample (Megatron-
+  // DeepSpeed's curriculum_seqlen of step iteration + 1)
+  r.seq_length = curriculum_seq_length(cfg_, state_.iteration + 1);
   r.distilled = teacher_ != nullptr;
   ParameterRegistry& params = model_->parameters();
   params.zero_grads();
@@ -64,7 +75,7 @@ StepResult Trainer::train_step() {
     for (int64_t micro = 0; micro < accumulation_; ++micro) {
       data::MicroBatch mb = next_micro_batch();
       Tensor inputs, labels;
-      split_tokens(mb.tokens, inputs, labels);
+      split_tokens(mb.tokens, inputs, labels, r.seq_length, &mb.loss_mask);
       nn::LossParts parts = model_->loss_parts(inputs, labels, mb.loss_mask, {true, mb.first_sample});
       r.lm_loss += parts.lm_loss;
       r.aux_loss += parts.aux_loss;
@@ -81,6 +92,8 @@ StepResult Trainer::train_step() {
       current_tape().backward(total, &seed);
     }
   }
+  double reduce_start = now_seconds();
+  r.forward_backward_s = reduce_start - start;
   synchronize_gradients(params, setup_);
   if (scaler_) unscale_gradients(params, loss_scale);
   if (world_.size() > 1) {  // the logged losses: averaged over the ranks
@@ -93,6 +106,8 @@ StepResult Trainer::train_step() {
   r.lm_loss /= double(accumulation_);
   r.aux_loss /= double(accumulation_);
   r.kd_loss /= double(accumulation_);
+  double optimizer_start = now_seconds();
+  r.reduce_s = optimizer_start - reduce_start;
   // The norm is the same on every rank (all-reduced over the expert and tensor groups, gradients
   // synchronised over data parallelism), so every rank takes the same decision.
   r.grad_norm = global_grad_norm(params, setup_.expert_group, setup_.tensor_group);
@@ -104,10 +119,14 @@ StepResult Trainer::train_step() {
     optimizer_->step(r.lr);
   }
   if (scaler_) state_.loss_scale = scaler_->state();
+  r.tokens = global_batch_ * r.seq_length;  // Megatron-DeepSpeed counts a curriculum's tokens so
+  r.model_flops = double(r.tokens) * model_->train_flops_per_token(r.seq_length);
   state_.iteration += 1;
   state_.consumed_samples += global_batch_;
-  state_.consumed_tokens += tokens_per_iter_;
-  r.seconds = now_seconds() - start;
+  state_.consumed_tokens += r.tokens;
+  double end = now_seconds();
+  r.optimizer_s = end - optimizer_start;
+  r.seconds = end - start;
   return r;
 }
 
@@ -151,8 +170,10 @@ void Trainer::run_zero_shot_tasks() {
   eo.ranks = world_.size() > 1 && !setup_.expert_group ? &world_ : nullptr;
   ag::Autocast autocast(compute_, &model_->parameters());
   std::map<std::string, eval::TaskRun> runs = eval::evaluate_model(*model_, tokenizer_, eo);
-  nlohmann::json line = {
-      {"iteration", state_.iteration}, {"consumed_tokens", state_.consumed_tokens}, {"split", "tasks"}};
+  nlohmann::json line = {{"iteration", state_.iteration},
+                         {"consumed_samples", state_.consumed_samples},
+                         {"consumed_tokens", state_.consumed_tokens},
+                         {"split", "tasks"}};
   std::string text;
   for (const auto& [name, run] : runs) {
     if (!run.missing.empty()) {
@@ -168,7 +189,7 @@ void Trainer::run_zero_shot_tasks() {
   }
   clear_progress_bar();
   say("iteration %7lld | zero-shot%s\n", (long long)state_.iteration, text.c_str());
-  metrics_->write(line);
+  record(line);
 }
 
 }  // namespace mt::train

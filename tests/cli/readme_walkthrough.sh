@@ -9,7 +9,8 @@
 #     (micro-batch 2), evaluate and save every 2, use 1 validation batch and 5 task documents,
 #     and tiny-mos stops distilling at iteration 3;
 #   - build/bin/moetrain there is a wrapper that appends --train-iters 4 to `train` (6 when the
-#     command resumes with --load, so the resumed run trains 2 more), --limit 5 to `eval`,
+#     command resumes with --load, so the resumed run trains 2 more, with
+#     --override-opt_param-scheduler for the longer schedule), --limit 5 to `eval`,
 #     --max-new-tokens 10 to `generate`, --quick to `bench` (and --iters 1 to `bench train`) and
 #     --samples 1 to `gradcheck`;
 #   - `mpirun` is a wrapper that adds --oversubscribe (the Open MPI settings for root and
@@ -40,7 +41,7 @@ done
 cat > "$w/build/bin/moetrain" << EOF
 #!/usr/bin/env bash
 case "\${1:-}" in
-  train) for a in "\$@"; do [ "\$a" = --load ] && exec "$bin" "\$@" --train-iters 6; done
+  train) for a in "\$@"; do [ "\$a" = --load ] && exec "$bin" "\$@" --train-iters 6 --override-opt_param-scheduler; done
          exec "$bin" "\$@" --train-iters 4 ;;
   eval) exec "$bin" "\$@" --limit 5 ;;
   generate) exec "$bin" "\$@" --max-new-tokens 10 ;;

@@ -10,7 +10,7 @@ d=$(mktemp -d)
 run() {  # run ARGS...: one tiny training into $d/run, output into $d/log; prints the exit status
   "$bin" train "$config" --data-path "$data" --split 949,50,1 --num-layers 1 --hidden-size 16 \
     --num-attention-heads 2 --seq-length 16 --max-position-embeddings 16 --micro-batch-size 2 \
-    --global-batch-size 2 --lr-warmup-iters 1 --eval-interval 1000 --eval-iters 1 --log-interval 1 \
+    --global-batch-size 2 --lr-warmup-iters 1 --lr-decay-iters 100 --eval-interval 1000 --eval-iters 1 --log-interval 1 \
     --save-interval 2 --save "$d/run" --data-cache-path "$d/cache" "$@" > "$d/log" 2>&1
   echo $?
 }

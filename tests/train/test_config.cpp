@@ -97,8 +97,11 @@ TEST_CASE("config contradictions are refused with the numbers involved", "[train
   c.global_batch_size = 7;
   REQUIRE_THROWS_WITH(validate(c, 2), Contains("global_batch_size (7)") && Contains("= 4"));
   c = valid_config();
-  c.train_tokens = 1000;
-  REQUIRE_THROWS_WITH(validate(c), Contains("exactly one of train_iters and train_tokens"));
+  c.train_iters = 0;
+  REQUIRE_THROWS_WITH(validate(c), Contains("train_iters, train_tokens or train_samples"));
+  c = valid_config();
+  c.train_samples = 1000;
+  REQUIRE_THROWS_WITH(validate(c), Contains("train_samples or train_iters, not both"));
   c = valid_config();
   c.num_attention_heads = 5;
   REQUIRE_THROWS_WITH(validate(c), Contains("num_attention_heads (5)") && Contains("hidden_size (768)"));

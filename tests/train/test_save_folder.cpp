@@ -51,6 +51,7 @@ TrainConfig small_run(const fs::path& dir, int64_t iters, int64_t save_interval)
   c.train_iters = iters;
   c.save_interval = save_interval;
   c.lr_warmup_iters = 1;
+  c.lr_decay_iters = 100;  // one schedule for every length the tests train to (resumes check it)
   c.eval_iters = 0;
   return c;
 }

@@ -21,6 +21,7 @@
 #include <optional>
 
 #include "parallel/self_communicator.h"
+#include "runtime/allocator.h"
 #include "runtime/ops.h"
 #include "runtime/random.h"
 #include "tools/bench/bench_config.h"
@@ -45,8 +46,10 @@ std::string num_text(double v) {
 // Seconds per step of the trainer's own step (train::Trainer::train_step, what `moetrain train`
 // runs: the micro-batches, loss scaling, gradient reduction, norm, clipping, AdamW) on random
 // tokens, one micro-batch per data-parallel rank. `world`: the job (every rank takes part; the
-// slowest rank's time) or one process alone.
-double seconds_per_step(train::TrainConfig cfg, int64_t iters, double* flops_per_token, parallel::Communicator& world) {
+// slowest rank's time) or one process alone. `activation_bytes` (when given): the allocator's peak
+// during the timed steps above what stays allocated between steps (weights, gradients, AdamW state).
+double seconds_per_step(train::TrainConfig cfg, int64_t iters, double* flops_per_token, parallel::Communicator& world,
+                        double* activation_bytes = nullptr) {
   int64_t dp = world.size() / cfg.tensor_model_parallel_size;
   cfg.global_batch_size = cfg.micro_batch_size * dp;
   train::TrainerOptions o;
@@ -62,10 +65,14 @@ double seconds_per_step(train::TrainConfig cfg, int64_t iters, double* flops_per
   trainer.train_step();  // warm-up (allocations, caches)
   finish();
   world.barrier();
+  Allocator& memory = allocator_for(cfg.device == "cuda" ? DeviceType::CUDA : DeviceType::CPU);
+  memory.reset_peak();
+  size_t resident = memory.stats().live_bytes;
   double start = now_seconds();
   for (int64_t i = 0; i < iters; ++i) trainer.train_step();
   finish();
   double seconds = (now_seconds() - start) / double(iters);
+  if (activation_bytes) *activation_bytes = double(memory.stats().peak_bytes - resident);
   if (world.size() > 1) {  // the job's step time is its slowest rank's
     Tensor s = Tensor::from_vector(std::vector<double>{seconds}, {1});
     world.all_reduce(s, parallel::ReduceKind::Max);
@@ -272,7 +279,8 @@ int run_train_bench(const BenchOptions& opt, const std::string& config_path, con
   }
   double sgemm_gflops = cfg.device == "cuda" ? device_gemm_gflops(rep, cfg.compute_dtype()) : host_sgemm_gflops(rep);
   double tokens = double(cfg.micro_batch_size * cfg.seq_length), flops = 0;
-  double seconds = seconds_per_step(cfg, iters, &flops, parallel::world());
+  double activation_bytes = 0;
+  double seconds = seconds_per_step(cfg, iters, &flops, parallel::world(), &activation_bytes);
   double tok_s = tokens / seconds, gflops = tok_s * flops * 1e-9;
   std::string prefix = moe ? "moe_" : "";
   rep.line(prefix + "train_step_seconds", seconds, "s", -1,
@@ -281,6 +289,9 @@ int run_train_bench(const BenchOptions& opt, const std::string& config_path, con
   rep.line(prefix + "train_model_gflops", gflops, "GFLOP/s", gflops / sgemm_gflops,
            cfg.device == "cuda" ? "ratio = model FLOP/s / the GPU's GEMM FLOP/s (active FLOPs: 6N + 6LTh per token)"
                                 : "ratio = model FLOP/s / SGEMM FLOP/s (active FLOPs: 6N + 6LTh per token)");
+  rep.line(prefix + "train_peak_activation_mib", activation_bytes / double(1 << 20), "MiB", -1,
+           std::string("allocator peak in a step above weights, gradients and AdamW state; checkpoint_activations ") +
+               (cfg.checkpoint_activations || cfg.deepspeed_activation_checkpointing ? "on" : "off"));
   if (moe) {
     train::TrainConfig dense = cfg;
     dense.num_experts = {"1"};
