@@ -69,7 +69,7 @@ std::string IntervalLog::render_text(const IntervalContext& c) const {
       terms +
       format(" | lr %.3e | grad norm %.3f | %8.0f tokens/s | %.3f TFLOP/s", last_lr_, last_norm_, tok_s, tflops()) +
       mfu_part + " | elapsed " + format_duration(c.elapsed_s) + " | ETA " + format_duration(c.eta_s) + "\n";
-  if (c.timers)  // per iteration, as Megatron's timers print them
+  if (c.timers_in_log)  // per iteration, as Megatron's timers print them
     text += format("  time (ms) | forward-backward %.1f | grads-reduce %.1f | optimizer %.1f\n",
                    1e3 * forward_backward_s_ / n, 1e3 * reduce_s_ / n, 1e3 * optimizer_s_ / n);
   for (const auto& [layer, l] : layers_) {

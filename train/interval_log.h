@@ -36,11 +36,12 @@ struct StepResult {
 // The run's constants the rendering needs.
 struct IntervalContext {
   int64_t iteration = 0, train_iters = 0, consumed_tokens = 0, consumed_samples = 0;
-  int64_t batch_size = 0;   // the global batch, samples
-  double peak_tflops = 0;   // per device; 0: unknown (no MFU)
-  bool timers = false;      // the phase times (wall_clock_breakdown, log_timers_to_tensorboard)
-  bool curriculum = false;  // the curriculum's sequence length
-  int64_t devices = 1;      // ranks of the job
+  int64_t batch_size = 0;      // the global batch, samples
+  double peak_tflops = 0;      // per device; 0: unknown (no MFU)
+  bool timers = false;         // the phase times in the record (wall_clock_breakdown, log_timers_to_tensorboard)
+  bool timers_in_log = false;  // ... and in the log line (wall_clock_breakdown)
+  bool curriculum = false;     // the curriculum's sequence length
+  int64_t devices = 1;         // ranks of the job
   double moe_loss_coeff = 0;
   double loss_scale = 0;  // fp16's scale now; 0: no loss scaling
   double elapsed_s = 0, eta_s = 0, max_rss_mb = 0;

@@ -297,13 +297,18 @@ void Trainer::log_interval() {
   c.consumed_samples = state_.consumed_samples;
   c.batch_size = global_batch_;
   c.timers = cfg_.wall_clock_breakdown || cfg_.log_timers_to_tensorboard;
+  c.timers_in_log = cfg_.wall_clock_breakdown;
   c.curriculum = cfg_.curriculum_learning;
   c.peak_tflops = peak_tflops_;
   c.devices = world_.size();
   c.moe_loss_coeff = cfg_.moe_loss_coeff;
   c.loss_scale = scaler_ ? scaler_->scale() : 0.0;
   c.elapsed_s = elapsed;
-  c.eta_s = per_iter * double(train_iters_ - state_.iteration);
+  // the iterations left: to train_iters, or (train_tokens) at this iteration's tokens, if fewer
+  double left = double(train_iters_ - state_.iteration);
+  if (train_tokens_ > 0 && last_step_tokens_ > 0)
+    left = std::min(left, std::ceil(double(train_tokens_ - state_.consumed_tokens) / double(last_step_tokens_)));
+  c.eta_s = per_iter * std::max(left, 0.0);
   c.max_rss_mb = peak_memory_mb();
   clear_progress_bar();
   say("%s", interval_.render_text(c).c_str());
@@ -354,10 +359,14 @@ StopDecision Trainer::stop_decision() {
 
 TrainSummary Trainer::run() {
   summary_.iterations = state_.iteration;
-  if (complete()) {  // nothing to do: say so rather than re-save and exit silently
-    say("the run in %s is already complete: it is at iteration %lld of train_iters %lld; nothing to train "
-        "(raise --train-iters, with --override-opt_param-scheduler to take the new schedule, to continue it)\n",
-        resume_from_.c_str(), (long long)state_.iteration, (long long)train_iters_);
+  if (complete()) {                                    // nothing to do: say so rather than re-save and exit silently
+    bool by_tokens = state_.iteration < train_iters_;  // train_tokens ended it
+    std::string where =
+        by_tokens ? std::to_string(state_.consumed_tokens) + " tokens of train_tokens " + std::to_string(train_tokens_)
+                  : "iteration " + std::to_string(state_.iteration) + " of train_iters " + std::to_string(train_iters_);
+    say("the run in %s is already complete: it is at %s; nothing to train (raise %s, with "
+        "--override-opt_param-scheduler where the schedule changes, to continue it)\n",
+        resume_from_.c_str(), where.c_str(), by_tokens ? "--train-tokens" : "--train-iters");
     summary_.last_checkpoint = resume_from_;
     return summary_;
   }
@@ -367,6 +376,7 @@ TrainSummary Trainer::run() {
   while (!complete()) {
     StepResult step = train_step();
     summary_.last_loss = step.lm_loss;
+    last_step_tokens_ = step.tokens;
     interval_.add(step);
     finish_distillation_if_due();
     bool last = complete();

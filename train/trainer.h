@@ -147,6 +147,7 @@ class Trainer {
   int64_t saved_at_ = -1;
   double start_seconds_ = 0;
   int64_t start_iteration_ = 0;
+  int64_t last_step_tokens_ = 0;
   TrainSummary summary_;
   IntervalLog interval_;
 };
