@@ -11,6 +11,7 @@
 #include "runtime/file_util.h"
 #include "runtime/text_util.h"
 #include "train/checkpoint.h"
+#include "train/generate.h"
 #include "train/config.h"
 #include "train/model_config.h"
 
@@ -67,22 +68,21 @@ const std::vector<std::string>& eval_precisions() {
 
 eval::CheckpointResults evaluate_checkpoint(const std::string& checkpoint, const eval::EvalOptions& options,
                                             const CheckpointEvalOptions& load) {
-  std::string dir = train::resolve_checkpoint(checkpoint);
-  MT_CHECK(!dir.empty(), "no checkpoint in '", checkpoint,
-           "' (expected a checkpoint folder or a save folder with a 'latest' file)");
-  train::TrainConfig cfg = train::load_config_file(train::checkpoint_config_path(dir));
-  check_shape(cfg, dir, load);
-  DType dtype = eval_dtype(load.precision, cfg);
-  if (options.verbose && (!options.ranks || options.ranks->rank() == 0))
-    std::fprintf(stderr, "evaluating %s (%s)\n", dir.c_str(), precision_name(dtype).c_str());
+  DType dtype = DType::F32;
   // the model as it trained, dropless when asked, its tokenizer the command line's where given
-  cfg.disable_moe_token_dropping = cfg.disable_moe_token_dropping || options.dropless_moe;
-  if (!load.vocab_file.empty()) cfg.vocab_file = load.vocab_file;
-  if (!load.merge_file.empty()) cfg.merge_file = load.merge_file;
-  data::Gpt2Tokenizer tok(cfg.vocab_file.empty() ? data::Gpt2Tokenizer::default_vocab_file() : cfg.vocab_file,
-                          cfg.merge_file.empty() ? data::Gpt2Tokenizer::default_merge_file() : cfg.merge_file);
-  std::unique_ptr<nn::GptModel> model = train::make_model(cfg, tok.vocab_size());
-  train::load_checkpoint(dir, model->parameters(), nullptr);
+  train::LoadedModel m = train::load_model_for_inference(
+      checkpoint, options.dropless_moe, [&](const std::string& dir, train::TrainConfig& cfg) {
+        check_shape(cfg, dir, load);
+        dtype = eval_dtype(load.precision, cfg);
+        if (options.verbose && (!options.ranks || options.ranks->rank() == 0))
+          std::fprintf(stderr, "evaluating %s (%s)\n", dir.c_str(), precision_name(dtype).c_str());
+        if (!load.vocab_file.empty()) cfg.vocab_file = load.vocab_file;
+        if (!load.merge_file.empty()) cfg.merge_file = load.merge_file;
+      });
+  const std::string& dir = m.checkpoint;
+  const train::TrainConfig& cfg = m.config;
+  std::unique_ptr<nn::GptModel>& model = m.model;
+  data::Gpt2Tokenizer tok(m.vocab_file, m.merge_file);
 
   eval::CheckpointResults r;
   r.checkpoint = dir;

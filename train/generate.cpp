@@ -12,14 +12,17 @@
 
 namespace mt::train {
 
-LoadedModel load_model_for_inference(const std::string& checkpoint, bool dropless_moe) {
+LoadedModel load_model_for_inference(const std::string& checkpoint, bool dropless_moe,
+                                     const std::function<void(const std::string& dir, TrainConfig& cfg)>& adjust) {
   std::string dir = resolve_checkpoint(checkpoint);
   MT_CHECK(!dir.empty(), "no checkpoint in '", checkpoint,
            "' (expected a checkpoint folder or a save folder with a "
            "'latest' file)");
   TrainConfig cfg = load_config_file(checkpoint_config_path(dir));
   if (dropless_moe) cfg.disable_moe_token_dropping = true;
+  if (adjust) adjust(dir, cfg);
   LoadedModel out;
+  out.checkpoint = dir;
   out.vocab_file = cfg.vocab_file.empty() ? data::Gpt2Tokenizer::default_vocab_file() : cfg.vocab_file;
   out.merge_file = cfg.merge_file.empty() ? data::Gpt2Tokenizer::default_merge_file() : cfg.merge_file;
   data::Gpt2Tokenizer tok(out.vocab_file, out.merge_file);
@@ -27,6 +30,7 @@ LoadedModel load_model_for_inference(const std::string& checkpoint, bool droples
   load_checkpoint(dir, out.model->parameters(), nullptr);
   out.vocab_size = tok.vocab_size();
   out.eod = tok.eod();
+  out.config = cfg;
   return out;
 }
 

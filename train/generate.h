@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "nn/gpt.h"
+#include "train/config.h"
 
 namespace mt::train {
 
@@ -35,10 +36,16 @@ struct LoadedModel {
   int64_t vocab_size = 0;  // unpadded: logits beyond it are never sampled
   int32_t eod = -1;
   std::string vocab_file, merge_file;
+  std::string checkpoint;  // the checkpoint folder read
+  TrainConfig config;      // its configuration (as `adjust` left it)
 };
 // dropless_moe: MoE layers keep every token (no capacity), as DeepSpeed's evaluation harness
 // runs them (--disable-moe-token-dropping), so a token's score does not depend on its batch.
-LoadedModel load_model_for_inference(const std::string& checkpoint, bool dropless_moe = false);
+// `adjust` (optional) sees the checkpoint folder and its configuration before the model is built,
+// and may check the caller's flags against it or change what does not shape the weights (the
+// tokenizer files).
+LoadedModel load_model_for_inference(const std::string& checkpoint, bool dropless_moe = false,
+                                     const std::function<void(const std::string& dir, TrainConfig& cfg)>& adjust = {});
 
 // Appends up to max_new_tokens to `tokens`, calling on_token(id) for each new one; says how it ended.
 GenerationEnd generate(const nn::GptModel& model, int64_t vocab_size, std::vector<int32_t>& tokens,
