@@ -2,6 +2,8 @@
 // folders, the logged losses, and quiet trainer options.
 #pragma once
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -68,8 +70,9 @@ inline std::vector<double> train_losses(const std::string& metrics) {
   return train_values(metrics, "lm_loss");
 }
 
+// An empty folder of this test process (the process id keeps concurrent test runs apart).
 inline fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("moetrain_train_" + name);
+  fs::path d = fs::temp_directory_path() / ("moetrain_train_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
