@@ -1,11 +1,10 @@
 #!/bin/bash
 # Port of Megatron-DeepSpeed examples_deepspeed/MoE/ds_pretrain_gpt_125M_dense_cl.sh: dense GPT-3
 # Small with DeepSpeed's sequence-length curriculum (72 -> 2048 tokens over the first 60B tokens),
-# trained by samples (--train-samples), with --zero-stage 0 and optimizer-state logging. The
-# original's settings and flags; common.sh: the shared flags, the DeepSpeed JSON, the launcher
-# `mpirun -np $NUM_RANKS moetrain train`, data and outputs, SIZE=cpu for a CPU-size run.
+# trained by samples (--train-samples), with --zero-stage 0 and optimizer-state logging. Below: the
+# original's settings where they differ from its siblings' and its own flags; common.sh: the shared
+# settings and flags, the DeepSpeed JSON, the launcher, data and outputs, SIZE=cpu.
 set -euo pipefail
-SEQ_LEN=2048
 MODEL_SIZE=0.125
 NUM_LAYERS=12
 HIDDEN_SIZE=768
@@ -13,25 +12,15 @@ NUM_ATTN_HEADS=12
 MIN_LR=6.0e-5
 GLOBAL_BATCH_SIZE=2048
 LR=2.4e-3
-TRAIN_TOKENS=300000000000
-EXIT_DURATION=30000000
-WARMUP_TOKENS=375000000
 LR_DECAY_TOKENS=260000000000
 BATCH_SIZE=16
-MP_SIZE=1
-PP_SIZE=1
 ZERO_STAGE=0
 CL_ENABLED="true"
 CL_START_SEQLEN=72
-CL_TOKENS=60000000000
-LOG_INTERVAL=10
-EVAL_ITERS=10
-EVAL_INTERVAL=100
 SAVE_INTERVAL=1000
 INIT_STD=0.02
-ACTIVATION_CHECKPOINT="true"
 LOG_OPTIMIZER_STATE="true"
-. "$(dirname "$0")/common.sh"
+. "$(dirname "$0")/common.sh"  # the settings all the scripts share, then SIZE=cpu
 if [ "$SIZE" = cpu ]; then CL_TOKENS=$CL_TOKENS_CPU; fi
 NAME="gpt3-${MODEL_SIZE}B-dense-cl-${SIZE}"
 derive_run_values
