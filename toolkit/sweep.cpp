@@ -419,7 +419,7 @@ SweepTable collect_sweep(const std::string& dir) {
         r.values["valid_loss"] = num(j.value("lm_loss", 0.0));
       } else if (split == "tasks") {
         for (const auto& [k, v] : j.items())
-          if (k != "iteration" && k != "split" && k != "consumed_tokens" && v.is_number()) {
+          if (k != "iteration" && k != "split" && k != "consumed_tokens" && k != "consumed_samples" && v.is_number()) {
             r.values[k] = num(v.get<double>());
             add_key(metric_keys, k);
           }

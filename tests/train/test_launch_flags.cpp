@@ -171,7 +171,7 @@ TEST_CASE("DeepSpeed's fixed_linear sequence-length curriculum, step by step", "
   REQUIRE(curriculum_seq_length(c, 1) == 2048);
 }
 
-TEST_CASE("training stops at train_iters or train_tokens, whichever comes first; train_samples; a curriculum",
+TEST_CASE("training stops at train_iters or train_tokens, whichever comes first, train_samples, a curriculum",
           "[train][deepspeed][curriculum]") {
   fs::path dir = fresh_dir("stops");
   TrainConfig c = tiny_run(dir);
