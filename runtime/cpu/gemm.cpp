@@ -2,6 +2,7 @@
 // thread (CBLAS then runs single-threaded inside); large problems use CBLAS's own threads.
 #include "runtime/cpu/blas.h"
 #include "runtime/cpu/cpu_backend.h"
+#include "runtime/cpu/gemm_bf16.h"
 #include "runtime/cpu/parallel.h"
 #include "runtime/dispatch.h"
 
@@ -14,9 +15,13 @@ constexpr int64_t kSmallGemm = 64 * 64 * 64;
 }  // namespace
 
 // a: batch x op(A) [M,K], b: batch x op(B) [K,N], c: batch x [M,N], strides in elements.
-// Mixed precision (a, b bf16 or f16; c f32): the operands widen to f32 (exactly) and multiply in
-// f32 - the numbers of a tensor-core GEMM, not its speed (the CPU has no 16-bit GEMM here).
+// Mixed precision (a, b bf16 or f16; c f32): bf16 runs on the CPU's bf16 matrix units through
+// oneDNN where it can (runtime/cpu/gemm_bf16.h); otherwise, and for f16, the operands widen to f32
+// (exactly) and multiply in f32 - the numbers of a tensor-core GEMM at SGEMM's speed.
 void CpuBackend::gemm(const GemmDesc& g, double alpha, const Tensor& a, const Tensor& b, double beta, Tensor& c) {
+  if (a.dtype() == DType::BF16 && g.k > 0 && bf16_gemm_path() == Bf16GemmPath::OneDnn &&
+      onednn_bf16_gemm(g, alpha, a, b, beta, c))
+    return;
   if (is_half_precision(a.dtype())) {
     gemm(g, alpha, a.to(DType::F32), b.to(DType::F32), beta, c);
     return;

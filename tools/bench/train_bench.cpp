@@ -22,6 +22,7 @@
 
 #include "parallel/self_communicator.h"
 #include "runtime/allocator.h"
+#include "runtime/cpu/gemm_bf16.h"
 #include "runtime/ops.h"
 #include "runtime/random.h"
 #include "tools/bench/bench_config.h"
@@ -221,6 +222,19 @@ double host_sgemm_gflops(const Reporter& rep) {
   return gflops;
 }
 
+// This CPU's bf16 GEMM (1024^3 bf16 x bf16 -> f32 through ops::matmul: oneDNN on the matrix units
+// where the CPU has them, else widened to f32; runtime/cpu/gemm_bf16.h): the reference of bf16 runs.
+double host_bf16_gemm_gflops(const Reporter& rep) {
+  int64_t ref = 1024;
+  Tensor ra = rand_uniform({ref, ref}, DType::F32, rng_key(3, 0, 0, 0), -1, 1).to(DType::BF16);
+  Tensor rb = rand_uniform({ref, ref}, DType::F32, rng_key(4, 0, 0, 0), -1, 1).to(DType::BF16);
+  Tensor rc = Tensor::empty({ref, ref}, DType::F32);
+  double s = time_per_call([&] { ops::matmul(ra, false, rb, false, rc); }, 0.2);
+  double gflops = 2.0 * double(ref * ref * ref) / s * 1e-9;
+  rep.line("bf16_gemm_raw_1024", gflops, "GFLOP/s", -1, "the bf16 reference: " + cpu::bf16_gemm_description());
+  return gflops;
+}
+
 // The GPU's GEMM (4096^3 through ops::matmul = cuBLAS) with operands in the compute precision and
 // an f32 result: the device reference. Ten calls between two reads back.
 double device_gemm_gflops(const Reporter& rep, DType compute) {
@@ -277,7 +291,9 @@ int run_train_bench(const BenchOptions& opt, const std::string& config_path, con
     report_parallel(rep, cfg, iters, lead);
     return 0;
   }
+  bool cpu_bf16 = cfg.device != "cuda" && cfg.compute_dtype() == DType::BF16;
   double sgemm_gflops = cfg.device == "cuda" ? device_gemm_gflops(rep, cfg.compute_dtype()) : host_sgemm_gflops(rep);
+  double bf16_gflops = cpu_bf16 ? host_bf16_gemm_gflops(rep) : 0.0;
   double tokens = double(cfg.micro_batch_size * cfg.seq_length), flops = 0;
   double activation_bytes = 0;
   double seconds = seconds_per_step(cfg, iters, &flops, parallel::world(), &activation_bytes);
@@ -289,6 +305,9 @@ int run_train_bench(const BenchOptions& opt, const std::string& config_path, con
   rep.line(prefix + "train_model_gflops", gflops, "GFLOP/s", gflops / sgemm_gflops,
            cfg.device == "cuda" ? "ratio = model FLOP/s / the GPU's GEMM FLOP/s (active FLOPs: 6N + 6LTh per token)"
                                 : "ratio = model FLOP/s / SGEMM FLOP/s (active FLOPs: 6N + 6LTh per token)");
+  if (cpu_bf16)
+    rep.line(prefix + "train_model_gflops_vs_bf16_gemm", gflops, "GFLOP/s", gflops / bf16_gflops,
+             "ratio = model FLOP/s / the bf16 GEMM reference's");
   rep.line(prefix + "train_peak_activation_mib", activation_bytes / double(1 << 20), "MiB", -1,
            std::string("allocator peak in a step above weights, gradients and AdamW state; checkpoint_activations ") +
                (cfg.checkpoint_activations || cfg.deepspeed_activation_checkpointing ? "on" : "off"));

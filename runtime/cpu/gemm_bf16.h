@@ -1,0 +1,27 @@
+// bf16 x bf16 -> f32 GEMMs on the CPU's bf16 matrix units (Intel AMX tiles, AVX512-BF16) through
+// oneDNN's matmul, where the build has oneDNN (MOETRAIN_HAVE_DNNL) and the CPU reports the units;
+// elsewhere the operands widen to f32 (exactly) for SGEMM. Either way every product of two bf16
+// values is exact in f32 and the sums are f32: the paths differ only in summation order.
+#pragma once
+
+#include <string>
+
+#include "runtime/backend.h"
+
+namespace mt::cpu {
+
+enum class Bf16GemmPath { Widened, OneDnn };
+
+// The path in use: oneDNN when available and the CPU has bf16 matrix units (oneDNN's effective ISA
+// is avx512_core_bf16 or better), else widened. MOETRAIN_BF16_GEMM=widened|onednn forces one (onednn
+// on a CPU without the units runs oneDNN's emulation: for tests).
+Bf16GemmPath bf16_gemm_path();
+void set_bf16_gemm_path(Bf16GemmPath path);  // tests and benchmarks: compare the paths
+// One line for logs: "oneDNN 2.6.3 matmul on avx512_core_amx" or "widened to f32 for SGEMM (...)".
+std::string bf16_gemm_description();
+
+// c = alpha * op(a) op(b) + beta * c on oneDNN (a, b bf16; c f32; GemmDesc's layout and batch
+// strides, a stride of 0 broadcasting). Returns false where oneDNN cannot take it (not built).
+bool onednn_bf16_gemm(const GemmDesc& g, double alpha, const Tensor& a, const Tensor& b, double beta, Tensor& c);
+
+}  // namespace mt::cpu

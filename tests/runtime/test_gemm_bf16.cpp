@@ -1,0 +1,106 @@
+// bf16 GEMMs on the CPU's matrix units through oneDNN (runtime/cpu/gemm_bf16.h) against the
+// widened-to-f32 path and the f64 product of the rounded operands: every layout the model uses
+// (transposes, strided and broadcast batches, alpha, beta), equal up to f32 summation order, and
+// the same bits when run twice.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "runtime/cpu/gemm_bf16.h"
+#include "runtime/ops.h"
+#include "test_util.h"
+
+using namespace mt;
+using cpu::Bf16GemmPath;
+
+namespace {
+
+// The paths this build can run (oneDNN only when built with it; on a CPU without bf16 units
+// oneDNN emulates them, which tests the same layouts).
+std::vector<Bf16GemmPath> paths() {
+  std::vector<Bf16GemmPath> p = {Bf16GemmPath::Widened};
+#if MOETRAIN_HAVE_DNNL
+  p.push_back(Bf16GemmPath::OneDnn);
+#endif
+  return p;
+}
+
+// Restores the path chosen from the CPU when the test ends.
+struct PathScope {
+  Bf16GemmPath saved = cpu::bf16_gemm_path();
+  ~PathScope() { cpu::set_bf16_gemm_path(saved); }
+};
+
+// |c - ref| against the f32 summation error bound of each entry: k * 2^-23 * sum_j |a_ij b_jk|.
+void require_close(const Tensor& c, const Tensor& ref, const Tensor& abs_products, int64_t k) {
+  std::vector<double> got = c.to_double_vector(), want = ref.to_double_vector(),
+                      scale = abs_products.to_double_vector();
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO("entry " << i << ": " << got[i] << " vs " << want[i]);
+    REQUIRE(std::fabs(got[i] - want[i]) <= double(k + 2) * std::ldexp(1.0, -23) * (scale[i] + std::fabs(want[i])));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("bf16 GEMM: oneDNN and the widened path equal the f64 product of the rounded operands",
+          "[runtime][precision][gemm][bf16]") {
+  PathScope scope;
+  for (Bf16GemmPath path : paths())
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (int64_t batch : {1, 3})
+          DYNAMIC_SECTION((path == Bf16GemmPath::OneDnn ? "onednn" : "widened")
+                          << " ta" << ta << " tb" << tb << " batch " << batch) {
+            cpu::set_bf16_gemm_path(path);
+            int64_t m = 37, n = 19, k = 130;
+            Shape sa = {ta ? k : m, ta ? m : k}, sb = {tb ? n : k, tb ? k : n};
+            if (batch > 1) sa.insert(sa.begin(), batch);  // b broadcast over the batch (a weight)
+            Tensor a = testutil::random(sa, DType::F32, 21).to(DType::BF16);
+            Tensor b = testutil::random(sb, DType::F32, 22).to(DType::BF16);
+            Shape sc = {m, n};
+            if (batch > 1) sc.insert(sc.begin(), batch);
+            Tensor c0 = testutil::random(sc, DType::F32, 23);
+            for (auto [alpha, beta] : {std::pair{1.0, 0.0}, std::pair{0.5, 1.0}, std::pair{-2.0, 0.25}}) {
+              Tensor c = c0.clone(), ref = c0.to(DType::F64), abs = Tensor::zeros(sc, DType::F64);
+              ops::matmul(a.to(DType::F64), ta, b.to(DType::F64), tb, ref, alpha, beta);
+              Tensor aa = a.to(DType::F64), ab = b.to(DType::F64);
+              for (Tensor* t : {&aa, &ab}) {
+                std::vector<double> v = t->to_double_vector();
+                for (double& x : v) x = std::fabs(x);
+                *t = Tensor::from_vector(v, t->shape());
+              }
+              ops::matmul(aa, ta, ab, tb, abs, std::fabs(alpha), 0.0);
+              ops::matmul(a, ta, b, tb, c, alpha, beta);
+              require_close(c, ref, abs, k);
+              Tensor again = c0.clone();  // deterministic for a fixed thread count
+              ops::matmul(a, ta, b, tb, again, alpha, beta);
+              REQUIRE(again.to_double_vector() == c.to_double_vector());
+            }
+          }
+}
+
+TEST_CASE("bf16 GEMM: the two paths agree on the model's shapes", "[runtime][precision][gemm][bf16]") {
+#if !MOETRAIN_HAVE_DNNL
+  SUCCEED("built without oneDNN: one path");
+  return;
+#else
+  PathScope scope;
+  // [tokens, hidden] x [ffn, hidden]^T, its two backward GEMMs, and a K = 1 edge
+  struct Case {
+    int64_t m, n, k;
+    bool ta, tb;
+  };
+  for (Case s : {Case{512, 256, 128, false, true}, Case{512, 128, 256, false, false}, Case{256, 128, 512, true, false},
+                 Case{5, 7, 1, false, true}}) {
+    Tensor a = testutil::random({s.ta ? s.k : s.m, s.ta ? s.m : s.k}, DType::F32, 31).to(DType::BF16);
+    Tensor b = testutil::random({s.tb ? s.n : s.k, s.tb ? s.k : s.n}, DType::F32, 32).to(DType::BF16);
+    Tensor widened = Tensor::zeros({s.m, s.n}, DType::F32), onednn = widened.clone();
+    cpu::set_bf16_gemm_path(Bf16GemmPath::Widened);
+    ops::matmul(a, s.ta, b, s.tb, widened);
+    cpu::set_bf16_gemm_path(Bf16GemmPath::OneDnn);
+    ops::matmul(a, s.ta, b, s.tb, onednn);
+    REQUIRE(testutil::max_abs_diff(widened.to_double_vector(), onednn.to_double_vector()) <=
+            1e-5 * std::sqrt(double(s.k)));
+  }
+#endif
+}
