@@ -13,7 +13,6 @@
 #include "train/checkpoint.h"
 #include "train/generate.h"
 #include "train/config.h"
-#include "train/model_config.h"
 
 namespace mt::toolkit {
 namespace {

@@ -222,6 +222,10 @@ void read_parameter_counts(const std::string& run_dir, RunMetrics& m) {
 
 }  // namespace
 
+bool is_task_metric(const std::string& key) {
+  return key != "iteration" && key != "split" && key != "consumed_tokens" && key != "consumed_samples";
+}
+
 RunMetrics read_run_metrics(const std::string& run_dir) {
   RunMetrics m;
   m.name = fs::path(run_dir).filename().string();
@@ -244,8 +248,7 @@ RunMetrics read_run_metrics(const std::string& run_dir) {
     } else if (split == "tasks") {
       m.zero_shot.clear();
       for (const auto& [k, v] : j.items())
-        if (v.is_number() && k != "iteration" && k != "consumed_tokens" && k != "consumed_samples")
-          m.zero_shot.push_back({k, v.get<double>()});
+        if (v.is_number() && is_task_metric(k)) m.zero_shot.push_back({k, v.get<double>()});
     } else if (split == "train") {
       m.train_loss.push_back({it, j.value("lm_loss", 0.0)});
       m.lr.push_back({it, j.value("lr", 0.0)});

@@ -35,6 +35,9 @@ struct RunMetrics {
   int64_t params_total = -1, params_active = -1;
 };
 RunMetrics read_run_metrics(const std::string& run_dir);
+// Whether a numeric field of a metrics.jsonl "tasks" record is a metric (a zero-shot score), not
+// one of the record's counters (iteration, consumed samples and tokens).
+bool is_task_metric(const std::string& key);
 
 struct Series {
   std::string label;

@@ -16,6 +16,7 @@
 #include "data/gpt2_tokenizer.h"
 #include "runtime/file_util.h"
 #include "runtime/text_util.h"
+#include "toolkit/report.h"
 #include "train/config_yaml.h"
 #include "train/model_config.h"
 
@@ -419,7 +420,7 @@ SweepTable collect_sweep(const std::string& dir) {
         r.values["valid_loss"] = num(j.value("lm_loss", 0.0));
       } else if (split == "tasks") {
         for (const auto& [k, v] : j.items())
-          if (k != "iteration" && k != "split" && k != "consumed_tokens" && k != "consumed_samples" && v.is_number()) {
+          if (is_task_metric(k) && v.is_number()) {
             r.values[k] = num(v.get<double>());
             add_key(metric_keys, k);
           }

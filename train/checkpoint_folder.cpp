@@ -214,18 +214,19 @@ CheckpointLookup find_checkpoint(const std::string& path, bool may_be_absent) {
                                   : "; complete ones beside it: " + names_of(siblings) + " (or give the save folder '" +
                                         p.parent_path().string() + "' to take its latest)"));
   }
-  std::vector<CheckpointEntry> found = list_checkpoints(p.string());
   if (fs::exists(p / "latest")) {
     std::string target = trim(read_file((p / "latest").string()));
     MT_CHECK(target.rfind("global_step", 0) != 0, "'", path, "' holds a DeepSpeed checkpoint ('latest' names ", target,
              "): moetrain reads only its own checkpoints (docs/checkpoint-format.md)");
     if (fs::exists(p / target / "meta.json")) return {(p / target).string(), ""};
+    std::vector<CheckpointEntry> found = list_checkpoints(p.string());  // for the error only
     throw Error("'" + (p / "latest").string() + "' names checkpoint '" + target +
                 "', which does not exist (or is incomplete) in '" + path + "'" +
                 (found.empty() ? std::string("")
                                : "; complete checkpoints there: " + names_of(found) + ": pass --load " +
                                      (p / found.back().name).string() + " or delete 'latest' to take the newest"));
   }
+  std::vector<CheckpointEntry> found = list_checkpoints(p.string());
   if (!found.empty()) {  // no `latest` (deleted, lost in a copy): the newest complete checkpoint, by time
     auto newest = std::max_element(found.begin(), found.end(), [](const auto& a, const auto& b) {
       return a.saved_at != b.saved_at ? a.saved_at < b.saved_at : a.iteration < b.iteration;

@@ -52,12 +52,6 @@ cpu_experts() {
   echo "${out# }"
 }
 
-# The first n words of a list (a pyramid cut to the CPU variant's MoE layers).
-first_words() {
-  local n=$1; shift
-  echo "$@" | tr ' ' '\n' | head -n "$n" | tr '\n' ' ' | sed 's/ $//'
-}
-
 # SIZE=cpu: the model, batch and schedule shrunk; everything else as the original sets it.
 if [ "$SIZE" = cpu ]; then
   SEQ_LEN=64
@@ -74,14 +68,14 @@ if [ "$SIZE" = cpu ]; then
   EVAL_ITERS=1
   SAVE_INTERVAL=3
   CL_START_SEQLEN=16
-  CL_TOKENS_CPU=$(( 4 * GLOBAL_BATCH_SIZE * SEQ_LEN ))
+  CL_TOKENS=$(( 4 * GLOBAL_BATCH_SIZE * SEQ_LEN ))
 fi
 
 # The ranks sharing one copy of the experts: the original's EP size (a pyramid's smallest count),
 # at most the ranks.
 ep_parallel_size() {
-  local ep
-  ep=$(echo "$1" | tr ' ' '\n' | sort -n | head -n 1)
+  local ep="" e
+  for e in $1; do [ -z "$ep" ] || [ "$e" -lt "$ep" ] && ep=$e; done
   if [ "$ep" -gt "$NUM_RANKS" ]; then echo "$NUM_RANKS"; else echo "$ep"; fi
 }
 
@@ -119,6 +113,7 @@ shared_megatron_options() {
     --num-attention-heads ${NUM_ATTN_HEADS} --seq-length ${SEQ_LEN} --max-position-embeddings ${SEQ_LEN} \
     --train-tokens ${TRAIN_TOKENS} --lr ${LR} --min-lr ${MIN_LR} --lr-decay-style cosine --split 98,2,0 \
     --log-interval ${LOG_INTERVAL} --eval-interval ${EVAL_INTERVAL} --eval-iters ${EVAL_ITERS} \
+    --load ${CHECKPOINT_PATH} --save ${CHECKPOINT_PATH} \
     --save-interval ${SAVE_INTERVAL} --weight-decay 0.1 --clip-grad 1.0 --hysteresis 2 --num-workers 0 --fp16 \
     --tensorboard-queue-size 1 --log-timers-to-tensorboard --log-batch-size-to-tensorboard \
     --log-validation-ppl-to-tensorboard --tensorboard-dir ${TENSORBOARD_DIR} \
@@ -151,8 +146,10 @@ deepspeed_options() {
 }
 
 # The derived values every script computes the same way: the deliberately long TRAIN_ITERS (train_tokens
-# ends the run), the curriculum's length in steps, the expert-parallel size, the output folders.
+# ends the run), the curriculum's length in steps, the expert-parallel size (over the student's and
+# any teacher's experts), the output folders.
 derive_run_values() {
+  EP_PARALLEL_SIZE=$(ep_parallel_size "${EP_SIZE:-1} ${EP_SIZE_TEACHER:-}")
   TRAIN_ITERS=$(( TRAIN_TOKENS * 3 / GLOBAL_BATCH_SIZE / SEQ_LEN ))
   CL_AVG_SEQLEN=$(( (CL_START_SEQLEN + SEQ_LEN) / 2 ))
   CL_STEP=$(( CL_TOKENS / (GLOBAL_BATCH_SIZE * CL_AVG_SEQLEN) ))

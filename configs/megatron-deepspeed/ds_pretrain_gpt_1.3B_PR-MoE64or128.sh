@@ -16,11 +16,10 @@ EP_SIZE="64 64 64 64 64 64 64 64 64 64 128 128"
 LR=1.2e-4
 MIN_LR=1.0e-6
 . "$(dirname "$0")/common.sh"  # the settings all the scripts share, then SIZE=cpu
-if [ "$SIZE" = cpu ]; then EP_SIZE="4 8"; CL_TOKENS=$CL_TOKENS_CPU; fi  # 2 MoE layers: 64 / 16 and 128 / 16
-EP_PARALLEL_SIZE=$(ep_parallel_size "$EP_SIZE")
+if [ "$SIZE" = cpu ]; then EP_SIZE="4 8"; fi  # 2 MoE layers: 64 / 16 and 128 / 16
 NAME="gpt-${MODEL_SIZE}B-PR-MoE-${SIZE}"
 derive_run_values
 
 run_moetrain_train $(shared_megatron_options) $(moe_options) --mlp-type residual \
-  --num-layers ${NUM_LAYERS} --train-iters ${TRAIN_ITERS} --load ${CHECKPOINT_PATH} --save ${CHECKPOINT_PATH} \
+  --num-layers ${NUM_LAYERS} --train-iters ${TRAIN_ITERS} \
   $(deepspeed_options ds_config_gpt_Zero2_TEMPLATE.json 2 false)

@@ -21,7 +21,6 @@ SAVE_INTERVAL=1000
 INIT_STD=0.02
 LOG_OPTIMIZER_STATE="true"
 . "$(dirname "$0")/common.sh"  # the settings all the scripts share, then SIZE=cpu
-if [ "$SIZE" = cpu ]; then CL_TOKENS=$CL_TOKENS_CPU; fi
 NAME="gpt3-${MODEL_SIZE}B-dense-cl-${SIZE}"
 derive_run_values
 TRAIN_SAMPLES=$(( TRAIN_TOKENS * 3 / SEQ_LEN ))
@@ -29,5 +28,5 @@ options=""
 [ "${LOG_OPTIMIZER_STATE}" = "true" ] && options="--log-optimizer-states-to-tensorboard"
 
 run_moetrain_train $(shared_megatron_options) ${options} \
-  --num-layers ${NUM_LAYERS} --train-samples ${TRAIN_SAMPLES} --load ${CHECKPOINT_PATH} --save ${CHECKPOINT_PATH} \
+  --num-layers ${NUM_LAYERS} --train-samples ${TRAIN_SAMPLES} \
   $(deepspeed_options ds_config_gpt_TEMPLATE.json ${ZERO_STAGE} true) --zero-stage ${ZERO_STAGE}

@@ -13,11 +13,10 @@ EP_SIZE=128
 LR=2.0e-4
 MIN_LR=2e-06
 . "$(dirname "$0")/common.sh"  # the settings all the scripts share, then SIZE=cpu
-if [ "$SIZE" = cpu ]; then EP_SIZE=$(cpu_experts "$EP_SIZE"); CL_TOKENS=$CL_TOKENS_CPU; fi
-EP_PARALLEL_SIZE=$(ep_parallel_size "$EP_SIZE")
+if [ "$SIZE" = cpu ]; then EP_SIZE=$(cpu_experts "$EP_SIZE"); fi
 NAME="gpt-${MODEL_SIZE}B-MoE${EP_SIZE}-${SIZE}"
 derive_run_values
 
 run_moetrain_train $(shared_megatron_options) $(moe_options) \
-  --num-layers ${NUM_LAYERS} --train-iters ${TRAIN_ITERS} --load ${CHECKPOINT_PATH} --save ${CHECKPOINT_PATH} \
+  --num-layers ${NUM_LAYERS} --train-iters ${TRAIN_ITERS} \
   $(deepspeed_options ds_config_gpt_TEMPLATE.json 0 true)

@@ -20,15 +20,14 @@ MIN_LR=1.0e-06
 KD_BETA_CE=1
 . "$(dirname "$0")/common.sh"  # the settings all the scripts share, then SIZE=cpu
 if [ "$SIZE" = cpu ]; then  # a 3-layer student (1 MoE layer) of the 4-layer CPU-size teacher
-  STUDENT_LAYERS=3; EP_SIZE="4"; EP_SIZE_TEACHER="2 4"; CL_TOKENS=$CL_TOKENS_CPU
+  STUDENT_LAYERS=3; EP_SIZE="4"; EP_SIZE_TEACHER="2 4"
 fi
-EP_PARALLEL_SIZE=$(ep_parallel_size "$EP_SIZE $EP_SIZE_TEACHER")
 NAME="gpt-${MODEL_SIZE}B-PR-MoE-MoS-${SIZE}"
 derive_run_values
 CHECKPOINT_PATH_TEACHER=${CHECKPOINT_PATH_TEACHER:-${OUTPUT_BASEPATH}/checkpoint/gpt-${MODEL_SIZE}B-PR-MoE-${SIZE}}
 
 run_moetrain_train $(shared_megatron_options) $(moe_options) --mlp-type residual \
-  --num-layers ${STUDENT_LAYERS} --train-iters ${TRAIN_ITERS} --load ${CHECKPOINT_PATH} --save ${CHECKPOINT_PATH} \
+  --num-layers ${STUDENT_LAYERS} --train-iters ${TRAIN_ITERS} \
   --mos --kd-beta-ce ${KD_BETA_CE} --num-layers-teacher ${NUM_LAYERS} --num-experts-teacher ${EP_SIZE_TEACHER} \
   --hidden-size-teacher ${HIDDEN_SIZE} --num-attention-heads-teacher ${NUM_ATTN_HEADS} \
   --load-teacher ${CHECKPOINT_PATH_TEACHER} \
