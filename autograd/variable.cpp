@@ -1,12 +1,38 @@
 #include "autograd/variable.h"
 
+#include "runtime/ops.h"
+
 namespace mt {
 
-Tensor& GradSlot::grad_ref() const {
+Tensor& GradSlot::grad_for_update(bool* accumulate, bool may_round) const {
+  check_graph_alive();
+  *accumulate = cell_->grad.defined();
+  if (*accumulate) return grad_ref();  // (widened first if a rounded contribution is there)
+  bool rounded = may_round && cell_->rounded_reader != DType::F32 && cell_->dtype == DType::F32;
+  cell_->grad = Tensor::empty(cell_->shape, rounded ? cell_->rounded_reader : cell_->dtype, cell_->device);
+  return cell_->grad;
+}
+
+void GradSlot::accumulate(const Tensor& g, double alpha) const {
+  bool add = true;
+  Tensor& grad = grad_for_update(&add);
+  ops::axpby(alpha, g, add ? 1.0 : 0.0, grad);
+}
+
+void GradSlot::set_rounded_reader(DType lo) const {
+  cell_->rounded_reader = lo;
+}
+
+void GradSlot::check_graph_alive() const {
   MT_CHECK(!cell_->graph_freed, "backward: '", cell_->name.empty() ? "a value" : cell_->name,
            "' was produced by ops whose backward already ran in an earlier backward() call and was freed; "
            "compute the losses in one graph (add them) or run the forward again");
+}
+
+Tensor& GradSlot::grad_ref() const {
+  check_graph_alive();
   if (!cell_->grad.defined()) cell_->grad = Tensor::zeros(cell_->shape, cell_->dtype, cell_->device);
+  if (cell_->grad.dtype() != cell_->dtype) cell_->grad = cell_->grad.to(cell_->dtype);  // a rounded first write
   return cell_->grad;
 }
 
@@ -37,6 +63,8 @@ void Variable::set_grad(Tensor grad) const {
   c.grad = std::move(grad);
 }
 
-void Variable::clear_grad() const { set_grad(Tensor()); }
+void Variable::clear_grad() const {
+  set_grad(Tensor());
+}
 
 }  // namespace mt

@@ -22,18 +22,34 @@ class GradSlot {
   // The gradient, created as zeros shaped like the value if still undefined. Throws when the graph
   // that produced this value was already freed by an earlier backward() (see tape.h).
   Tensor& grad_ref() const;
+  // For a backward that can write its result instead of adding it: the gradient, and in
+  // *accumulate whether it already held a contribution (add to it) or was just created
+  // uninitialised (write every element; a zero fill and a read pass saved). may_round: the
+  // backward can also write a 16-bit gradient, which it gets (uninitialised, dtype bf16/f16) when
+  // the gradient's reader rounds it to that dtype anyway (set_rounded_reader).
+  Tensor& grad_for_update(bool* accumulate, bool may_round = false) const;
+  // The op reading this gradient multiplies it as a `lo` (bf16/f16) GEMM operand and nothing else
+  // (a linear layer without bias under autocast): a first contribution may be stored already
+  // rounded to lo. Its bits equal what the reader's own rounding would give; a later contribution
+  // widens it back to f32 (exactly) and adds.
+  void set_rounded_reader(DType lo) const;
+  // grad += alpha * g (g shaped like the value): written as alpha * g when it is the first
+  // contribution (one pass, no zero fill).
+  void accumulate(const Tensor& g, double alpha = 1.0) const;
 
  private:
   friend class Variable;
   friend class Tape;
+  void check_graph_alive() const;  // throws when the producing graph was freed (see tape.h)
   struct Cell {
     Tensor grad;
     Shape shape;
     DType dtype = DType::F32;
     Device device;
     bool requires_grad = false;
-    bool pinned = false;          // lives in a registry flat buffer: never re-pointed
-    bool graph_freed = false;     // its producer's backward already ran and was released
+    bool pinned = false;                  // lives in a registry flat buffer: never re-pointed
+    bool graph_freed = false;             // its producer's backward already ran and was released
+    DType rounded_reader = DType::F32;    // F32: none; else the 16-bit dtype the reader rounds to
     const void* producer_tape = nullptr;  // the tape that recorded the op producing it
     std::string name;
   };

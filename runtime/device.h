@@ -36,6 +36,12 @@ int cuda_device_count();
 // The GPU this process uses (what Device::cuda() names): local rank mod cuda_device_count();
 // 0 without GPUs.
 int selected_cuda_device();
+// The memory of this process's GPU in bytes (its total, from the driver); 0 without one.
+int64_t cuda_device_memory();
+// The processes of this node, as the launcher tells it (OMPI_COMM_WORLD_LOCAL_SIZE,
+// MPI_LOCALNRANKS, MV2_COMM_WORLD_LOCAL_SIZE, SLURM_NTASKS_PER_NODE, LOCAL_WORLD_SIZE);
+// `fallback` without a launcher that says.
+int local_size_from_launcher(int fallback);
 // The dense peak in TFLOP/s of `device` for GEMMs whose operands are `compute` (bf16/f16: tensor
 // cores; f32 without TF32), from the GPU's name and NVIDIA's datasheets, for the MFU in the
 // training log; 0 when unknown (the CPU, the emulated device, a GPU not in the table).

@@ -3,24 +3,29 @@
 #include <algorithm>
 
 #include "runtime/emulated_cuda.h"
+#include "runtime/kernel_profile.h"
 #include "runtime/op_check.h"
 
 namespace mt::ops {
 namespace {
 
-// One backend (kernel) call: while it runs, device memory may be touched (runtime/emulated_cuda.h).
+// One backend (kernel) call: while it runs, device memory may be touched (runtime/emulated_cuda.h),
+// and its time is profiled under `name` when the profile is on (runtime/kernel_profile.h).
 class KernelCall {
  public:
-  explicit KernelCall(Backend& backend) : backend_(backend) {}
+  KernelCall(Backend& backend, const char* name, const std::string& detail)
+      : timer_(name, detail), backend_(backend) {}
   Backend* operator->() const { return &backend_; }
 
  private:
   DeviceAccessScope scope_;
+  kernel_profile::ScopedTimer timer_;
   Backend& backend_;
 };
 
-KernelCall backend_of(const Tensor& t) {
-  return KernelCall(backend_for(t.device()));
+// The backend of t's device, for one call of kernel `name` (detail: a profile row qualifier).
+KernelCall backend_of(const Tensor& t, const char* name, const std::string& detail = {}) {
+  return KernelCall(backend_for(t.device()), name, detail);
 }
 
 bool same_shape(const Tensor& a, const Tensor& b) {
@@ -78,7 +83,7 @@ void matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor
   g.stride_b = b.dim() == 3 ? br * bc : 0;
   g.stride_c = m * n;
   if (m == 0 || n == 0 || batch == 0) return;
-  backend_of(c)->gemm(g, alpha, a, b, beta, c);
+  backend_of(c, "gemm", kernel_profile::enabled() ? dtype_name(a.dtype()) : std::string())->gemm(g, alpha, a, b, beta, c);
 }
 
 Tensor matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b) {
@@ -96,7 +101,7 @@ void axpby(double alpha, const Tensor& x, double beta, Tensor& y) {
   OpCheck chk("axpby");
   chk.arg("x", x).arg("y", y).same_float_dtype_and_device();
   chk.require(x.numel() == y.numel(), "x and y with the same element count");
-  backend_of(y)->axpby(alpha, x, beta, y);
+  backend_of(y, "axpby")->axpby(alpha, x, beta, y);
 }
 
 void add_(Tensor& y, const Tensor& x, double alpha) {
@@ -112,7 +117,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   chk.arg("a", a).arg("b", b).same_float_dtype_and_device();
   chk.require(same_shape(a, b), "a and b of the same shape");
   Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
-  backend_of(a)->binary(op, a, b, out);
+  backend_of(a, "binary")->binary(op, a, b, out);
   return out;
 }
 
@@ -120,7 +125,7 @@ double reduce(ReduceOp op, const Tensor& x) {
   OpCheck chk("reduce");
   chk.arg("x", x).same_float_dtype_and_device();
   Tensor out = Tensor::empty({1}, x.dtype(), x.device());
-  backend_of(x)->reduce(op, x, out);
+  backend_of(x, "reduce")->reduce(op, x, out);
   return out.item();
 }
 
@@ -128,21 +133,21 @@ void sum_rows(const Tensor& x, Tensor& out, double beta) {
   OpCheck chk("sum_rows");
   chk.arg("x", x).arg("out", out).same_float_dtype_and_device();
   chk.require(x.dim() >= 1 && out.numel() == x.size(-1), "x [N,C] and out [C]");
-  backend_of(x)->sum_rows(x.flatten_to_2d(), beta, out);
+  backend_of(x, "sum_rows")->sum_rows(x.flatten_to_2d(), beta, out);
 }
 
 void gelu_forward(const Tensor& x, Tensor& y) {
   OpCheck chk("gelu");
   chk.arg("x", x).arg("y", y).same_float_dtype_and_device();
   chk.require(same_shape(x, y), "x and y of the same shape");
-  backend_of(x)->gelu_forward(x, y);
+  backend_of(x, "gelu_forward")->gelu_forward(x, y);
 }
 
 void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
   OpCheck chk("gelu_backward");
   chk.arg("x", x).arg("dy", dy).arg("dx", dx).same_float_dtype_and_device();
   chk.require(same_shape(x, dy) && same_shape(x, dx), "x, dy and dx of the same shape");
-  backend_of(x)->gelu_backward(x, dy, dx);
+  backend_of(x, "gelu_backward")->gelu_backward(x, dy, dx);
 }
 
 void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y, Tensor& mean,
@@ -156,7 +161,7 @@ void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double
               "weight and bias of shape [C] with C = x's last dimension");
   chk.require(same_shape(x, y) && mean.numel() == n && rstd.numel() == n, "y like x, mean and rstd with N rows");
   chk.require(eps > 0, "eps > 0");
-  backend_of(x)->layernorm_forward(x.flatten_to_2d(), w, b, eps, y, mean, rstd);
+  backend_of(x, "layernorm_forward")->layernorm_forward(x.flatten_to_2d(), w, b, eps, y, mean, rstd);
 }
 
 void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd,
@@ -170,30 +175,51 @@ void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, cons
   chk.require(same_shape(dy, x) && w.numel() == c && mean.numel() == n && rstd.numel() == n &&
                   (!dx || same_shape(*dx, x)) && (!dw || dw->numel() == c) && (!db || db->numel() == c),
               "dy and dx like x [N,C], weight/dweight/dbias [C], mean and rstd [N]");
-  backend_of(x)->layernorm_backward(dy.flatten_to_2d(), x.flatten_to_2d(), w, mean, rstd, dx, dw, db);
+  backend_of(x, "layernorm_backward")->layernorm_backward(dy.flatten_to_2d(), x.flatten_to_2d(), w, mean, rstd, dx, dw, db);
 }
 
 void softmax_forward(const Tensor& x, Tensor& y) {
   OpCheck chk("softmax");
   chk.arg("x", x).arg("y", y).same_float_dtype_and_device();
   chk.require(x.dim() >= 1 && same_shape(x, y), "x [..., C] and y of the same shape");
-  backend_of(x)->softmax_forward(x.flatten_to_2d(), y);
+  backend_of(x, "softmax_forward")->softmax_forward(x.flatten_to_2d(), y);
 }
 
 void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
   OpCheck chk("softmax_backward");
   chk.arg("y", y).arg("dy", dy).arg("dx", dx).same_float_dtype_and_device();
   chk.require(y.dim() >= 1 && same_shape(y, dy) && same_shape(y, dx), "y, dy and dx of the same shape");
-  backend_of(y)->softmax_backward(y.flatten_to_2d(), dy, dx);
+  backend_of(y, "softmax_backward")->softmax_backward(y.flatten_to_2d(), dy, dx);
 }
 
 namespace {
-void check_attention(OpCheck& chk, const Tensor& qkv, int64_t n_head) {
-  chk.same_float_dtype_and_device();
+// qkv f32 or f64 with every other tensor alike; or bf16 qkv (precision: bf16: the kernel's GEMM
+// operands in bf16) with f32 others: `others` then lists the inputs and `outs` the outputs besides qkv.
+void check_attention(OpCheck& chk, const Tensor& qkv, int64_t n_head, std::initializer_list<const Tensor*> others,
+                     std::initializer_list<const Tensor*> outs) {
+  if (qkv.dtype() != DType::BF16) {
+    chk.same_float_dtype_and_device();
+  } else {
+    bool ok = true;
+    for (auto list : {others, outs})
+      for (const Tensor* t : list) ok = ok && t->defined() && t->dtype() == DType::F32 && t->device() == qkv.device();
+    chk.require(ok, "with a bf16 qkv, every other tensor f32 on qkv's device");
+    for (const Tensor* o : outs)
+      for (auto list : {others, outs})
+        for (const Tensor* t : list) chk.require(o == t || !o->overlaps(*t), "outputs not overlapping the inputs");
+    for (const Tensor* o : outs) chk.require(!o->overlaps(qkv), "outputs not overlapping the inputs");
+  }
   chk.require(qkv.dim() == 3 && qkv.size(2) % 3 == 0, "qkv of shape [B,T,3C]");
   int64_t c = qkv.size(2) / 3;
   chk.require(n_head > 0 && c % n_head == 0,
               "n_head (" + std::to_string(n_head) + ") dividing C (" + std::to_string(c) + ")");
+}
+// The CPU kernels take a bf16 qkv (runtime/cpu/attention.cpp); the CUDA kernels take f32 and f64
+// only, so a bf16 qkv on a real GPU widens (exactly) to f32 here: its P, dO and dS stay f32. The
+// host-emulated device runs the CPU kernels, so it takes the bf16 qkv as the CPU does.
+Tensor attention_operand(const Tensor& qkv) {
+  bool widen = qkv.dtype() == DType::BF16 && qkv.device().is_cuda() && !cuda_emulated();
+  return widen ? qkv.to(DType::F32) : qkv;
 }
 void check_attention_dropout(OpCheck& chk, const AttentionDropout& d, int64_t n_head) {
   chk.require(d.p >= 0.0 && d.p < 1.0, "an attention dropout probability in [0, 1)");
@@ -205,24 +231,25 @@ void check_attention_dropout(OpCheck& chk, const AttentionDropout& d, int64_t n_
 void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse, const AttentionDropout& dropout) {
   OpCheck chk("attention");
   chk.arg("qkv", qkv).out("out", out).out("lse", lse);
-  check_attention(chk, qkv, n_head);
+  check_attention(chk, qkv, n_head, {}, {&out, &lse});
   int64_t b = qkv.size(0), t = qkv.size(1), c = qkv.size(2) / 3;
   chk.require(out.shape() == Shape{b, t, c} && lse.shape() == Shape{b, n_head, t}, "out [B,T,C] and lse [B,H,T]");
   check_attention_dropout(chk, dropout, n_head);
-  backend_of(qkv)->attention_forward(qkv, n_head, dropout, out, lse);
+  backend_of(qkv, "attention_forward")->attention_forward(attention_operand(qkv), n_head, dropout, out, lse);
 }
 
 void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse, int64_t n_head,
                         Tensor& dqkv, const AttentionDropout& dropout) {
   OpCheck chk("attention_backward");
   chk.arg("dout", dout).arg("qkv", qkv).arg("out", out).arg("lse", lse).out("dqkv", dqkv);
-  check_attention(chk, qkv, n_head);
+  check_attention(chk, qkv, n_head, {&dout, &out, &lse}, {&dqkv});
   int64_t b = qkv.size(0), t = qkv.size(1), c = qkv.size(2) / 3;
   chk.require(dout.shape() == Shape{b, t, c} && same_shape(out, dout) && lse.shape() == Shape{b, n_head, t} &&
                   same_shape(dqkv, qkv),
               "dout and out [B,T,C], lse [B,H,T], dqkv like qkv [B,T,3C]");
   check_attention_dropout(chk, dropout, n_head);
-  backend_of(qkv)->attention_backward(dout, qkv, out, lse, n_head, dropout, dqkv);
+  backend_of(qkv, "attention_backward")
+      ->attention_backward(dout, attention_operand(qkv), out, lse, n_head, dropout, dqkv);
 }
 
 namespace {
@@ -245,7 +272,7 @@ void embedding_forward(const Tensor& idx, const Tensor& wte, const Tensor& wpe, 
               "wte [V,C] and wpe [P,C] with out's C");
   chk.require(!pe || wpe.size(0) >= idx.size(1), "as many positions in wpe as the sequence length T");
   if (te) check_vocab_shard(chk, shard, wte.size(0));
-  backend_of(out)->embedding_forward(idx, te, pe, shard, out);
+  backend_of(out, "embedding_forward")->embedding_forward(idx, te, pe, shard, out);
 }
 
 void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Tensor* dwpe, const VocabShard& shard) {
@@ -257,7 +284,7 @@ void embedding_backward(const Tensor& dout, const Tensor& idx, Tensor* dwte, Ten
                   (!dwpe || (dwpe->dim() == 2 && dwpe->size(1) == dout.size(2) && dwpe->size(0) >= idx.size(1))),
               "dwte [V,C] and dwpe [P,C] with P >= T");
   if (dwte) check_vocab_shard(chk, shard, dwte->size(0));
-  backend_of(dout)->embedding_backward(dout, idx, shard, dwte, dwpe);
+  backend_of(dout, "embedding_backward")->embedding_backward(dout, idx, shard, dwte, dwpe);
 }
 
 void dropout_forward(const Tensor& x, double p, RngKey key, Tensor& y) {
@@ -265,14 +292,14 @@ void dropout_forward(const Tensor& x, double p, RngKey key, Tensor& y) {
   chk.arg("x", x).arg("y", y).same_float_dtype_and_device();
   chk.require(same_shape(x, y), "x and y of the same shape");
   chk.require(p >= 0.0 && p < 1.0, "a drop probability p in [0, 1), got " + std::to_string(p));
-  backend_of(x)->dropout_forward(x, p, key, y);
+  backend_of(x, "dropout_forward")->dropout_forward(x, p, key, y);
 }
 
 void dropout_backward(const Tensor& dy, double p, RngKey key, Tensor& dx) {
   OpCheck chk("dropout_backward");
   chk.arg("dy", dy).arg("dx", dx).same_float_dtype_and_device();
   chk.require(same_shape(dy, dx) && p >= 0.0 && p < 1.0, "dy and dx of the same shape, p in [0, 1)");
-  backend_of(dy)->dropout_backward(dy, p, key, dx);
+  backend_of(dy, "dropout_backward")->dropout_backward(dy, p, key, dx);
 }
 
 void adamw_step(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamWArgs& args) {
@@ -280,7 +307,7 @@ void adamw_step(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamWArg
   chk.arg("w", w).arg("g", g).arg("m", m).arg("v", v).same_float_dtype_and_device();
   chk.require(same_shape(w, g) && same_shape(w, m) && same_shape(w, v), "w, g, m and v of one shape");
   chk.require(args.correction1 > 0 && args.correction2 > 0 && args.eps > 0, "positive bias corrections and eps");
-  backend_of(w)->adamw_step(w, g, m, v, args);
+  backend_of(w, "adamw_step")->adamw_step(w, g, m, v, args);
 }
 
 void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& lse, Tensor& target_logits,
@@ -293,24 +320,28 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& 
   chk.require(logits.dim() >= 2 && targets.numel() == n && lse.numel() == n && target_logits.numel() == n,
               "logits [..., V] with targets, lse and target_logits of one entry per row");
   check_vocab_shard(chk, shard, logits.size(-1));
-  backend_of(logits)->cross_entropy_forward(logits.flatten_to_2d(), targets, shard, lse, target_logits);
+  backend_of(logits, "cross_entropy_forward")->cross_entropy_forward(logits.flatten_to_2d(), targets, shard, lse, target_logits);
 }
 
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& dlosses,
-                            Tensor& dlogits, const VocabShard& shard) {
+                            Tensor& dlogits, const VocabShard& shard, bool accumulate) {
   OpCheck chk("cross_entropy_backward");
-  chk.arg("logits", logits)
-      .index_arg("targets", targets)
-      .arg("lse", lse)
-      .arg("dlosses", dlosses)
-      .out("dlogits", dlogits);
+  // dlogits may be bf16/f16 when written (not accumulated) from f32 logits: the gradient rounded
+  // as it is stored, for a reader that multiplies it as a 16-bit GEMM operand.
+  bool rounded = dlogits.defined() && is_half_precision(dlogits.dtype());
+  chk.arg("logits", logits).index_arg("targets", targets).arg("lse", lse).arg("dlosses", dlosses);
+  if (!rounded) chk.out("dlogits", dlogits);
   chk.require(logits.defined() && logits.dim() >= 2, "logits of shape [..., V]");
   chk.same_float_dtype_and_device();
+  if (rounded)
+    chk.require(!accumulate && logits.dtype() == DType::F32 && dlogits.device() == logits.device(),
+                "a bf16/f16 dlogits only written (accumulate false) from f32 logits on the same device");
   int64_t n = logits.numel() / std::max<int64_t>(logits.size(-1), 1);
   chk.require(same_shape(logits, dlogits) && targets.numel() == n && lse.numel() == n && dlosses.numel() == n,
               "dlogits like logits [N,V]; targets, lse and dlosses [N]");
   check_vocab_shard(chk, shard, logits.size(-1));
-  backend_of(logits)->cross_entropy_backward(logits.flatten_to_2d(), targets, shard, lse, dlosses, dlogits);
+  backend_of(logits, "cross_entropy_backward")->cross_entropy_backward(logits.flatten_to_2d(), targets, shard, lse,
+                                                                       dlosses, accumulate, dlogits);
 }
 
 namespace {
@@ -356,7 +387,7 @@ void gather_rows(const Tensor& src, const Tensor* index, const Tensor* weights, 
   if (index) chk.require(index->device() == dst.device(), "the index on the data's device");
   check_row_index(chk, "index", index, dst.size(0), src.size(0));
   check_row_weights(chk, weights, dst.size(0), col);
-  backend_of(dst)->gather_rows(src, index, weights, col, accumulate, dst);
+  backend_of(dst, "gather_rows")->gather_rows(src, index, weights, col, accumulate, dst);
 }
 
 void combine_rows(const Tensor& src, const Tensor& index, const Tensor* weights, bool accumulate, Tensor& dst) {
@@ -367,7 +398,7 @@ void combine_rows(const Tensor& src, const Tensor& index, const Tensor* weights,
               "src [N,h], index [S,k] on the data's device, dst [S,h]");
   check_row_index(chk, "index", &index, index.numel(), src.size(0));
   if (weights) chk.require(weights->shape() == index.shape(), "weights shaped like the index [S,k]");
-  backend_of(dst)->combine_rows(src, index, weights, accumulate, dst);
+  backend_of(dst, "combine_rows")->combine_rows(src, index, weights, accumulate, dst);
 }
 
 void row_dots(const Tensor& a, const Tensor* ia, const Tensor& b, const Tensor* ib, int64_t col, Tensor& out) {
@@ -380,14 +411,14 @@ void row_dots(const Tensor& a, const Tensor* ia, const Tensor& b, const Tensor* 
   if (ib) chk.require(ib->device() == out.device(), "the indices on the data's device");
   check_row_index(chk, "ia", ia, out.size(0), a.size(0));
   check_row_index(chk, "ib", ib, out.size(0), b.size(0));
-  backend_of(out)->row_dots(a, ia, b, ib, col, out);
+  backend_of(out, "row_dots")->row_dots(a, ia, b, ib, col, out);
 }
 
 void scaled_logsumexp(const Tensor& x, double scale, Tensor& lse) {
   OpCheck chk("scaled_logsumexp");
   chk.arg("x", x).out("lse", lse).same_float_dtype_and_device();
   check_rows(chk, x, scale, {&lse});
-  backend_of(x)->scaled_logsumexp(x.flatten_to_2d(), scale, lse);
+  backend_of(x, "scaled_logsumexp")->scaled_logsumexp(x.flatten_to_2d(), scale, lse);
 }
 
 void kd_cross_term(const Tensor& a, const Tensor& b, double scale, const Tensor& lse_b, Tensor& out) {
@@ -395,7 +426,7 @@ void kd_cross_term(const Tensor& a, const Tensor& b, double scale, const Tensor&
   chk.arg("a", a).arg("b", b).arg("lse_b", lse_b).out("out", out).same_float_dtype_and_device();
   chk.require(same_shape(a, b), "student and teacher logits of one shape");
   check_rows(chk, a, scale, {&lse_b, &out});
-  backend_of(a)->kd_cross_term(a.flatten_to_2d(), b.flatten_to_2d(), scale, lse_b, out);
+  backend_of(a, "kd_cross_term")->kd_cross_term(a.flatten_to_2d(), b.flatten_to_2d(), scale, lse_b, out);
 }
 
 void kd_backward(const Tensor& a, const Tensor& b, double scale, const Tensor& lse_a, const Tensor& lse_b,
@@ -406,7 +437,7 @@ void kd_backward(const Tensor& a, const Tensor& b, double scale, const Tensor& l
   chk.require(same_shape(a, b) && same_shape(a, da), "student logits, teacher logits and da of one shape");
   check_rows(chk, a, scale, {&lse_a, &lse_b, &dkl});
   Tensor da2 = da.flatten_to_2d();
-  backend_of(a)->kd_backward(a.flatten_to_2d(), b.flatten_to_2d(), scale, lse_a, lse_b, dkl, da2);
+  backend_of(a, "kd_backward")->kd_backward(a.flatten_to_2d(), b.flatten_to_2d(), scale, lse_a, lse_b, dkl, da2);
 }
 
 }  // namespace mt::ops

@@ -46,7 +46,9 @@ void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx);
 // probabilities are dropped (Megatron's attention dropout) with the mask of element
 // ((b*H' + h' )*T + t)*T + s of the key's stream, regenerated in the backward, where h' = first_head
 // + h is the head's index among the sample's H' = total_heads (tensor parallelism holds a slice of
-// the heads; the masks stay those of the whole model).
+// the heads; the masks stay those of the whole model). qkv may be bf16 (precision: bf16) with
+// f32 out, lse, dout and dqkv: the products take bf16 operands (P and dS rounded too), the
+// softmax and accumulation stay f32 (runtime/cpu/attention.cpp).
 void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse,
                        const AttentionDropout& dropout = {});
 void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse, int64_t n_head,
@@ -71,10 +73,11 @@ void adamw_step(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamWArg
 // is lse - target_logits). The backward recomputes softmax from lse: dlogits[n] += dlosses[n] *
 // (softmax(logits[n]) - onehot). With a vocabulary shard (logits hold columns [start, start + V))
 // a target elsewhere has target logit 0 and no onehot; lse is then the whole row's (given).
+// accumulate false: dlogits = instead of += (dlogits may be uninitialised: one pass over it).
 void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& lse, Tensor& target_logits,
                            const VocabShard& shard = {});
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& dlosses,
-                            Tensor& dlogits, const VocabShard& shard = {});
+                            Tensor& dlogits, const VocabShard& shard = {}, bool accumulate = true);
 
 // Knowledge distillation (runtime/cpu/distillation.cpp): a, b [N,V] student and teacher logits,
 // scale = 1/T. lse [N] = logsumexp(scale x); out [N] = sum_v softmax(scale b)_v * scale (b - a)

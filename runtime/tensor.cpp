@@ -4,6 +4,7 @@
 
 #include "runtime/backend.h"
 #include "runtime/emulated_cuda.h"
+#include "runtime/kernel_profile.h"
 
 namespace mt {
 
@@ -150,6 +151,8 @@ Tensor Tensor::to(Device device) const {
 void Tensor::copy_from(const Tensor& src) {
   MT_CHECK(src.numel() == numel_, "copy_from: ", src.str(), " into ", str(), ": element counts differ");
   DeviceAccessScope kernel;
+  kernel_profile::ScopedTimer timer(
+      "copy", kernel_profile::enabled() ? std::string(dtype_name(src.dtype())) + "->" + dtype_name(dtype()) : "");
   if (src.device() == device() || src.device().is_cpu()) {
     backend_for(device()).copy(src, *this);
   } else {
@@ -159,6 +162,7 @@ void Tensor::copy_from(const Tensor& src) {
 
 void Tensor::fill_(double value) {
   DeviceAccessScope kernel;
+  kernel_profile::ScopedTimer timer("fill");
   backend_for(device()).fill(*this, value);
 }
 

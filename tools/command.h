@@ -20,6 +20,7 @@ int run_bench(const Args& args);
 int run_tokenize(const Args& args);
 int run_preprocess(const Args& args);
 int run_train(const Args& args);
+int run_plan(const Args& args);
 int run_generate(const Args& args);
 int run_inspect(const Args& args);
 int run_eval(const Args& args);

@@ -3,7 +3,8 @@
 #   1. preprocess the bundled Tiny Shakespeare into a Megatron dataset (GPT-2 BPE) at
 #      data/tinyshakespeare_text_document, the tiny configs' data_path (kept when it is there),
 #   2. train configs/tiny-pr-moe.yaml on it: a PR-MoE GPT (residual MoE, 4 and 8 experts) - the
-#      validation loss is printed as it falls, with the experts' loads,
+#      validation loss is printed as it falls, with the experts' loads; in bf16 where the CPU has
+#      bf16 matrix units (AMX, AVX512-BF16), else fp32 (--precision auto: the log names the path),
 #   3. show the model's structure and expert loads (moetrain inspect),
 #   4. generate a sample from the trained checkpoint,
 #   5. score it on the zero-shot tasks (the small subsets in assets/eval; docs/eval.md).
@@ -28,7 +29,7 @@ fi
 echo
 config=${MOETRAIN_DEMO_CONFIG:-configs/tiny-pr-moe.yaml}
 echo "== 2. train: $config"
-"$bin" train "$config" --data-path "$data" --save "$out/run" "$@"
+"$bin" train "$config" --data-path "$data" --save "$out/run" --precision auto "$@"
 
 echo
 echo "== 3. inspect: $out/run"

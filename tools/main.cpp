@@ -31,6 +31,8 @@ const std::vector<Command>& commands() {
       {"help", "list the commands", run_help},
       {"version", "print the version", run_version},
       {"train", "train a GPT from a YAML config (Megatron-DeepSpeed key names; --key value overrides)", run_train},
+      {"plan", "the memory one rank of a training config needs (weights, AdamW, ZeRO, activations) vs the device",
+       run_plan},
       {"generate", "continue a prompt with a trained checkpoint (greedy, temperature, top-k, top-p)", run_generate},
       {"tokenize", "GPT-2 BPE: text on stdin to token ids (--jsonl, --decode)", run_tokenize},
       {"preprocess", "corpus (JSONL or text) to Megatron .bin/.idx, byte-identical to preprocess_data.py",

@@ -43,10 +43,15 @@ std::string save_checkpoint(const std::string& save_dir, const TrainState& state
       gather_global_tensors(params, layout, "", [&](ParamGroup g) { return params.flat_values(g); });
   std::vector<NamedTensor> opt;
   if (optimizer)
-    for (auto [prefix, moment] : {std::pair{"exp_avg.", &AdamW::exp_avg}, std::pair{"exp_avg_sq.", &AdamW::exp_avg_sq}})
-      for (NamedTensor& t :
-           gather_global_tensors(params, layout, prefix, [&](ParamGroup g) { return (optimizer->*moment)(g); }))
+    for (auto [prefix, moment] :
+         {std::pair{"exp_avg.", AdamW::Moment::ExpAvg}, std::pair{"exp_avg_sq.", AdamW::Moment::ExpAvgSq}}) {
+      // whole (under ZeRO gathered from the chunks: collective, every rank in this order)
+      Tensor whole[kNumParamGroups];
+      for (int g = 0; g < kNumParamGroups; ++g)
+        if (params.flat_values(ParamGroup(g)).defined()) whole[g] = optimizer->full_moment(moment, ParamGroup(g));
+      for (NamedTensor& t : gather_global_tensors(params, layout, prefix, [&](ParamGroup g) { return whole[int(g)]; }))
         opt.push_back(std::move(t));
+    }
   if (!layout.writer) return "";
 
   fs::path root(save_dir), final_dir = root / iteration_name(state.iteration);
@@ -143,13 +148,19 @@ TrainState load_checkpoint(const std::string& dir, ParameterRegistry& params, Ad
   if (optimizer) {
     MT_CHECK(fs::exists(root / "optimizer.safetensors"), "checkpoint '", dir, "' has no optimizer state");
     SafetensorsFile opt = load_file("optimizer.safetensors");
-    for (const Parameter& p : params.all()) {
-      int64_t n = p.var.value().numel();
-      take(opt, "optimizer.safetensors", "exp_avg.", p,
-           optimizer->exp_avg(p.group()).narrow(p.offset, n).reshape(p.var.shape()));
-      take(opt, "optimizer.safetensors", "exp_avg_sq.", p,
-           optimizer->exp_avg_sq(p.group()).narrow(p.offset, n).reshape(p.var.shape()));
-    }
+    // each moment whole (the registry's flat layout), then handed to AdamW (under ZeRO it keeps its chunk)
+    for (auto [prefix, moment] :
+         {std::pair{"exp_avg.", AdamW::Moment::ExpAvg}, std::pair{"exp_avg_sq.", AdamW::Moment::ExpAvgSq}})
+      for (int g = 0; g < kNumParamGroups; ++g) {
+        const Tensor& values = params.flat_values(ParamGroup(g));
+        if (!values.defined()) continue;
+        Tensor whole = Tensor::zeros(values.shape(), values.dtype(), values.device());
+        for (const Parameter& p : params.all())
+          if (int(p.group()) == g)
+            take(opt, "optimizer.safetensors", prefix, p,
+                 whole.narrow(p.offset, p.var.value().numel()).reshape(p.var.shape()));
+        optimizer->set_full_moment(moment, ParamGroup(g), whole);
+      }
     check_no_strangers(opt, "optimizer.safetensors", {"exp_avg.", "exp_avg_sq."});
     optimizer->set_steps(meta.value("optimizer_steps", int64_t(0)));
   }

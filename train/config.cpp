@@ -10,6 +10,7 @@
 #include <variant>
 
 #include "eval/tasks.h"
+#include "runtime/cpu/gemm_bf16.h"
 #include "runtime/error.h"
 #include "runtime/file_util.h"
 #include "runtime/text_util.h"
@@ -93,7 +94,8 @@ const std::vector<Key>& keys() {
       {"peak_tflops", &TrainConfig::peak_tflops,
        "one device's peak TFLOP/s for the MFU in the log; 0 = the GPU's known peak (H100/H200/A100), none on CPU"},
       {"precision", &TrainConfig::precision,
-       "fp32, bf16 or fp16: the GEMM operands (f32 master weights, optimizer and softmaxes; docs/precision.md)"},
+       "fp32, bf16, fp16 or auto (bf16 where the CPU or GPU has bf16 matrix units, else fp32): the GEMM operands "
+       "(f32 master weights, optimizer and softmaxes; docs/precision.md)"},
       {"loss_scale", &TrainConfig::loss_scale, "fp16: a constant loss scale; 0 = dynamic"},
       {"initial_loss_scale", &TrainConfig::initial_loss_scale, "fp16: the dynamic loss scale to start from"},
       {"min_loss_scale", &TrainConfig::min_loss_scale, "fp16: the dynamic loss scale never goes below this"},
@@ -122,7 +124,7 @@ const std::vector<Key>& keys() {
       {"finetune", &TrainConfig::finetune, "load the weights only: iteration 0, AdamW afresh, the data from its start"},
       {"train_samples", &TrainConfig::train_samples,
        "samples to train: train_iters = train_samples / global_batch_size (instead of train_iters)"},
-      {"zero_stage", &TrainConfig::zero_stage, "ZeRO stage: 0 (stages 1 and 2 are not supported yet)"},
+      {"zero_stage", &TrainConfig::zero_stage, "ZeRO stage: 0, or 1 (AdamW's moments partitioned over the data-parallel ranks; docs/zero.md)"},
       {"prescale_gradients", &TrainConfig::prescale_gradients,
        "DeepSpeed JSON, accepted: gradients are averaged over the ranks either way"},
       {"wall_clock_breakdown", &TrainConfig::wall_clock_breakdown,
@@ -417,6 +419,10 @@ bool TrainConfig::is_moe() const {
 
 DType TrainConfig::compute_dtype() const {
   if (precision == "bf16") return DType::BF16;
+  // auto: bf16 where the device multiplies bf16 at a higher rate than f32 (a GPU's tensor cores;
+  // a CPU's AMX or AVX512-BF16 units, found at run time: runtime/cpu/gemm_bf16.h), else fp32
+  if (precision == "auto")
+    return device == "cuda" || cpu::bf16_gemm_path() == cpu::Bf16GemmPath::OneDnn ? DType::BF16 : DType::F32;
   if (precision == "fp16") return DType::F16;
   return DType::F32;
 }
@@ -498,9 +504,9 @@ void validate(const TrainConfig& c, int64_t ranks) {
            "tensor and expert parallelism");
   MT_CHECK(c.data_impl == "mmap" || c.data_impl == "infer", "data_impl '", c.data_impl,
            "' is not supported: moetrain reads Megatron's mmap datasets (.bin/.idx); use mmap");
-  MT_CHECK(c.zero_stage == 0, "zero_stage ", c.zero_stage,
-           ": ZeRO stages 1 and 2 are not supported yet; use 0 (every data-parallel rank keeps the whole optimizer ",
-           "state) and expert parallelism to spread the experts' state");
+  MT_CHECK(c.zero_stage == 0 || c.zero_stage == 1, "zero_stage ", c.zero_stage,
+           ": ZeRO stage 2 is not supported yet; use 1 (AdamW's state partitioned over the data-parallel ranks, ",
+           "docs/zero.md) or 0 (every data-parallel rank keeps the whole optimizer state)");
   MT_CHECK(!(c.override_opt_param_scheduler && c.use_checkpoint_opt_param_scheduler),
            "set override_opt_param_scheduler or use_checkpoint_opt_param_scheduler, not both");
   MT_CHECK(c.num_workers >= 0 && c.steps_per_print >= 0, "num_workers and steps_per_print must not be negative");
@@ -536,8 +542,8 @@ void validate(const TrainConfig& c, int64_t ranks) {
            "), the MLP width (", c.ffn_size(), ") and make_vocab_size_divisible_by (", c.make_vocab_size_divisible_by,
            ")");
   MT_CHECK(c.device == "cpu" || c.device == "cuda", "device must be cpu or cuda, got '", c.device, "'");
-  MT_CHECK(c.precision == "fp32" || c.precision == "bf16" || c.precision == "fp16", "precision must be fp32, bf16 or ",
-           "fp16, got '", c.precision, "'");
+  MT_CHECK(c.precision == "fp32" || c.precision == "bf16" || c.precision == "fp16" || c.precision == "auto",
+           "precision must be fp32, bf16, fp16 or auto, got '", c.precision, "'");
   MT_CHECK(c.loss_scale >= 0 && c.initial_loss_scale > 0 && c.min_loss_scale > 0 && c.loss_scale_window >= 1 &&
                c.hysteresis >= 1,
            "loss scaling: need loss_scale >= 0, initial_loss_scale > 0, min_loss_scale > 0, loss_scale_window >= 1 ",

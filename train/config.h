@@ -50,7 +50,7 @@ struct TrainConfig {
   int64_t eval_tasks_interval = 0;           // iterations between them; 0 = only at the end
   int64_t eval_tasks_limit = 100;            // documents per task; 0 = all
   std::string eval_task_data = "data/eval";  // folder with <task>/<file>
-  std::string precision = "fp32";            // fp32 | bf16 | fp16: the GEMMs' operands (autograd/autocast.h)
+  std::string precision = "fp32";            // fp32 | bf16 | fp16 | auto: the GEMMs' operands (autograd/autocast.h)
   // fp16 loss scaling (Megatron's names): loss_scale > 0 fixes it, else dynamic from initial_loss_scale
   double loss_scale = 0, initial_loss_scale = 4294967296.0, min_loss_scale = 1.0;
   int64_t loss_scale_window = 1000, hysteresis = 2;
@@ -117,7 +117,7 @@ struct TrainConfig {
   // Experts of each layer (0-based), 1 for a dense MLP; throws when num_experts does not fit.
   std::vector<int64_t> experts_per_layer() const;
   bool is_moe() const;
-  DType compute_dtype() const;  // F32, BF16 or F16 from `precision`
+  DType compute_dtype() const;  // F32, BF16 or F16 from `precision` (auto: BF16 where the device has bf16 units)
 };
 
 // Reads a YAML file (a mapping of keys to values) on top of `base`. Errors name file:line.

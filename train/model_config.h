@@ -85,18 +85,55 @@ inline nn::FeedForwardFactory feed_forward_factory(const TrainConfig& cfg, const
   };
 }
 
+// Parameters of one rank's share of the model a configuration describes, counted without building
+// it, by group (autograd/parameters.h): elements, and the length of the group's flat buffer (each
+// tensor padded to ParameterRegistry::kAlign elements, as pack() lays them out). With tensor
+// parallelism over tp ranks the word embedding, q/k/v, the attention output and the dense MLPs are
+// split (MoE layers run whole on every tensor rank); with expert parallelism over ep ranks each
+// holds E/ep experts of every MoE layer. tp = ep = 1: the whole model.
+struct ParameterCounts {
+  int64_t dense = 0, expert = 0;            // parameters
+  int64_t dense_flat = 0, expert_flat = 0;  // elements of the flat value (and gradient) buffers
+  int64_t total() const { return dense + expert; }
+  int64_t flat() const { return dense_flat + expert_flat; }
+  void add(int64_t n, bool is_expert = false) {
+    int64_t padded = (n + ParameterRegistry::kAlign - 1) / ParameterRegistry::kAlign * ParameterRegistry::kAlign;
+    (is_expert ? expert : dense) += n;
+    (is_expert ? expert_flat : dense_flat) += padded;
+  }
+};
+
+inline ParameterCounts count_rank_parameters(const TrainConfig& cfg, int64_t vocab_size, int64_t tp = 1,
+                                             int64_t ep = 1) {
+  int64_t h = cfg.hidden_size, f = cfg.ffn_size();
+  ParameterCounts n;
+  auto mlp = [&](int64_t split, bool is_expert) {  // fc1 weight and bias, fc2 weight and bias
+    for (int64_t t : {f * h / split, f / split, h * f / split, h}) n.add(t, is_expert);
+  };
+  n.add(padded_vocab(vocab_size, cfg) * h / tp);  // word embedding (tied output projection)
+  n.add(cfg.max_positions() * h);                 // position embedding
+  for (int64_t e : cfg.experts_per_layer()) {
+    for (int64_t t : {h, h, 3 * h * h / tp, 3 * h / tp, h * h / tp, h, h, h}) n.add(t);  // LayerNorms, attention
+    if (e <= 1) {
+      mlp(tp, false);
+      continue;
+    }
+    n.add(e * h);                                       // gate
+    for (int64_t i = 0; i < e / ep; ++i) mlp(1, true);  // this rank's experts
+    if (cfg.mlp_type == "residual") {                   // residual MLP and its coefficient
+      mlp(1, false);
+      n.add(2 * h);
+      n.add(2);
+    }
+  }
+  n.add(h);  // final LayerNorm
+  n.add(h);
+  return n;
+}
+
 // Parameters of the model a configuration describes, counted without building it.
 inline int64_t count_parameters(const TrainConfig& cfg, int64_t vocab_size) {
-  int64_t h = cfg.hidden_size, f = cfg.ffn_size(), mlp = 2 * h * f + f + h;
-  int64_t n = padded_vocab(vocab_size, cfg) * h + cfg.max_positions() * h + 2 * h;  // embeddings, final LN
-  for (int64_t e : cfg.experts_per_layer()) {
-    n += 4 * h + 3 * h * h + 3 * h + h * h + h;  // 2 LayerNorms, attention
-    if (e <= 1)
-      n += mlp;
-    else
-      n += e * h + e * mlp + (cfg.mlp_type == "residual" ? mlp + 2 * h + 2 : 0);  // gate, experts, residual
-  }
-  return n;
+  return count_rank_parameters(cfg, vocab_size).total();
 }
 
 // Parameters one token uses: all but the experts it is not routed to (top-k of each MoE layer).

@@ -8,14 +8,26 @@
 
 namespace mt::train {
 
-AdamW::AdamW(ParameterRegistry& params, AdamWOptions options) : params_(params), opt_(options) {
+AdamW::AdamW(ParameterRegistry& params, AdamWOptions options, ZeroPartition zero)
+    : params_(params), opt_(options), zero_(zero) {
   MT_CHECK(params.packed(), "AdamW: the parameter registry must be packed first");
   for (int g = 0; g < kNumParamGroups; ++g) {
     const Tensor& values = params.flat_values(ParamGroup(g));
     if (!values.defined()) continue;
-    m_[g] = Tensor::zeros(values.shape(), values.dtype(), values.device());
-    v_[g] = Tensor::zeros(values.shape(), values.dtype(), values.device());
+    shards_[g] = FlatShard::of(values.numel(), zero_.stage >= 1 ? zero_.groups[g] : nullptr);
+    m_[g] = Tensor::zeros({shards_[g].owned()}, values.dtype(), values.device());
+    v_[g] = Tensor::zeros({shards_[g].owned()}, values.dtype(), values.device());
   }
+}
+
+Tensor AdamW::full_moment(Moment which, ParamGroup g) {
+  return shards_[int(g)].gather(moment(which, g));
+}
+
+void AdamW::set_full_moment(Moment which, ParamGroup g, const Tensor& full) {
+  const FlatShard& s = shards_[int(g)];
+  MT_CHECK(full.numel() == s.length, "AdamW: a moment of ", full.numel(), " elements for a group of ", s.length);
+  if (s.owned() > 0) moment(which, g).copy_from(full.reshape({-1}).narrow(s.begin, s.owned()));
 }
 
 void AdamW::step(double lr) {
@@ -27,13 +39,22 @@ void AdamW::step(double lr) {
   a.eps = opt_.eps;
   a.correction1 = 1.0 - std::pow(opt_.beta1, double(steps_));
   a.correction2 = 1.0 - std::pow(opt_.beta2, double(steps_));
+  // Each parameter's elements in this rank's chunk of its group (all of them without ZeRO).
   for (const Parameter& p : params_.all()) {
     int g = int(p.group());
-    int64_t n = p.var.value().numel();
-    Tensor w = p.var.value(), m = m_[g].narrow(p.offset, n).reshape(w.shape()),
-           v = v_[g].narrow(p.offset, n).reshape(w.shape());
+    const FlatShard& s = shards_[g];
+    int64_t lo = std::max(p.offset, s.begin), hi = std::min(p.offset + p.var.value().numel(), s.end);
+    if (hi <= lo) continue;
+    Tensor w = params_.flat_values(p.group()).narrow(lo, hi - lo),
+           g_ = params_.flat_grads(p.group()).narrow(lo, hi - lo);
+    Tensor m = m_[g].narrow(lo - s.begin, hi - lo), v = v_[g].narrow(lo - s.begin, hi - lo);
     a.weight_decay = p.tags.weight_decay ? opt_.weight_decay : 0.0;
-    ops::adamw_step(w, p.var.grad(), m, v, a);
+    ops::adamw_step(w, g_, m, v, a);
+  }
+  // ZeRO: every rank's updated chunk to every rank
+  for (int g = 0; g < kNumParamGroups; ++g) {
+    Tensor values = params_.flat_values(ParamGroup(g));
+    if (values.defined()) shards_[g].all_gather(values);
   }
 }
 
@@ -140,8 +161,8 @@ OptimizerStateNorms optimizer_state_norms(const ParameterRegistry& params, AdamW
   for (int g = 0; g < kNumParamGroups; ++g) {
     ParamGroup group = ParamGroup(g);
     if (!params.flat_values(group).defined()) continue;
-    std::vector<double> v = optimizer.exp_avg_sq(group).to_double_vector();
-    std::vector<double> m = optimizer.exp_avg(group).to_double_vector();
+    std::vector<double> v = optimizer.full_moment(AdamW::Moment::ExpAvgSq, group).to_double_vector();
+    std::vector<double> m = optimizer.full_moment(AdamW::Moment::ExpAvg, group).to_double_vector();
     std::vector<double> w = params.flat_values(group).to_double_vector();
     for (const Parameter& p : params.all()) {
       if (p.group() != group) continue;

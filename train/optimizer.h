@@ -6,6 +6,7 @@
 #include "autograd/parameters.h"
 #include "parallel/communicator.h"
 #include "train/config.h"
+#include "train/zero_shard.h"
 
 namespace mt::train {
 
@@ -13,19 +14,40 @@ struct AdamWOptions {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
 };
 
+// ZeRO stage 1 (zero_stage 1): each group's moments are partitioned over the ranks holding the
+// same parameters (train/zero_shard.h: dense over the data-parallel group, experts over the
+// expert-data-parallel group); a rank updates its chunk of the weights and all-gathers the rest.
+// partition[g] nullptr: group g whole on every rank (stage 0).
+struct ZeroPartition {
+  int stage = 0;
+  parallel::Communicator* groups[kNumParamGroups] = {nullptr, nullptr};
+};
+
 class AdamW {
  public:
-  // The moments are flat buffers laid out like the registry's (so they checkpoint the same way).
-  AdamW(ParameterRegistry& params, AdamWOptions options);
+  // The moments are flat buffers laid out like the registry's (so they checkpoint the same way),
+  // or under ZeRO their owned chunk [shard(g).begin, shard(g).end) of that layout.
+  AdamW(ParameterRegistry& params, AdamWOptions options, ZeroPartition zero = {});
   void step(double lr);  // one update of every parameter with its current gradient
   int64_t steps() const { return steps_; }
   void set_steps(int64_t steps) { steps_ = steps; }
-  Tensor& exp_avg(ParamGroup g) { return m_[int(g)]; }
-  Tensor& exp_avg_sq(ParamGroup g) { return v_[int(g)]; }
+  int zero_stage() const { return zero_.stage; }
+  const FlatShard& shard(ParamGroup g) const { return shards_[int(g)]; }
+
+  enum class Moment { ExpAvg, ExpAvgSq };
+  // A moment laid out like the registry's flat buffer of group g, whole: this rank's own buffer
+  // at stage 0, gathered from the group's ranks under ZeRO (collective: every rank calls it, in
+  // the same order). For checkpoints and the logged optimizer-state norms.
+  Tensor full_moment(Moment which, ParamGroup g);
+  // Sets a moment from its whole flat layout (this rank keeps its chunk): loading a checkpoint.
+  void set_full_moment(Moment which, ParamGroup g, const Tensor& full);
 
  private:
+  Tensor& moment(Moment which, ParamGroup g) { return which == Moment::ExpAvg ? m_[int(g)] : v_[int(g)]; }
   ParameterRegistry& params_;
   AdamWOptions opt_;
+  ZeroPartition zero_;
+  FlatShard shards_[kNumParamGroups];
   Tensor m_[kNumParamGroups], v_[kNumParamGroups];
   int64_t steps_ = 0;
 };

@@ -10,12 +10,14 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "runtime/cpu/gemm_bf16.h"
 #include "runtime/device.h"
 #include "runtime/random.h"
 #include "runtime/text_util.h"
 #include "train/checkpoint_folder.h"
 #include "train/deepspeed_config.h"
 #include "train/distillation.h"
+#include "train/memory_plan.h"
 #include "train/metrics_file.h"
 #include "train/model_config.h"
 #include "train/stop_signals.h"
@@ -43,20 +45,29 @@ bool same_folder(const std::string& a, const std::string& b) {
          std::filesystem::weakly_canonical(std::filesystem::absolute(b), ec);
 }
 
-// Weights, gradients and AdamW's two moments: 16 bytes per parameter in fp32. Refuse early and
-// clearly rather than be killed by the kernel's out-of-memory handler halfway through.
-void check_host_memory(int64_t n_params) {
-  double need_gb = double(n_params) * 16.0 / 1e9;
-  double have_gb = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGE_SIZE)) / 1e9;
-  MT_CHECK(need_gb < 0.9 * have_gb, "the model has ", n_params / 1000000, "M parameters: training needs about ",
-           int64_t(need_gb), " GB for weights, gradients and AdamW state, and this machine has ", int64_t(have_gb),
-           " GB (spread the experts over ranks with expert parallelism, or use a smaller configuration)");
+// The memory plan of this rank (train/memory_plan.h) against its device: refuse early and clearly
+// rather than be killed by the out-of-memory handler halfway through.
+void check_memory_plan(const TrainConfig& cfg, int64_t ranks, int64_t vocab_size) {
+  MemoryPlanOptions options = plan_options_for(cfg, ranks, vocab_size);
+  PlanDevice device = plan_device(cfg, local_size_from_launcher(int(ranks)));
+  std::string refusal = does_not_fit_message(cfg, options, device);
+  MT_CHECK(refusal.empty(), refusal);
 }
 
 // The configuration with its DeepSpeed JSON applied (train/deepspeed_config.h).
 TrainConfig with_deepspeed_config(TrainConfig cfg) {
   apply_deepspeed_config(cfg);
   return cfg;
+}
+
+// How this run's GEMMs compute, for the log: SGEMM, the CPU's bf16 path (its matrix units or
+// widened operands, runtime/cpu/gemm_bf16.h) or the GPU's cuBLAS.
+std::string precision_path(const TrainConfig& cfg, DType compute) {
+  if (cfg.device == "cuda")
+    return compute == DType::F32 ? "f32 GEMMs (cuBLAS)" : "16-bit GEMM operands on the tensor cores, f32 accumulation";
+  if (compute == DType::F32) return "f32 GEMMs (SGEMM)";
+  if (compute == DType::BF16) return "bf16 GEMM operands, f32 accumulation: " + cpu::bf16_gemm_description();
+  return "f16 GEMM operands widened to f32 for SGEMM";
 }
 
 }  // namespace
@@ -81,11 +92,14 @@ Trainer::Trainer(const TrainConfig& cfg, const TrainerOptions& options)
       compute_(cfg_.compute_dtype()) {
   // --- model and optimizer
   n_params_ = count_parameters(cfg_, tokenizer_.vocab_size());
-  check_host_memory(n_params_);
+  check_memory_plan(cfg_, world_.size(), tokenizer_.vocab_size());
   model_config_ = model_config(cfg_, tokenizer_.vocab_size());
   model_ = make_model(cfg_, tokenizer_.vocab_size(), setup_.expert_group, setup_.tensor_group);
+  // ZeRO 1: dense moments partitioned over the data-parallel group, experts' over their replicas
+  ZeroPartition zero{int(cfg_.zero_stage),
+                     {setup_.groups.data_parallel.get(), setup_.groups.expert_data_parallel.get()}};
   optimizer_ = std::make_unique<AdamW>(
-      model_->parameters(), AdamWOptions{cfg_.adam_beta1, cfg_.adam_beta2, cfg_.adam_eps, cfg_.weight_decay});
+      model_->parameters(), AdamWOptions{cfg_.adam_beta1, cfg_.adam_beta2, cfg_.adam_eps, cfg_.weight_decay}, zero);
   global_batch_ = cfg_.global_batch_size > 0 ? cfg_.global_batch_size : cfg_.micro_batch_size;
   accumulation_ = global_batch_ / (cfg_.micro_batch_size * setup_.data_parallel);
   tokens_per_iter_ = global_batch_ * cfg_.seq_length;
@@ -131,6 +145,16 @@ Trainer::Trainer(const TrainConfig& cfg, const TrainerOptions& options)
   say("moetrain train: %lld layers, hidden %lld, %lld heads, seq %lld, vocab %lld (padded), %.2fM parameters%s\n",
       (long long)cfg_.num_layers, (long long)cfg_.hidden_size, (long long)cfg_.num_attention_heads,
       (long long)cfg_.seq_length, (long long)model_config_.padded_vocab_size, double(n_params_) / 1e6, share.c_str());
+  if (cfg_.zero_stage > 0) {
+    const FlatShard &dense = optimizer_->shard(ParamGroup::Dense), &experts = optimizer_->shard(ParamGroup::Expert);
+    say("ZeRO stage %lld: AdamW's moments partitioned: dense over %d data-parallel ranks (%.2fM of %.2fM on rank "
+        "0), experts over %d replicas\n",
+        (long long)cfg_.zero_stage, dense.group ? dense.group->size() : 1, double(dense.owned()) / 1e6,
+        double(dense.length) / 1e6, experts.group ? experts.group->size() : 1);
+  }
+  say("precision %s%s: %s\n", cfg_.precision.c_str(),
+      cfg_.precision == "auto" ? (std::string(" -> ") + dtype_name(compute_)).c_str() : "",
+      precision_path(cfg_, compute_).c_str());
   say("%lld iterations of %lld samples (%lld micro-batches of %lld), %lld tokens each\n", (long long)train_iters_,
       (long long)global_batch_, (long long)accumulation_, (long long)cfg_.micro_batch_size,
       (long long)tokens_per_iter_);

@@ -46,7 +46,9 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tens
     record_op("cross_entropy", out, [s = logits.grad_slot(), lv, targets, lse, weights, shard](const Tensor& dout) {
       Tensor dlosses = weights.clone();
       ops::scale_(dlosses, dout.item());
-      ops::cross_entropy_backward(lv, targets, lse, dlosses, s.grad_ref(), shard);
+      bool accumulate = true;
+      Tensor& dlogits = s.grad_for_update(&accumulate, /*may_round=*/true);
+      ops::cross_entropy_backward(lv, targets, lse, dlosses, dlogits, shard, accumulate);
     });
   }
   return out;

@@ -1,6 +1,8 @@
 // Linear layer.
 //   forward:  x [N,in] (leading dims flattened), w [out,in], b [out] -> y [N,out] = x w^T + b
 //   backward: dx [N,in] += dy w;  dw [out,in] += dy^T x;  db [out] += sum_n dy
+//             (dx, dw written with beta 0 where no gradient was there yet: no zero fill; without
+//             a bias dy may arrive already rounded to lo, autograd/variable.h set_rounded_reader)
 //   Under autocast (autograd/autocast.h) x, w and dy enter the GEMMs as bf16/f16 copies; y, dx,
 //   dw, db stay f32.
 // Bias add.
@@ -44,15 +46,22 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b) {
   ops::matmul(x_op, false, w_op, true, y, 1.0, beta);
   Variable out(y.reshape(out_shape));
   if (any_requires_grad({&x, &w, &b})) {
+    // Without a bias the backward reads dy only as the rounded GEMM operand: a producer of dy may
+    // store it rounded (the cross-entropy over the vocabulary does: half the bytes, no extra pass).
+    if (mixed && !b.defined()) out.grad_slot().set_rounded_reader(lo);
     GradSlot bs = b.defined() ? b.grad_slot() : GradSlot();
     record_op("linear", out, [xs = x.grad_slot(), ws = w.grad_slot(), bs, x_op, w_op, mixed, lo](const Tensor& dout) {
       Tensor dy = dout.flatten_to_2d();
-      Tensor dy_op = mixed ? dy.to(lo) : dy;
+      Tensor dy_op = mixed && dy.dtype() != lo ? dy.to(lo) : dy;  // (a producer may have rounded it)
+      bool accumulate = true;
       if (xs.requires_grad()) {
-        Tensor dx = xs.grad_ref().flatten_to_2d();
-        ops::matmul(dy_op, false, w_op, false, dx, 1.0, 1.0);
+        Tensor dx = xs.grad_for_update(&accumulate).flatten_to_2d();
+        ops::matmul(dy_op, false, w_op, false, dx, 1.0, accumulate ? 1.0 : 0.0);
       }
-      if (ws.requires_grad()) ops::matmul(dy_op, true, x_op, false, ws.grad_ref(), 1.0, 1.0);
+      if (ws.requires_grad()) {
+        Tensor& dw = ws.grad_for_update(&accumulate);
+        ops::matmul(dy_op, true, x_op, false, dw, 1.0, accumulate ? 1.0 : 0.0);
+      }
       if (bs.requires_grad()) ops::sum_rows(dy, bs.grad_ref(), 1.0);
     });
   }
@@ -71,7 +80,7 @@ Variable add_bias(const Variable& x, const Variable& b) {
   if (any_requires_grad({&x, &b})) {
     record_op("add_bias", out, [xs = x.grad_slot(), bs = b.grad_slot()](const Tensor& dout) {
       Tensor dy = dout.flatten_to_2d();
-      if (xs.requires_grad()) ops::add_(xs.grad_ref(), dout);
+      if (xs.requires_grad()) xs.accumulate(dout);
       if (bs.requires_grad()) ops::sum_rows(dy, bs.grad_ref(), 1.0);
     });
   }

@@ -23,7 +23,7 @@ Variable observe(const Variable& x, std::function<void(const Tensor& dy)> on_gra
   if (any_requires_grad({&x})) {
     record_op("observe", out, [xs = x.grad_slot(), on_grad = std::move(on_grad)](const Tensor& dout) {
       on_grad(dout);
-      ops::add_(xs.grad_ref(), dout);
+      xs.accumulate(dout);
     });
   }
   return out;

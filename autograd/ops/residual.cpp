@@ -12,8 +12,8 @@ Variable add(const Variable& a, const Variable& b) {
   Variable out(ops::binary(BinaryOp::Add, a.value(), b.value()));
   if (any_requires_grad({&a, &b})) {
     record_op("add", out, [as = a.grad_slot(), bs = b.grad_slot()](const Tensor& dout) {
-      if (as.requires_grad()) ops::add_(as.grad_ref(), dout);
-      if (bs.requires_grad()) ops::add_(bs.grad_ref(), dout);
+      if (as.requires_grad()) as.accumulate(dout);
+      if (bs.requires_grad()) bs.accumulate(dout);
     });
   }
   return out;
@@ -25,7 +25,7 @@ Variable scale(const Variable& x, double alpha) {
   ops::axpby(alpha, x.value(), 0.0, y);
   Variable out(y);
   if (any_requires_grad({&x})) {
-    record_op("scale", out, [xs = x.grad_slot(), alpha](const Tensor& dout) { ops::add_(xs.grad_ref(), dout, alpha); });
+    record_op("scale", out, [xs = x.grad_slot(), alpha](const Tensor& dout) { xs.accumulate(dout, alpha); });
   }
   return out;
 }
@@ -35,7 +35,7 @@ Variable multiply(const Variable& x, const Tensor& factor) {
   Variable out(ops::binary(BinaryOp::Mul, x.value(), factor));
   if (any_requires_grad({&x})) {
     record_op("multiply", out, [xs = x.grad_slot(), factor](const Tensor& dout) {
-      ops::add_(xs.grad_ref(), ops::binary(BinaryOp::Mul, factor, dout));
+      xs.accumulate(ops::binary(BinaryOp::Mul, factor, dout));
     });
   }
   return out;

@@ -11,11 +11,20 @@
 // The backward recomputes P from q, k and lse:
 //   dV += P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dO * O)),  dQ += dS K / sqrt(D),
 //   dK += dS^T Q / sqrt(D)
-// Blocks only touch keys 0..(last query of the block), so the causal half is skipped.
+// Blocks only touch keys 0..(last query of the block), and the tile GEMMs skip the micro-tiles
+// above the diagonal, so the causal half is skipped.
+//
+// The six products run on own register-blocked micro-kernels (runtime/cpu/attention_tile_gemm.h;
+// operand layouts in attention_operands.h): the head size D = 32..128 is too small a k or n for
+// CBLAS to reach its speed. With a bf16 qkv (precision: bf16) the products take bf16 operands
+// (q, k, v, P, dO, dS rounded to bf16) with f32 accumulation on AVX512-BF16 where the CPU has it;
+// softmax, lse, delta, out and dqkv stay f32.
 #include <cmath>
+#include <initializer_list>
+#include <type_traits>
 #include <vector>
 
-#include "runtime/cpu/blas.h"
+#include "runtime/cpu/attention_operands.h"
 #include "runtime/cpu/cpu_backend.h"
 #include "runtime/cpu/parallel.h"
 #include "runtime/cpu/vec_math.h"
@@ -25,39 +34,40 @@
 namespace mt::cpu {
 namespace {
 
-constexpr int64_t kBlock = 64;
+constexpr int64_t kBlock = 64;  // query rows per block; even (bf16 pairs of rows)
 
-// Pointers to one (batch, head) pair's slices; row strides: qkv 3C, out C.
+// A score block's rows: s[r * ld + j], j < keys; r < rows, the block's queries i0 + r.
 template <class T>
-struct HeadView {
-  const T *q, *k, *v;
-  int64_t ld_qkv, ld_out;
+struct Block {
+  T* s;
+  int64_t ld;
 };
 
 // Scores of one block -> probabilities, in place: S[r, j] for j <= i0 + r becomes
-// exp(S - lse[r]); later keys (the causal mask) become 0. s is [rows, keys].
+// exp(S - lse[r]); later keys (the causal mask) become 0.
 template <class T>
-void probs_from_lse(T* s, int64_t i0, int64_t rows, int64_t keys, const T* lse) {
+void probs_from_lse(Block<T> b, int64_t i0, int64_t rows, int64_t keys, const T* lse) {
   for (int64_t r = 0; r < rows; ++r) {
-    T* row = s + r * keys;
+    T* row = b.s + r * b.ld;
     int64_t valid = i0 + r + 1;
-    for (int64_t j = 0; j < valid; ++j) row[j] = vexp(row[j] - lse[r]);
+    attn::exp_shifted_row(row, valid, lse[r]);
     for (int64_t j = valid; j < keys; ++j) row[j] = T(0);
   }
 }
 
-// Scores of one block -> probabilities and lse, in place (the forward): one exp per score.
-//   lse[r] = log sum_{j <= i0+r} exp(S[r, j]);  S[r, j] -> exp(S[r, j] - lse[r]), masked -> 0
+// Scores of one block -> unnormalised probabilities and lse, in place (the forward): one exp per
+// score; the normalisation 1/sum moves to the block's output rows (rows x D, not rows x keys).
+//   lse[r] = log sum_{j <= i0+r} exp(S[r, j]);  S[r, j] -> exp(S[r, j] - max_j S[r, j]), masked -> 0;
+//   inv_sum[r] = 1 / sum_{j <= i0+r} exp(S[r, j] - max)
 template <class T>
-void softmax_rows_with_lse(T* s, int64_t i0, int64_t rows, int64_t keys, T* lse) {
+void exp_rows_with_lse(Block<T> b, int64_t i0, int64_t rows, int64_t keys, T* lse, T* inv_sum) {
   for (int64_t r = 0; r < rows; ++r) {
-    T* row = s + r * keys;
+    T* row = b.s + r * b.ld;
     int64_t valid = i0 + r + 1;
-    T mx = lane_max(row, valid);
-    double sum = exp_shifted_sum(row, mx, row, valid);
+    T mx = attn::row_max(row, valid);
+    double sum = attn::exp_shifted_sum_row(row, valid, mx);
     lse[r] = mx + T(std::log(sum));
-    T inv = T(1.0 / sum);
-    for (int64_t j = 0; j < valid; ++j) row[j] *= inv;
+    inv_sum[r] = T(1.0 / sum);
     for (int64_t j = valid; j < keys; ++j) row[j] = T(0);
   }
 }
@@ -77,125 +87,249 @@ HeadDropout head_dropout(const AttentionDropout& d, int64_t n_head, int64_t b, i
 
 // m[r, j] = keep(t = i0 + r, s = j) / (1 - p) for the block's valid keys, 0 after them.
 template <class T>
-void dropout_block(const HeadDropout& dr, int64_t t_len, int64_t i0, int64_t rows, int64_t keys, T* m) {
+void dropout_block(const HeadDropout& dr, int64_t t_len, int64_t i0, int64_t rows, int64_t keys, Block<T> m) {
   T scale = T(1.0 / (1.0 - dr.p));
   float p = float(dr.p);
   for (int64_t r = 0; r < rows; ++r) {
     uint64_t base = dr.stream_base + uint64_t(i0 + r) * uint64_t(t_len);
     int64_t valid = i0 + r + 1;
-    for (int64_t j = 0; j < valid; ++j) m[r * keys + j] = dropout_keep_scale(dr.key, base + uint64_t(j), p, scale);
-    for (int64_t j = valid; j < keys; ++j) m[r * keys + j] = T(0);
+    T* mr = m.s + r * m.ld;
+    for (int64_t j = 0; j < valid; ++j) mr[j] = dropout_keep_scale(dr.key, base + uint64_t(j), p, scale);
+    for (int64_t j = valid; j < keys; ++j) mr[j] = T(0);
   }
 }
 
+// y[r, j] = x[r, j] * m[r, j] on the block's rows and keys (x and y may be the same block).
 template <class T>
-void attention_forward_head(const HeadView<T>& hv, int64_t t_len, int64_t d, T scale, const HeadDropout& dr, T* out,
-                            T* lse, T* s, T* m) {
+void apply_mask(Block<T> x, Block<T> m, int64_t rows, int64_t keys, Block<T> y) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < keys; ++j) y.s[r * y.ld + j] = x.s[r * x.ld + j] * m.s[r * m.ld + j];
+}
+
+// dS = P * (dP * M - delta) on each row's causal keys, 0 after them (no m: M = 1); in dp.
+template <class T>
+void scores_grad(Block<T> p, const Block<T>* m, const T* delta, int64_t i0, int64_t rows, int64_t keys, Block<T> dp) {
+  for (int64_t r = 0; r < rows; ++r) {
+    T dl = delta[i0 + r];
+    const T* prow = p.s + r * p.ld;
+    T* dprow = dp.s + r * dp.ld;
+    int64_t valid = i0 + r + 1;
+    if (m) {
+      const T* mrow = m->s + r * m->ld;
+      for (int64_t j = 0; j < valid; ++j) dprow[j] = prow[j] * (dprow[j] * mrow[j] - dl);
+    } else {
+      for (int64_t j = 0; j < valid; ++j) dprow[j] = prow[j] * (dprow[j] - dl);
+    }
+    for (int64_t j = valid; j < keys; ++j) dprow[j] = T(0);
+  }
+}
+
+// One thread's scratch: score blocks s, dp, m [kBlock, ld] with ld = T rounded up to 16 plus 16
+// (rows a power of two apart would share the L1's sets), delta [T], one head's dQ, dK, dV [T, D].
+template <class T>
+struct Scratch {
+  int64_t ld = 0;
+  std::vector<T> s, dp, m, delta, grads;
+  // Sizes the buffers (they only grow: a thread keeps one instance).
+  void reset(int64_t t_len, int64_t d, bool dropout, bool backward) {
+    ld = (t_len + 15) / 16 * 16 + 16;
+    size_t block = size_t(kBlock * ld);
+    s.resize(block);
+    if (backward) dp.resize(block), delta.resize(size_t(t_len)), grads.resize(size_t(3 * t_len * d));
+    if (dropout) m.resize(block);
+  }
+  Block<T> block(std::vector<T>& v) { return {v.data(), ld}; }
+};
+
+// One head's forward (header comment); out: the head's columns of [B,T,C] (row stride ld_out).
+template <class T, class Ops>
+void attention_forward_head(Ops& ops, int64_t t_len, int64_t d, T scale, const HeadDropout& dr, T* out, int64_t ld_out,
+                            T* lse, Scratch<T>& w) {
+  T inv_sum[kBlock];
+  Block<T> s = w.block(w.s), m = w.block(w.m);
   for (int64_t i0 = 0; i0 < t_len; i0 += kBlock) {
     int64_t rows = std::min(kBlock, t_len - i0), keys = i0 + rows;
-    // S[rows, keys] = scale * Q[i0:i0+rows] K[0:keys]^T
-    blas_gemm(false, true, rows, keys, d, scale, hv.q + i0 * hv.ld_qkv, hv.ld_qkv, hv.k, hv.ld_qkv, T(0), s, keys);
-    softmax_rows_with_lse(s, i0, rows, keys, lse + i0);
-    if (dr.on()) {  // P -> P * mask / (1 - p)
+    ops.scores(i0, rows, keys, scale, s.s, s.ld);  // S[rows, keys] = scale * Q[i0:i0+rows] K[0:keys]^T
+    exp_rows_with_lse(s, i0, rows, keys, lse + i0, inv_sum);
+    if (dr.on()) {  // E -> E * mask / (1 - p)
       dropout_block(dr, t_len, i0, rows, keys, m);
-      for (int64_t e = 0; e < rows * keys; ++e) s[e] *= m[e];
+      apply_mask(s, m, rows, keys, s);
     }
-    // O[i0:i0+rows] = P V[0:keys]
-    blas_gemm(false, false, rows, d, keys, T(1), s, keys, hv.v, hv.ld_qkv, T(0), out + i0 * hv.ld_out, hv.ld_out);
+    ops.take_probs(s.s, rows, keys, s.ld);
+    ops.pv(i0, rows, keys, out, ld_out);  // O[i0:i0+rows] = E V[0:keys], then / sum: O = P V
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < d; ++j) out[(i0 + r) * ld_out + j] *= inv_sum[r];
   }
 }
 
-// With dropout (mask M scaled by 1/(1-p)): O = (P*M) V, so dV += (P*M)^T dO, dP = (dO V^T) * M,
-// and dS = P * (dP - delta) with delta = rowsum(dO * O) as without dropout.
-template <class T>
-void attention_backward_head(const HeadView<T>& hv, int64_t t_len, int64_t d, T scale, const HeadDropout& dr,
-                             const T* dout, const T* out, const T* lse, T* dq, T* dk, T* dv, T* s, T* dp, T* m,
-                             T* delta) {
+// One head's backward. With dropout (mask M scaled by 1/(1-p)): O = (P*M) V, so dV += (P*M)^T dO,
+// dP = (dO V^T) * M, and dS = P * (dP - delta) with delta = rowsum(dO * O) as without dropout.
+// dout, out: the head's columns of [B,T,C] (row stride ld_out); dq: the head's columns of dqkv
+// (row stride 3C, dk and dv C and 2C further), accumulated into once the head is done.
+template <class T, class Ops>
+void attention_backward_head(Ops& ops, int64_t t_len, int64_t d, T scale, const HeadDropout& dr, const T* dout,
+                             const T* out, int64_t ld_out, const T* lse, T* dq, Scratch<T>& w) {
   // delta[t] = sum_j dO[t,j] O[t,j]
   for (int64_t t = 0; t < t_len; ++t) {
-    const T *g = dout + t * hv.ld_out, *o = out + t * hv.ld_out;
-    delta[t] = T(lane_sum<T>(d, [&](int64_t j) { return g[j] * o[j]; }));
+    const T *g = dout + t * ld_out, *o = out + t * ld_out;
+    w.delta[t] = T(lane_sum<T>(d, [&](int64_t j) { return g[j] * o[j]; }));
   }
+  std::fill(w.grads.begin(), w.grads.end(), T(0));
+  T *gq = w.grads.data(), *gk = gq + t_len * d, *gv = gk + t_len * d;  // [T, D] each
+  Block<T> s = w.block(w.s), dp = w.block(w.dp), m = w.block(w.m);
   for (int64_t i0 = 0; i0 < t_len; i0 += kBlock) {
     int64_t rows = std::min(kBlock, t_len - i0), keys = i0 + rows;
-    const T* q_blk = hv.q + i0 * hv.ld_qkv;
-    const T* do_blk = dout + i0 * hv.ld_out;
-    blas_gemm(false, true, rows, keys, d, scale, q_blk, hv.ld_qkv, hv.k, hv.ld_qkv, T(0), s, keys);
+    ops.scores(i0, rows, keys, scale, s.s, s.ld);
     probs_from_lse(s, i0, rows, keys, lse + i0);
-    if (dr.on()) {
-      // dV[0:keys] += (P*M)^T dO_blk, with P*M built in dp (free until the next GEMM)
+    if (dr.on()) {  // P*M, built in dp (free until dP)
       dropout_block(dr, t_len, i0, rows, keys, m);
-      for (int64_t e = 0; e < rows * keys; ++e) dp[e] = s[e] * m[e];
-      blas_gemm(true, false, keys, d, rows, T(1), dp, keys, do_blk, hv.ld_out, T(1), dv, hv.ld_qkv);
+      apply_mask(s, m, rows, keys, dp);
+      ops.take_probs(dp.s, rows, keys, dp.ld);
     } else {
-      // dV[0:keys] += P^T dO_blk
-      blas_gemm(true, false, keys, d, rows, T(1), s, keys, do_blk, hv.ld_out, T(1), dv, hv.ld_qkv);
+      ops.take_probs(s.s, rows, keys, s.ld);
     }
-    // dP = dO_blk V[0:keys]^T (times the mask with dropout)
-    blas_gemm(false, true, rows, keys, d, T(1), do_blk, hv.ld_out, hv.v, hv.ld_qkv, T(0), dp, keys);
-    if (dr.on())
-      for (int64_t e = 0; e < rows * keys; ++e) dp[e] *= m[e];
-    // dS = P * (dP - delta)   (masked entries have P = 0)
-    for (int64_t r = 0; r < rows; ++r) {
-      T dl = delta[i0 + r];
-      T *prow = s + r * keys, *dprow = dp + r * keys;
-      for (int64_t j = 0; j < keys; ++j) dprow[j] = prow[j] * (dprow[j] - dl);
+    ops.dv(i0, rows, keys, gv, d);            // dV[0:keys] += (P*M)^T dO_blk
+    ops.dout_v(i0, rows, keys, dp.s, dp.ld);  // dP = dO_blk V[0:keys]^T
+    scores_grad(s, dr.on() ? &m : nullptr, w.delta.data(), i0, rows, keys, dp);
+    ops.take_probs(dp.s, rows, keys, dp.ld);
+    ops.dq(i0, rows, keys, scale, gq, d);  // dQ_blk += scale * dS K[0:keys]
+    ops.dk(i0, rows, keys, scale, gk, d);  // dK[0:keys] += scale * dS^T Q_blk
+  }
+  int64_t c = ld_out;
+  for (int64_t t = 0; t < t_len; ++t)
+    for (int64_t part = 0; part < 3; ++part)
+      for (int64_t j = 0; j < d; ++j) dq[t * 3 * c + part * c + j] += w.grads[(part * t_len + t) * d + j];
+}
+
+// Brings `rows` rows of one head's slice (row stride ld elements, d elements a row) towards L2 while
+// the previous head computes: the rows lie 3C or C elements apart, too far apart for the hardware
+// prefetcher, so a head's first pass over them would otherwise wait on memory row by row.
+template <class E>
+void prefetch_rows(const E* p, int64_t rows, int64_t ld, int64_t d, bool for_write) {
+  int64_t bytes = d * int64_t(sizeof(E));
+  for (int64_t r = 0; r < rows; ++r) {
+    const char* row = reinterpret_cast<const char*>(p + r * ld);
+    for (int64_t off = 0; off < bytes; off += 64) {
+      if (for_write)
+        __builtin_prefetch(row + off, 1, 2);
+      else
+        __builtin_prefetch(row + off, 0, 2);
     }
-    // dQ_blk += scale * dS K[0:keys];  dK[0:keys] += scale * dS^T Q_blk
-    blas_gemm(false, false, rows, d, keys, scale, dp, keys, hv.k, hv.ld_qkv, T(1), dq + i0 * hv.ld_qkv, hv.ld_qkv);
-    blas_gemm(true, false, keys, d, rows, scale, dp, keys, q_blk, hv.ld_qkv, T(1), dk, hv.ld_qkv);
   }
 }
 
-template <class T>
-HeadView<T> head_view(const T* qkv, int64_t b, int64_t h, int64_t t_len, int64_t c, int64_t d) {
-  const T* base = qkv + b * t_len * 3 * c + h * d;
-  return {base, base + c, base + 2 * c, 3 * c, c};
+// Sizes of one call: qkv [B,T,3C], H heads of D = C/H.
+struct Dims {
+  int64_t bsz, t_len, c, n_head, d;
+  Dims(const Tensor& qkv, int64_t heads)
+      : bsz(qkv.size(0)), t_len(qkv.size(1)), c(qkv.size(2) / 3), n_head(heads), d(c / heads) {}
+  int64_t qkv_offset(int64_t p) const { return (p / n_head) * t_len * 3 * c + (p % n_head) * d; }
+  int64_t out_offset(int64_t p) const { return (p / n_head) * t_len * c + (p % n_head) * d; }
+  template <class E>
+  attn::HeadView<E> head(const E* qkv, int64_t p) const {
+    const E* base = qkv + qkv_offset(p);
+    return {base, base + c, base + 2 * c, 3 * c};
+  }
+  // Head p's slices of qkv and dqkv ([B,T,3C]; dqkv may be null) and of the [B,T,C] tensors towards L2.
+  template <class E, class T>
+  void prefetch_head(int64_t p, const E* qkv, const T* dqkv, std::initializer_list<const T*> c_rows) const {
+    for (int64_t part = 0; part < 3; ++part) {
+      prefetch_rows(qkv + qkv_offset(p) + part * c, t_len, 3 * c, d, false);
+      if (dqkv) prefetch_rows(dqkv + qkv_offset(p) + part * c, t_len, 3 * c, d, true);
+    }
+    for (const T* t : c_rows) prefetch_rows(t + out_offset(p), t_len, c, d, false);
+  }
+};
+
+// A thread's operands and scratch, kept from call to call: a fresh few hundred KiB a call would
+// cost page faults comparable to the arithmetic of a small batch. Ops: attention_operands.h.
+template <class Ops, class T>
+struct Workspace {
+  Ops ops;
+  Scratch<T> w;
+};
+
+template <class Ops, class T>
+Workspace<Ops, T>& thread_workspace(const Dims& dm, bool dropout, bool backward) {
+  thread_local Workspace<Ops, T> ws;
+  ws.ops.reset(dm.t_len, dm.d, kBlock);
+  ws.w.reset(dm.t_len, dm.d, dropout, backward);
+  return ws;
+}
+
+// Work is split over (b, h) pairs: each head runs on one thread, in a fixed order.
+template <class Ops, class E, class T>
+void forward_all(const Dims& dm, const E* qkv, const AttentionDropout& dropout, T* out, T* lse) {
+  T scale = T(1.0 / std::sqrt(double(dm.d)));
+  parallel_for(dm.bsz * dm.n_head, dm.t_len * dm.t_len * dm.d, [&](int64_t p0, int64_t p1) {
+    auto& [ops, w] = thread_workspace<Ops, T>(dm, dropout.p > 0, false);
+    for (int64_t p = p0; p < p1; ++p) {
+      if (p + 1 < p1) dm.prefetch_head<E, T>(p + 1, qkv, nullptr, {out});
+      ops.load_head(dm.head(qkv, p), nullptr, 0);
+      attention_forward_head(ops, dm.t_len, dm.d, scale,
+                             head_dropout(dropout, dm.n_head, p / dm.n_head, p % dm.n_head, dm.t_len),
+                             out + dm.out_offset(p), dm.c, lse + p * dm.t_len, w);
+    }
+  });
+}
+
+template <class Ops, class E, class T>
+void backward_all(const Dims& dm, const E* qkv, const T* dout, const T* out, const T* lse,
+                  const AttentionDropout& dropout, T* dqkv) {
+  T scale = T(1.0 / std::sqrt(double(dm.d)));
+  parallel_for(dm.bsz * dm.n_head, 3 * dm.t_len * dm.t_len * dm.d, [&](int64_t p0, int64_t p1) {
+    auto& [ops, w] = thread_workspace<Ops, T>(dm, dropout.p > 0, true);
+    for (int64_t p = p0; p < p1; ++p) {
+      int64_t o = dm.out_offset(p);
+      if (p + 1 < p1) dm.prefetch_head(p + 1, qkv, dqkv, {dout, out});
+      ops.load_head(dm.head(qkv, p), dout + o, dm.c);
+      attention_backward_head(ops, dm.t_len, dm.d, scale,
+                              head_dropout(dropout, dm.n_head, p / dm.n_head, p % dm.n_head, dm.t_len), dout + o,
+                              out + o, dm.c, lse + p * dm.t_len, dqkv + dm.qkv_offset(p), w);
+    }
+  });
+}
+
+const uint16_t* bf16_bits(const Tensor& t) {
+  return reinterpret_cast<const uint16_t*>(t.data<bf16>());
+}
+
+// Calls f(std::type_identity<Ops>, qkv's data, T{}) with the operands of qkv's dtype: f32 and f64 on
+// FloatOperands<T>; bf16 (T = float) on Bf16Operands or widened on FloatOperands<float, bf16 bits>.
+template <class F>
+void dispatch_ops(const Tensor& qkv, const char* op, F&& f) {
+  if (qkv.dtype() == DType::BF16) {
+    if (attn::bf16_path() == attn::Bf16Path::Dot)
+      f(std::type_identity<attn::Bf16Operands>{}, bf16_bits(qkv), float{});
+    else
+      f(std::type_identity<attn::FloatOperands<float, uint16_t>>{}, bf16_bits(qkv), float{});
+    return;
+  }
+  dispatch_float(qkv.dtype(), op, [&](auto zero) {
+    using T = decltype(zero);
+    f(std::type_identity<attn::FloatOperands<T>>{}, qkv.data<T>(), zero);
+  });
 }
 
 }  // namespace
 
+// qkv f32/f64 (out, lse alike), or bf16 with f32 out and lse (runtime/ops.h).
 void CpuBackend::attention_forward(const Tensor& qkv, int64_t n_head, const AttentionDropout& dropout, Tensor& out,
                                    Tensor& lse) {
-  dispatch_float(qkv.dtype(), "attention", [&](auto zero) {
+  Dims dm(qkv, n_head);
+  dispatch_ops(qkv, "attention", [&](auto ops, const auto* q, auto zero) {
     using T = decltype(zero);
-    int64_t bsz = qkv.size(0), t_len = qkv.size(1), c = qkv.size(2) / 3, d = c / n_head;
-    T scale = T(1.0 / std::sqrt(double(d)));
-    const T* pqkv = qkv.data<T>();
-    T *pout = out.data<T>(), *plse = lse.data<T>();
-    parallel_for(bsz * n_head, t_len * t_len * d, [&](int64_t p0, int64_t p1) {
-      size_t block = size_t(std::min(kBlock, t_len) * t_len);
-      std::vector<T> s(block), m(dropout.p > 0 ? block : 0);
-      for (int64_t p = p0; p < p1; ++p) {
-        int64_t b = p / n_head, h = p % n_head;
-        HeadDropout dr = head_dropout(dropout, n_head, b, h, t_len);
-        attention_forward_head(head_view(pqkv, b, h, t_len, c, d), t_len, d, scale, dr, pout + b * t_len * c + h * d,
-                               plse + p * t_len, s.data(), m.data());
-      }
-    });
+    forward_all<typename decltype(ops)::type>(dm, q, dropout, out.data<T>(), lse.data<T>());
   });
 }
 
 void CpuBackend::attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse,
                                     int64_t n_head, const AttentionDropout& dropout, Tensor& dqkv) {
-  dispatch_float(qkv.dtype(), "attention_backward", [&](auto zero) {
+  Dims dm(qkv, n_head);
+  dispatch_ops(qkv, "attention_backward", [&](auto ops, const auto* q, auto zero) {
     using T = decltype(zero);
-    int64_t bsz = qkv.size(0), t_len = qkv.size(1), c = qkv.size(2) / 3, d = c / n_head;
-    T scale = T(1.0 / std::sqrt(double(d)));
-    const T *pqkv = qkv.data<T>(), *pdout = dout.data<T>(), *pout = out.data<T>(), *plse = lse.data<T>();
-    T* pdqkv = dqkv.data<T>();
-    parallel_for(bsz * n_head, 3 * t_len * t_len * d, [&](int64_t p0, int64_t p1) {
-      size_t block = size_t(std::min(kBlock, t_len) * t_len);
-      std::vector<T> s(block), dp(block), m(dropout.p > 0 ? block : 0), delta(static_cast<size_t>(t_len));
-      for (int64_t p = p0; p < p1; ++p) {
-        int64_t b = p / n_head, h = p % n_head;
-        T* dq = pdqkv + b * t_len * 3 * c + h * d;
-        int64_t o = b * t_len * c + h * d;
-        HeadDropout dr = head_dropout(dropout, n_head, b, h, t_len);
-        attention_backward_head(head_view(pqkv, b, h, t_len, c, d), t_len, d, scale, dr, pdout + o, pout + o,
-                                plse + p * t_len, dq, dq + c, dq + 2 * c, s.data(), dp.data(), m.data(), delta.data());
-      }
-    });
+    backward_all<typename decltype(ops)::type>(dm, q, dout.data<T>(), out.data<T>(), lse.data<T>(), dropout,
+                                               dqkv.data<T>());
   });
 }
 

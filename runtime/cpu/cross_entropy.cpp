@@ -3,12 +3,19 @@
 //   forward:  logits [N,V], targets [N] -> lse [N], target_logits [N] = logits[n, targets[n]]
 //             (the loss is lse - target_logits)
 //   backward: dlogits [N,V] += dlosses[n] * (exp(logits[n] - lse[n]) - onehot(targets[n]))
-//             rows with dlosses[n] == 0 (masked tokens) are skipped
+//             (= instead of += when not accumulating: one write pass, no zero fill before it)
+//             rows with dlosses[n] == 0 (masked tokens) are skipped (zeroed when not accumulating);
+//             a bf16/f16 dlogits (f32 logits, not accumulating) gets each row computed in f32 and
+//             rounded as it is stored (autograd/variable.h set_rounded_reader)
 // With a vocabulary shard (columns [start, start + V) of the vocabulary) a target in another
 // shard has target logit 0 and no onehot term; the backward takes the lse of the whole row.
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
+#include <vector>
 
 #include "runtime/cpu/cpu_backend.h"
+#include "runtime/cpu/half_convert.h"
 #include "runtime/cpu/index_check.h"
 #include "runtime/cpu/parallel.h"
 #include "runtime/cpu/vec_math.h"
@@ -40,7 +47,7 @@ void CpuBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targe
 }
 
 void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targets, const VocabShard& shard,
-                                        const Tensor& lse, const Tensor& dlosses, Tensor& dlogits) {
+                                        const Tensor& lse, const Tensor& dlosses, bool accumulate, Tensor& dlogits) {
   dispatch_float_and_index(logits.dtype(), targets.dtype(), "cross_entropy_backward", [&](auto zero, auto izero) {
     using T = decltype(zero);
     using I = decltype(izero);
@@ -48,19 +55,36 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
     const I* pt = targets.data<I>();
     check_vocab_ids("cross_entropy_backward", "targets", pt, n, v, shard);
     const T *pl = logits.data<T>(), *plse = lse.data<T>(), *pdl = dlosses.data<T>();
-    T* pd = dlogits.data<T>();
-    parallel_for(n, 4 * v, [&](int64_t s, int64_t e) {
-      for (int64_t i = s; i < e; ++i) {
-        T g = pdl[i];
-        if (g == T(0)) continue;
-        const T* row = pl + i * v;
-        T* out = pd + i * v;
-        T l = plse[i];
-        for (int64_t j = 0; j < v; ++j) out[j] += g * vexp(row[j] - l);
-        int64_t col = shard.row(int64_t(pt[i]), v);
-        if (col >= 0) out[col] -= g;
-      }
-    });
+    // Row i of dlogits, computed in T and stored as O (T, or bf16 / f16 rounded as they are stored).
+    auto rows = [&](auto* pd) {
+      using O = std::remove_pointer_t<decltype(pd)>;
+      parallel_for(n, 4 * v, [&](int64_t s, int64_t e) {
+        std::vector<T> buffer(std::is_same_v<O, T> ? 0 : size_t(v));
+        for (int64_t i = s; i < e; ++i) {
+          T g = pdl[i];
+          const T* row = pl + i * v;
+          T* out = std::is_same_v<O, T> ? reinterpret_cast<T*>(pd + i * v) : buffer.data();
+          if (g == T(0) && accumulate) continue;
+          if (g == T(0)) {
+            std::fill(out, out + v, T(0));
+          } else {
+            T l = plse[i];
+            if (accumulate)
+              for (int64_t j = 0; j < v; ++j) out[j] += g * vexp(row[j] - l);
+            else
+              for (int64_t j = 0; j < v; ++j) out[j] = g * vexp(row[j] - l);
+            int64_t col = shard.row(int64_t(pt[i]), v);
+            if (col >= 0) out[col] -= g;
+          }
+          if constexpr (!std::is_same_v<O, T>) round_into(out, pd + i * v, v);
+        }
+      });
+    };
+    if constexpr (std::is_same_v<T, float>) {  // (ops::cross_entropy_backward allows 16-bit for f32 only)
+      if (dlogits.dtype() == DType::BF16) return rows(dlogits.data<bf16>());
+      if (dlogits.dtype() == DType::F16) return rows(dlogits.data<f16>());
+    }
+    rows(dlogits.data<T>());
   });
 }
 

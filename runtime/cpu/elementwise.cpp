@@ -1,14 +1,19 @@
 // axpby, binary ops, whole-tensor reductions and row sums.
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "runtime/cpu/cpu_backend.h"
 #include "runtime/cpu/parallel.h"
+#include "runtime/cpu/vec_math.h"
 #include "runtime/dispatch.h"
 
 namespace mt::cpu {
 namespace {
 // max that propagates NaN (std::max drops it), so Max/AbsMax can detect non-finite values.
-inline double nan_max(double a, double b) { return (std::isnan(a) || a >= b) ? a : b; }
+inline double nan_max(double a, double b) {
+  return (std::isnan(a) || a >= b) ? a : b;
+}
 }  // namespace
 
 // y[i] = alpha * x[i] + beta * y[i]; beta == 0 overwrites y (never reads it, so NaN-safe).
@@ -68,25 +73,19 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, Tensor& out) {
     std::vector<double> part(size_t(std::max<int64_t>(blocks, 1)), is_max ? -INFINITY : 0.0);
     parallel_for(blocks, kBlock, [&](int64_t b0, int64_t b1) {
       for (int64_t blk = b0; blk < b1; ++blk) {
-        double acc = part[blk];
-        for (int64_t i = blk * kBlock; i < std::min(n, (blk + 1) * kBlock); ++i) {
-          double v = double(p[i]);
-          switch (op) {
-            case ReduceOp::Sum:
-              acc += v;
-              break;
-            case ReduceOp::SumSquares:
-              acc += v * v;
-              break;
-            case ReduceOp::Max:
-              acc = nan_max(acc, v);
-              break;
-            case ReduceOp::AbsMax:
-              acc = nan_max(acc, std::fabs(v));
-              break;
-          }
+        const T* q = p + blk * kBlock;
+        int64_t len = std::min(n, (blk + 1) * kBlock) - blk * kBlock;
+        // Sums: kLanes independent f64 partial sums (vectorized; a fixed order, so deterministic).
+        if (op == ReduceOp::Sum) {
+          part[blk] = lane_sum<double>(len, [&](int64_t i) { return double(q[i]); });
+        } else if (op == ReduceOp::SumSquares) {
+          part[blk] = lane_sum<double>(len, [&](int64_t i) { return double(q[i]) * double(q[i]); });
+        } else {
+          double acc = part[blk];
+          for (int64_t i = 0; i < len; ++i)
+            acc = nan_max(acc, op == ReduceOp::AbsMax ? std::fabs(double(q[i])) : double(q[i]));
+          part[blk] = acc;
         }
-        part[blk] = acc;
       }
     });
     double r = is_max ? -INFINITY : 0.0;

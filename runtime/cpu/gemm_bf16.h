@@ -4,6 +4,7 @@
 // values is exact in f32 and the sums are f32: the paths differ only in summation order.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "runtime/backend.h"
@@ -11,6 +12,11 @@
 namespace mt::cpu {
 
 enum class Bf16GemmPath { Widened, OneDnn };
+
+// The bf16 matrix units oneDNN can use here (its effective ISA): AMX only where the CPU has the
+// tiles and the OS granted the process their state. None without oneDNN.
+enum class Bf16Units { None, Avx512Bf16, Amx };
+Bf16Units bf16_units();
 
 // The path in use: oneDNN when available and the CPU has bf16 matrix units (oneDNN's effective ISA
 // is avx512_core_bf16 or better), else widened. MOETRAIN_BF16_GEMM=widened|onednn forces one (onednn
@@ -23,5 +29,10 @@ std::string bf16_gemm_description();
 // c = alpha * op(a) op(b) + beta * c on oneDNN (a, b bf16; c f32; GemmDesc's layout and batch
 // strides, a stride of 0 broadcasting). Returns false where oneDNN cannot take it (not built).
 bool onednn_bf16_gemm(const GemmDesc& g, double alpha, const Tensor& a, const Tensor& b, double beta, Tensor& c);
+
+// The library's own plain call for c [M,N] = a [M,K] b [K,N] (row-major, bf16 -> f32) on these
+// buffers, nothing of the runtime in between: the machine's bf16 GEMM reference (like a raw
+// cblas_sgemm for f32). oneDNN's matmul primitive where built with it, else an empty function.
+std::function<void()> raw_bf16_matmul(const Tensor& a, const Tensor& b, Tensor& c);
 
 }  // namespace mt::cpu

@@ -1,7 +1,9 @@
 // fill and copy (with dtype conversion) on host memory.
 #include <cstring>
+#include <type_traits>
 
 #include "runtime/cpu/cpu_backend.h"
+#include "runtime/cpu/half_convert.h"
 #include "runtime/cpu/parallel.h"
 
 namespace mt::cpu {
@@ -71,7 +73,10 @@ void CpuBackend::copy_host_memory(const Tensor& src, Tensor& dst) {
       const S* s = src.data<S>();
       D* d = dst.data<D>();
       parallel_for(src.numel(), 1, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) d[i] = convert<D>(s[i]);
+        if constexpr (std::is_same_v<S, float> && std::is_same_v<D, bf16>)
+          round_into(s + b, d + b, e - b);
+        else
+          for (int64_t i = b; i < e; ++i) d[i] = convert<D>(s[i]);
       });
     });
   });

@@ -2,13 +2,15 @@
 // accumulation; probabilities are never stored.
 //   forward:  logits [N,V], targets [N] -> lse [N], target_logits [N] = logits[n, targets[n]]
 //   backward: dlogits [N,V] += dlosses[n] * (exp(logits[n] - lse[n]) - onehot(targets[n]));
-//             rows with dlosses[n] == 0 are skipped
+//             rows with dlosses[n] == 0 are skipped (zeroed when not accumulating); a bf16/f16
+//             dlogits (written, not accumulated) gets each value rounded as it is stored
 // With a vocabulary shard (columns [start, start + V): runtime/backend.h) a target in another
 // shard has target logit 0 and no onehot term. Targets are checked on the host first.
 #include "runtime/cuda/cuda_backend.h"
 #include "runtime/cuda/cuda_check.h"
 #include "runtime/cuda/device_math.cuh"
 #include "runtime/dispatch.h"
+#include "runtime/float16.h"
 
 namespace mt::cuda {
 namespace {
@@ -26,15 +28,25 @@ __global__ void ce_forward_kernel(const T* logits, const I* targets, int64_t v, 
   }
 }
 
+// dlogits: T, or (written, not accumulated) bf16 / f16 bits: `rounded` says which.
 template <class T, class I>
 __global__ void ce_backward_kernel(const T* logits, const I* targets, int64_t v, VocabShard shard, const T* lse,
-                                   const T* dlosses, T* dlogits) {
+                                   const T* dlosses, bool accumulate, DType rounded, void* dlogits) {
   double g = double(dlosses[blockIdx.x]);
-  if (g == 0.0) return;
   int64_t base = int64_t(blockIdx.x) * v, col = shard.row(int64_t(targets[blockIdx.x]), v);
+  if (g == 0.0 && accumulate) return;
   double l = double(lse[blockIdx.x]);
-  for (int64_t j = threadIdx.x; j < v; j += blockDim.x)
-    dlogits[base + j] += T(g * (exp(double(logits[base + j]) - l) - (j == col ? 1.0 : 0.0)));
+  for (int64_t j = threadIdx.x; j < v; j += blockDim.x) {
+    T d = g == 0.0 ? T(0) : T(g * (exp(double(logits[base + j]) - l) - (j == col ? 1.0 : 0.0)));
+    if (rounded == DType::BF16) {
+      static_cast<uint16_t*>(dlogits)[base + j] = float_to_bf16_bits(float(d));
+    } else if (rounded == DType::F16) {
+      static_cast<uint16_t*>(dlogits)[base + j] = float_to_half_bits(float(d));
+    } else {
+      T* out = static_cast<T*>(dlogits) + base + j;
+      *out = accumulate ? *out + d : d;
+    }
+  }
 }
 
 }  // namespace
@@ -54,7 +66,8 @@ void CudaBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targ
 }
 
 void CudaBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targets, const VocabShard& shard,
-                                         const Tensor& lse, const Tensor& dlosses, Tensor& dlogits) {
+                                         const Tensor& lse, const Tensor& dlosses, bool accumulate,
+                                         Tensor& dlogits) {
   int64_t n = logits.size(0), v = logits.size(1);
   if (n == 0) return;
   dispatch_float_and_index(logits.dtype(), targets.dtype(), "cross_entropy_backward", [&](auto zero, auto izero) {
@@ -62,7 +75,9 @@ void CudaBackend::cross_entropy_backward(const Tensor& logits, const Tensor& tar
     using I = decltype(izero);
     check_vocab_ids<I>(targets, v, shard, "cross_entropy_backward");
     ce_backward_kernel<<<row_blocks(n), kRowThreads>>>(logits.data<T>(), targets.data<I>(), v, shard, lse.data<T>(),
-                                                       dlosses.data<T>(), dlogits.data<T>());
+                                                       dlosses.data<T>(), accumulate,
+                                                       is_half_precision(dlogits.dtype()) ? dlogits.dtype() : DType::F32,
+                                                       dlogits.raw());
   });
   MT_CUDA_LAUNCHED();
 }

@@ -24,6 +24,15 @@ int selected_cuda_device() {
   return n > 0 ? local_rank_from_launcher() % n : 0;
 }
 
+int64_t cuda_device_memory() {
+  cudaDeviceProp prop{};
+  if (cuda_device_count() == 0 || cudaGetDeviceProperties(&prop, selected_cuda_device()) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return int64_t(prop.totalGlobalMem);
+}
+
 // Dense peaks of the data-centre GPUs (NVIDIA's datasheets, no sparsity): 16-bit tensor cores,
 // and f32 without TF32 (what moetrain's f32 GEMMs use).
 double device_peak_tflops(Device device, DType compute) {

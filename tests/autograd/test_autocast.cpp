@@ -100,3 +100,47 @@ TEST_CASE("FullPrecision suspends autocast, and f64 values are never cast", "[au
   CHECK(y.dtype() == DType::F64);
   CHECK(testutil::max_abs_diff(y.value().to_double_vector(), ref.to_double_vector()) == 0);
 }
+
+TEST_CASE("the vocabulary cross-entropy stores its gradient rounded for a bias-free linear", "[autograd][precision]") {
+  // The kernel: a bf16 / f16 dlogits holds exactly the f32 gradient rounded to it (a masked row too).
+  Tensor logits = testutil::random({3, 37}, DType::F32, 21);
+  Tensor targets = Tensor::from_vector(std::vector<int64_t>{4, 36, 0}, {3});
+  Tensor lse = Tensor::empty({3}, DType::F32), tl = Tensor::empty({3}, DType::F32);
+  ops::cross_entropy_forward(logits, targets, lse, tl);
+  Tensor dlosses = Tensor::from_vector(std::vector<double>{0.25, 0.0, -0.5}, {3}).to(DType::F32);
+  Tensor full = Tensor::zeros({3, 37}, DType::F32);
+  ops::cross_entropy_backward(logits, targets, lse, dlosses, full);
+  for (DType lo : {DType::BF16, DType::F16}) {
+    Tensor stored = Tensor::empty({3, 37}, lo);
+    ops::cross_entropy_backward(logits, targets, lse, dlosses, stored, {}, false);
+    CHECK(stored.to(DType::F64).to_double_vector() == full.to(lo).to(DType::F64).to_double_vector());
+    CHECK_THROWS_WITH(ops::cross_entropy_backward(logits, targets, lse, dlosses, stored, {}, true),
+                      Catch::Contains("only written (accumulate false)"));
+  }
+  // Through autograd: logits = linear(x, w) without bias under autocast, then cross-entropy, then
+  // (second case) a second reader of the logits adding to their gradient after the first write.
+  for (bool second_reader : {false, true}) {
+    DYNAMIC_SECTION("second reader " << second_reader) {
+      Tensor xv = testutil::random({5, 8}, DType::F32, 22), wv = testutil::random({37, 8}, DType::F32, 23);
+      Tensor tgt = Tensor::from_vector(std::vector<int64_t>{1, 2, 3, 30, 36}, {5});
+      auto grads = [&](bool round_early) {
+        Variable x(xv.clone(), true), w(wv.clone(), true);
+        ag::Autocast scope(DType::BF16);
+        Variable logit = ag::linear(x, w);
+        if (!round_early) logit.grad_slot().set_rounded_reader(DType::F32);  // as before: f32 dlogits
+        Variable loss = ag::cross_entropy(logit, tgt);
+        if (second_reader) loss = ag::add(ag::scale(ag::cross_entropy(logit, tgt), 0.5), loss);
+        current_tape().backward(loss, nullptr);
+        return std::make_pair(x.grad().to_double_vector(), w.grad().to_double_vector());
+      };
+      auto [dx_early, dw_early] = grads(true);
+      auto [dx_f32, dw_f32] = grads(false);
+      if (!second_reader) {  // the same bits: rounding at the store or at the GEMM is one rounding
+        CHECK(dx_early == dx_f32);
+        CHECK(dw_early == dw_f32);
+      } else {  // the first contribution rounded, then widened and added: within bf16's rounding
+        for (size_t i = 0; i < dw_f32.size(); ++i) CHECK(dw_early[i] == Approx(dw_f32[i]).margin(1e-3));
+      }
+    }
+  }
+}

@@ -1,13 +1,14 @@
 // Tape semantics: reverse replay, accumulation, no-grad scope, clearing, dropout determinism.
 #include <omp.h>
 
-#include <thread>
-
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <thread>
 
 #include "autograd/ops.h"
 #include "runtime/allocator.h"
 #include "runtime/ops.h"
+#include "runtime/random.h"
 #include "test_util.h"
 
 using namespace mt;
@@ -163,4 +164,39 @@ TEST_CASE("undefined Variables give an error naming the op", "[autograd][errors]
   Variable x(Tensor::zeros({2, 3}, DType::F32), true), w(Tensor::full({3}, 1.0, DType::F32), true);
   REQUIRE_THROWS_WITH(ag::layernorm(x, w, Variable()), Catch::Contains("layernorm") && Catch::Contains("bias"));
   REQUIRE_THROWS_WITH(ag::linear(Variable(), w), Catch::Contains("linear") && Catch::Contains("x"));
+}
+
+TEST_CASE("a first gradient is written whole, later ones added", "[autograd][tape]") {
+  // The kernel: accumulate false writes every element of an uninitialised (here NaN) buffer, the
+  // masked row (dloss 0) included, and equals accumulating into zeros.
+  Tensor logits = rand_uniform({3, 7}, DType::F32, rng_key(11, 0, 0, 0), -2, 2);
+  Tensor targets = Tensor::from_vector(std::vector<int64_t>{1, 6, 0}, {3});
+  Tensor lse = Tensor::empty({3}, DType::F32), tl = Tensor::empty({3}, DType::F32);
+  ops::cross_entropy_forward(logits, targets, lse, tl);
+  Tensor dlosses = Tensor::from_vector(std::vector<double>{0.5, 0.0, -1.5}, {3}).to(DType::F32);
+  Tensor written = Tensor::full({3, 7}, std::nan(""), DType::F32);
+  Tensor added = Tensor::zeros({3, 7}, DType::F32);
+  ops::cross_entropy_backward(logits, targets, lse, dlosses, written, {}, false);
+  ops::cross_entropy_backward(logits, targets, lse, dlosses, added, {}, true);
+  REQUIRE(written.to_double_vector() == added.to_double_vector());
+  // Through the tape: x feeds two linears, so its gradient is written by one and added by the other.
+  Tensor xv = rand_uniform({4, 5}, DType::F64, rng_key(12, 0, 0, 0), -1, 1);
+  Tensor wv = rand_uniform({3, 5}, DType::F64, rng_key(13, 0, 0, 0), -1, 1);
+  Variable x(xv, true), w(wv, true);
+  Variable y = ag::add(ag::linear(x, w), ag::scale(ag::linear(x, w), 2.0));  // y = 3 x w^T
+  current_tape().backward(y, nullptr);                                       // dy = ones
+  std::vector<double> dx = x.grad().to_double_vector(), dw = w.grad().to_double_vector();
+  std::vector<double> xs = xv.to_double_vector(), ws = wv.to_double_vector();
+  for (int i = 0; i < 4; ++i)
+    for (int k = 0; k < 5; ++k) {
+      double want = 0;
+      for (int o = 0; o < 3; ++o) want += 3 * ws[o * 5 + k];
+      REQUIRE(dx[i * 5 + k] == Approx(want).margin(1e-12));
+    }
+  for (int o = 0; o < 3; ++o)
+    for (int k = 0; k < 5; ++k) {
+      double want = 0;
+      for (int i = 0; i < 4; ++i) want += 3 * xs[i * 5 + k];
+      REQUIRE(dw[o * 5 + k] == Approx(want).margin(1e-12));
+    }
 }

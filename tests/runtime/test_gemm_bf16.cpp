@@ -40,6 +40,39 @@ void require_close(const Tensor& c, const Tensor& ref, const Tensor& abs_product
   }
 }
 
+// c = alpha op(a) op(b) + beta c on `path` (a: batch x [m,k], b: [k,n] broadcast over the batch)
+// against the f64 product of the rounded operands, for three (alpha, beta); the same bits twice.
+void check_against_f64(Bf16GemmPath path, int64_t m, int64_t n, int64_t k, bool ta, bool tb, int64_t batch) {
+  cpu::set_bf16_gemm_path(path);
+  Shape sa = {ta ? k : m, ta ? m : k}, sb = {tb ? n : k, tb ? k : n};
+  if (batch > 1) sa.insert(sa.begin(), batch);  // b broadcast over the batch (a weight)
+  Tensor a = testutil::random(sa, DType::F32, 21).to(DType::BF16);
+  Tensor b = testutil::random(sb, DType::F32, 22).to(DType::BF16);
+  Shape sc = {m, n};
+  if (batch > 1) sc.insert(sc.begin(), batch);
+  Tensor c0 = testutil::random(sc, DType::F32, 23);
+  for (auto [alpha, beta] : {std::pair{1.0, 0.0}, std::pair{0.5, 1.0}, std::pair{-2.0, 0.25}}) {
+    Tensor c = c0.clone(), ref = c0.to(DType::F64), abs = Tensor::zeros(sc, DType::F64);
+    ops::matmul(a.to(DType::F64), ta, b.to(DType::F64), tb, ref, alpha, beta);
+    Tensor aa = a.to(DType::F64), ab = b.to(DType::F64);
+    for (Tensor* t : {&aa, &ab}) {
+      std::vector<double> v = t->to_double_vector();
+      for (double& x : v) x = std::fabs(x);
+      *t = Tensor::from_vector(v, t->shape());
+    }
+    ops::matmul(aa, ta, ab, tb, abs, std::fabs(alpha), 0.0);
+    ops::matmul(a, ta, b, tb, c, alpha, beta);
+    require_close(c, ref, abs, k);
+    Tensor again = c0.clone();  // deterministic for a fixed thread count
+    ops::matmul(a, ta, b, tb, again, alpha, beta);
+    REQUIRE(again.to_double_vector() == c.to_double_vector());
+  }
+}
+
+const char* path_name(Bf16GemmPath path) {
+  return path == Bf16GemmPath::OneDnn ? "onednn" : "widened";
+}
+
 }  // namespace
 
 TEST_CASE("bf16 GEMM: oneDNN and the widened path equal the f64 product of the rounded operands",
@@ -49,34 +82,21 @@ TEST_CASE("bf16 GEMM: oneDNN and the widened path equal the f64 product of the r
     for (bool ta : {false, true})
       for (bool tb : {false, true})
         for (int64_t batch : {1, 3})
-          DYNAMIC_SECTION((path == Bf16GemmPath::OneDnn ? "onednn" : "widened")
-                          << " ta" << ta << " tb" << tb << " batch " << batch) {
-            cpu::set_bf16_gemm_path(path);
-            int64_t m = 37, n = 19, k = 130;
-            Shape sa = {ta ? k : m, ta ? m : k}, sb = {tb ? n : k, tb ? k : n};
-            if (batch > 1) sa.insert(sa.begin(), batch);  // b broadcast over the batch (a weight)
-            Tensor a = testutil::random(sa, DType::F32, 21).to(DType::BF16);
-            Tensor b = testutil::random(sb, DType::F32, 22).to(DType::BF16);
-            Shape sc = {m, n};
-            if (batch > 1) sc.insert(sc.begin(), batch);
-            Tensor c0 = testutil::random(sc, DType::F32, 23);
-            for (auto [alpha, beta] : {std::pair{1.0, 0.0}, std::pair{0.5, 1.0}, std::pair{-2.0, 0.25}}) {
-              Tensor c = c0.clone(), ref = c0.to(DType::F64), abs = Tensor::zeros(sc, DType::F64);
-              ops::matmul(a.to(DType::F64), ta, b.to(DType::F64), tb, ref, alpha, beta);
-              Tensor aa = a.to(DType::F64), ab = b.to(DType::F64);
-              for (Tensor* t : {&aa, &ab}) {
-                std::vector<double> v = t->to_double_vector();
-                for (double& x : v) x = std::fabs(x);
-                *t = Tensor::from_vector(v, t->shape());
-              }
-              ops::matmul(aa, ta, ab, tb, abs, std::fabs(alpha), 0.0);
-              ops::matmul(a, ta, b, tb, c, alpha, beta);
-              require_close(c, ref, abs, k);
-              Tensor again = c0.clone();  // deterministic for a fixed thread count
-              ops::matmul(a, ta, b, tb, again, alpha, beta);
-              REQUIRE(again.to_double_vector() == c.to_double_vector());
-            }
+          DYNAMIC_SECTION(path_name(path) << " ta" << ta << " tb" << tb << " batch " << batch) {
+            check_against_f64(path, 37, 19, 130, ta, tb, batch);
           }
+}
+
+// From K = 16384 oneDNN's path packs b into the kernel's layout once per call (the logits'
+// backward dx = dlogits wte, K = vocabulary); a copy, so the same bound holds.
+TEST_CASE("bf16 GEMM: a long inner dimension (b packed first) equals the f64 product",
+          "[runtime][precision][gemm][bf16]") {
+  PathScope scope;
+  for (Bf16GemmPath path : paths())
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) DYNAMIC_SECTION(path_name(path) << " ta" << ta << " tb" << tb) {
+          check_against_f64(path, 9, 21, 20000, ta, tb, 1);
+        }
 }
 
 TEST_CASE("bf16 GEMM: the two paths agree on the model's shapes", "[runtime][precision][gemm][bf16]") {
@@ -103,4 +123,43 @@ TEST_CASE("bf16 GEMM: the two paths agree on the model's shapes", "[runtime][pre
             1e-5 * std::sqrt(double(s.k)));
   }
 #endif
+}
+
+TEST_CASE("bf16 GEMM: the reference call (the library directly) computes the plain product",
+          "[runtime][precision][gemm][bf16]") {
+  int64_t m = 33, n = 17, k = 64;
+  Tensor a = testutil::random({m, k}, DType::F32, 41).to(DType::BF16);
+  Tensor b = testutil::random({k, n}, DType::F32, 42).to(DType::BF16);
+  Tensor c = Tensor::zeros({m, n}, DType::F32), want = Tensor::zeros({m, n}, DType::F32);
+  std::function<void()> raw = cpu::raw_bf16_matmul(a, b, c);
+#if MOETRAIN_HAVE_DNNL
+  REQUIRE(raw);
+  raw();
+  ops::matmul(a.to(DType::F32), false, b.to(DType::F32), false, want);
+  REQUIRE(testutil::max_abs_diff(c.to_double_vector(), want.to_double_vector()) <= 1e-5 * std::sqrt(double(k)));
+#else
+  REQUIRE(!raw);  // the bench then times ops::matmul's widened path
+#endif
+}
+
+TEST_CASE("bf16 GEMM: more layouts than the primitive cache holds (a dropless MoE's row counts)",
+          "[runtime][precision][gemm][bf16]") {
+  // 1100 row counts (past the 1024 cached layouts), then the first ones again (evicted, made
+  // anew): every product still equals the widened path's up to f32 summation order.
+  PathScope scope;
+  Tensor a = testutil::random({1100, 24}, DType::F32, 61).to(DType::BF16);
+  Tensor b = testutil::random({24, 8}, DType::F32, 62).to(DType::BF16);
+  auto product = [&](Bf16GemmPath path, int64_t m) {
+    cpu::set_bf16_gemm_path(path);
+    Tensor c = Tensor::empty({m, 8}, DType::F32);
+    ops::matmul(a.narrow(0, m), false, b, false, c);
+    return c.to_double_vector();
+  };
+  for (Bf16GemmPath path : paths()) {
+    for (int64_t m = 1; m <= 1100; ++m) (void)product(path, m);
+    for (int64_t m : {1, 2, 3, 517}) {
+      std::vector<double> got = product(path, m), want = product(Bf16GemmPath::Widened, m);
+      for (size_t i = 0; i < got.size(); ++i) REQUIRE(got[i] == Approx(want[i]).margin(1e-5));
+    }
+  }
 }

@@ -4,6 +4,7 @@
 #include <Eigen/Dense>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "runtime/ops.h"
@@ -92,4 +93,24 @@ TEST_CASE("mixed-precision matmul refuses mismatched operands", "[runtime][preci
   CHECK_THROWS_WITH(ops::matmul(a, false, b16, false, c), Catch::Contains("a and b both bf16 or both f16, c f32"));
   CHECK_THROWS_WITH(ops::matmul(a, false, b, false, c64), Catch::Contains("c f32"));
   CHECK(ops::matmul(a, false, b, false).dtype() == DType::F32);
+}
+
+TEST_CASE("a tensor's f32 to bf16 conversion gives float_to_bf16_bits for every kind of value",
+          "[runtime][precision]") {
+  // Ties to even both ways, the largest finite values (one rounds to infinity), infinities, NaNs
+  // (kept quiet), subnormals, zeros, and a stride of ordinary bit patterns.
+  std::vector<uint32_t> patterns = {0x3f808000u, 0x3f818000u, 0x3f807fffu, 0x7f7fffffu, 0x7f7f7fffu,
+                                    0xff7fffffu, 0x7f800000u, 0xff800000u, 0x7fc00000u, 0x7f800001u,
+                                    0xffbfffffu, 0x00000001u, 0x807fffffu, 0x00000000u, 0x80000000u};
+  for (uint64_t u = 0; u < (1ull << 32); u += 0x10001u * 97u) patterns.push_back(uint32_t(u));
+  std::vector<float> values(patterns.size());
+  std::memcpy(values.data(), patterns.data(), patterns.size() * sizeof(float));
+  Tensor f = Tensor::empty({int64_t(values.size())}, DType::F32);
+  std::memcpy(f.raw(), values.data(), values.size() * sizeof(float));
+  Tensor b = f.to(DType::BF16);
+  const uint16_t* bits = static_cast<const uint16_t*>(b.raw());
+  for (size_t i = 0; i < values.size(); ++i) {
+    INFO("f32 bits 0x" << std::hex << patterns[i]);
+    REQUIRE(bits[i] == float_to_bf16_bits(values[i]));
+  }
 }

@@ -128,6 +128,10 @@ TEST_CASE("config contradictions are refused with the numbers involved", "[train
   c.loss_scale = 0;
   c.precision = "bf16";
   REQUIRE_NOTHROW(validate(c));
+  c.precision = "auto";
+  REQUIRE_NOTHROW(validate(c));
+  c.precision = "fp8";
+  REQUIRE_THROWS_WITH(validate(c), Contains("precision must be fp32, bf16, fp16 or auto, got 'fp8'"));
 }
 
 TEST_CASE("expert-parallel sizes that do not fit are refused", "[train][config][errors]") {

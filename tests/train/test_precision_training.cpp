@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "runtime/cpu/gemm_bf16.h"
 #include "train/loss_scaler.h"
 #include "training_fixtures.h"
 
@@ -148,4 +149,18 @@ TEST_CASE("a constant loss_scale is not replaced by a resumed checkpoint's dynam
   CHECK(scale[9] == 65536);
   CHECK(scale.back() == 128);
   fs::remove_all(d);
+}
+
+TEST_CASE("precision auto is bf16 where the device has bf16 units, else fp32", "[train][precision]") {
+  using mt::cpu::Bf16GemmPath;
+  Bf16GemmPath before = mt::cpu::bf16_gemm_path();
+  TrainConfig c;
+  c.precision = "auto";
+  mt::cpu::set_bf16_gemm_path(Bf16GemmPath::OneDnn);  // what a CPU with AMX / AVX512-BF16 gets
+  CHECK(c.compute_dtype() == mt::DType::BF16);
+  mt::cpu::set_bf16_gemm_path(Bf16GemmPath::Widened);  // no units (or no oneDNN): fp32 is faster
+  CHECK(c.compute_dtype() == mt::DType::F32);
+  c.device = "cuda";  // tensor cores
+  CHECK(c.compute_dtype() == mt::DType::BF16);
+  mt::cpu::set_bf16_gemm_path(before);
 }

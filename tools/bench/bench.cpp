@@ -15,8 +15,8 @@ int run_bench(const Args& args) {
   bool train = !args.empty() && (args[0] == "train" || args[0] == "eval");
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    bool known = a == "--json" || a == "--quick" || a == "--help" || a == "-h" || a == "--config" || a == "--iters" ||
-                 a == "--task-data" || a.rfind("--config=", 0) == 0 || a.rfind("--iters=", 0) == 0 ||
+    bool known = a == "--json" || a == "--quick" || a == "--profile" || a == "--help" || a == "-h" || a == "--config" ||
+                 a == "--iters" || a == "--task-data" || a.rfind("--config=", 0) == 0 || a.rfind("--iters=", 0) == 0 ||
                  a.rfind("--task-data=", 0) == 0 || a.rfind("--", 0) != 0;
     if (train && !known) {
       overrides.push_back(a);
@@ -26,11 +26,12 @@ int run_bench(const Args& args) {
     own.push_back(a);
     if ((a == "--config" || a == "--iters" || a == "--task-data") && i + 1 < args.size()) own.push_back(args[++i]);
   }
-  ArgParser p("bench", {"config", "iters", "task-data"}, {"json", "quick", "help"});
+  ArgParser p("bench", {"config", "iters", "task-data"}, {"json", "quick", "profile", "help"});
   p.parse(own);
   bench::BenchOptions opt;
   opt.json = p.flag("json");
   opt.quick = p.flag("quick");
+  opt.profile = p.flag("profile");
   std::string suite = p.positional().empty() ? "" : p.positional()[0];
   if (suite.empty() || p.flag("help")) {
     std::printf(
@@ -44,6 +45,9 @@ int run_bench(const Args& args) {
         "             its dense twin's tokens/s and the MoE/dense ratio\n"
         "             [--config X.yaml] [--key value ...] (default: 6 layers, hidden 256, 8 heads,\n"
         "             seq 256, micro-batch 8) [--iters N] (default 5)\n"
+        "             --profile: then where a step's time goes, kernel by kernel (ms per step,\n"
+        "             share of the step; 'outside kernels' is autograd, allocation, the loop)\n"
+        "             --precision bf16: also the fp32 twin, and bf16/fp32 tokens/s\n"
         "             e.g. moetrain bench train --num-experts 8   (MoE at every other layer)\n"
         "             under mpirun -np N: the job's tokens/s against a baseline named in the output,\n"
         "             one process on the cores the ranks use (ideal ratio 1 on one node)\n\n"

@@ -1,5 +1,7 @@
 // `moetrain bench ops`: every kernel family timed on representative shapes.
 //   GEMM          runtime ops::matmul vs raw cblas_sgemm on the same buffers (ratio = ours/raw)
+//   bf16 GEMM     the model's bf16 GEMMs through ops::matmul, ratio to the library's plain bf16
+//                 matmul (bf16_gemm_raw_1024: oneDNN on AMX / AVX512-BF16 where the CPU has them)
 //   attention     fused causal forward+backward, GFLOP/s and ratio to the machine's SGEMM
 //   memory-bound  layernorm, GELU, softmax, embedding, cross-entropy in GB/s
 #include "tools/bench/ops_bench.h"
@@ -8,9 +10,13 @@
 #include <omp.h>
 
 #include <cstdio>
+#include <functional>
 #include <string>
 
+#include "runtime/cpu/cpu_features.h"
+#include "runtime/cpu/gemm_bf16.h"
 #include "runtime/ops.h"
+#include "runtime/random.h"
 #include "tools/bench/report.h"
 #include "tools/bench/timer.h"
 
@@ -48,7 +54,87 @@ struct GemmShape {
   bool trans_b;
 };
 
+Tensor random_bf16(const Shape& shape, uint64_t seed) {
+  return rand_uniform(shape, DType::F32, rng_key(seed, 0, 0, 0), -1, 1).to(DType::BF16);
+}
+
+// The bf16 reference: c [n,n] = a [n,n] b [n,n] with its own buffers, on the library of the bf16
+// path in use: oneDNN's primitive called directly, or ops::matmul's widened SGEMM.
+struct Bf16Reference {
+  Tensor a, b, c;
+  std::function<void()> call;
+  double flops;
+  bool raw;  // the library called directly
+};
+
+Bf16Reference bf16_reference(int64_t n) {
+  Bf16Reference r{random_bf16({n, n}, 3),
+                  random_bf16({n, n}, 4),
+                  Tensor::empty({n, n}, DType::F32),
+                  {},
+                  2.0 * double(n) * double(n) * double(n),
+                  true};
+  if (cpu::bf16_gemm_path() == cpu::Bf16GemmPath::OneDnn) r.call = cpu::raw_bf16_matmul(r.a, r.b, r.c);
+  r.raw = bool(r.call);
+  if (!r.raw) r.call = [a = r.a, b = r.b, c = r.c]() mutable { ops::matmul(a, false, b, false, c); };
+  return r;
+}
+
+// A bf16 GEMM of the model: c [m,n] = op(a) op(b), named for the layer and the pass.
+struct Bf16Gemm {
+  std::string name;
+  int64_t m, n, k;
+  bool ta, tb;
+};
+
+// The three GEMMs of a linear layer in -> out over `tokens` rows (autograd/ops/linear.cpp):
+// forward y [T,out] = x w^T, backward dx [T,in] = dy w and dw [out,in] = dy^T x.
+std::vector<Bf16Gemm> linear_gemms(const std::string& layer, int64_t tokens, int64_t in, int64_t out) {
+  return {{"fwd_" + layer, tokens, out, in, false, true},
+          {"dx_" + layer, tokens, in, out, false, false},
+          {"dw_" + layer, out, in, tokens, true, false}};
+}
+
+// The model's bf16 GEMMs through ops::matmul, each timed in alternation with the reference.
+void report_bf16_gemms(const Reporter& rep, bool quick, double target) {
+  Bf16Reference ref = bf16_reference(1024);
+  int64_t tokens = quick ? 512 : 2048, hidden = 256;  // the bench model: micro-batch 8 x seq 256
+  std::vector<Bf16Gemm> gemms = linear_gemms("fc1", tokens, hidden, 4 * hidden);
+  for (const Bf16Gemm& g : linear_gemms("fc2", tokens, 4 * hidden, hidden)) gemms.push_back(g);
+  if (!quick) {
+    gemms.push_back({"square", 1024, 1024, 1024, false, false});
+    for (const Bf16Gemm& g : linear_gemms("logits", tokens, hidden, 50304)) gemms.push_back(g);
+  }
+  std::string note = "ratio to bf16_gemm_raw, interleaved; " + cpu::bf16_gemm_description();
+  for (const Bf16Gemm& g : gemms) {
+    Tensor a = random_bf16(g.ta ? Shape{g.k, g.m} : Shape{g.m, g.k}, 5);
+    Tensor b = random_bf16(g.tb ? Shape{g.n, g.k} : Shape{g.k, g.n}, 6);
+    Tensor c = Tensor::empty({g.m, g.n}, DType::F32);
+    double flops = 2.0 * double(g.m) * double(g.n) * double(g.k);
+    PairTiming t = time_pair(
+        ref.call, [&] { ops::matmul(a, g.ta, b, g.tb, c); }, target);
+    rep.line(
+        "matmul_bf16_" + g.name + "_" + std::to_string(g.m) + "x" + std::to_string(g.n) + "x" + std::to_string(g.k),
+        gflops(flops, t.seconds_b), "GFLOP/s", flops / ref.flops * t.ratio_a_over_b, note);
+  }
+}
+
 }  // namespace
+
+void report_cpu_features(const Reporter& rep) {
+  rep.line("cpu_features", omp_get_max_threads(), "threads", -1,
+           cpu::cpu_features_summary() + "; bf16 GEMM: " + cpu::bf16_gemm_description());
+}
+
+double report_bf16_gemm_reference(const Reporter& rep, int64_t size, double target_seconds) {
+  Bf16Reference ref = bf16_reference(size);
+  double rate = gflops(ref.flops, time_per_call(ref.call, target_seconds));
+  rep.line("bf16_gemm_raw_" + std::to_string(size), rate, "GFLOP/s", -1,
+           std::string(ref.raw ? "the bf16 reference, the library called directly: "
+                               : "the bf16 reference through ops::matmul: ") +
+               cpu::bf16_gemm_description());
+  return rate;
+}
 
 int run_ops_bench(const BenchOptions& opt) {
   Reporter rep("ops", opt.json);
@@ -59,6 +145,7 @@ int run_ops_bench(const BenchOptions& opt) {
                 : openblas_get_parallel() == 1 ? "pthreads build"
                                                : "serial build");
   rep.header();
+  report_cpu_features(rep);
 
   // --- reference SGEMM throughput ---------------------------------------------------------------
   int64_t ref = opt.quick ? 512 : 1024;
@@ -90,6 +177,10 @@ int run_ops_bench(const BenchOptions& opt) {
     rep.line(name, gflops(flops, t.seconds_b), "GFLOP/s", t.ratio_a_over_b,
              "ratio = runtime / raw cblas_sgemm (speed), interleaved");
   }
+
+  // --- bf16 GEMM: the model's shapes against the library's plain bf16 matmul ---------------------
+  report_bf16_gemm_reference(rep, 1024, target);
+  report_bf16_gemms(rep, opt.quick, target);
 
   // --- causal attention -------------------------------------------------------------------------
   {

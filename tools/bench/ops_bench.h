@@ -4,11 +4,14 @@
 #include <string>
 #include <vector>
 
+#include "tools/bench/report.h"
+
 namespace mt::bench {
 
 struct BenchOptions {
   bool json = false;
   bool quick = false;
+  bool profile = false;  // bench train: time per kernel (runtime/kernel_profile.h)
 };
 
 int run_ops_bench(const BenchOptions& opt);
@@ -18,5 +21,13 @@ int run_eval_bench(const BenchOptions& opt, const std::string& config_path, cons
                    const std::string& task_data);
 int run_train_bench(const BenchOptions& opt, const std::string& config_path, const std::vector<std::string>& overrides,
                     int64_t iters);
+
+// The row "cpu_features": the CPU's model name, its AVX2 / AVX-512 / AMX flags, the bf16 units in
+// use (runtime/cpu/cpu_features.h) and the bf16 GEMM path; value: the OpenMP threads.
+void report_cpu_features(const Reporter& rep);
+// The machine's bf16 GEMM reference, row "bf16_gemm_raw_<size>": a plain size^3 bf16 x bf16 -> f32
+// matmul on the library of the bf16 path in use (oneDNN's primitive called directly; on the widened
+// path, ops::matmul's SGEMM). Returns its GFLOP/s.
+double report_bf16_gemm_reference(const Reporter& rep, int64_t size = 1024, double target_seconds = 0.2);
 
 }  // namespace mt::bench

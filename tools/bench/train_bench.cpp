@@ -23,6 +23,7 @@
 #include "parallel/self_communicator.h"
 #include "runtime/allocator.h"
 #include "runtime/cpu/gemm_bf16.h"
+#include "runtime/kernel_profile.h"
 #include "runtime/ops.h"
 #include "runtime/random.h"
 #include "tools/bench/bench_config.h"
@@ -49,8 +50,16 @@ std::string num_text(double v) {
 // tokens, one micro-batch per data-parallel rank. `world`: the job (every rank takes part; the
 // slowest rank's time) or one process alone. `activation_bytes` (when given): the allocator's peak
 // during the timed steps above what stays allocated between steps (weights, gradients, AdamW state).
+// `profile` (when given): after the timed steps, `iters` more with the kernel profile on
+// (runtime/kernel_profile.h), its rows and their steps' seconds (the timing above stays unprofiled).
+struct StepProfile {
+  std::vector<kernel_profile::Row> rows;
+  double seconds = 0;  // the profiled steps' wall-clock time
+  int64_t steps = 0;
+};
+
 double seconds_per_step(train::TrainConfig cfg, int64_t iters, double* flops_per_token, parallel::Communicator& world,
-                        double* activation_bytes = nullptr) {
+                        double* activation_bytes = nullptr, StepProfile* profile = nullptr) {
   int64_t dp = world.size() / cfg.tensor_model_parallel_size;
   cfg.global_batch_size = cfg.micro_batch_size * dp;
   train::TrainerOptions o;
@@ -74,6 +83,17 @@ double seconds_per_step(train::TrainConfig cfg, int64_t iters, double* flops_per
   finish();
   double seconds = (now_seconds() - start) / double(iters);
   if (activation_bytes) *activation_bytes = double(memory.stats().peak_bytes - resident);
+  if (profile) {
+    kernel_profile::reset();
+    kernel_profile::set_enabled(true);
+    double profile_start = now_seconds();
+    for (int64_t i = 0; i < iters; ++i) trainer.train_step();
+    finish();
+    profile->seconds = now_seconds() - profile_start;
+    kernel_profile::set_enabled(false);
+    profile->rows = kernel_profile::rows();
+    profile->steps = iters;
+  }
   if (world.size() > 1) {  // the job's step time is its slowest rank's
     Tensor s = Tensor::from_vector(std::vector<double>{seconds}, {1});
     world.all_reduce(s, parallel::ReduceKind::Max);
@@ -222,19 +242,6 @@ double host_sgemm_gflops(const Reporter& rep) {
   return gflops;
 }
 
-// This CPU's bf16 GEMM (1024^3 bf16 x bf16 -> f32 through ops::matmul: oneDNN on the matrix units
-// where the CPU has them, else widened to f32; runtime/cpu/gemm_bf16.h): the reference of bf16 runs.
-double host_bf16_gemm_gflops(const Reporter& rep) {
-  int64_t ref = 1024;
-  Tensor ra = rand_uniform({ref, ref}, DType::F32, rng_key(3, 0, 0, 0), -1, 1).to(DType::BF16);
-  Tensor rb = rand_uniform({ref, ref}, DType::F32, rng_key(4, 0, 0, 0), -1, 1).to(DType::BF16);
-  Tensor rc = Tensor::empty({ref, ref}, DType::F32);
-  double s = time_per_call([&] { ops::matmul(ra, false, rb, false, rc); }, 0.2);
-  double gflops = 2.0 * double(ref * ref * ref) / s * 1e-9;
-  rep.line("bf16_gemm_raw_1024", gflops, "GFLOP/s", -1, "the bf16 reference: " + cpu::bf16_gemm_description());
-  return gflops;
-}
-
 // The GPU's GEMM (4096^3 through ops::matmul = cuBLAS) with operands in the compute precision and
 // an f32 result: the device reference. Ten calls between two reads back.
 double device_gemm_gflops(const Reporter& rep, DType compute) {
@@ -252,6 +259,23 @@ double device_gemm_gflops(const Reporter& rep, DType compute) {
   rep.line(std::string("gpu_gemm_4096_") + dtype_name(compute), gflops, "GFLOP/s", -1,
            "cuBLAS through ops::matmul, f32 result: the reference");
   return gflops;
+}
+
+// The profiled steps, kernel by kernel: ms per step and the share of the step; what is left is the
+// time outside kernels (autograd bookkeeping, allocation, the trainer's loop).
+void report_profile(const Reporter& rep, const StepProfile& p, const std::string& prefix) {
+  double step_ms = 1e3 * p.seconds / double(p.steps), kernels_ms = 0;
+  if (!rep.json())
+    std::printf("\nwhere a step's time goes (%lld profiled steps, %.1f ms each):\n", (long long)p.steps, step_ms);
+  for (const auto& row : p.rows) {
+    double ms = 1e3 * row.seconds / double(p.steps);
+    kernels_ms += ms;
+    char calls[64];
+    std::snprintf(calls, sizeof calls, "%.4g calls per step", double(row.calls) / double(p.steps));
+    rep.line(prefix + "profile " + row.name, ms, "ms", ms / step_ms, calls);
+  }
+  rep.line(prefix + "profile outside kernels", step_ms - kernels_ms, "ms", (step_ms - kernels_ms) / step_ms,
+           "autograd, allocation, the trainer's loop");
 }
 
 }  // namespace
@@ -287,16 +311,19 @@ int run_train_bench(const BenchOptions& opt, const std::string& config_path, con
                           .c_str()
                     : "");
   if (lead) rep.header();
+  if (lead && cfg.device != "cuda") report_cpu_features(rep);
   if (parallel::world().size() > 1) {
     report_parallel(rep, cfg, iters, lead);
     return 0;
   }
   bool cpu_bf16 = cfg.device != "cuda" && cfg.compute_dtype() == DType::BF16;
   double sgemm_gflops = cfg.device == "cuda" ? device_gemm_gflops(rep, cfg.compute_dtype()) : host_sgemm_gflops(rep);
-  double bf16_gflops = cpu_bf16 ? host_bf16_gemm_gflops(rep) : 0.0;
+  double bf16_gflops = cpu_bf16 ? report_bf16_gemm_reference(rep) : 0.0;
   double tokens = double(cfg.micro_batch_size * cfg.seq_length), flops = 0;
   double activation_bytes = 0;
-  double seconds = seconds_per_step(cfg, iters, &flops, parallel::world(), &activation_bytes);
+  StepProfile profile;
+  double seconds =
+      seconds_per_step(cfg, iters, &flops, parallel::world(), &activation_bytes, opt.profile ? &profile : nullptr);
   double tok_s = tokens / seconds, gflops = tok_s * flops * 1e-9;
   std::string prefix = moe ? "moe_" : "";
   rep.line(prefix + "train_step_seconds", seconds, "s", -1,
@@ -311,6 +338,17 @@ int run_train_bench(const BenchOptions& opt, const std::string& config_path, con
   rep.line(prefix + "train_peak_activation_mib", activation_bytes / double(1 << 20), "MiB", -1,
            std::string("allocator peak in a step above weights, gradients and AdamW state; checkpoint_activations ") +
                (cfg.checkpoint_activations || cfg.deepspeed_activation_checkpointing ? "on" : "off"));
+  if (cpu_bf16) {
+    train::TrainConfig fp32 = cfg;
+    fp32.precision = "fp32";
+    double fp32_flops = 0, fp32_seconds = seconds_per_step(fp32, iters, &fp32_flops, parallel::world());
+    double fp32_tok_s = tokens / fp32_seconds;
+    rep.line(prefix + "fp32_train_tokens_per_s", fp32_tok_s, "tokens/s", fp32_tok_s * fp32_flops * 1e-9 / sgemm_gflops,
+             "the fp32 twin (ratio: its model FLOP/s / SGEMM FLOP/s)");
+    rep.line(prefix + "bf16_over_fp32_tokens_per_s", tok_s / fp32_tok_s, "ratio", tok_s / fp32_tok_s,
+             std::string("bf16 tokens/s / fp32 tokens/s, same run; bf16 GEMM path: ") + cpu::bf16_gemm_description());
+  }
+  if (opt.profile) report_profile(rep, profile, prefix);
   if (moe) {
     train::TrainConfig dense = cfg;
     dense.num_experts = {"1"};

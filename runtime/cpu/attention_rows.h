@@ -1,0 +1,52 @@
+// Row operations of the attention's softmax and operand packing, on AVX-512 where the CPU has it
+// (attn::avx512_units()) and on the portable helpers of runtime/cpu/vec_math.h elsewhere; f64
+// always takes the portable ones. Both compute exp(x) as vexp does (vec_math.h): the same formula,
+// so the paths differ only in f32 rounding of the polynomial and in summation order.
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/cpu/attention_tile_gemm.h"
+#include "runtime/cpu/vec_math.h"
+
+namespace mt::cpu::attn {
+
+float row_max_avx512(const float* x, int64_t n);
+double exp_shifted_sum_avx512(float* x, int64_t n, float shift);  // x = exp(x - shift); returns the sum
+void exp_shifted_avx512(float* x, int64_t n, float shift);        // x = exp(x - shift)
+void transpose_avx512(const float* x, int64_t rows, int64_t cols, int64_t ld, float* xt, int64_t ldt);
+
+// max_j x[j], j < n
+template <class T>
+T row_max(const T* x, int64_t n) {
+  if constexpr (sizeof(T) == 4)
+    if (avx512_units()) return row_max_avx512(x, n);
+  return lane_max(x, n);
+}
+
+// x[j] = exp(x[j] - shift) for j < n; returns sum_j x[j].
+template <class T>
+double exp_shifted_sum_row(T* x, int64_t n, T shift) {
+  if constexpr (sizeof(T) == 4)
+    if (avx512_units()) return exp_shifted_sum_avx512(x, n, shift);
+  return exp_shifted_sum(x, shift, x, n);
+}
+
+// x[j] = exp(x[j] - shift) for j < n.
+template <class T>
+void exp_shifted_row(T* x, int64_t n, T shift) {
+  if constexpr (sizeof(T) == 4)
+    if (avx512_units()) return exp_shifted_avx512(x, n, shift);
+  for (int64_t j = 0; j < n; ++j) x[j] = vexp(x[j] - shift);
+}
+
+// xt[c * ldt + r] = x[r * ld + c]: x [rows, cols] (row stride ld) -> xt [cols, rows] (row stride ldt).
+template <class T>
+void transpose(const T* x, int64_t rows, int64_t cols, int64_t ld, T* xt, int64_t ldt) {
+  if constexpr (sizeof(T) == 4)
+    if (avx512_units() && ld < (int64_t(1) << 26)) return transpose_avx512(x, rows, cols, ld, xt, ldt);
+  for (int64_t c = 0; c < cols; ++c)
+    for (int64_t r = 0; r < rows; ++r) xt[c * ldt + r] = x[r * ld + c];
+}
+
+}  // namespace mt::cpu::attn

@@ -1,0 +1,319 @@
+// Register-blocked micro-kernels for the attention's small GEMMs (runtime/cpu/attention_tile_gemm.h).
+//
+// A micro-tile is C[MR <= 14, NR <= 32]: up to 14 x 2 AVX-512 accumulators (of 32 registers). Each k step loads one row
+// of B (two vectors, masked at the n edge) and broadcasts MR entries of A's column k, so the tile needs no packing of
+// A: A may be read along rows (rs = ld) or columns (rs = 1) alike.
+#include "runtime/cpu/attention_tile_gemm.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#include "runtime/float16.h"
+
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() through, which -Wuninitialized flags once
+// they are inlined into a target("avx512f") function.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace mt::cpu::attn {
+namespace {
+
+constexpr int kMR = 14, kNR = 32;
+
+// One micro-tile: C[0:mr, 0:nr] (+)= alpha * sum_{k in [kb, ke)} A(i, k) B(k, j); a, b and c
+// already point at the tile's first row / column.
+template <class TA, class TC>
+struct Tile {
+  int64_t kb, ke;
+  const TA* a;
+  int64_t rs, cs;
+  const TA* b;
+  int64_t ldb;
+  int nr;
+  TC alpha;
+  bool accumulate;
+  TC* c;
+  int64_t ldc;
+};
+
+// C = alpha * acc (+ C): the portable kernels' epilogue.
+template <class TC, class TA>
+void store_portable(const Tile<TA, TC>& t, int mr, const TC (*acc)[kNR]) {
+  for (int i = 0; i < mr; ++i) {
+    TC* ci = t.c + i * t.ldc;
+    for (int j = 0; j < t.nr; ++j) ci[j] = (t.accumulate ? ci[j] : TC(0)) + t.alpha * acc[i][j];
+  }
+}
+
+// Portable loops (f64, and f32 on CPUs without AVX-512): the compiler vectorizes the j loop.
+template <class T, int MR>
+struct PortableKernel {
+  static void run(const Tile<T, T>& t) {
+    T acc[MR][kNR] = {};
+    for (int64_t k = t.kb; k < t.ke; ++k) {
+      const T* bk = t.b + k * t.ldb;
+      for (int i = 0; i < MR; ++i) {
+        T ai = t.a[i * t.rs + k * t.cs];
+        if (t.nr == kNR)
+          for (int j = 0; j < kNR; ++j) acc[i][j] += ai * bk[j];
+        else
+          for (int j = 0; j < t.nr; ++j) acc[i][j] += ai * bk[j];
+      }
+    }
+    store_portable(t, MR, acc);
+  }
+};
+
+// Portable bf16: the pairs widened to f32 (exact), products and sums in f32.
+template <int MR>
+struct PortableBf16Kernel {
+  static void run(const Tile<uint16_t, float>& t) {
+    float acc[MR][kNR] = {};
+    for (int64_t q = t.kb / 2; q < t.ke / 2; ++q)
+      for (int e = 0; e < 2; ++e) {
+        const uint16_t* bq = t.b + q * t.ldb + e;
+        float bk[kNR] = {};
+        for (int j = 0; j < t.nr; ++j) bk[j] = bf16_bits_to_float(bq[2 * j]);
+        for (int i = 0; i < MR; ++i) {
+          float ai = bf16_bits_to_float(t.a[i * t.rs + q * t.cs + e]);
+          for (int j = 0; j < kNR; ++j) acc[i][j] += ai * bk[j];
+        }
+      }
+    store_portable(t, MR, acc);
+  }
+};
+
+// Lanes of vector v (16 floats) inside the tile's nr columns.
+inline __mmask16 lane_mask(int nr, int v) {
+  int left = nr - 16 * v;
+  return left >= 16 ? __mmask16(0xffff) : left > 0 ? __mmask16((1u << left) - 1) : __mmask16(0);
+}
+
+#define MT_AVX512 __attribute__((target("avx512f")))
+#define MT_AVX512_BF16 __attribute__((target("avx512f,avx512bf16")))
+
+// C = alpha * acc (+ C), masked at the n edge.
+template <class TA, int MR, int NV>
+MT_AVX512 __attribute__((always_inline)) inline void store_avx512(const Tile<TA, float>& t, __m512 (&acc)[MR][NV]) {
+  __m512 alpha = _mm512_set1_ps(t.alpha);
+#pragma GCC unroll 16
+  for (int v = 0; v < NV; ++v) {
+    __mmask16 m = lane_mask(t.nr, v);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      float* ci = t.c + i * t.ldc + 16 * v;
+      __m512 r = _mm512_mul_ps(acc[i][v], alpha);
+      if (t.accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, ci));
+      _mm512_mask_storeu_ps(ci, m, r);
+    }
+  }
+}
+
+// Zero accumulators and the lane masks of the tile's nr columns.
+template <int MR, int NV>
+MT_AVX512 __attribute__((always_inline)) inline void start_avx512(int nr, __m512 (&acc)[MR][NV],
+                                                                  __mmask16 (&mask)[NV]) {
+#pragma GCC unroll 16
+  for (int v = 0; v < NV; ++v) mask[v] = lane_mask(nr, v);
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+}
+
+template <int MR, int NV>
+struct Avx512Kernel {
+  MT_AVX512 static void run(const Tile<float, float>& t) {
+    __m512 acc[MR][NV];
+    __mmask16 mask[NV];
+    start_avx512<MR, NV>(t.nr, acc, mask);
+    const float* a = t.a + t.kb * t.cs;
+    const float* b = t.b + t.kb * t.ldb;
+    for (int64_t k = t.kb; k < t.ke; ++k, a += t.cs, b += t.ldb) {
+      __m512 bv[NV];
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_ps(mask[v], b + 16 * v);
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        __m512 ai = _mm512_set1_ps(a[i * t.rs]);
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+      }
+    }
+    store_avx512<float, MR, NV>(t, acc);
+  }
+};
+
+// VDPBF16PS: lane j of acc += A(i, 2q) B(2q, j) + A(i, 2q+1) B(2q+1, j), the pair of A broadcast
+// as one 32-bit value and B's pairs interleaved (VNNI layout).
+template <int MR, int NV>
+struct Avx512Bf16Kernel {
+  MT_AVX512_BF16 static void run(const Tile<uint16_t, float>& t) {
+    __m512 acc[MR][NV];
+    __mmask16 mask[NV];
+    start_avx512<MR, NV>(t.nr, acc, mask);
+    const uint16_t* a = t.a + (t.kb / 2) * t.cs;
+    const uint16_t* b = t.b + (t.kb / 2) * t.ldb;
+    for (int64_t q = t.kb / 2; q < t.ke / 2; ++q, a += t.cs, b += t.ldb) {
+      __m512bh bv[NV];
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v) bv[v] = (__m512bh)_mm512_maskz_loadu_epi32(mask[v], b + 32 * v);
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        int32_t pair;
+        std::memcpy(&pair, a + i * t.rs, sizeof pair);
+        __m512bh ai = (__m512bh)_mm512_set1_epi32(pair);
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], ai, bv[v]);
+      }
+    }
+    store_avx512<uint16_t, MR, NV>(t, acc);
+  }
+};
+
+// Kernel<MR> for MR = 1..kMR, as a table of function pointers.
+template <class TileT, template <int> class K, size_t... I>
+constexpr std::array<void (*)(const TileT&), sizeof...(I)> kernel_table(std::index_sequence<I...>) {
+  return {&K<int(I) + 1>::run...};
+}
+template <class TileT, template <int> class K>
+constexpr auto kKernels = kernel_table<TileT, K>(std::make_index_sequence<kMR>());
+
+template <int MR>
+using Avx512One = Avx512Kernel<MR, 1>;
+template <int MR>
+using Avx512Two = Avx512Kernel<MR, 2>;
+template <int MR>
+using Bf16One = Avx512Bf16Kernel<MR, 1>;
+template <int MR>
+using Bf16Two = Avx512Bf16Kernel<MR, 2>;
+template <int MR>
+using PortableF32 = PortableKernel<float, MR>;
+template <int MR>
+using PortableF64 = PortableKernel<double, MR>;
+
+// The k range a micro-tile of rows [i, i + mr) needs (header: Region).
+void k_range(Region r, int64_t i, int64_t mr, int64_t k, int64_t& kb, int64_t& ke) {
+  kb = 0;
+  ke = k;
+  if (r.kind == Causal::KToRow) ke = std::min(k, r.off + i + mr);
+  if (r.kind == Causal::KFromRow) kb = std::clamp<int64_t>(i - r.off, 0, k);
+}
+
+// Walks the micro-tiles of C; pick(mr, nr) gives the kernel of a tile. kstep 2: bf16 pairs, where
+// A's k offset is (k/2)*cs and B's column offset 2*j.
+template <class TA, class TC, class Pick>
+void drive(int64_t m, int64_t n, int64_t k, TC alpha, StridedA<TA> a, const TA* b, int64_t ldb, bool accumulate, TC* c,
+           int64_t ldc, Region region, int kstep, Pick&& pick) {
+  // Row tiles of balanced heights <= kMR (64 rows: 13, 13, 13, 13, 12), not kMR's and a thin rest.
+  int64_t tiles = (m + kMR - 1) / kMR;
+  for (int64_t tile = 0, i = 0; tile < tiles; ++tile) {
+    int mr = int((m * (tile + 1)) / tiles - i);
+    int64_t kb, ke;
+    k_range(region, i, mr, k, kb, ke);
+    if (kstep == 2) kb &= ~int64_t(1), ke = (ke + 1) & ~int64_t(1);
+    if (ke <= kb) kb = ke = 0;  // nothing to sum: C = 0, or unchanged when accumulating
+    if (ke > kb || !accumulate) {
+      // ColsToRow: columns up to the tile's last row's diagonal only (the last tile in part).
+      int64_t n_end = region.kind == Causal::ColsToRow ? std::min(n, region.off + i + mr) : n;
+      for (int64_t j = 0; j < n_end; j += kNR) {
+        int nr = int(std::min<int64_t>(kNR, n_end - j));
+        Tile<TA, TC> t{kb,    ke,         a.p + i * a.rs,  a.rs, a.cs, b + j * kstep, ldb, nr,
+                       alpha, accumulate, c + i * ldc + j, ldc};
+        pick(mr, nr)(t);
+      }
+    }
+    i += mr;
+  }
+}
+
+// MOETRAIN_ATTENTION_KERNEL=portable, or force_portable_kernels(true).
+std::atomic<int> g_forced{-1};
+bool portable_only() {
+  int f = g_forced.load();
+  if (f < 0) {
+    const char* env = std::getenv("MOETRAIN_ATTENTION_KERNEL");
+    f = env && std::strcmp(env, "portable") == 0;
+    g_forced.store(f);
+  }
+  return f == 1;
+}
+
+}  // namespace
+
+bool avx512_units() {
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has && !portable_only();
+}
+
+bool bf16_units() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+  return has && !portable_only();
+}
+
+void force_portable_kernels(bool on) {
+  if (on)
+    g_forced.store(1);
+  else
+    g_forced.store(-1);
+}
+
+namespace {
+std::atomic<int> g_bf16_path{-1};  // -1: the CPU's choice
+}  // namespace
+
+Bf16Path bf16_path() {
+  int forced = g_bf16_path.load();
+  if (forced >= 0) return Bf16Path(forced);
+  static const Bf16Path chosen = [] {
+    const char* env = std::getenv("MOETRAIN_ATTENTION_BF16");
+    if (env && std::strcmp(env, "dot") == 0) return Bf16Path::Dot;
+    if (env && std::strcmp(env, "widened") == 0) return Bf16Path::Widened;
+    return __builtin_cpu_is("amd") ? Bf16Path::Dot : Bf16Path::Widened;
+  }();
+  return chosen == Bf16Path::Dot && bf16_units() ? Bf16Path::Dot : Bf16Path::Widened;
+}
+
+void set_bf16_path(Bf16Path path) {
+  g_bf16_path.store(int(path));
+}
+
+void reset_bf16_path() {
+  g_bf16_path.store(-1);
+}
+
+template <>
+void tile_gemm<float>(int64_t m, int64_t n, int64_t k, float alpha, StridedA<float> a, const float* b, int64_t ldb,
+                      bool accumulate, float* c, int64_t ldc, Region region) {
+  bool simd = avx512_units();
+  drive(m, n, k, alpha, a, b, ldb, accumulate, c, ldc, region, 1, [&](int mr, int nr) {
+    using TileT = Tile<float, float>;
+    if (!simd) return kKernels<TileT, PortableF32>[mr - 1];
+    return nr > 16 ? kKernels<TileT, Avx512Two>[mr - 1] : kKernels<TileT, Avx512One>[mr - 1];
+  });
+}
+
+template <>
+void tile_gemm<double>(int64_t m, int64_t n, int64_t k, double alpha, StridedA<double> a, const double* b, int64_t ldb,
+                       bool accumulate, double* c, int64_t ldc, Region region) {
+  drive(m, n, k, alpha, a, b, ldb, accumulate, c, ldc, region, 1,
+        [](int mr, int) { return kKernels<Tile<double, double>, PortableF64>[mr - 1]; });
+}
+
+void tile_gemm_bf16(int64_t m, int64_t n, int64_t k, float alpha, StridedA<uint16_t> a, const uint16_t* b, int64_t ldb,
+                    bool accumulate, float* c, int64_t ldc, Region region) {
+  bool simd = bf16_units();
+  drive(m, n, k, alpha, a, b, ldb, accumulate, c, ldc, region, 2, [&](int mr, int nr) {
+    using TileT = Tile<uint16_t, float>;
+    if (!simd) return kKernels<TileT, PortableBf16Kernel>[mr - 1];
+    return nr > 16 ? kKernels<TileT, Bf16Two>[mr - 1] : kKernels<TileT, Bf16One>[mr - 1];
+  });
+}
+
+}  // namespace mt::cpu::attn

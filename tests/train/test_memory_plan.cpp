@@ -1,0 +1,203 @@
+// The memory plan (train/memory_plan.h): its parameter counts against built models, ZeRO's
+// partition, and its bytes against the runtime allocator's high-water mark of real training steps
+// (dense, MoE, PR-MoE, MoS with a teacher checkpoint; fp32 and bf16; checkpointing on and off).
+#include <catch2/catch.hpp>
+#include <cstdio>
+
+#include "runtime/allocator.h"
+#include "train/memory_plan.h"
+#include "train/model_config.h"
+#include "training_fixtures.h"
+
+using namespace mt;
+using namespace mt::train;
+using namespace trainfix;
+
+namespace {
+
+constexpr int64_t kVocab = 50257;  // the bundled GPT-2 tokenizer's, padded to 50304
+
+// hidden 256, 4 heads, 4 layers, seq 128, micro-batch 4: big enough that the layers count next to
+// the logits, fast on two cores.
+TrainConfig grid_base(const fs::path& dir) {
+  TrainConfig c = tiny_run(dir);
+  c.num_layers = 4;
+  c.hidden_size = 256;
+  c.num_attention_heads = 4;
+  c.seq_length = 128;
+  c.max_position_embeddings = 128;
+  c.micro_batch_size = 4;
+  c.global_batch_size = 4;
+  c.train_iters = 3;
+  c.eval_interval = 1000;
+  c.log_interval = 1000;
+  c.moe_loss_coeff = 0.01;
+  return c;
+}
+
+struct Measured {
+  double construction = 0, persistent = 0, peak = 0;  // bytes above what was live before the trainer
+};
+
+// The allocator's live bytes after a warm-up step (what stays between steps) and its high-water
+// mark during one more step, both above what was live before the trainer was built.
+Measured measure(const TrainConfig& cfg, bool synthetic) {
+  Allocator& memory = allocator_for(DeviceType::CPU);
+  size_t before = memory.stats().live_bytes;
+  Measured m;
+  {
+    TrainerOptions o = quiet_options();
+    o.synthetic_data = synthetic;
+    memory.reset_peak();
+    Trainer trainer(cfg, o);
+    m.construction = double(memory.stats().peak_bytes - before);
+    trainer.train_step();
+    m.persistent = double(memory.stats().live_bytes - before);
+    memory.reset_peak();
+    trainer.train_step();
+    m.peak = double(memory.stats().peak_bytes - before);
+  }
+  return m;
+}
+
+void check_against_plan(const std::string& name, const TrainConfig& cfg, bool synthetic = true) {
+  MemoryPlan plan = plan_memory(cfg, plan_options_for(cfg, 1, kVocab));
+  Measured m = measure(cfg, synthetic);
+  double planned = plan.persistent() + plan.activations;
+  std::printf("%-34s construction %7.1f MB planned %7.1f | ", name.c_str(), m.construction / 1e6,
+              plan.construction_peak / 1e6);
+  std::printf("persistent %7.1f MB planned %7.1f | peak %7.1f MB planned %7.1f (%+.1f%%) | at %s\n", m.persistent / 1e6,
+              plan.persistent() / 1e6, m.peak / 1e6, planned / 1e6, 100.0 * (planned - m.peak) / m.peak,
+              plan.peak_moment.c_str());
+  INFO(name << ": measured peak " << m.peak << ", planned " << planned << " (at " << plan.peak_moment << ")");
+  CHECK(plan.persistent() == Approx(m.persistent).epsilon(0.01));
+  CHECK(plan.construction_peak == Approx(m.construction).epsilon(0.10));
+  CHECK(planned == Approx(m.peak).epsilon(0.10));
+  // the activations alone (the logits and what the layers keep), not just the total
+  CHECK(plan.activations == Approx(m.peak - m.persistent).epsilon(0.10));
+}
+
+}  // namespace
+
+TEST_CASE("plan: parameter counts per rank equal the built models' flat buffers", "[plan]") {
+  TrainConfig c = grid_base(fresh_dir("plan_counts"));
+  c.num_experts = {"4", "8"};
+  c.mlp_type = "residual";
+  ParameterCounts n = count_rank_parameters(c, kVocab);
+  std::unique_ptr<nn::GptModel> model = make_model(c, kVocab);
+  const ParameterRegistry& p = model->parameters();
+  CHECK(n.dense == p.numel(ParamGroup::Dense));
+  CHECK(n.expert == p.numel(ParamGroup::Expert));
+  CHECK(n.dense_flat == p.flat_values(ParamGroup::Dense).numel());
+  CHECK(n.expert_flat == p.flat_values(ParamGroup::Expert).numel());
+  // expert parallelism divides the experts; tensor parallelism the dense matrices (not MoE layers)
+  CHECK(count_rank_parameters(c, kVocab, 1, 2).expert * 2 == count_rank_parameters(c, kVocab, 1, 1).expert);
+  CHECK(count_rank_parameters(c, kVocab, 2, 1).expert == count_rank_parameters(c, kVocab, 1, 1).expert);
+  CHECK(count_rank_parameters(c, kVocab, 2, 1).dense < count_rank_parameters(c, kVocab, 1, 1).dense);
+}
+
+TEST_CASE("plan: ZeRO 1 partitions AdamW's state and ZeRO 2 the gradients, dense over dp, experts over edp", "[plan]") {
+  TrainConfig c = grid_base(fresh_dir("plan_zero"));
+  c.num_experts = {"8"};
+  c.moe_expert_parallel_size = 2;
+  MemoryPlanOptions o;
+  o.ranks = 8;
+  o.vocab_size = kVocab;
+  MemoryPlan s0 = plan_memory(c, o);
+  c.zero_stage = 1;
+  MemoryPlan s1 = plan_memory(c, o);
+  c.zero_stage = 2;
+  MemoryPlan s2 = plan_memory(c, o);
+  REQUIRE(s0.dp == 8);
+  REQUIRE(s0.edp == 4);
+  auto chunk = [](int64_t n, int64_t parts) { return double((n + parts - 1) / parts); };
+  double owned = chunk(s0.params.dense_flat, 8) + chunk(s0.params.expert_flat, 4);
+  CHECK(s0.optimizer == 8.0 * double(s0.params.flat()));
+  CHECK(s1.optimizer == 8.0 * owned);
+  CHECK(s1.gradients == s0.gradients);
+  CHECK(s2.gradients == 4.0 * owned);
+  CHECK(s2.comm_buffers > 0);
+  CHECK(s1.weights == s0.weights);  // the f32 weights are the master copy the forward reads: whole
+}
+
+TEST_CASE("plan: a model that cannot fit is refused with the changes that would make it fit", "[plan]") {
+  TrainConfig c = grid_base(fresh_dir("plan_refuse"));
+  c.num_experts = {"64"};
+  c.micro_batch_size = 8;
+  c.global_batch_size = 64;
+  MemoryPlanOptions o = plan_options_for(c, 8, kVocab);
+  MemoryPlan p = plan_memory(c, o);
+  PlanDevice small{"--memory-gb test", 0.8 * p.total(), 1, 0};
+  std::string msg = does_not_fit_message(c, o, small);
+  INFO(msg);
+  CHECK(msg.find("does not fit") == 0);
+  CHECK(msg.find("use --") != std::string::npos);
+  PlanDevice big{"--memory-gb test", 2 * p.total(), 1, 0};
+  CHECK(does_not_fit_message(c, o, big).empty());
+  PlanDevice tiny{"--memory-gb test", 1e6, 1, 0};
+  CHECK(does_not_fit_message(c, o, tiny).find("more ranks") != std::string::npos);
+}
+
+TEST_CASE("plan: planned peak within 10% of the allocator's measured peak, dense and MoE", "[plan][slow]") {
+  fs::path dir = fresh_dir("plan_grid");
+  TrainConfig dense = grid_base(dir);
+  check_against_plan("dense fp32", dense);
+  TrainConfig c = dense;
+  c.checkpoint_activations = true;
+  check_against_plan("dense fp32 checkpointed", c);
+  c = dense;
+  c.precision = "bf16";
+  check_against_plan("dense bf16", c);
+  TrainConfig moe = dense;
+  moe.num_experts = {"8"};
+  check_against_plan("MoE-8 top-1 fp32", moe);
+  c = moe;
+  c.precision = "bf16";
+  c.checkpoint_activations = true;
+  check_against_plan("MoE-8 top-1 bf16 checkpointed", c);
+  c = moe;
+  c.disable_moe_token_dropping = true;
+  c.topk = 2;
+  check_against_plan("MoE-8 top-2 dropless fp32", c);
+  c = dense;  // a chunk of 12 layers: its recompute and backward, not the logits, make the peak
+  c.num_layers = 12;
+  c.checkpoint_activations = true;
+  c.checkpoint_num_layers = 12;
+  check_against_plan("dense fp32, 12 layers in one chunk", c);
+  c = moe;
+  c.num_layers = 8;
+  c.precision = "bf16";
+  c.checkpoint_activations = true;
+  c.checkpoint_num_layers = 4;
+  c.ffn_hidden_size = 4096;
+  check_against_plan("MoE-8 bf16 ffn 4096, chunks of 4", c);
+  TrainConfig pr = dense;
+  pr.num_experts = {"4", "8"};
+  pr.mlp_type = "residual";
+  pr.precision = "bf16";
+  check_against_plan("PR-MoE-4/8 bf16", pr);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("plan: planned peak within 10% of the measured peak with a MoS teacher", "[plan][slow]") {
+  fs::path dir = fresh_dir("plan_mos");
+  TrainConfig teacher = grid_base(dir / "teacher");
+  teacher.num_experts = {"4", "8"};
+  teacher.mlp_type = "residual";
+  teacher.train_iters = 1;
+  teacher.lr_warmup_iters = 0;
+  run_training(teacher, quiet_options());
+  TrainConfig student = grid_base(dir / "student");
+  student.num_layers = 2;
+  student.num_experts = {"4"};
+  student.mlp_type = "residual";
+  student.mos = true;
+  student.load_teacher = teacher.save;
+  student.num_layers_teacher = 4;
+  student.num_experts_teacher = {"4", "8"};
+  student.save.clear();
+  check_against_plan("MoS: PR-MoE student, teacher fp32", student, false);
+  student.precision = "bf16";
+  check_against_plan("MoS: PR-MoE student, teacher bf16", student, false);
+  fs::remove_all(dir);
+}
