@@ -387,15 +387,25 @@ std::string does_not_fit_message(const TrainConfig& cfg, const MemoryPlanOptions
     MemoryPlan q = plan_memory(c, options);
     if (plan_fits(q, device)) fixes.push_back(ch.what + " (" + gb(q.total() + device.reserve_bytes) + ")");
   }
-  if (fixes.empty()) {  // all of them together
+  if (fixes.empty()) {  // the changes combined, in order, until the plan fits (each flag at its last value)
     TrainConfig c = cfg;
-    std::string all;
+    std::vector<std::string> flags;  // "--flag value", in the order the flags were first changed
     for (const Change& ch : changes) {
       ch.apply(c);
-      all += (all.empty() ? "" : " ") + ch.what;
+      std::string flag = ch.what.substr(0, ch.what.find(' '));
+      auto same = std::find_if(flags.begin(), flags.end(),
+                               [&](const std::string& f) { return f.substr(0, f.find(' ')) == flag; });
+      if (same != flags.end())
+        *same = ch.what;
+      else
+        flags.push_back(ch.what);
+      MemoryPlan q = plan_memory(c, options);
+      if (!plan_fits(q, device)) continue;
+      std::string all;
+      for (const std::string& f : flags) all += (all.empty() ? "" : " ") + f;
+      fixes.push_back(all + " together (" + gb(q.total() + device.reserve_bytes) + ")");
+      break;
     }
-    MemoryPlan q = plan_memory(c, options);
-    if (!changes.empty() && plan_fits(q, device)) fixes.push_back(all + " together (" + gb(q.total()) + ")");
   }
   if (fixes.empty())
     return msg +
