@@ -136,6 +136,25 @@ TEST_CASE("plan: a model that cannot fit is refused with the changes that would 
   CHECK(does_not_fit_message(c, o, big).empty());
   PlanDevice tiny{"--memory-gb test", 1e6, 1, 0};
   CHECK(does_not_fit_message(c, o, tiny).find("more ranks") != std::string::npos);
+  // no single change is enough: the changes combined, each flag named once at its last value
+  MemoryPlan all = plan_memory(
+      [&] {
+        TrainConfig q = c;
+        q.zero_stage = 1;
+        q.moe_expert_parallel_size = 8;
+        q.checkpoint_activations = true;
+        q.micro_batch_size = 1;
+        return q;
+      }(),
+      o);
+  PlanDevice tight{"--memory-gb test", 1.01 * all.total(), 1, 0};
+  std::string combined = does_not_fit_message(c, o, tight);
+  INFO(combined);
+  CHECK(combined.find("together") != std::string::npos);
+  for (const char* flag : {"--moe-expert-parallel-size", "--micro-batch-size"}) {
+    size_t first = combined.find(flag);
+    CHECK((first == std::string::npos || combined.find(flag, first + 1) == std::string::npos));
+  }
 }
 
 TEST_CASE("plan: planned peak within 10% of the allocator's measured peak, dense and MoE", "[plan][slow]") {
