@@ -13,8 +13,7 @@ namespace {
 // and its time is profiled under `name` when the profile is on (runtime/kernel_profile.h).
 class KernelCall {
  public:
-  KernelCall(Backend& backend, const char* name, const std::string& detail)
-      : timer_(name, detail), backend_(backend) {}
+  KernelCall(Backend& backend, const char* name, const std::string& detail) : timer_(name, detail), backend_(backend) {}
   Backend* operator->() const { return &backend_; }
 
  private:
@@ -83,7 +82,8 @@ void matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor
   g.stride_b = b.dim() == 3 ? br * bc : 0;
   g.stride_c = m * n;
   if (m == 0 || n == 0 || batch == 0) return;
-  backend_of(c, "gemm", kernel_profile::enabled() ? dtype_name(a.dtype()) : std::string())->gemm(g, alpha, a, b, beta, c);
+  backend_of(c, "gemm", kernel_profile::enabled() ? dtype_name(a.dtype()) : std::string())
+      ->gemm(g, alpha, a, b, beta, c);
 }
 
 Tensor matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b) {
@@ -175,7 +175,8 @@ void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, cons
   chk.require(same_shape(dy, x) && w.numel() == c && mean.numel() == n && rstd.numel() == n &&
                   (!dx || same_shape(*dx, x)) && (!dw || dw->numel() == c) && (!db || db->numel() == c),
               "dy and dx like x [N,C], weight/dweight/dbias [C], mean and rstd [N]");
-  backend_of(x, "layernorm_backward")->layernorm_backward(dy.flatten_to_2d(), x.flatten_to_2d(), w, mean, rstd, dx, dw, db);
+  backend_of(x, "layernorm_backward")
+      ->layernorm_backward(dy.flatten_to_2d(), x.flatten_to_2d(), w, mean, rstd, dx, dw, db);
 }
 
 void softmax_forward(const Tensor& x, Tensor& y) {
@@ -320,7 +321,8 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& 
   chk.require(logits.dim() >= 2 && targets.numel() == n && lse.numel() == n && target_logits.numel() == n,
               "logits [..., V] with targets, lse and target_logits of one entry per row");
   check_vocab_shard(chk, shard, logits.size(-1));
-  backend_of(logits, "cross_entropy_forward")->cross_entropy_forward(logits.flatten_to_2d(), targets, shard, lse, target_logits);
+  backend_of(logits, "cross_entropy_forward")
+      ->cross_entropy_forward(logits.flatten_to_2d(), targets, shard, lse, target_logits);
 }
 
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& dlosses,
@@ -340,8 +342,8 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
   chk.require(same_shape(logits, dlogits) && targets.numel() == n && lse.numel() == n && dlosses.numel() == n,
               "dlogits like logits [N,V]; targets, lse and dlosses [N]");
   check_vocab_shard(chk, shard, logits.size(-1));
-  backend_of(logits, "cross_entropy_backward")->cross_entropy_backward(logits.flatten_to_2d(), targets, shard, lse,
-                                                                       dlosses, accumulate, dlogits);
+  backend_of(logits, "cross_entropy_backward")
+      ->cross_entropy_backward(logits.flatten_to_2d(), targets, shard, lse, dlosses, accumulate, dlogits);
 }
 
 namespace {

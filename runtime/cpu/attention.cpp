@@ -16,11 +16,13 @@
 //
 // The six products run on own register-blocked micro-kernels (runtime/cpu/attention_tile_gemm.h;
 // operand layouts in attention_operands.h): the head size D = 32..128 is too small a k or n for
-// CBLAS to reach its speed. With a bf16 qkv (precision: bf16) the products take bf16 operands
+// CBLAS to reach its speed. The softmax's passes over a block ride on the products' epilogues
+// while the sums are in registers: the forward's scores also give the rows' maxima and its P V
+// divides by the rows' sums; the backward's scores give P = exp(S - lse) and its dO V^T gives dS
+// (without dropout). With a bf16 qkv (precision: bf16) the products take bf16 operands
 // (q, k, v, P, dO, dS rounded to bf16) with f32 accumulation on AVX512-BF16 where the CPU has it;
 // softmax, lse, delta, out and dqkv stay f32.
 #include <cmath>
-#include <initializer_list>
 #include <type_traits>
 #include <vector>
 
@@ -43,15 +45,13 @@ struct Block {
   int64_t ld;
 };
 
-// Scores of one block -> probabilities, in place: S[r, j] for j <= i0 + r becomes
-// exp(S - lse[r]); later keys (the causal mask) become 0.
+// Zeroes the causally masked entries S[r, j], i0 + r < j < keys, of a block whose valid entries
+// the products' epilogues computed.
 template <class T>
-void probs_from_lse(Block<T> b, int64_t i0, int64_t rows, int64_t keys, const T* lse) {
+void zero_masked(Block<T> b, int64_t i0, int64_t rows, int64_t keys) {
   for (int64_t r = 0; r < rows; ++r) {
     T* row = b.s + r * b.ld;
-    int64_t valid = i0 + r + 1;
-    attn::exp_shifted_row(row, valid, lse[r]);
-    for (int64_t j = valid; j < keys; ++j) row[j] = T(0);
+    attn::zero_row(row + i0 + r + 1, keys - (i0 + r + 1));
   }
 }
 
@@ -59,16 +59,20 @@ void probs_from_lse(Block<T> b, int64_t i0, int64_t rows, int64_t keys, const T*
 // score; the normalisation 1/sum moves to the block's output rows (rows x D, not rows x keys).
 //   lse[r] = log sum_{j <= i0+r} exp(S[r, j]);  S[r, j] -> exp(S[r, j] - max_j S[r, j]), masked -> 0;
 //   inv_sum[r] = 1 / sum_{j <= i0+r} exp(S[r, j] - max)
+// vmax: the rows' maxima over the valid keys in 16 lanes a row (the scores' RowMax epilogue).
 template <class T>
-void exp_rows_with_lse(Block<T> b, int64_t i0, int64_t rows, int64_t keys, T* lse, T* inv_sum) {
+void exp_rows_with_lse(Block<T> b, int64_t i0, int64_t rows, int64_t keys, const T* vmax, T* lse, T* inv_sum) {
+  double sum[kBlock];
   for (int64_t r = 0; r < rows; ++r) {
     T* row = b.s + r * b.ld;
     int64_t valid = i0 + r + 1;
-    T mx = attn::row_max(row, valid);
-    double sum = attn::exp_shifted_sum_row(row, valid, mx);
-    lse[r] = mx + T(std::log(sum));
-    inv_sum[r] = T(1.0 / sum);
-    for (int64_t j = valid; j < keys; ++j) row[j] = T(0);
+    lse[r] = attn::max16(vmax + 16 * r);
+    sum[r] = attn::exp_shifted_sum_row(row, valid, lse[r]);
+    attn::zero_row(row + valid, keys - valid);
+  }
+  for (int64_t r = 0; r < rows; ++r) {  // apart from the row loop: independent, pipelined
+    lse[r] += T(std::log(sum[r]));
+    inv_sum[r] = T(1.0 / sum[r]);
   }
 }
 
@@ -106,21 +110,17 @@ void apply_mask(Block<T> x, Block<T> m, int64_t rows, int64_t keys, Block<T> y) 
     for (int64_t j = 0; j < keys; ++j) y.s[r * y.ld + j] = x.s[r * x.ld + j] * m.s[r * m.ld + j];
 }
 
-// dS = P * (dP * M - delta) on each row's causal keys, 0 after them (no m: M = 1); in dp.
+// dS = P * (dP * M - delta) on each row's causal keys, 0 after them (with dropout; without, the dP
+// product's Grad epilogue computes dS); in dp.
 template <class T>
-void scores_grad(Block<T> p, const Block<T>* m, const T* delta, int64_t i0, int64_t rows, int64_t keys, Block<T> dp) {
+void scores_grad(Block<T> p, Block<T> m, const T* delta, int64_t i0, int64_t rows, int64_t keys, Block<T> dp) {
   for (int64_t r = 0; r < rows; ++r) {
     T dl = delta[i0 + r];
-    const T* prow = p.s + r * p.ld;
+    const T *prow = p.s + r * p.ld, *mrow = m.s + r * m.ld;
     T* dprow = dp.s + r * dp.ld;
     int64_t valid = i0 + r + 1;
-    if (m) {
-      const T* mrow = m->s + r * m->ld;
-      for (int64_t j = 0; j < valid; ++j) dprow[j] = prow[j] * (dprow[j] * mrow[j] - dl);
-    } else {
-      for (int64_t j = 0; j < valid; ++j) dprow[j] = prow[j] * (dprow[j] - dl);
-    }
-    for (int64_t j = valid; j < keys; ++j) dprow[j] = T(0);
+    for (int64_t j = 0; j < valid; ++j) dprow[j] = prow[j] * (dprow[j] * mrow[j] - dl);
+    attn::zero_row(dprow + valid, keys - valid);
   }
 }
 
@@ -143,22 +143,23 @@ struct Scratch {
 
 // One head's forward (header comment); out: the head's columns of [B,T,C] (row stride ld_out).
 template <class T, class Ops>
-void attention_forward_head(Ops& ops, int64_t t_len, int64_t d, T scale, const HeadDropout& dr, T* out, int64_t ld_out,
-                            T* lse, Scratch<T>& w) {
-  T inv_sum[kBlock];
+void attention_forward_head(Ops& ops, int64_t t_len, T scale, const HeadDropout& dr, T* out, int64_t ld_out, T* lse,
+                            Scratch<T>& w) {
+  using Epi = attn::Epilogue<T>;
+  T inv_sum[kBlock], vmax[kBlock * 16];
   Block<T> s = w.block(w.s), m = w.block(w.m);
   for (int64_t i0 = 0; i0 < t_len; i0 += kBlock) {
     int64_t rows = std::min(kBlock, t_len - i0), keys = i0 + rows;
-    ops.scores(i0, rows, keys, scale, s.s, s.ld);  // S[rows, keys] = scale * Q[i0:i0+rows] K[0:keys]^T
-    exp_rows_with_lse(s, i0, rows, keys, lse + i0, inv_sum);
+    std::fill(vmax, vmax + rows * 16, T(-INFINITY));
+    // S[rows, keys] = scale * Q[i0:i0+rows] K[0:keys]^T and its rows' maxima
+    ops.scores(i0, rows, keys, scale, s.s, s.ld, {Epi::RowMax, nullptr, nullptr, 0, vmax});
+    exp_rows_with_lse(s, i0, rows, keys, vmax, lse + i0, inv_sum);
     if (dr.on()) {  // E -> E * mask / (1 - p)
       dropout_block(dr, t_len, i0, rows, keys, m);
       apply_mask(s, m, rows, keys, s);
     }
     ops.take_probs(s.s, rows, keys, s.ld);
-    ops.pv(i0, rows, keys, out, ld_out);  // O[i0:i0+rows] = E V[0:keys], then / sum: O = P V
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < d; ++j) out[(i0 + r) * ld_out + j] *= inv_sum[r];
+    ops.pv(i0, rows, keys, out, ld_out, {Epi::RowScale, inv_sum});  // O[i0:i0+rows] = (E V[0:keys]) / sum = P V
   }
 }
 
@@ -170,17 +171,15 @@ template <class T, class Ops>
 void attention_backward_head(Ops& ops, int64_t t_len, int64_t d, T scale, const HeadDropout& dr, const T* dout,
                              const T* out, int64_t ld_out, const T* lse, T* dq, Scratch<T>& w) {
   // delta[t] = sum_j dO[t,j] O[t,j]
-  for (int64_t t = 0; t < t_len; ++t) {
-    const T *g = dout + t * ld_out, *o = out + t * ld_out;
-    w.delta[t] = T(lane_sum<T>(d, [&](int64_t j) { return g[j] * o[j]; }));
-  }
+  for (int64_t t = 0; t < t_len; ++t) w.delta[t] = T(attn::row_dot(dout + t * ld_out, out + t * ld_out, d));
+  using Epi = attn::Epilogue<T>;
   std::fill(w.grads.begin(), w.grads.end(), T(0));
   T *gq = w.grads.data(), *gk = gq + t_len * d, *gv = gk + t_len * d;  // [T, D] each
   Block<T> s = w.block(w.s), dp = w.block(w.dp), m = w.block(w.m);
   for (int64_t i0 = 0; i0 < t_len; i0 += kBlock) {
     int64_t rows = std::min(kBlock, t_len - i0), keys = i0 + rows;
-    ops.scores(i0, rows, keys, scale, s.s, s.ld);
-    probs_from_lse(s, i0, rows, keys, lse + i0);
+    ops.scores(i0, rows, keys, scale, s.s, s.ld, {Epi::Exp, lse + i0});  // P = exp(S - lse)
+    zero_masked(s, i0, rows, keys);
     if (dr.on()) {  // P*M, built in dp (free until dP)
       dropout_block(dr, t_len, i0, rows, keys, m);
       apply_mask(s, m, rows, keys, dp);
@@ -188,9 +187,14 @@ void attention_backward_head(Ops& ops, int64_t t_len, int64_t d, T scale, const 
     } else {
       ops.take_probs(s.s, rows, keys, s.ld);
     }
-    ops.dv(i0, rows, keys, gv, d);            // dV[0:keys] += (P*M)^T dO_blk
-    ops.dout_v(i0, rows, keys, dp.s, dp.ld);  // dP = dO_blk V[0:keys]^T
-    scores_grad(s, dr.on() ? &m : nullptr, w.delta.data(), i0, rows, keys, dp);
+    ops.dv(i0, rows, keys, gv, d);  // dV[0:keys] += (P*M)^T dO_blk
+    if (dr.on()) {
+      ops.dout_v(i0, rows, keys, dp.s, dp.ld);  // dP = dO_blk V[0:keys]^T
+      scores_grad(s, m, w.delta.data(), i0, rows, keys, dp);
+    } else {  // dS = P * (dO_blk V[0:keys]^T - delta)
+      ops.dout_v(i0, rows, keys, dp.s, dp.ld, {Epi::Grad, w.delta.data() + i0, s.s, s.ld});
+      zero_masked(dp, i0, rows, keys);
+    }
     ops.take_probs(dp.s, rows, keys, dp.ld);
     ops.dq(i0, rows, keys, scale, gq, d);  // dQ_blk += scale * dS K[0:keys]
     ops.dk(i0, rows, keys, scale, gk, d);  // dK[0:keys] += scale * dS^T Q_blk
@@ -199,23 +203,6 @@ void attention_backward_head(Ops& ops, int64_t t_len, int64_t d, T scale, const 
   for (int64_t t = 0; t < t_len; ++t)
     for (int64_t part = 0; part < 3; ++part)
       for (int64_t j = 0; j < d; ++j) dq[t * 3 * c + part * c + j] += w.grads[(part * t_len + t) * d + j];
-}
-
-// Brings `rows` rows of one head's slice (row stride ld elements, d elements a row) towards L2 while
-// the previous head computes: the rows lie 3C or C elements apart, too far apart for the hardware
-// prefetcher, so a head's first pass over them would otherwise wait on memory row by row.
-template <class E>
-void prefetch_rows(const E* p, int64_t rows, int64_t ld, int64_t d, bool for_write) {
-  int64_t bytes = d * int64_t(sizeof(E));
-  for (int64_t r = 0; r < rows; ++r) {
-    const char* row = reinterpret_cast<const char*>(p + r * ld);
-    for (int64_t off = 0; off < bytes; off += 64) {
-      if (for_write)
-        __builtin_prefetch(row + off, 1, 2);
-      else
-        __builtin_prefetch(row + off, 0, 2);
-    }
-  }
 }
 
 // Sizes of one call: qkv [B,T,3C], H heads of D = C/H.
@@ -229,15 +216,6 @@ struct Dims {
   attn::HeadView<E> head(const E* qkv, int64_t p) const {
     const E* base = qkv + qkv_offset(p);
     return {base, base + c, base + 2 * c, 3 * c};
-  }
-  // Head p's slices of qkv and dqkv ([B,T,3C]; dqkv may be null) and of the [B,T,C] tensors towards L2.
-  template <class E, class T>
-  void prefetch_head(int64_t p, const E* qkv, const T* dqkv, std::initializer_list<const T*> c_rows) const {
-    for (int64_t part = 0; part < 3; ++part) {
-      prefetch_rows(qkv + qkv_offset(p) + part * c, t_len, 3 * c, d, false);
-      if (dqkv) prefetch_rows(dqkv + qkv_offset(p) + part * c, t_len, 3 * c, d, true);
-    }
-    for (const T* t : c_rows) prefetch_rows(t + out_offset(p), t_len, c, d, false);
   }
 };
 
@@ -264,9 +242,8 @@ void forward_all(const Dims& dm, const E* qkv, const AttentionDropout& dropout, 
   parallel_for(dm.bsz * dm.n_head, dm.t_len * dm.t_len * dm.d, [&](int64_t p0, int64_t p1) {
     auto& [ops, w] = thread_workspace<Ops, T>(dm, dropout.p > 0, false);
     for (int64_t p = p0; p < p1; ++p) {
-      if (p + 1 < p1) dm.prefetch_head<E, T>(p + 1, qkv, nullptr, {out});
       ops.load_head(dm.head(qkv, p), nullptr, 0);
-      attention_forward_head(ops, dm.t_len, dm.d, scale,
+      attention_forward_head(ops, dm.t_len, scale,
                              head_dropout(dropout, dm.n_head, p / dm.n_head, p % dm.n_head, dm.t_len),
                              out + dm.out_offset(p), dm.c, lse + p * dm.t_len, w);
     }
@@ -281,7 +258,6 @@ void backward_all(const Dims& dm, const E* qkv, const T* dout, const T* out, con
     auto& [ops, w] = thread_workspace<Ops, T>(dm, dropout.p > 0, true);
     for (int64_t p = p0; p < p1; ++p) {
       int64_t o = dm.out_offset(p);
-      if (p + 1 < p1) dm.prefetch_head(p + 1, qkv, dqkv, {dout, out});
       ops.load_head(dm.head(qkv, p), dout + o, dm.c);
       attention_backward_head(ops, dm.t_len, dm.d, scale,
                               head_dropout(dropout, dm.n_head, p / dm.n_head, p % dm.n_head, dm.t_len), dout + o,

@@ -53,14 +53,16 @@ void Bf16Operands::load_head(const HeadView<Bits>& h, const float* dout, int64_t
   pack_pairs_bf16(t_, d_, do_pairs_.data(), F32At{dout, ld_out});
 }
 
-void Bf16Operands::scores(int64_t i0, int64_t rows, int64_t keys, float scale, float* s, int64_t lds) const {
+void Bf16Operands::scores(int64_t i0, int64_t rows, int64_t keys, float scale, float* s, int64_t lds,
+                          const Epilogue<float>& epi) const {
   tile_gemm_bf16(rows, keys, d_, scale, {q_rows_.data() + i0 * dp_, dp_, 2}, kt_pairs_.data(), 2 * t_, false, s, lds,
-                 {Causal::ColsToRow, i0});
+                 {Causal::ColsToRow, i0}, epi);
 }
 
-void Bf16Operands::dout_v(int64_t i0, int64_t rows, int64_t keys, float* dp, int64_t ldp) const {
+void Bf16Operands::dout_v(int64_t i0, int64_t rows, int64_t keys, float* dp, int64_t ldp,
+                          const Epilogue<float>& epi) const {
   tile_gemm_bf16(rows, keys, d_, 1.0f, {do_rows_.data() + i0 * dp_, dp_, 2}, vt_pairs_.data(), 2 * t_, false, dp, ldp,
-                 {Causal::ColsToRow, i0});
+                 {Causal::ColsToRow, i0}, epi);
 }
 
 void Bf16Operands::take_probs(const float* p, int64_t rows, int64_t keys, int64_t ld) {
@@ -70,9 +72,10 @@ void Bf16Operands::take_probs(const float* p, int64_t rows, int64_t keys, int64_
   pack_pairs_bf16(rows, keys, p_pairs_.data(), F32At{p, ld});
 }
 
-void Bf16Operands::pv(int64_t i0, int64_t rows, int64_t keys, float* out, int64_t ld_out) const {
+void Bf16Operands::pv(int64_t i0, int64_t rows, int64_t keys, float* out, int64_t ld_out,
+                      const Epilogue<float>& epi) const {
   tile_gemm_bf16(rows, d_, keys, 1.0f, {p_rows_.data(), ldp_rows_, 2}, v_pairs_.data(), 2 * d_, false,
-                 out + i0 * ld_out, ld_out, {Causal::KToRow, i0});
+                 out + i0 * ld_out, ld_out, {Causal::KToRow, i0}, epi);
 }
 
 void Bf16Operands::dv(int64_t i0, int64_t rows, int64_t keys, float* dv, int64_t ld) const {

@@ -4,6 +4,7 @@
 //   scores   S[rows, keys]  = scale * Q_blk K^T        (forward and backward's recompute)
 //   pv       O_blk[rows, D] = P V
 //   dout_v   dP[rows, keys] = dO_blk V^T
+// (these three may take an Epilogue, attention_tile_gemm.h: C's rows are the block's rows)
 //   dv       dV[keys, D]   += P^T dO_blk
 //   dq       dQ_blk        += scale * dS K
 //   dk       dK[keys, D]   += scale * dS^T Q_blk
@@ -88,21 +89,23 @@ class FloatOperands {
 
   // dout: the head's dO (backward) or nullptr (forward).
   void load_head(const HeadView<E>& h, const T* dout, int64_t ld_out) {
-    copy_rows(h.q, t_, d_, h.ld_qkv, q_.data());
-    copy_rows(h.k, t_, d_, h.ld_qkv, k_.data());
-    copy_rows(h.v, t_, d_, h.ld_qkv, v_.data());
+    for (int64_t t = 0; t < t_; ++t) {  // q, k, v of a row together: ascending addresses, 1 stream
+      copy_rows(h.q + t * h.ld_qkv, 1, d_, h.ld_qkv, q_.data() + t * d_);
+      copy_rows(h.k + t * h.ld_qkv, 1, d_, h.ld_qkv, k_.data() + t * d_);
+      copy_rows(h.v + t * h.ld_qkv, 1, d_, h.ld_qkv, v_.data() + t * d_);
+    }
     transpose(k_.data(), t_, d_, d_, kt_.data(), ldt_);
     if (!dout) return;
     copy_rows(dout, t_, d_, ld_out, do_.data(), kRound);
     transpose(v_.data(), t_, d_, d_, vt_.data(), ldt_);
   }
-  void scores(int64_t i0, int64_t rows, int64_t keys, T scale, T* s, int64_t lds) const {
+  void scores(int64_t i0, int64_t rows, int64_t keys, T scale, T* s, int64_t lds, const Epilogue<T>& epi = {}) const {
     tile_gemm<T>(rows, keys, d_, scale, {q_.data() + i0 * d_, d_, 1}, kt_.data(), ldt_, false, s, lds,
-                 {Causal::ColsToRow, i0});
+                 {Causal::ColsToRow, i0}, epi);
   }
-  void dout_v(int64_t i0, int64_t rows, int64_t keys, T* dp, int64_t ldp) const {
+  void dout_v(int64_t i0, int64_t rows, int64_t keys, T* dp, int64_t ldp, const Epilogue<T>& epi = {}) const {
     tile_gemm<T>(rows, keys, d_, T(1), {do_.data() + i0 * d_, d_, 1}, vt_.data(), ldt_, false, dp, ldp,
-                 {Causal::ColsToRow, i0});
+                 {Causal::ColsToRow, i0}, epi);
   }
   void take_probs(const T* p, int64_t rows, int64_t keys, int64_t ld) {
     if constexpr (kRound) {  // rounded to bf16 in a copy: the caller's P stays f32 for dS
@@ -114,9 +117,9 @@ class FloatOperands {
       ldp_ = ld;
     }
   }
-  void pv(int64_t i0, int64_t rows, int64_t keys, T* out, int64_t ld_out) const {
+  void pv(int64_t i0, int64_t rows, int64_t keys, T* out, int64_t ld_out, const Epilogue<T>& epi = {}) const {
     tile_gemm<T>(rows, d_, keys, T(1), {p_, ldp_, 1}, v_.data(), d_, false, out + i0 * ld_out, ld_out,
-                 {Causal::KToRow, i0});
+                 {Causal::KToRow, i0}, epi);
   }
   void dv(int64_t i0, int64_t rows, int64_t keys, T* dv, int64_t ld) const {
     tile_gemm<T>(keys, d_, rows, T(1), {p_, 1, ldp_}, do_.data() + i0 * d_, d_, true, dv, ld, {Causal::KFromRow, i0});
@@ -168,10 +171,11 @@ class Bf16Operands {
 
   // dout: the head's f32 dO (backward) or nullptr (forward).
   void load_head(const HeadView<Bits>& h, const float* dout, int64_t ld_out);
-  void scores(int64_t i0, int64_t rows, int64_t keys, float scale, float* s, int64_t lds) const;
-  void dout_v(int64_t i0, int64_t rows, int64_t keys, float* dp, int64_t ldp) const;
+  void scores(int64_t i0, int64_t rows, int64_t keys, float scale, float* s, int64_t lds,
+              const Epilogue<float>& epi = {}) const;
+  void dout_v(int64_t i0, int64_t rows, int64_t keys, float* dp, int64_t ldp, const Epilogue<float>& epi = {}) const;
   void take_probs(const float* p, int64_t rows, int64_t keys, int64_t ld);
-  void pv(int64_t i0, int64_t rows, int64_t keys, float* out, int64_t ld_out) const;
+  void pv(int64_t i0, int64_t rows, int64_t keys, float* out, int64_t ld_out, const Epilogue<float>& epi = {}) const;
   void dv(int64_t i0, int64_t rows, int64_t keys, float* dv, int64_t ld) const;
   void dq(int64_t i0, int64_t rows, int64_t keys, float scale, float* dq, int64_t ld) const;
   void dk(int64_t i0, int64_t rows, int64_t keys, float scale, float* dk, int64_t ld) const;

@@ -15,6 +15,9 @@ float row_max_avx512(const float* x, int64_t n);
 double exp_shifted_sum_avx512(float* x, int64_t n, float shift);  // x = exp(x - shift); returns the sum
 void exp_shifted_avx512(float* x, int64_t n, float shift);        // x = exp(x - shift)
 void transpose_avx512(const float* x, int64_t rows, int64_t cols, int64_t ld, float* xt, int64_t ldt);
+double dot_avx512(const float* x, const float* y, int64_t n);
+float max_lanes(const float* x);  // max of x[0..16)
+void zero_avx512(float* x, int64_t n);
 
 // max_j x[j], j < n
 template <class T>
@@ -38,6 +41,32 @@ void exp_shifted_row(T* x, int64_t n, T shift) {
   if constexpr (sizeof(T) == 4)
     if (avx512_units()) return exp_shifted_avx512(x, n, shift);
   for (int64_t j = 0; j < n; ++j) x[j] = vexp(x[j] - shift);
+}
+
+// x[j] = 0 for j < n (n <= 0: nothing).
+template <class T>
+void zero_row(T* x, int64_t n) {
+  if constexpr (sizeof(T) == 4)
+    if (avx512_units()) return zero_avx512(x, n);
+  for (int64_t j = 0; j < n; ++j) x[j] = T(0);
+}
+
+// max_j x[j], j < 16
+template <class T>
+T max16(const T* x) {
+  if constexpr (sizeof(T) == 4)
+    if (avx512_units()) return max_lanes(x);
+  T m = x[0];
+  for (int l = 1; l < 16; ++l) m = m > x[l] ? m : x[l];
+  return m;
+}
+
+// sum_j x[j] y[j], j < n: f32 products summed in 16 f32 lanes, the lanes in f64.
+template <class T>
+double row_dot(const T* x, const T* y, int64_t n) {
+  if constexpr (sizeof(T) == 4)
+    if (avx512_units()) return dot_avx512(x, y, n);
+  return lane_sum<T>(n, [&](int64_t j) { return x[j] * y[j]; });
 }
 
 // xt[c * ldt + r] = x[r * ld + c]: x [rows, cols] (row stride ld) -> xt [cols, rows] (row stride ldt).

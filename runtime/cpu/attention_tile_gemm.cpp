@@ -14,6 +14,8 @@
 #include <cstring>
 #include <utility>
 
+#include "runtime/cpu/attention_simd.h"
+#include "runtime/cpu/vec_math.h"
 #include "runtime/float16.h"
 
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() through, which -Wuninitialized flags once
@@ -40,14 +42,43 @@ struct Tile {
   bool accumulate;
   TC* c;
   int64_t ldc;
+  // The epilogue (header), its operands at the tile's first row (v, vmax) and entry (x); diag:
+  // RowMax keeps the tile's entry (i, j) where j <= diag + i.
+  typename Epilogue<TC>::Kind epi = Epilogue<TC>::None;
+  const TC* v = nullptr;
+  const TC* x = nullptr;
+  int64_t ldx = 0;
+  TC* vmax = nullptr;
+  int64_t diag = 0;
 };
 
-// C = alpha * acc (+ C): the portable kernels' epilogue.
+// The portable kernels' epilogue: C = alpha * acc (+ C), or the header's Epilogue.
 template <class TC, class TA>
 void store_portable(const Tile<TA, TC>& t, int mr, const TC (*acc)[kNR]) {
+  using E = Epilogue<TC>;
   for (int i = 0; i < mr; ++i) {
     TC* ci = t.c + i * t.ldc;
-    for (int j = 0; j < t.nr; ++j) ci[j] = (t.accumulate ? ci[j] : TC(0)) + t.alpha * acc[i][j];
+    for (int j = 0; j < t.nr; ++j) {
+      TC r = t.alpha * acc[i][j];
+      switch (t.epi) {
+        case E::None:
+          ci[j] = (t.accumulate ? ci[j] : TC(0)) + r;
+          break;
+        case E::Exp:
+          ci[j] = vexp(r - t.v[i]);
+          break;
+        case E::Grad:
+          ci[j] = t.x[i * t.ldx + j] * (r - t.v[i]);
+          break;
+        case E::RowScale:
+          ci[j] = r * t.v[i];
+          break;
+        case E::RowMax:
+          ci[j] = r;
+          if (j <= t.diag + i) t.vmax[16 * i + j % 16] = std::max(t.vmax[16 * i + j % 16], r);
+          break;
+      }
+    }
   }
 }
 
@@ -98,9 +129,10 @@ inline __mmask16 lane_mask(int nr, int v) {
 #define MT_AVX512 __attribute__((target("avx512f")))
 #define MT_AVX512_BF16 __attribute__((target("avx512f,avx512bf16")))
 
-// C = alpha * acc (+ C), masked at the n edge.
+// C = alpha * acc (+ C), masked at the n edge, or the header's Epilogue.
 template <class TA, int MR, int NV>
 MT_AVX512 __attribute__((always_inline)) inline void store_avx512(const Tile<TA, float>& t, __m512 (&acc)[MR][NV]) {
+  using E = Epilogue<float>;
   __m512 alpha = _mm512_set1_ps(t.alpha);
 #pragma GCC unroll 16
   for (int v = 0; v < NV; ++v) {
@@ -109,7 +141,28 @@ MT_AVX512 __attribute__((always_inline)) inline void store_avx512(const Tile<TA,
     for (int i = 0; i < MR; ++i) {
       float* ci = t.c + i * t.ldc + 16 * v;
       __m512 r = _mm512_mul_ps(acc[i][v], alpha);
-      if (t.accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, ci));
+      switch (t.epi) {
+        case E::None:
+          if (t.accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, ci));
+          break;
+        case E::Exp:
+          r = exp16(_mm512_sub_ps(r, _mm512_set1_ps(t.v[i])));
+          break;
+        case E::Grad:
+          r = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, t.x + i * t.ldx + 16 * v),
+                            _mm512_sub_ps(r, _mm512_set1_ps(t.v[i])));
+          break;
+        case E::RowScale:
+          r = _mm512_mul_ps(r, _mm512_set1_ps(t.v[i]));
+          break;
+        case E::RowMax: {
+          int64_t last = t.diag + i - 16 * v;  // the last lane kept
+          __mmask16 keep = last >= 15 ? m : last < 0 ? __mmask16(0) : __mmask16(m & ((2u << last) - 1));
+          float* mx = t.vmax + 16 * i;
+          _mm512_storeu_ps(mx, _mm512_mask_max_ps(_mm512_loadu_ps(mx), keep, _mm512_loadu_ps(mx), r));
+          break;
+        }
+      }
       _mm512_mask_storeu_ps(ci, m, r);
     }
   }
@@ -210,26 +263,44 @@ void k_range(Region r, int64_t i, int64_t mr, int64_t k, int64_t& kb, int64_t& k
 // A's k offset is (k/2)*cs and B's column offset 2*j.
 template <class TA, class TC, class Pick>
 void drive(int64_t m, int64_t n, int64_t k, TC alpha, StridedA<TA> a, const TA* b, int64_t ldb, bool accumulate, TC* c,
-           int64_t ldc, Region region, int kstep, Pick&& pick) {
-  // Row tiles of balanced heights <= kMR (64 rows: 13, 13, 13, 13, 12), not kMR's and a thin rest.
+           int64_t ldc, Region region, const Epilogue<TC>& epi, int kstep, Pick&& pick) {
+  // Row tiles of balanced heights <= kMR (64 rows: 13, 13, 13, 13, 12), not kMR's and a thin rest:
+  // tile r holds rows [m r / tiles, m (r + 1) / tiles).
   int64_t tiles = (m + kMR - 1) / kMR;
-  for (int64_t tile = 0, i = 0; tile < tiles; ++tile) {
-    int mr = int((m * (tile + 1)) / tiles - i);
+  auto run = [&](int64_t i, int mr, int64_t j, int nr, int64_t kb, int64_t ke) {
+    Tile<TA, TC> t{kb, ke, a.p + i * a.rs, a.rs, a.cs, b + j * kstep, ldb, nr, alpha, accumulate, c + i * ldc + j, ldc};
+    if (epi.kind != Epilogue<TC>::None) {
+      t.epi = epi.kind;
+      t.v = epi.v ? epi.v + i : nullptr;
+      t.x = epi.x ? epi.x + i * epi.ldx + j : nullptr;
+      t.ldx = epi.ldx;
+      t.vmax = epi.vmax ? epi.vmax + 16 * i : nullptr;
+      t.diag = region.off + i - j;
+    }
+    pick(mr, nr)(t);
+  };
+  if (region.kind == Causal::ColsToRow) {
+    // k is the head size (scores, dP): column tiles outside, so a panel of B (k x 32) serves all
+    // the row tiles from L1. Columns up to each row tile's last diagonal entry only.
+    int64_t ke = kstep == 2 ? (k + 1) & ~int64_t(1) : k;
+    for (int64_t j = 0; j < n; j += kNR)
+      for (int64_t tile = 0; tile < tiles; ++tile) {
+        int64_t i = m * tile / tiles;
+        int mr = int(m * (tile + 1) / tiles - i);
+        int64_t n_end = std::min(n, region.off + i + mr);
+        if (j < n_end) run(i, mr, j, int(std::min<int64_t>(kNR, n_end - j)), 0, ke);
+      }
+    return;
+  }
+  for (int64_t tile = 0; tile < tiles; ++tile) {
+    int64_t i = m * tile / tiles;
+    int mr = int(m * (tile + 1) / tiles - i);
     int64_t kb, ke;
     k_range(region, i, mr, k, kb, ke);
     if (kstep == 2) kb &= ~int64_t(1), ke = (ke + 1) & ~int64_t(1);
     if (ke <= kb) kb = ke = 0;  // nothing to sum: C = 0, or unchanged when accumulating
-    if (ke > kb || !accumulate) {
-      // ColsToRow: columns up to the tile's last row's diagonal only (the last tile in part).
-      int64_t n_end = region.kind == Causal::ColsToRow ? std::min(n, region.off + i + mr) : n;
-      for (int64_t j = 0; j < n_end; j += kNR) {
-        int nr = int(std::min<int64_t>(kNR, n_end - j));
-        Tile<TA, TC> t{kb,    ke,         a.p + i * a.rs,  a.rs, a.cs, b + j * kstep, ldb, nr,
-                       alpha, accumulate, c + i * ldc + j, ldc};
-        pick(mr, nr)(t);
-      }
-    }
-    i += mr;
+    if (ke > kb || !accumulate)
+      for (int64_t j = 0; j < n; j += kNR) run(i, mr, j, int(std::min<int64_t>(kNR, n - j)), kb, ke);
   }
 }
 
@@ -290,9 +361,9 @@ void reset_bf16_path() {
 
 template <>
 void tile_gemm<float>(int64_t m, int64_t n, int64_t k, float alpha, StridedA<float> a, const float* b, int64_t ldb,
-                      bool accumulate, float* c, int64_t ldc, Region region) {
+                      bool accumulate, float* c, int64_t ldc, Region region, const Epilogue<float>& epi) {
   bool simd = avx512_units();
-  drive(m, n, k, alpha, a, b, ldb, accumulate, c, ldc, region, 1, [&](int mr, int nr) {
+  drive(m, n, k, alpha, a, b, ldb, accumulate, c, ldc, region, epi, 1, [&](int mr, int nr) {
     using TileT = Tile<float, float>;
     if (!simd) return kKernels<TileT, PortableF32>[mr - 1];
     return nr > 16 ? kKernels<TileT, Avx512Two>[mr - 1] : kKernels<TileT, Avx512One>[mr - 1];
@@ -301,15 +372,15 @@ void tile_gemm<float>(int64_t m, int64_t n, int64_t k, float alpha, StridedA<flo
 
 template <>
 void tile_gemm<double>(int64_t m, int64_t n, int64_t k, double alpha, StridedA<double> a, const double* b, int64_t ldb,
-                       bool accumulate, double* c, int64_t ldc, Region region) {
-  drive(m, n, k, alpha, a, b, ldb, accumulate, c, ldc, region, 1,
+                       bool accumulate, double* c, int64_t ldc, Region region, const Epilogue<double>& epi) {
+  drive(m, n, k, alpha, a, b, ldb, accumulate, c, ldc, region, epi, 1,
         [](int mr, int) { return kKernels<Tile<double, double>, PortableF64>[mr - 1]; });
 }
 
 void tile_gemm_bf16(int64_t m, int64_t n, int64_t k, float alpha, StridedA<uint16_t> a, const uint16_t* b, int64_t ldb,
-                    bool accumulate, float* c, int64_t ldc, Region region) {
+                    bool accumulate, float* c, int64_t ldc, Region region, const Epilogue<float>& epi) {
   bool simd = bf16_units();
-  drive(m, n, k, alpha, a, b, ldb, accumulate, c, ldc, region, 2, [&](int mr, int nr) {
+  drive(m, n, k, alpha, a, b, ldb, accumulate, c, ldc, region, epi, 2, [&](int mr, int nr) {
     using TileT = Tile<uint16_t, float>;
     if (!simd) return kKernels<TileT, PortableBf16Kernel>[mr - 1];
     return nr > 16 ? kKernels<TileT, Bf16Two>[mr - 1] : kKernels<TileT, Bf16One>[mr - 1];

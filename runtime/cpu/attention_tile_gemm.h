@@ -39,14 +39,33 @@ struct StridedA {
   int64_t rs, cs;
 };
 
+// What a tile writes from its sums acc(i, j) while they are still in registers (without
+// accumulate; i, j: C's row and column), so the softmax's row passes need not read C again:
+//   None      C = alpha * acc
+//   Exp       C = exp(alpha * acc - v[i])             P from the scores and lse (backward)
+//   Grad      C = x[i*ldx + j] * (alpha * acc - v[i])  dS = P * (dP - delta)
+//   RowScale  C = alpha * acc * v[i]                   the output rows' 1/sum (forward)
+//   RowMax    C = alpha * acc, and vmax[16 i + j % 16] = max(itself, C(i, j)) over the columns
+//             j <= region.off + i (ColsToRow): the scores' row maxima, 16 lanes a row
+// exp as attention_rows.h's exp rows: the values equal those of a separate pass over C. Columns a
+// ColsToRow region skips are not written (the caller zeroes them).
+template <class T>
+struct Epilogue {
+  enum Kind { None, Exp, Grad, RowScale, RowMax } kind = None;
+  const T* v = nullptr;
+  const T* x = nullptr;
+  int64_t ldx = 0;
+  T* vmax = nullptr;
+};
+
 template <class T>
 void tile_gemm(int64_t m, int64_t n, int64_t k, T alpha, StridedA<T> a, const T* b, int64_t ldb, bool accumulate, T* c,
-               int64_t ldc, Region region);
+               int64_t ldc, Region region, const Epilogue<T>& epi = {});
 
 // The bf16 form (uint16_t bits). Needs bf16_units(); k may be odd (the operands are zero-padded
 // to the next even k).
 void tile_gemm_bf16(int64_t m, int64_t n, int64_t k, float alpha, StridedA<uint16_t> a, const uint16_t* b, int64_t ldb,
-                    bool accumulate, float* c, int64_t ldc, Region region);
+                    bool accumulate, float* c, int64_t ldc, Region region, const Epilogue<float>& epi = {});
 
 // Whether the CPU has AVX512-BF16 (tile_gemm_bf16 runs it), and whether tile_gemm uses AVX-512.
 // MOETRAIN_ATTENTION_KERNEL=portable in the environment turns both off (tests: the fallback paths).

@@ -55,36 +55,48 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
     const I* pt = targets.data<I>();
     check_vocab_ids("cross_entropy_backward", "targets", pt, n, v, shard);
     const T *pl = logits.data<T>(), *plse = lse.data<T>(), *pdl = dlosses.data<T>();
-    // Row i of dlogits, computed in T and stored as O (T, or bf16 / f16 rounded as they are stored).
-    auto rows = [&](auto* pd) {
+    // Row i of dlogits, computed in T and stored as O: T (accumulated or written), or rounded to
+    // bf16 / f16 as it is stored (written only). `round` maps a T value to O.
+    auto rows = [&](auto* pd, auto round) {
       using O = std::remove_pointer_t<decltype(pd)>;
       parallel_for(n, 4 * v, [&](int64_t s, int64_t e) {
-        std::vector<T> buffer(std::is_same_v<O, T> ? 0 : size_t(v));
         for (int64_t i = s; i < e; ++i) {
           T g = pdl[i];
           const T* row = pl + i * v;
-          T* out = std::is_same_v<O, T> ? reinterpret_cast<T*>(pd + i * v) : buffer.data();
-          if (g == T(0) && accumulate) continue;
+          O* out = pd + i * v;
           if (g == T(0)) {
-            std::fill(out, out + v, T(0));
-          } else {
-            T l = plse[i];
+            if (!accumulate) std::fill(out, out + v, round(T(0)));
+            continue;
+          }
+          T l = plse[i];
+          int64_t col = shard.row(int64_t(pt[i]), v);
+          if constexpr (std::is_same_v<O, T>) {
             if (accumulate)
               for (int64_t j = 0; j < v; ++j) out[j] += g * vexp(row[j] - l);
             else
               for (int64_t j = 0; j < v; ++j) out[j] = g * vexp(row[j] - l);
-            int64_t col = shard.row(int64_t(pt[i]), v);
             if (col >= 0) out[col] -= g;
+          } else {  // the row in T first (a thread's buffer, in cache), then rounded into out
+            thread_local std::vector<T> buffer;
+            if (buffer.size() < size_t(v)) buffer.resize(size_t(v));
+            T* b = buffer.data();
+            for (int64_t j = 0; j < v; ++j) b[j] = g * vexp(row[j] - l);
+            if (col >= 0) b[col] -= g;
+            for (int64_t j = 0; j < v; ++j) out[j] = round(b[j]);
           }
-          if constexpr (!std::is_same_v<O, T>) round_into(out, pd + i * v, v);
         }
       });
     };
     if constexpr (std::is_same_v<T, float>) {  // (ops::cross_entropy_backward allows 16-bit for f32 only)
-      if (dlogits.dtype() == DType::BF16) return rows(dlogits.data<bf16>());
-      if (dlogits.dtype() == DType::F16) return rows(dlogits.data<f16>());
+      if (dlogits.dtype() == DType::BF16)
+        return rows(dlogits.data<bf16>(), [](float x) {
+          bf16 b;
+          b.bits = bf16_bits_vectorizable(x);
+          return b;
+        });
+      if (dlogits.dtype() == DType::F16) return rows(dlogits.data<f16>(), [](float x) { return f16(x); });
     }
-    rows(dlogits.data<T>());
+    rows(dlogits.data<T>(), [](T x) { return x; });
   });
 }
 

@@ -10,14 +10,16 @@
 
 namespace mt::cpu {
 
+// One value's bf16 bits (float16.h's float_to_bf16_bits without its branch).
+inline uint16_t bf16_bits_vectorizable(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, quiet_nan = (u >> 16) | 0x40u;
+  return uint16_t((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
+}
+
 inline void round_into(const float* s, bf16* d, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t u;
-    std::memcpy(&u, s + i, sizeof u);
-    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, quiet_nan = (u >> 16) | 0x40u;
-    uint16_t bits = uint16_t((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
-    d[i].bits = bits;
-  }
+  for (int64_t i = 0; i < n; ++i) d[i].bits = bf16_bits_vectorizable(s[i]);
 }
 
 inline void round_into(const float* s, f16* d, int64_t n) {

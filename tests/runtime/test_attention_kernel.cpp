@@ -3,13 +3,14 @@
 // multiple of the 64-row block, more heads than threads, with and without dropout, on the AVX-512
 // and the portable paths; bf16 operands (precision: bf16) against the f64 attention of the rounded
 // q, k, v, on both bf16 paths (widened to f32, VDPBF16PS dot products); the same bits from run to
-// run and for 1 or 2 threads.
+// run and for 1 or 2 threads; the micro-kernels' epilogues against plain passes over C.
 #include <omp.h>
 
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 
+#include "runtime/cpu/attention_rows.h"
 #include "runtime/cpu/attention_tile_gemm.h"
 #include "runtime/dropout_mask.h"
 #include "runtime/ops.h"
@@ -195,20 +196,76 @@ TEST_CASE("attention kernel: the bf16 paths agree up to f32 summation order", "[
 }
 
 TEST_CASE("attention kernel: the same bits on every run and for 1 or 2 threads", "[attention][runtime]") {
-  Case k{3, 100, 4, 64, 0.1};
-  for (DType dt : {DType::F32, DType::BF16}) {
-    Tensor qkv = testutil::random({k.bsz, k.t_len, 3 * k.heads * k.d}, DType::F32, 31).to(dt);
-    Tensor dout = testutil::random({k.bsz, k.t_len, k.heads * k.d}, DType::F32, 32);
-    int saved = omp_get_max_threads();
-    omp_set_num_threads(1);
-    Result one = run_op(k, qkv, dout, dropout_of(k));
-    omp_set_num_threads(2);
-    Result a = run_op(k, qkv, dout, dropout_of(k)), b = run_op(k, qkv, dout, dropout_of(k));
-    omp_set_num_threads(saved);
-    CHECK(same_bits(a.out, b.out));
-    CHECK(same_bits(a.dqkv, b.dqkv));
-    CHECK(same_bits(a.out, one.out));
-    CHECK(same_bits(a.lse, one.lse));
-    CHECK(same_bits(a.dqkv, one.dqkv));
+  for (double p : {0.1, 0.0})
+    for (DType dt : {DType::F32, DType::BF16}) {
+      Case k{3, 100, 4, 64, p};
+      INFO("dropout " << p << (dt == DType::BF16 ? " bf16" : " f32"));
+      Tensor qkv = testutil::random({k.bsz, k.t_len, 3 * k.heads * k.d}, DType::F32, 31).to(dt);
+      Tensor dout = testutil::random({k.bsz, k.t_len, k.heads * k.d}, DType::F32, 32);
+      int saved = omp_get_max_threads();
+      omp_set_num_threads(1);
+      Result one = run_op(k, qkv, dout, dropout_of(k));
+      omp_set_num_threads(2);
+      Result a = run_op(k, qkv, dout, dropout_of(k)), b = run_op(k, qkv, dout, dropout_of(k));
+      omp_set_num_threads(saved);
+      CHECK(same_bits(a.out, b.out));
+      CHECK(same_bits(a.dqkv, b.dqkv));
+      CHECK(same_bits(a.out, one.out));
+      CHECK(same_bits(a.lse, one.lse));
+      CHECK(same_bits(a.dqkv, one.dqkv));
+    }
+}
+
+namespace {
+
+// The epilogues of one tile GEMM (C [m, n] = alpha A B, a ColsToRow region from row `off`) against
+// the plain product C0 and a pass over it, on the entries the region computes (j <= off + i): the
+// same values bit for bit.
+template <class T>
+void check_epilogues(bool portable) {
+  using Epi = cpu::attn::Epilogue<T>;
+  PathScope scope(portable);
+  const int64_t m = 29, n = 77, k = 19, off = 40, ld = 80;
+  uint64_t state = 12345;
+  auto next = [&] {  // uniform in [-2, 2)
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return T(double(state >> 11) / double(1ull << 53) * 4.0 - 2.0);
+  };
+  std::vector<T> a(size_t(m * k)), b(size_t(k * n)), x(size_t(m * ld)), v(static_cast<size_t>(m));
+  for (auto* w : {&a, &b, &x, &v})
+    for (T& e : *w) e = next();
+  T alpha = T(0.375);
+  cpu::attn::Region region{cpu::attn::Causal::ColsToRow, off};
+  auto run = [&](const Epi& epi) {
+    std::vector<T> c(size_t(m * ld), T(0));
+    cpu::attn::tile_gemm<T>(m, n, k, alpha, {a.data(), k, 1}, b.data(), n, false, c.data(), ld, region, epi);
+    return c;
+  };
+  std::vector<T> c0 = run({});
+  std::vector<T> vmax(size_t(16 * m), T(-INFINITY));
+  std::vector<T> exp = run({Epi::Exp, v.data()}), grad = run({Epi::Grad, v.data(), x.data(), ld}),
+                 scaled = run({Epi::RowScale, v.data()}), maxed = run({Epi::RowMax, nullptr, nullptr, 0, vmax.data()});
+  for (int64_t i = 0; i < m; ++i) {
+    int64_t valid = std::min(n, off + i + 1);
+    std::vector<T> row(c0.begin() + i * ld, c0.begin() + i * ld + valid);
+    cpu::attn::exp_shifted_row(row.data(), valid, v[size_t(i)]);
+    T mx = T(-INFINITY);
+    for (int64_t j = 0; j < valid; ++j) {
+      size_t at = size_t(i * ld + j);
+      INFO("row " << i << " column " << j << (portable ? " portable" : " SIMD"));
+      REQUIRE(exp[at] == row[size_t(j)]);
+      REQUIRE(grad[at] == x[at] * (c0[at] - v[size_t(i)]));
+      REQUIRE(scaled[at] == c0[at] * v[size_t(i)]);
+      REQUIRE(maxed[at] == c0[at]);
+      mx = std::max(mx, c0[at]);
+    }
+    REQUIRE(cpu::attn::max16(vmax.data() + 16 * i) == mx);
   }
+}
+
+}  // namespace
+
+TEST_CASE("attention kernel: tile epilogues equal a pass over the product", "[attention][runtime]") {
+  for (bool portable : {false, true}) check_epilogues<float>(portable);
+  check_epilogues<double>(true);
 }

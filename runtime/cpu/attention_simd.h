@@ -1,0 +1,29 @@
+// AVX-512 helpers shared by the attention's row operations (attention_rows.cpp) and the epilogues
+// of its micro-kernels (attention_tile_gemm.cpp). Include only from files compiled for x86-64;
+// the functions carry their own target attribute.
+#pragma once
+
+#include <immintrin.h>
+
+#include <initializer_list>
+
+namespace mt::cpu::attn {
+
+// vexp<float> (vec_math.h) on 16 lanes: exp(x) = 2^n * 2^f, n = round(x log2 e), the same
+// degree-7 polynomial; below -87.3 exactly 0, above 88.3 saturated.
+__attribute__((target("avx512f"), always_inline)) inline __m512 exp16(__m512 x) {
+  __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 y = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), xc);
+  y = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860682030941723e-06f), y);
+  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+  for (float c : {1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 6.0f, 0.5f, 1.0f, 1.0f})
+    p = _mm512_fmadd_ps(p, y, _mm512_set1_ps(c));
+  __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  __m512 r = _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+  __mmask16 under = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
+  return _mm512_mask_blend_ps(under, r, _mm512_setzero_ps());
+}
+
+}  // namespace mt::cpu::attn
