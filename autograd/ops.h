@@ -60,8 +60,13 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tens
 // The same over logits that hold a vocabulary shard: `complete(lse, target_logits)` turns the
 // shard's per-row values into the whole vocabulary's before the loss is formed (tensor
 // parallelism all-reduces them, parallel/tensor_parallel.h); the backward needs nothing more.
+// expected_dout (non-zero, the whole vocabulary): the gradient the backward is expected to bring
+// (the trainer's loss seed); the logits' gradient for it is then computed with the forward, in one
+// pass over the logits (ops::cross_entropy_fused), and used when the backward brings exactly that
+// (the same bits), recomputed otherwise.
 Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tensor& loss_mask, const VocabShard& shard,
-                       const std::function<void(Tensor& lse, Tensor& target_logits)>& complete);
+                       const std::function<void(Tensor& lse, Tensor& target_logits)>& complete,
+                       double expected_dout = 0);
 
 // The masked mean of the losses: weights m_n / sum(m) over n rows (1/n without a mask), and
 // sum_n w_n loss_n over the rows of non-zero weight (a masked row's infinite loss cannot make NaN).

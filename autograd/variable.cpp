@@ -4,13 +4,29 @@
 
 namespace mt {
 
+DType GradSlot::first_write_dtype(bool may_round) const {
+  bool rounded = may_round && cell_->rounded_reader != DType::F32 && cell_->dtype == DType::F32;
+  return rounded ? cell_->rounded_reader : cell_->dtype;
+}
+
 Tensor& GradSlot::grad_for_update(bool* accumulate, bool may_round) const {
   check_graph_alive();
   *accumulate = cell_->grad.defined();
   if (*accumulate) return grad_ref();  // (widened first if a rounded contribution is there)
-  bool rounded = may_round && cell_->rounded_reader != DType::F32 && cell_->dtype == DType::F32;
-  cell_->grad = Tensor::empty(cell_->shape, rounded ? cell_->rounded_reader : cell_->dtype, cell_->device);
+  cell_->grad = Tensor::empty(cell_->shape, first_write_dtype(may_round), cell_->device);
   return cell_->grad;
+}
+
+void GradSlot::take_or_add(const Tensor& g) const {
+  check_graph_alive();
+  MT_CHECK(g.shape() == cell_->shape, "take_or_add: a gradient ", g.str(), " for a value of shape ",
+           shape_str(cell_->shape));
+  if (!cell_->grad.defined()) {
+    cell_->grad = g;
+    return;
+  }
+  Tensor& grad = grad_ref();
+  ops::add_(grad, g.dtype() == grad.dtype() ? g : g.to(grad.dtype()));
 }
 
 void GradSlot::accumulate(const Tensor& g, double alpha) const {

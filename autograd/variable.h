@@ -36,6 +36,11 @@ class GradSlot {
   // grad += alpha * g (g shaped like the value): written as alpha * g when it is the first
   // contribution (one pass, no zero fill).
   void accumulate(const Tensor& g, double alpha = 1.0) const;
+  // grad += g, where g (a whole gradient made ahead, of dtype first_write_dtype(true)) becomes
+  // the gradient itself when it is the first contribution (no copy).
+  void take_or_add(const Tensor& g) const;
+  // The dtype grad_for_update(&a, may_round) gives a first contribution.
+  DType first_write_dtype(bool may_round) const;
 
  private:
   friend class Variable;

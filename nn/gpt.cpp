@@ -178,8 +178,8 @@ LossParts GptModel::loss_parts(const Tensor& tokens, const Tensor& labels, const
   std::vector<Variable> aux;
   parts.logits = forward(tokens, mode, &aux, &parts.layers);
   auto on_device = [&](const Tensor& t) { return !t.defined() || t.device() == cfg_.device ? t : t.to(cfg_.device); };
-  Variable lm =
-      parallel::vocab_parallel_cross_entropy(parts.logits, on_device(labels), on_device(loss_mask), cfg_.tensor_group);
+  Variable lm = parallel::vocab_parallel_cross_entropy(parts.logits, on_device(labels), on_device(loss_mask),
+                                                       cfg_.tensor_group, mode.loss_grad);
   parts.lm_loss = lm.value().item();
   parts.total = lm;
   for (const Variable& a : aux) {

@@ -51,6 +51,10 @@ struct GptConfig {
 struct ForwardMode {
   bool training = false;
   int64_t first_sample = 0;
+  // The gradient the backward will bring to the LM loss, when known before it (the trainer's loss
+  // seed; 0: unknown): the cross-entropy then makes the logits' gradient with its forward, in one
+  // pass over the logits (autograd/ops.h cross_entropy).
+  double loss_grad = 0;
 };
 
 // The parts of a training loss: total = lm + moe_loss_coeff * sum of the layers' aux losses.

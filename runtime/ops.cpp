@@ -325,11 +325,12 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& 
       ->cross_entropy_forward(logits.flatten_to_2d(), targets, shard, lse, target_logits);
 }
 
-void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& dlosses,
-                            Tensor& dlogits, const VocabShard& shard, bool accumulate) {
-  OpCheck chk("cross_entropy_backward");
-  // dlogits may be bf16/f16 when written (not accumulated) from f32 logits: the gradient rounded
-  // as it is stored, for a reader that multiplies it as a 16-bit GEMM operand.
+namespace {
+// The cross-entropy gradient's arguments (backward and fused). dlogits may be bf16/f16 when
+// written (not accumulated) from f32 logits: the gradient rounded as it is stored, for a reader
+// that multiplies it as a 16-bit GEMM operand.
+void check_cross_entropy_gradient(OpCheck& chk, const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                                  const Tensor& dlosses, const Tensor& dlogits, bool accumulate) {
   bool rounded = dlogits.defined() && is_half_precision(dlogits.dtype());
   chk.arg("logits", logits).index_arg("targets", targets).arg("lse", lse).arg("dlosses", dlosses);
   if (!rounded) chk.out("dlogits", dlogits);
@@ -341,9 +342,27 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
   int64_t n = logits.numel() / std::max<int64_t>(logits.size(-1), 1);
   chk.require(same_shape(logits, dlogits) && targets.numel() == n && lse.numel() == n && dlosses.numel() == n,
               "dlogits like logits [N,V]; targets, lse and dlosses [N]");
+}
+}  // namespace
+
+void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& dlosses,
+                            Tensor& dlogits, const VocabShard& shard, bool accumulate) {
+  OpCheck chk("cross_entropy_backward");
+  check_cross_entropy_gradient(chk, logits, targets, lse, dlosses, dlogits, accumulate);
   check_vocab_shard(chk, shard, logits.size(-1));
   backend_of(logits, "cross_entropy_backward")
       ->cross_entropy_backward(logits.flatten_to_2d(), targets, shard, lse, dlosses, accumulate, dlogits);
+}
+
+void cross_entropy_fused(const Tensor& logits, const Tensor& targets, const Tensor& dlosses, Tensor& lse,
+                         Tensor& target_logits, Tensor& dlogits) {
+  OpCheck chk("cross_entropy_fused");
+  check_cross_entropy_gradient(chk, logits, targets, lse, dlosses, dlogits, false);
+  chk.out("target_logits", target_logits);
+  chk.require(target_logits.numel() == lse.numel() && target_logits.dtype() == logits.dtype(),
+              "target_logits [N] like lse");
+  backend_of(logits, "cross_entropy_fused")
+      ->cross_entropy_fused(logits.flatten_to_2d(), targets, dlosses, lse, target_logits, dlogits);
 }
 
 namespace {

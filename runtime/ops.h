@@ -78,6 +78,11 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& 
                            const VocabShard& shard = {});
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& dlosses,
                             Tensor& dlogits, const VocabShard& shard = {}, bool accumulate = true);
+// The forward and the backward in one pass over the logits, when dlosses is known before the
+// backward (the whole vocabulary): the same lse, target_logits and dlogits (written; f32, or
+// bf16/f16 for f32 logits) as cross_entropy_forward then cross_entropy_backward.
+void cross_entropy_fused(const Tensor& logits, const Tensor& targets, const Tensor& dlosses, Tensor& lse,
+                         Tensor& target_logits, Tensor& dlogits);
 
 // Knowledge distillation (runtime/cpu/distillation.cpp): a, b [N,V] student and teacher logits,
 // scale = 1/T. lse [N] = logsumexp(scale x); out [N] = sum_v softmax(scale b)_v * scale (b - a)

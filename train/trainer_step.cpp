@@ -76,7 +76,12 @@ StepResult Trainer::train_step() {
       data::MicroBatch mb = next_micro_batch();
       Tensor inputs, labels;
       split_tokens(mb.tokens, inputs, labels, r.seq_length, &mb.loss_mask);
-      nn::LossParts parts = model_->loss_parts(inputs, labels, mb.loss_mask, {true, mb.first_sample});
+      // the LM loss's gradient is the seed below (total = lm + aux terms + kd): known now, so the
+      // cross-entropy makes the logits' gradient with its forward (not with a teacher, whose KD
+      // term reads the same logits and would keep that gradient alive through its own backward)
+      double seed_value = loss_scale / double(accumulation_);
+      nn::LossParts parts =
+          model_->loss_parts(inputs, labels, mb.loss_mask, {true, mb.first_sample, teacher_ ? 0.0 : seed_value});
       r.lm_loss += parts.lm_loss;
       r.aux_loss += parts.aux_loss;
       add_layer_loads(r.layers, parts.layers);
@@ -88,7 +93,7 @@ StepResult Trainer::train_step() {
         r.kd_loss += kd.value().item();
         total = ag::add(total, kd);
       }
-      Tensor seed = Tensor::scalar(loss_scale / double(accumulation_), total.dtype());
+      Tensor seed = Tensor::scalar(seed_value, total.dtype());
       current_tape().backward(total, &seed);
     }
   }

@@ -28,7 +28,7 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tens
 }
 
 Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tensor& loss_mask, const VocabShard& shard,
-                       const std::function<void(Tensor& lse, Tensor& target_logits)>& complete) {
+                       const std::function<void(Tensor& lse, Tensor& target_logits)>& complete, double expected_dout) {
   require_defined("cross_entropy", {{"logits", &logits}});
   const Tensor& lv = logits.value();
   MT_CHECK(lv.dim() >= 2, "cross_entropy: expected logits [..., V]; got logits ", lv.str());
@@ -37,19 +37,42 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tens
            " needs one entry per row of logits ", lv.str());
   Tensor lse = Tensor::empty({n}, lv.dtype(), lv.device());
   Tensor target_logits = Tensor::empty({n}, lv.dtype(), lv.device());
-  ops::cross_entropy_forward(lv, targets, lse, target_logits, shard);
-  if (complete) complete(lse, target_logits);
   Tensor weights = mean_weights(loss_mask, n, lv.dtype(), lv.device());
+  // dlosses for an upstream gradient d, as the backward forms them (so a gradient made ahead for
+  // the expected d has the bits the backward would compute)
+  auto dlosses_for = [weights](double d) {
+    Tensor dlosses = weights.clone();
+    ops::scale_(dlosses, d);
+    return dlosses;
+  };
+  bool ahead = expected_dout != 0 && !complete && shard.start == 0 && shard.total == 0 && any_requires_grad({&logits});
+  Tensor made_ahead;  // the logits' gradient for dout == expected
+  double expected = ahead ? Tensor::scalar(expected_dout, lv.dtype(), lv.device()).item() : 0.0;  // as dout holds it
+  if (ahead) {
+    made_ahead = Tensor::empty(lv.shape(), logits.grad_slot().first_write_dtype(/*may_round=*/true), lv.device());
+    ops::cross_entropy_fused(lv, targets, dlosses_for(expected), lse, target_logits, made_ahead);
+  } else {
+    ops::cross_entropy_forward(lv, targets, lse, target_logits, shard);
+    if (complete) complete(lse, target_logits);
+  }
   double loss = weighted_sum(ops::binary(BinaryOp::Sub, lse, target_logits), weights);
   Variable out(Tensor::scalar(loss, lv.dtype(), lv.device()));
   if (any_requires_grad({&logits})) {
-    record_op("cross_entropy", out, [s = logits.grad_slot(), lv, targets, lse, weights, shard](const Tensor& dout) {
-      Tensor dlosses = weights.clone();
-      ops::scale_(dlosses, dout.item());
-      bool accumulate = true;
-      Tensor& dlogits = s.grad_for_update(&accumulate, /*may_round=*/true);
-      ops::cross_entropy_backward(lv, targets, lse, dlosses, dlogits, shard, accumulate);
-    });
+    record_op(
+        "cross_entropy", out,
+        [s = logits.grad_slot(), lv, targets, lse, shard, dlosses_for, made_ahead, expected](const Tensor& dout) {
+          double d = dout.item();
+          // (a rounded gradient made ahead is taken only as the first contribution: added to another,
+          // the f32 sum is what the reader must round)
+          if (made_ahead.defined() && d == expected && (!s.grad().defined() || made_ahead.dtype() == lv.dtype())) {
+            s.take_or_add(made_ahead);
+            return;
+          }
+          Tensor dlosses = dlosses_for(d);
+          bool accumulate = true;
+          Tensor& dlogits = s.grad_for_update(&accumulate, /*may_round=*/true);
+          ops::cross_entropy_backward(lv, targets, lse, dlosses, dlogits, shard, accumulate);
+        });
   }
   return out;
 }

@@ -7,6 +7,8 @@
 //             rows with dlosses[n] == 0 (masked tokens) are skipped (zeroed when not accumulating);
 //             a bf16/f16 dlogits (f32 logits, not accumulating) gets each row computed in f32 and
 //             rounded as it is stored (autograd/variable.h set_rounded_reader)
+//   fused:    both for each row while it is in cache (dlosses known before the backward; the
+//             whole vocabulary): the same lse, target_logits and dlogits bits as the two above
 // With a vocabulary shard (columns [start, start + V) of the vocabulary) a target in another
 // shard has target logit 0 and no onehot term; the backward takes the lse of the whole row.
 #include <algorithm>
@@ -22,6 +24,57 @@
 #include "runtime/dispatch.h"
 
 namespace mt::cpu {
+namespace {
+
+// log sum_j exp(row[j]) of one row of v logits.
+template <class T>
+T row_logsumexp(const T* row, int64_t v) {
+  T mx = lane_max(row, v);
+  double sum = lane_sum<T>(v, [&](int64_t j) { return vexp(row[j] - mx); });
+  return mx + T(std::log(sum));
+}
+
+// One row of dlogits: out = g * (exp(row - l) - onehot(col)) written (or added, `accumulate`; O ==
+// T only), computed in T and stored as O through `round` (T -> O). g == 0: zeros (or nothing).
+template <class T, class O, class Round>
+void row_gradient(const T* row, int64_t v, T g, T l, int64_t col, bool accumulate, Round round, O* out) {
+  if (g == T(0)) {
+    if (!accumulate) std::fill(out, out + v, round(T(0)));
+    return;
+  }
+  if constexpr (std::is_same_v<O, T>) {
+    if (accumulate)
+      for (int64_t j = 0; j < v; ++j) out[j] += g * vexp(row[j] - l);
+    else
+      for (int64_t j = 0; j < v; ++j) out[j] = g * vexp(row[j] - l);
+    if (col >= 0) out[col] -= g;
+  } else {  // the row in T first (a thread's buffer, in cache), then rounded into out (one loop
+            // doing both measured slower)
+    thread_local std::vector<T> buffer;
+    if (buffer.size() < size_t(v)) buffer.resize(size_t(v));
+    T* b = buffer.data();
+    for (int64_t j = 0; j < v; ++j) b[j] = g * vexp(row[j] - l);
+    if (col >= 0) b[col] -= g;
+    for (int64_t j = 0; j < v; ++j) out[j] = round(b[j]);
+  }
+}
+
+// Calls f(O* dlogits, round) with dlogits' element type: T, or (for f32 logits) bf16 / f16.
+template <class T, class F>
+void with_gradient_type(Tensor& dlogits, F&& f) {
+  if constexpr (std::is_same_v<T, float>) {  // (ops allows 16-bit gradients for f32 logits only)
+    if (dlogits.dtype() == DType::BF16)
+      return f(dlogits.data<bf16>(), [](float x) {
+        bf16 b;
+        b.bits = bf16_bits_vectorizable(x);
+        return b;
+      });
+    if (dlogits.dtype() == DType::F16) return f(dlogits.data<f16>(), [](float x) { return f16(x); });
+  }
+  f(dlogits.data<T>(), [](T x) { return x; });
+}
+
+}  // namespace
 
 void CpuBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targets, const VocabShard& shard,
                                        Tensor& lse, Tensor& target_logits) {
@@ -36,9 +89,7 @@ void CpuBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targe
     parallel_for(n, 4 * v, [&](int64_t s, int64_t e) {
       for (int64_t i = s; i < e; ++i) {
         const T* row = pl + i * v;
-        T mx = lane_max(row, v);
-        double sum = lane_sum<T>(v, [&](int64_t j) { return vexp(row[j] - mx); });
-        plse[i] = mx + T(std::log(sum));
+        plse[i] = row_logsumexp(row, v);
         int64_t col = shard.row(int64_t(pt[i]), v);
         ptl[i] = col >= 0 ? row[col] : T(0);
       }
@@ -55,48 +106,37 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
     const I* pt = targets.data<I>();
     check_vocab_ids("cross_entropy_backward", "targets", pt, n, v, shard);
     const T *pl = logits.data<T>(), *plse = lse.data<T>(), *pdl = dlosses.data<T>();
-    // Row i of dlogits, computed in T and stored as O: T (accumulated or written), or rounded to
-    // bf16 / f16 as it is stored (written only). `round` maps a T value to O.
-    auto rows = [&](auto* pd, auto round) {
-      using O = std::remove_pointer_t<decltype(pd)>;
+    with_gradient_type<T>(dlogits, [&](auto* pd, auto round) {
+      parallel_for(n, 4 * v, [&](int64_t s, int64_t e) {
+        for (int64_t i = s; i < e; ++i)
+          row_gradient(pl + i * v, v, pdl[i], plse[i], shard.row(int64_t(pt[i]), v), accumulate, round, pd + i * v);
+      });
+    });
+  });
+}
+
+void CpuBackend::cross_entropy_fused(const Tensor& logits, const Tensor& targets, const Tensor& dlosses, Tensor& lse,
+                                     Tensor& target_logits, Tensor& dlogits) {
+  dispatch_float_and_index(logits.dtype(), targets.dtype(), "cross_entropy_fused", [&](auto zero, auto izero) {
+    using T = decltype(zero);
+    using I = decltype(izero);
+    int64_t n = logits.size(0), v = logits.size(1);
+    const I* pt = targets.data<I>();
+    VocabShard whole;
+    check_vocab_ids("cross_entropy_fused", "targets", pt, n, v, whole);
+    const T *pl = logits.data<T>(), *pdl = dlosses.data<T>();
+    T *plse = lse.data<T>(), *ptl = target_logits.data<T>();
+    with_gradient_type<T>(dlogits, [&](auto* pd, auto round) {
       parallel_for(n, 4 * v, [&](int64_t s, int64_t e) {
         for (int64_t i = s; i < e; ++i) {
-          T g = pdl[i];
           const T* row = pl + i * v;
-          O* out = pd + i * v;
-          if (g == T(0)) {
-            if (!accumulate) std::fill(out, out + v, round(T(0)));
-            continue;
-          }
-          T l = plse[i];
-          int64_t col = shard.row(int64_t(pt[i]), v);
-          if constexpr (std::is_same_v<O, T>) {
-            if (accumulate)
-              for (int64_t j = 0; j < v; ++j) out[j] += g * vexp(row[j] - l);
-            else
-              for (int64_t j = 0; j < v; ++j) out[j] = g * vexp(row[j] - l);
-            if (col >= 0) out[col] -= g;
-          } else {  // the row in T first (a thread's buffer, in cache), then rounded into out
-            thread_local std::vector<T> buffer;
-            if (buffer.size() < size_t(v)) buffer.resize(size_t(v));
-            T* b = buffer.data();
-            for (int64_t j = 0; j < v; ++j) b[j] = g * vexp(row[j] - l);
-            if (col >= 0) b[col] -= g;
-            for (int64_t j = 0; j < v; ++j) out[j] = round(b[j]);
-          }
+          int64_t col = whole.row(int64_t(pt[i]), v);
+          plse[i] = row_logsumexp(row, v);
+          ptl[i] = col >= 0 ? row[col] : T(0);
+          row_gradient(row, v, pdl[i], plse[i], col, false, round, pd + i * v);
         }
       });
-    };
-    if constexpr (std::is_same_v<T, float>) {  // (ops::cross_entropy_backward allows 16-bit for f32 only)
-      if (dlogits.dtype() == DType::BF16)
-        return rows(dlogits.data<bf16>(), [](float x) {
-          bf16 b;
-          b.bits = bf16_bits_vectorizable(x);
-          return b;
-        });
-      if (dlogits.dtype() == DType::F16) return rows(dlogits.data<f16>(), [](float x) { return f16(x); });
-    }
-    rows(dlogits.data<T>(), [](T x) { return x; });
+    });
   });
 }
 
