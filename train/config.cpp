@@ -124,7 +124,10 @@ const std::vector<Key>& keys() {
       {"finetune", &TrainConfig::finetune, "load the weights only: iteration 0, AdamW afresh, the data from its start"},
       {"train_samples", &TrainConfig::train_samples,
        "samples to train: train_iters = train_samples / global_batch_size (instead of train_iters)"},
-      {"zero_stage", &TrainConfig::zero_stage, "ZeRO stage: 0, or 1 (AdamW's moments partitioned over the data-parallel ranks; docs/zero.md)"},
+      {"zero_stage", &TrainConfig::zero_stage,
+       "ZeRO stage: 0, or 1 (AdamW's moments partitioned over the data-parallel ranks; docs/zero.md)"},
+      {"allgather_bucket_size", &TrainConfig::allgather_bucket_size,
+       "ZeRO: elements of the updated weights all-gathered at a time (DeepSpeed's zero_optimization key; 5e8)"},
       {"prescale_gradients", &TrainConfig::prescale_gradients,
        "DeepSpeed JSON, accepted: gradients are averaged over the ranks either way"},
       {"wall_clock_breakdown", &TrainConfig::wall_clock_breakdown,
@@ -504,6 +507,8 @@ void validate(const TrainConfig& c, int64_t ranks) {
            "tensor and expert parallelism");
   MT_CHECK(c.data_impl == "mmap" || c.data_impl == "infer", "data_impl '", c.data_impl,
            "' is not supported: moetrain reads Megatron's mmap datasets (.bin/.idx); use mmap");
+  MT_CHECK(c.allgather_bucket_size > 0, "allgather_bucket_size must be positive (elements), got ",
+           c.allgather_bucket_size);
   MT_CHECK(c.zero_stage == 0 || c.zero_stage == 1, "zero_stage ", c.zero_stage,
            ": ZeRO stage 2 is not supported yet; use 1 (AdamW's state partitioned over the data-parallel ranks, ",
            "docs/zero.md) or 0 (every data-parallel rank keeps the whole optimizer state)");

@@ -14,7 +14,7 @@ AdamW::AdamW(ParameterRegistry& params, AdamWOptions options, ZeroPartition zero
   for (int g = 0; g < kNumParamGroups; ++g) {
     const Tensor& values = params.flat_values(ParamGroup(g));
     if (!values.defined()) continue;
-    shards_[g] = FlatShard::of(values.numel(), zero_.stage >= 1 ? zero_.groups[g] : nullptr);
+    shards_[g] = FlatShard::of(values.numel(), zero_.stage >= 1 ? zero_.groups[g] : nullptr, zero_.allgather_bucket);
     m_[g] = Tensor::zeros({shards_[g].owned()}, values.dtype(), values.device());
     v_[g] = Tensor::zeros({shards_[g].owned()}, values.dtype(), values.device());
   }

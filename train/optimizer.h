@@ -21,6 +21,7 @@ struct AdamWOptions {
 struct ZeroPartition {
   int stage = 0;
   parallel::Communicator* groups[kNumParamGroups] = {nullptr, nullptr};
+  int64_t allgather_bucket = 500000000;  // elements all-gathered at a time
 };
 
 class AdamW {

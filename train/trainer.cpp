@@ -97,7 +97,8 @@ Trainer::Trainer(const TrainConfig& cfg, const TrainerOptions& options)
   model_ = make_model(cfg_, tokenizer_.vocab_size(), setup_.expert_group, setup_.tensor_group);
   // ZeRO 1: dense moments partitioned over the data-parallel group, experts' over their replicas
   ZeroPartition zero{int(cfg_.zero_stage),
-                     {setup_.groups.data_parallel.get(), setup_.groups.expert_data_parallel.get()}};
+                     {setup_.groups.data_parallel.get(), setup_.groups.expert_data_parallel.get()},
+                     cfg_.allgather_bucket_size};
   optimizer_ = std::make_unique<AdamW>(
       model_->parameters(), AdamWOptions{cfg_.adam_beta1, cfg_.adam_beta2, cfg_.adam_eps, cfg_.weight_decay}, zero);
   global_batch_ = cfg_.global_batch_size > 0 ? cfg_.global_batch_size : cfg_.micro_batch_size;

@@ -21,13 +21,15 @@ struct FlatShard {
   int64_t chunk = 0;                        // elements per rank (size * chunk >= length)
   int64_t begin = 0, end = 0;               // this rank's elements [begin, end), end <= length
   parallel::Communicator* group = nullptr;  // the owners, in rank order; nullptr: this rank alone
+  int64_t bucket = 500000000;               // all_gather moves at most this many elements at a time
 
   // The partition of `length` elements over `group` (nullptr or one rank: the whole buffer).
-  static FlatShard of(int64_t length, parallel::Communicator* group);
+  static FlatShard of(int64_t length, parallel::Communicator* group, int64_t bucket = 500000000);
   int64_t owned() const { return end - begin; }
   bool partitioned() const { return group && group->size() > 1; }
 
-  // flat [length]: every rank's owned chunk -> every rank (collective over the group).
+  // flat [length]: every rank's owned chunk -> every rank (collective over the group), in pieces of
+  // bucket / size elements of each chunk (the same count of calls on every rank).
   void all_gather(Tensor& flat) const;
   // mine [owned()] of every rank -> the whole [length] tensor, on every rank (collective).
   Tensor gather(const Tensor& mine) const;

@@ -96,6 +96,14 @@ TEST_CASE("the MoE scripts' DeepSpeed JSON sets batch, clipping and fp16, checke
   other.data_path = {"x"};
   other.train_iters = 1;
   REQUIRE_THROWS_WITH(validate(other), Contains("zero_stage 2") && Contains("stage 2 is not supported yet"));
+  other.deepspeed_config =
+      write_json(dir, "zero1.json", R"({"zero_optimization": {"stage": 1, "allgather_bucket_size": 20000}})");
+  apply_deepspeed_config(other);
+  CHECK(other.zero_stage == 1);
+  CHECK(other.allgather_bucket_size == 20000);
+  REQUIRE_NOTHROW(validate(other));
+  other.allgather_bucket_size = 0;
+  REQUIRE_THROWS_WITH(validate(other), Contains("allgather_bucket_size must be positive"));
   other = c;
   other.deepspeed_config = write_json(dir, "both.json", R"({"fp16": {"enabled": true}, "bf16": {"enabled": true}})");
   REQUIRE_THROWS_WITH(apply_deepspeed_config(other), Contains("both fp16 and bf16"));
