@@ -2,13 +2,11 @@
 
 #include <algorithm>
 
-#include "runtime/ops.h"
-
 namespace mt::train {
 namespace {
 
-// [size * chunk] elements shaped like flat's dtype and device, the tail past `length` zero.
-Tensor padded_like(const Tensor& flat, int64_t elements) {
+// `elements` zeros of flat's dtype, on its device.
+Tensor zeros_like_of(const Tensor& flat, int64_t elements) {
   return Tensor::zeros({elements}, flat.dtype(), flat.device());
 }
 
@@ -29,7 +27,7 @@ FlatShard FlatShard::of(int64_t length, parallel::Communicator* group, int64_t b
 void FlatShard::all_gather(Tensor& flat) const {
   if (!partitioned() || chunk == 0) return;
   int64_t size = group->size(), piece = std::min(chunk, std::max<int64_t>(1, bucket / size));
-  Tensor all = padded_like(flat, piece * size), mine = padded_like(flat, piece);
+  Tensor all = zeros_like_of(flat, piece * size), mine = zeros_like_of(flat, piece);
   for (int64_t off = 0; off < chunk; off += piece) {  // piece `off` of every rank's chunk
     int64_t len = std::min(piece, chunk - off);
     int64_t have = std::clamp<int64_t>(owned() - off, 0, len);  // this rank's real elements in it
@@ -44,25 +42,10 @@ void FlatShard::all_gather(Tensor& flat) const {
 
 Tensor FlatShard::gather(const Tensor& mine) const {
   if (!partitioned()) return mine;
-  Tensor all = padded_like(mine, chunk * group->size());
-  Tensor padded = padded_like(mine, chunk);
-  if (owned() > 0) padded.narrow(0, owned()).copy_from(mine);
-  group->all_gather(padded, all);
-  return all.narrow(0, length).clone();
-}
-
-void FlatShard::reduce_scatter(const Tensor& flat, Tensor& mine, double scale) const {
-  if (!partitioned()) {
-    mine.copy_from(flat);
-    if (scale != 1.0) ops::scale_(mine, scale);
-    return;
-  }
-  Tensor all = padded_like(flat, chunk * group->size());
-  all.narrow(0, length).copy_from(flat);
-  Tensor out = Tensor::empty({chunk}, flat.dtype(), flat.device());
-  group->reduce_scatter(all, out, parallel::ReduceKind::Sum);
-  if (owned() > 0) mine.copy_from(out.narrow(0, owned()));
-  if (scale != 1.0) ops::scale_(mine, scale);
+  Tensor whole = zeros_like_of(mine, length);
+  if (owned() > 0) whole.narrow(begin, owned()).copy_from(mine);
+  all_gather(whole);
+  return whole;
 }
 
 }  // namespace mt::train

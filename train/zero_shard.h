@@ -5,8 +5,7 @@
 // Each rank owns one contiguous chunk [begin, end) of the flat buffer of `length` elements; the
 // chunks are `chunk` long (the last rank's may hold fewer real elements, or none) and cover
 // [0, size * chunk) in rank order. ZeRO stage 1 keeps AdamW's moments for the owned chunk only,
-// updates that chunk of the weights and all-gathers the rest; stage 2 also reduce-scatters the
-// gradients so that each rank keeps only its chunk's sum (train/optimizer.h).
+// updates that chunk of the weights and all-gathers the rest (train/optimizer.h).
 #pragma once
 
 #include <cstdint>
@@ -31,11 +30,8 @@ struct FlatShard {
   // flat [length]: every rank's owned chunk -> every rank (collective over the group), in pieces of
   // bucket / size elements of each chunk (the same count of calls on every rank).
   void all_gather(Tensor& flat) const;
-  // mine [owned()] of every rank -> the whole [length] tensor, on every rank (collective).
+  // mine [owned()] of every rank -> the whole [length] tensor, on every rank (collective: all_gather).
   Tensor gather(const Tensor& mine) const;
-  // flat [length] on every rank -> mine [owned()] = this rank's chunk of the sum over the group,
-  // times `scale` (collective; a reduce-scatter).
-  void reduce_scatter(const Tensor& flat, Tensor& mine, double scale) const;
 };
 
 }  // namespace mt::train

@@ -1,6 +1,6 @@
-// f32 -> bf16 / f16 for host loops: round to nearest even, as runtime/float16.h's conversions (the
-// same bits), with the bf16 one written without a branch so that its loop vectorizes.
-//   s [n] f32 -> d [n] bf16 or f16
+// f32 -> bf16 for host loops: round to nearest even, a NaN kept quiet, as runtime/float16.h's
+// float_to_bf16_bits (the same bits), written without a branch so that its loops vectorize.
+//   s [n] f32 -> d [n] bf16
 #pragma once
 
 #include <cstdint>
@@ -20,10 +20,6 @@ inline uint16_t bf16_bits_vectorizable(float f) {
 
 inline void round_into(const float* s, bf16* d, int64_t n) {
   for (int64_t i = 0; i < n; ++i) d[i].bits = bf16_bits_vectorizable(s[i]);
-}
-
-inline void round_into(const float* s, f16* d, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) d[i] = f16(s[i]);
 }
 
 }  // namespace mt::cpu

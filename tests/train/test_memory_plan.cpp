@@ -4,7 +4,8 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 
-#include "runtime/allocator.h"
+#include "parallel/communicator.h"
+#include "train/memory_measure.h"
 #include "train/memory_plan.h"
 #include "train/model_config.h"
 #include "training_fixtures.h"
@@ -35,34 +36,9 @@ TrainConfig grid_base(const fs::path& dir) {
   return c;
 }
 
-struct Measured {
-  double construction = 0, persistent = 0, peak = 0;  // bytes above what was live before the trainer
-};
-
-// The allocator's live bytes after a warm-up step (what stays between steps) and its high-water
-// mark during one more step, both above what was live before the trainer was built.
-Measured measure(const TrainConfig& cfg, bool synthetic) {
-  Allocator& memory = allocator_for(DeviceType::CPU);
-  size_t before = memory.stats().live_bytes;
-  Measured m;
-  {
-    TrainerOptions o = quiet_options();
-    o.synthetic_data = synthetic;
-    memory.reset_peak();
-    Trainer trainer(cfg, o);
-    m.construction = double(memory.stats().peak_bytes - before);
-    trainer.train_step();
-    m.persistent = double(memory.stats().live_bytes - before);
-    memory.reset_peak();
-    trainer.train_step();
-    m.peak = double(memory.stats().peak_bytes - before);
-  }
-  return m;
-}
-
 void check_against_plan(const std::string& name, const TrainConfig& cfg, bool synthetic = true) {
   MemoryPlan plan = plan_memory(cfg, plan_options_for(cfg, 1, kVocab));
-  Measured m = measure(cfg, synthetic);
+  MeasuredMemory m = measure_training_memory(cfg, parallel::world(), synthetic);
   double planned = plan.persistent() + plan.activations;
   std::printf("%-34s construction %7.1f MB planned %7.1f | ", name.c_str(), m.construction / 1e6,
               plan.construction_peak / 1e6);
