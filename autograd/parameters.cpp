@@ -36,8 +36,10 @@ const Parameter& ParameterRegistry::get(const std::string& name) const {
   throw Error("no parameter named '" + name + "'" + (best.empty() ? "" : "; did you mean '" + best + "'?"));
 }
 
-void ParameterRegistry::pack(bool frozen, std::optional<Device> device) {
+void ParameterRegistry::pack(bool frozen, std::optional<Device> device, GradStorage grad_storage) {
   MT_CHECK(!packed_, "parameter registry: pack() called twice");
+  grad_storage_ = grad_storage;
+  bool flat_grads = !frozen && grad_storage == GradStorage::Flat;
   for (int gi = 0; gi < kNumParamGroups; ++gi) {
     ParamGroup g = ParamGroup(gi);
     int64_t total = 0;
@@ -54,7 +56,7 @@ void ParameterRegistry::pack(bool frozen, std::optional<Device> device) {
     if (!first) continue;
     Device where = device ? *device : first->var.device();
     values_[gi] = Tensor::zeros({total}, first->var.dtype(), where);
-    if (!frozen) grads_[gi] = Tensor::zeros({total}, first->var.dtype(), where);
+    if (flat_grads) grads_[gi] = Tensor::zeros({total}, first->var.dtype(), where);
     for (Parameter& p : params_) {
       if (p.group() != g) continue;
       const Tensor& old = p.var.value();
@@ -64,12 +66,14 @@ void ParameterRegistry::pack(bool frozen, std::optional<Device> device) {
       if (frozen) {
         p.var.set_grad(Tensor());
         p.var.set_requires_grad(false);
-      } else {
+      } else if (flat_grads) {
         Tensor grad = grads_[gi].narrow(p.offset, old.numel()).reshape(old.shape());
         if (p.var.grad().defined()) grad.copy_from(p.var.grad());  // keep what was accumulated
         p.var.set_grad(grad);
+      } else if (p.var.grad().defined()) {
+        p.var.set_grad(p.var.grad().to(where));
       }
-      p.var.pin();  // from now on value and grad stay views on the flat buffers
+      p.var.pin(flat_grads);  // from now on the value (and a flat gradient) stay views on the flat buffers
     }
   }
   packed_ = true;
@@ -86,7 +90,7 @@ const Tensor& ParameterRegistry::flat_grads(ParamGroup g) const {
 }
 
 void ParameterRegistry::zero_grads() {
-  if (packed_) {
+  if (packed_ && grad_storage_ == GradStorage::Flat) {
     for (Tensor& g : grads_)
       if (g.defined()) g.zero_();
     return;

@@ -11,6 +11,9 @@
 // flat gradient buffer, and re-points every Variable's value and grad at its range (and pins them
 // there: replacing a packed parameter's value or gradient is refused; copy into it instead).
 // All-reduce, clipping, the optimizer and checkpoints then work on two flat buffers per group.
+// Packed with GradStorage::PerParameter (ZeRO stage 2) there is no flat gradient buffer: each
+// parameter's gradient is its own tensor, made by the backward and released once reduced into
+// this rank's shard (train/zero_gradients.h).
 #pragma once
 
 #include <optional>
@@ -51,6 +54,7 @@ struct ParamTags {
 };
 
 enum class ParamGroup { Dense = 0, Expert = 1 };
+enum class GradStorage { Flat, PerParameter };
 constexpr int kNumParamGroups = 2;
 const char* param_group_name(ParamGroup g);
 
@@ -76,11 +80,13 @@ class ParameterRegistry {
   // only evaluated, such as a distillation teacher, costs its weights and nothing more).
   // device: where the flat buffers live (default: where the parameters were created); a model
   // built on the host moves to a GPU this way, once.
-  void pack(bool frozen = false, std::optional<Device> device = std::nullopt);
+  void pack(bool frozen = false, std::optional<Device> device = std::nullopt,
+            GradStorage grad_storage = GradStorage::Flat);
   bool packed() const { return packed_; }
+  GradStorage grad_storage() const { return grad_storage_; }
   const Tensor& flat_values(ParamGroup g) const;
-  const Tensor& flat_grads(ParamGroup g) const;
-  void zero_grads();
+  const Tensor& flat_grads(ParamGroup g) const;  // undefined when frozen or PerParameter
+  void zero_grads();  // the flat buffers zeroed; per-parameter gradients released
 
   // Mixed precision: a 16-bit (bf16 or f16) copy of the flat value buffers, for the GEMMs
   // (autograd/autocast.h). Refresh it after every change of the values (an optimizer step).
@@ -95,6 +101,7 @@ class ParameterRegistry {
  private:
   std::vector<Parameter> params_;
   bool packed_ = false;
+  GradStorage grad_storage_ = GradStorage::Flat;
   Tensor values_[kNumParamGroups], grads_[kNumParamGroups], half_values_[kNumParamGroups];
 };
 

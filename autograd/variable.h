@@ -52,7 +52,8 @@ class GradSlot {
     DType dtype = DType::F32;
     Device device;
     bool requires_grad = false;
-    bool pinned = false;                  // lives in a registry flat buffer: never re-pointed
+    bool pinned = false;                  // its value lives in a registry flat buffer: never re-pointed
+    bool grad_pinned = false;             // and its gradient too
     bool graph_freed = false;             // its producer's backward already ran and was released
     DType rounded_reader = DType::F32;    // F32: none; else the 16-bit dtype the reader rounds to
     const void* producer_tape = nullptr;  // the tape that recorded the op producing it
@@ -76,12 +77,16 @@ class Variable {
   const std::string& name() const { return impl_->slot.cell_->name; }
 
   // Re-point the value or gradient (the registry's pack() does this once); refused for a pinned
-  // parameter, whose value and gradient must stay views on the registry's flat buffers.
+  // parameter, whose value (and, pinned with_grad, gradient) must stay views on the registry's
+  // flat buffers.
   void set_value(Tensor value) const;
   void set_grad(Tensor grad) const;
   void clear_grad() const;
   void set_requires_grad(bool on) const { impl_->slot.cell_->requires_grad = on; }
-  void pin() const { impl_->slot.cell_->pinned = true; }
+  void pin(bool with_grad = true) const {
+    impl_->slot.cell_->pinned = true;
+    impl_->slot.cell_->grad_pinned = with_grad;
+  }
   bool pinned() const { return impl_->slot.cell_->pinned; }
 
   // Shorthands for the value's properties.

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "autograd/checkpoint.h"
+#include "autograd/layer_boundary.h"
 #include "autograd/ops.h"
 #include "parallel/tensor_parallel.h"
 #include "runtime/random.h"
@@ -63,7 +64,15 @@ GptModel::GptModel(const GptConfig& cfg, FeedForwardFactory feed_forward, double
   }
   lnf_w_ = constant("final_layernorm.weight", h, 1.0);
   lnf_b_ = constant("final_layernorm.bias", h, 0.0);
-  params_.pack(cfg.frozen, cfg.device);
+  params_.pack(cfg.frozen, cfg.device, cfg.grad_storage);
+}
+
+std::vector<int64_t> GptModel::parameter_layers() const {
+  std::vector<int64_t> layers;
+  const std::string prefix = "layers.";
+  for (const Parameter& p : params_.all())
+    layers.push_back(p.name.rfind(prefix, 0) == 0 ? std::stoll(p.name.substr(prefix.size())) : -1);
+  return layers;
 }
 
 RngKey GptModel::dropout_key(int64_t layer, int role, ForwardMode mode, int64_t elements_per_sample) const {
@@ -115,6 +124,7 @@ Variable GptModel::layers(Variable x, int64_t first, int64_t last, ForwardMode m
   double eps = cfg_.layernorm_epsilon;
   for (int64_t layer = first; layer < last; ++layer) {
     const Block& b = blocks_[size_t(layer)];
+    x = ag::mark_layer_start(x, layer);  // its backward: this layer's gradients are complete
     // Under tensor parallelism: this rank's heads (q, k, v columns), then the row-parallel output.
     Variable qkv = parallel::column_parallel_linear(ag::layernorm(x, b.ln1_w, b.ln1_b, eps), b.qkv_w, b.qkv_b, tp);
     Variable a = ag::causal_self_attention(

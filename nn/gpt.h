@@ -38,6 +38,9 @@ struct GptConfig {
   parallel::Communicator* tensor_group = nullptr;
   // Evaluation only (a distillation teacher): no gradient buffers, parameters frozen.
   bool frozen = false;
+  // Flat: one gradient buffer per parameter group; PerParameter: each parameter's gradient its own
+  // tensor, made by the backward (ZeRO stage 2 reduces and releases it, train/zero_gradients.h).
+  GradStorage grad_storage = GradStorage::Flat;
   // Recompute each chunk of checkpoint_num_layers layers in the backward instead of keeping its
   // activations (Megatron's --checkpoint-activations, granularity full, method uniform).
   bool checkpoint_activations = false;
@@ -93,6 +96,10 @@ class GptModel {
   ParameterRegistry& parameters() { return params_; }
   const ParameterRegistry& parameters() const { return params_; }
   const GptConfig& config() const { return cfg_; }
+  // Per registered parameter (registry order): the layer whose backward completes its gradient
+  // (autograd/layer_boundary.h: each layer's forward starts with a mark), or -1 for the parameters
+  // outside the layers (embeddings, the final LayerNorm), complete only when the backward ends.
+  std::vector<int64_t> parameter_layers() const;
   // Training FLOPs per token: 6 per matmul weight a token passes through (the tied output
   // projection included; in MoE layers the gate and its top-k experts) + 6 * layers * T * hidden
   // for causal attention at sequence length T.

@@ -4,6 +4,8 @@
 //   all_reduce      in place; Sum, Avg (sum / size) or Max
 //   all_gather      out [size * n] <- every rank's in [n], in rank order
 //   reduce_scatter  in [size * n] -> out [n]: rank r gets chunk r of the element-wise reduction
+//   reduce          in place on `root` only: the element-wise reduction of every rank's t (the other
+//                   ranks' t is left as it was)
 //   broadcast       in place from `root`
 //   all_to_all      in [size * m, ...] -> out [size * m, ...]: chunk j goes to rank j; received
 //                   chunks are stored in source-rank order (equal splits)
@@ -37,6 +39,7 @@ class Communicator {
   virtual void all_reduce(Tensor& t, ReduceKind kind) = 0;
   virtual void all_gather(const Tensor& in, Tensor& out) = 0;
   virtual void reduce_scatter(const Tensor& in, Tensor& out, ReduceKind kind) = 0;
+  virtual void reduce(Tensor& t, ReduceKind kind, int root) = 0;
   virtual void broadcast(Tensor& t, int root) = 0;
   virtual void all_to_all(const Tensor& in, Tensor& out) = 0;
   virtual void all_to_all_v(const Tensor& in, const std::vector<int64_t>& send_rows, Tensor& out,

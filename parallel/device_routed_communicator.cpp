@@ -21,6 +21,7 @@ class DeviceRoutedCommunicator final : public Communicator {
   void reduce_scatter(const Tensor& in, Tensor& out, ReduceKind kind) override {
     by(in, out).reduce_scatter(in, out, kind);
   }
+  void reduce(Tensor& t, ReduceKind kind, int root) override { by(t).reduce(t, kind, root); }
   void broadcast(Tensor& t, int root) override { by(t).broadcast(t, root); }
   void all_to_all(const Tensor& in, Tensor& out) override { by(in, out).all_to_all(in, out); }
   void all_to_all_v(const Tensor& in, const std::vector<int64_t>& send_rows, Tensor& out,

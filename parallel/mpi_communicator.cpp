@@ -182,6 +182,22 @@ class MpiCommunicator final : public Communicator {
     write_back(out, out_any);
   }
 
+  void reduce(Tensor& t_any, ReduceKind kind, int root) override {
+    check_defined(t_any, "reduce");
+    MT_CHECK(root >= 0 && root < size_, "reduce: root ", root, " outside the group of ", size_);
+    Tensor t = on_host(t_any);
+    MPI_Op op = kind == ReduceKind::Max ? MPI_MAX : MPI_SUM;
+    int n = to_int(t.numel(), "reduce");
+    MPI_Datatype type = mpi_type(t.dtype(), "reduce");
+    bool mine = rank_ == root;  // the root reduces in place; the others only send
+    run("reduce", {t}, [&](MPI_Request* r) {
+      return MPI_Ireduce(mine ? MPI_IN_PLACE : t.raw(), mine ? t.raw() : nullptr, n, type, op, root, comm_, r);
+    });
+    if (!mine) return;
+    if (kind == ReduceKind::Avg) scale(t, 1.0 / double(size_));
+    write_back(t, t_any);
+  }
+
   void broadcast(Tensor& t_any, int root) override {
     check_defined(t_any, "broadcast");
     Tensor t = on_host(t_any);

@@ -80,6 +80,13 @@ class NcclCommunicator final : public Communicator {
           "reduce_scatter");
     sync("reduce_scatter");
   }
+  void reduce(Tensor& t, ReduceKind kind, int root) override {
+    check_cuda(t, "reduce");
+    MT_CHECK(root >= 0 && root < size_, "reduce: root ", root, " outside the group of ", size_);
+    check(ncclReduce(t.raw(), t.raw(), size_t(t.numel()), nccl_type(t.dtype()), nccl_op(kind), root, comm_, nullptr),
+          "reduce");
+    sync("reduce");
+  }
   void broadcast(Tensor& t, int root) override {
     check_cuda(t, "broadcast");
     MT_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " outside the group of ", size_);

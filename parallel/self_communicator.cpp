@@ -15,6 +15,9 @@ class SelfCommunicator final : public Communicator {
   void all_reduce(Tensor&, ReduceKind) override {}  // sum, mean or max of one: itself
   void all_gather(const Tensor& in, Tensor& out) override { copy(in, out, "all_gather"); }
   void reduce_scatter(const Tensor& in, Tensor& out, ReduceKind) override { copy(in, out, "reduce_scatter"); }
+  void reduce(Tensor&, ReduceKind, int root) override {
+    MT_CHECK(root == 0, "reduce: root ", root, " in a group of one rank");
+  }
   void broadcast(Tensor&, int root) override {
     MT_CHECK(root == 0, "broadcast: root ", root, " in a group of one rank");
   }

@@ -125,9 +125,12 @@ const std::vector<Key>& keys() {
       {"train_samples", &TrainConfig::train_samples,
        "samples to train: train_iters = train_samples / global_batch_size (instead of train_iters)"},
       {"zero_stage", &TrainConfig::zero_stage,
-       "ZeRO stage: 0, or 1 (AdamW's moments partitioned over the data-parallel ranks; docs/zero.md)"},
+       "ZeRO stage: 0, 1 (AdamW's moments partitioned over the data-parallel ranks) or 2 (the gradients too, "
+       "reduced into the shards during the backward); docs/zero.md"},
       {"allgather_bucket_size", &TrainConfig::allgather_bucket_size,
        "ZeRO: elements of the updated weights all-gathered at a time (DeepSpeed's zero_optimization key; 5e8)"},
+      {"reduce_bucket_size", &TrainConfig::reduce_bucket_size,
+       "ZeRO 2: elements of gradients reduced at a time during the backward (DeepSpeed's zero_optimization key; 5e8)"},
       {"prescale_gradients", &TrainConfig::prescale_gradients,
        "DeepSpeed JSON, accepted: gradients are averaged over the ranks either way"},
       {"wall_clock_breakdown", &TrainConfig::wall_clock_breakdown,
@@ -509,9 +512,11 @@ void validate(const TrainConfig& c, int64_t ranks) {
            "' is not supported: moetrain reads Megatron's mmap datasets (.bin/.idx); use mmap");
   MT_CHECK(c.allgather_bucket_size > 0, "allgather_bucket_size must be positive (elements), got ",
            c.allgather_bucket_size);
-  MT_CHECK(c.zero_stage == 0 || c.zero_stage == 1, "zero_stage ", c.zero_stage,
-           ": ZeRO stage 2 is not supported yet; use 1 (AdamW's state partitioned over the data-parallel ranks, ",
-           "docs/zero.md) or 0 (every data-parallel rank keeps the whole optimizer state)");
+  MT_CHECK(c.reduce_bucket_size > 0, "reduce_bucket_size must be positive (elements), got ", c.reduce_bucket_size);
+  MT_CHECK(c.zero_stage >= 0 && c.zero_stage <= 2, "zero_stage ", c.zero_stage,
+           c.zero_stage == 3 ? ": ZeRO stage 3 (the parameters partitioned too) is not supported; " : ": ",
+           "use 2 (AdamW's state and the gradients partitioned over the data-parallel ranks, docs/zero.md), ",
+           "1 (AdamW's state only) or 0 (every data-parallel rank keeps everything)");
   MT_CHECK(!(c.override_opt_param_scheduler && c.use_checkpoint_opt_param_scheduler),
            "set override_opt_param_scheduler or use_checkpoint_opt_param_scheduler, not both");
   MT_CHECK(c.num_workers >= 0 && c.steps_per_print >= 0, "num_workers and steps_per_print must not be negative");

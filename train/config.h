@@ -83,8 +83,9 @@ struct TrainConfig {
   bool override_opt_param_scheduler = false, use_checkpoint_opt_param_scheduler = false;
   bool no_load_optim = false, no_load_rng = false, finetune = false;
   int64_t train_samples = 0;  // train this many samples (train_iters = train_samples / global batch)
-  int64_t zero_stage = 0;     // ZeRO stage: 0 (each rank holds the whole optimizer state) or 1 (docs/zero.md)
+  int64_t zero_stage = 0;  // ZeRO stage: 0 (each rank holds everything), 1 (AdamW sharded), 2 (+ gradients); docs/zero.md
   int64_t allgather_bucket_size = 500000000;  // ZeRO: elements all-gathered at a time (DeepSpeed's default)
+  int64_t reduce_bucket_size = 500000000;     // ZeRO 2: gradient elements reduced at a time (DeepSpeed's default)
   // DeepSpeed JSON settings that are also keys
   bool prescale_gradients = false, wall_clock_breakdown = false;
   int64_t steps_per_print = 10;

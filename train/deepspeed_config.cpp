@@ -173,9 +173,10 @@ void apply_deepspeed_config(TrainConfig& cfg) {
   ds.integer(r, "", "steps_per_print", cfg.steps_per_print);
   ds.boolean(r, "", "wall_clock_breakdown", cfg.wall_clock_breakdown);
   if (r.contains("zero_optimization")) {
-    ds.only(r["zero_optimization"], "zero_optimization", {"stage", "allgather_bucket_size"});
+    ds.only(r["zero_optimization"], "zero_optimization", {"stage", "allgather_bucket_size", "reduce_bucket_size"});
     ds.integer(r["zero_optimization"], "zero_optimization.", "stage", cfg.zero_stage);
     ds.integer(r["zero_optimization"], "zero_optimization.", "allgather_bucket_size", cfg.allgather_bucket_size);
+    ds.integer(r["zero_optimization"], "zero_optimization.", "reduce_bucket_size", cfg.reduce_bucket_size);
   }
 }
 

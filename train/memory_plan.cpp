@@ -12,6 +12,7 @@
 #include "runtime/cpu/gemm_bf16.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
+#include "train/zero_gradients.h"
 
 namespace mt::train {
 namespace {
@@ -116,6 +117,15 @@ struct Activations {
   std::vector<MemoryLine> lines;
 };
 
+// ZeRO 2's gradients not yet reduced (train/zero_gradients.h), in bytes: at the output
+// projection's backward the word embedding's (made there, reduced when the backward ends); in a
+// layer's backward also the final LayerNorm's and that layer's own. Zero below stage 2 (the flat
+// gradient buffer is persistent).
+struct UnreducedGradients {
+  double at_output = 0, outside_layers = 0;
+  std::vector<double> layer;
+};
+
 // The peak of one micro-batch over the moments it can happen (docs/plan.md):
 //   the start of the backward: everything the forward kept, the logits, their gradient (16-bit
 //     under autocast: the cross-entropy writes it rounded for the projection; f32 with a KD term),
@@ -123,7 +133,7 @@ struct Activations {
 //   a layer's backward (with checkpointing: a chunk's recompute): the layers below it (their kept
 //     inputs), the logits (the step keeps them), the layer's activations and its working set.
 Activations activations(const TrainConfig& cfg, const Dims& d, const std::vector<int64_t>& experts, RowsCase rows_case,
-                        bool teacher) {
+                        bool teacher, const UnreducedGradients& unreduced) {
   int64_t layers = int64_t(experts.size());
   bool ckpt = cfg.checkpoint_activations || cfg.deepspeed_activation_checkpointing;
   int64_t chunk = ckpt ? std::max<int64_t>(cfg.checkpoint_num_layers, 1) : layers;
@@ -140,7 +150,7 @@ Activations activations(const TrainConfig& cfg, const Dims& d, const std::vector
   double output_backward = grad_lo * d.n * d.vocab + 4 * d.n * d.h          // dlogits, d(final LN output)
                            + (d.mixed && teacher ? 2 * d.n * d.vocab : 0);  // its 16-bit copy for the GEMMs
   Activations a;
-  a.peak = at_output + output_backward;
+  a.peak = at_output + output_backward + unreduced.at_output;
   a.moment = "the output projection's backward (the logits' gradient)";
   a.lines = {{"layers' kept activations", kept,
               ckpt ? "each checkpointed chunk's input [tokens, hidden] f32"
@@ -150,6 +160,8 @@ Activations activations(const TrainConfig& cfg, const Dims& d, const std::vector
              {"logits' gradient", output_backward,
               grad_lo == 2 ? "16-bit (the cross-entropy writes it rounded), d(final LN output) f32"
                            : "f32 (+ its 16-bit copy for the GEMMs under autocast), d(final LN output) f32"}};
+  if (unreduced.at_output > 0)
+    a.lines.push_back({"gradients not yet reduced", unreduced.at_output, "ZeRO 2: the word embedding's (f32)"});
   if (teacher) {  // the KD term's backward: the teacher's logits and an f32 gradient, both [tokens, V]
     double kd = at_output + logits + 4 * d.n * d.vocab;
     if (kd > a.peak) {
@@ -168,7 +180,8 @@ Activations activations(const TrainConfig& cfg, const Dims& d, const std::vector
       const LayerBytes& b = per_layer[size_t(l)];
       chunk_kept += b.saved;
       double seeds = ckpt ? 3 * layer_input : 0;  // the recompute's output, its seeded gradient
-      double at = below + chunk_kept + logits + seeds + b.transient;
+      double grads = unreduced.layer.empty() ? 0.0 : unreduced.outside_layers + unreduced.layer[size_t(l)];
+      double at = below + chunk_kept + logits + seeds + b.transient + grads;
       if (at > a.peak) {
         a.peak = at;
         a.moment = (ckpt ? "the recompute and backward of layer " : "the backward of layer ") + std::to_string(l);
@@ -177,6 +190,9 @@ Activations activations(const TrainConfig& cfg, const Dims& d, const std::vector
              ckpt ? "the chunk inputs below it, the recomputed chunk's activations" : "the layers up to this one"},
             {"logits", logits, "[tokens, padded vocab / tp] f32, kept through the backward"},
             {"backward working set", seeds + b.transient, "gradients of the residual stream and the MLP"}};
+        if (grads > 0)
+          a.lines.push_back({"gradients not yet reduced", grads,
+                             "ZeRO 2: the embeddings', the final LayerNorm's and this layer's (f32)"});
       }
     }
     below += ckpt ? layer_input : chunk_kept;
@@ -186,6 +202,44 @@ Activations activations(const TrainConfig& cfg, const Dims& d, const std::vector
 
 int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / std::max<int64_t>(b, 1);
+}
+
+// ZeRO 2 from the parameter list: the staging buffer of the largest bucket of several parameters
+// (allocated when a group is partitioned) and the gradients held at each moment of the backward.
+struct ZeroTwo {
+  double staging = 0;
+  UnreducedGradients unreduced;
+};
+ZeroTwo zero_two(const std::vector<ParameterEntry>& list, int64_t layers, int64_t bucket, bool partitioned[2]) {
+  ZeroTwo z;
+  z.unreduced.layer.assign(size_t(layers), 0.0);
+  int64_t largest = 0;
+  for (int g = 0; g < 2; ++g) {
+    std::vector<int64_t> sizes, layer_of;
+    for (const ParameterEntry& p : list)
+      if (p.expert == (g == 1)) {
+        sizes.push_back(ParameterCounts::padded_parameter_size(p.numel));
+        layer_of.push_back(p.layer);
+      }
+    if (sizes.empty() || !partitioned[g]) continue;  // a whole group is added into its shard in place
+    for (IndexRange r : cut_gradient_buckets(sizes, layer_of, bucket)) {
+      if (r.last - r.first == 1) continue;  // a single parameter is reduced in its own gradient
+      int64_t n = 0;
+      for (size_t i = r.first; i < r.last; ++i) n += sizes[i];
+      largest = std::max(largest, n);
+    }
+  }
+  z.staging = 4.0 * double(largest);
+  z.unreduced.at_output = 4.0 * double(list.front().numel);  // the word embedding (registered first)
+  for (size_t i = 0; i < list.size(); ++i) {
+    const ParameterEntry& p = list[i];
+    if (p.layer >= 0)
+      z.unreduced.layer[size_t(p.layer)] += 4.0 * double(p.numel);
+    else if (i > 1)  // the final LayerNorm (the position embedding's gradient comes at the very end)
+      z.unreduced.outside_layers += 4.0 * double(p.numel);
+  }
+  z.unreduced.outside_layers += z.unreduced.at_output;
+  return z;
 }
 
 }  // namespace
@@ -250,7 +304,13 @@ MemoryPlan plan_memory(const TrainConfig& cfg, const MemoryPlanOptions& o) {
   p.half_weights = mixed ? 2.0 * double(flat) : 0.0;
   p.gradients = 4.0 * double(p.zero_stage >= 2 ? owned : flat);
   p.optimizer = 8.0 * double(p.zero_stage >= 1 ? owned : flat);
-  p.comm_buffers = p.zero_stage >= 2 ? 4.0 * double(std::min<int64_t>(o.zero_bucket_elements, flat)) : 0.0;
+  ZeroTwo two;
+  if (p.zero_stage >= 2) {  // no flat gradient buffer: gradients per parameter, reduced layer by layer
+    bool partitioned[2] = {p.dp > 1, p.edp > 1};
+    two = zero_two(rank_parameter_list(cfg, o.vocab_size, p.tp, p.ep), int64_t(cfg.experts_per_layer().size()),
+                   cfg.reduce_bucket_size, partitioned);
+    p.comm_buffers = two.staging;
+  }
   if (p.teacher) {
     p.teacher_params = count_rank_parameters(teacher_config(cfg), o.vocab_size, p.tp, p.ep);
     p.teacher_weights = 4.0 * double(p.teacher_params.flat());
@@ -270,7 +330,7 @@ MemoryPlan plan_memory(const TrainConfig& cfg, const MemoryPlanOptions& o) {
   d.qkv = compute == DType::BF16 ? 2 : 4;
   d.proj_copy = mixed ? 2 : 0;
   std::vector<int64_t> experts = cfg.experts_per_layer();
-  Activations bound = activations(cfg, d, experts, RowsCase::Bound, p.teacher);
+  Activations bound = activations(cfg, d, experts, RowsCase::Bound, p.teacher, two.unreduced);
   p.activations = bound.peak;
   p.peak_moment = bound.moment;
   p.activation_lines = bound.lines;
@@ -282,17 +342,19 @@ MemoryPlan plan_memory(const TrainConfig& cfg, const MemoryPlanOptions& o) {
                                     "this CPU widens bf16/fp16 operands for SGEMM (the projection's backward)"});
     }
   }
-  if (p.dropless) p.dropless_worst_extra = activations(cfg, d, experts, RowsCase::Worst, p.teacher).peak - bound.peak;
+  if (p.dropless)
+    p.dropless_worst_extra = activations(cfg, d, experts, RowsCase::Worst, p.teacher, two.unreduced).peak - bound.peak;
 
   // --- construction: on the CPU each parameter's initial tensor and the flat buffers pack() moves
   // them into (values and whole gradients; on a GPU the initial tensors stay on the host), then
   // AdamW's state; with a teacher, its initial tensors and flat buffer on top of all that.
   double init = cfg.device == "cuda" ? 0.0 : 4.0 * double(p.params.total());
-  double packed = p.weights + 4.0 * double(flat);
-  p.construction_peak = std::max(init + packed, packed + p.optimizer);
+  double packed = p.weights + (p.zero_stage >= 2 ? 0.0 : 4.0 * double(flat));     // ZeRO 2: no flat gradients
+  double after = packed + p.optimizer + (p.zero_stage >= 2 ? p.gradients : 0.0);  // (ZeRO 2: the shards')
+  p.construction_peak = std::max(init + packed, after);
   if (p.teacher) {
     double teacher_init = cfg.device == "cuda" ? 0.0 : 4.0 * double(p.teacher_params.total());
-    p.construction_peak = std::max(p.construction_peak, packed + p.optimizer + teacher_init + p.teacher_weights);
+    p.construction_peak = std::max(p.construction_peak, after + teacher_init + p.teacher_weights);
   }
   return p;
 }
@@ -317,7 +379,8 @@ std::vector<MemoryLine> MemoryPlan::persistent_lines() const {
   };
   if (teacher) lines.push_back({"teacher weights (f32)", teacher_weights, "frozen: no gradients, no AdamW state"});
   if (comm_buffers > 0)
-    lines.push_back({"gradient bucket", comm_buffers, "ZeRO 2: one f32 bucket reduce-scattered at a time"});
+    lines.push_back({"gradient bucket", comm_buffers,
+                     "ZeRO 2: the staging buffer of the largest bucket of several parameters (f32)"});
   return lines;
 }
 

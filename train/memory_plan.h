@@ -42,8 +42,6 @@ struct MemoryPlanOptions {
   // The CPU's 16-bit GEMMs widen their operands to f32 copies (fp16 always, bf16 without bf16
   // matrix units: runtime/cpu/gemm_bf16.h); false on a GPU.
   bool gemm_widens_half = false;
-  // ZeRO 2: the gradient bucket reduce-scattered at a time (elements; DeepSpeed's reduce_bucket_size).
-  int64_t zero_bucket_elements = 500000000;
 };
 
 // The same for the training run on this machine (ranks of the job; device, precision path).

@@ -45,6 +45,8 @@ inline nn::GptConfig model_config(const TrainConfig& cfg, int64_t vocab_size,
   mc.seed = uint64_t(cfg.seed);
   mc.checkpoint_activations = cfg.checkpoint_activations || cfg.deepspeed_activation_checkpointing;
   mc.checkpoint_num_layers = cfg.checkpoint_num_layers;
+  // ZeRO 2: no flat gradient buffer; each layer's gradients reduced into this rank's shard
+  if (cfg.zero_stage >= 2) mc.grad_storage = GradStorage::PerParameter;
   return mc;
 }
 
@@ -97,37 +99,60 @@ struct ParameterCounts {
   int64_t total() const { return dense + expert; }
   int64_t flat() const { return dense_flat + expert_flat; }
   void add(int64_t n, bool is_expert = false) {
-    int64_t padded = (n + ParameterRegistry::kAlign - 1) / ParameterRegistry::kAlign * ParameterRegistry::kAlign;
     (is_expert ? expert : dense) += n;
-    (is_expert ? expert_flat : dense_flat) += padded;
+    (is_expert ? expert_flat : dense_flat) += padded_parameter_size(n);
+  }
+  static int64_t padded_parameter_size(int64_t n) {
+    return (n + ParameterRegistry::kAlign - 1) / ParameterRegistry::kAlign * ParameterRegistry::kAlign;
   }
 };
 
-inline ParameterCounts count_rank_parameters(const TrainConfig& cfg, int64_t vocab_size, int64_t tp = 1,
-                                             int64_t ep = 1) {
+// One parameter tensor of a rank's model, as the registry holds it: its elements, its group, and
+// the layer whose backward completes its gradient (-1: outside the layers; nn/gpt.h).
+struct ParameterEntry {
+  int64_t numel = 0;
+  bool expert = false;
+  int64_t layer = -1;
+};
+
+// This rank's parameter tensors in registration order (nn/gpt.cpp, moe/moe_layer.cpp), counted
+// from the configuration without building the model.
+inline std::vector<ParameterEntry> rank_parameter_list(const TrainConfig& cfg, int64_t vocab_size, int64_t tp = 1,
+                                                       int64_t ep = 1) {
   int64_t h = cfg.hidden_size, f = cfg.ffn_size();
-  ParameterCounts n;
+  std::vector<ParameterEntry> list;
+  int64_t layer = -1;
+  auto add = [&](int64_t n, bool is_expert = false) { list.push_back({n, is_expert, layer}); };
   auto mlp = [&](int64_t split, bool is_expert) {  // fc1 weight and bias, fc2 weight and bias
-    for (int64_t t : {f * h / split, f / split, h * f / split, h}) n.add(t, is_expert);
+    for (int64_t t : {f * h / split, f / split, h * f / split, h}) add(t, is_expert);
   };
-  n.add(padded_vocab(vocab_size, cfg) * h / tp);  // word embedding (tied output projection)
-  n.add(cfg.max_positions() * h);                 // position embedding
+  add(padded_vocab(vocab_size, cfg) * h / tp);  // word embedding (tied output projection)
+  add(cfg.max_positions() * h);                 // position embedding
   for (int64_t e : cfg.experts_per_layer()) {
-    for (int64_t t : {h, h, 3 * h * h / tp, 3 * h / tp, h * h / tp, h, h, h}) n.add(t);  // LayerNorms, attention
+    ++layer;
+    for (int64_t t : {h, h, 3 * h * h / tp, 3 * h / tp, h * h / tp, h, h, h}) add(t);  // LayerNorms, attention
     if (e <= 1) {
       mlp(tp, false);
       continue;
     }
-    n.add(e * h);                                       // gate
+    add(e * h);                                         // gate
     for (int64_t i = 0; i < e / ep; ++i) mlp(1, true);  // this rank's experts
     if (cfg.mlp_type == "residual") {                   // residual MLP and its coefficient
       mlp(1, false);
-      n.add(2 * h);
-      n.add(2);
+      add(2 * h);
+      add(2);
     }
   }
-  n.add(h);  // final LayerNorm
-  n.add(h);
+  layer = -1;
+  add(h);  // final LayerNorm
+  add(h);
+  return list;
+}
+
+inline ParameterCounts count_rank_parameters(const TrainConfig& cfg, int64_t vocab_size, int64_t tp = 1,
+                                             int64_t ep = 1) {
+  ParameterCounts n;
+  for (const ParameterEntry& p : rank_parameter_list(cfg, vocab_size, tp, ep)) n.add(p.numel, p.expert);
   return n;
 }
 

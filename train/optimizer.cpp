@@ -30,7 +30,12 @@ void AdamW::set_full_moment(Moment which, ParamGroup g, const Tensor& full) {
   if (s.owned() > 0) moment(which, g).copy_from(full.reshape({-1}).narrow(s.begin, s.owned()));
 }
 
-void AdamW::step(double lr) {
+void AdamW::step(double lr, const HeldGradients* held) {
+  HeldGradients whole;
+  if (!held) {
+    whole = HeldGradients::whole(params_);
+    held = &whole;
+  }
   ++steps_;
   AdamWArgs a;
   a.lr = lr;
@@ -45,8 +50,10 @@ void AdamW::step(double lr) {
     const FlatShard& s = shards_[g];
     int64_t lo = std::max(p.offset, s.begin), hi = std::min(p.offset + p.var.value().numel(), s.end);
     if (hi <= lo) continue;
+    MT_CHECK(lo >= held->begin[g] && hi <= held->begin[g] + held->grads[g].numel(), "AdamW: '", p.name,
+             "': the gradients held do not cover this rank's chunk");
     Tensor w = params_.flat_values(p.group()).narrow(lo, hi - lo),
-           g_ = params_.flat_grads(p.group()).narrow(lo, hi - lo);
+           g_ = held->grads[g].narrow(lo - held->begin[g], hi - lo);
     Tensor m = m_[g].narrow(lo - s.begin, hi - lo), v = v_[g].narrow(lo - s.begin, hi - lo);
     a.weight_decay = p.tags.weight_decay ? opt_.weight_decay : 0.0;
     ops::adamw_step(w, g_, m, v, a);
@@ -70,21 +77,31 @@ double sum_over(parallel::Communicator* group, double v) {
 
 double global_grad_norm(const ParameterRegistry& params, parallel::Communicator* expert_group,
                         parallel::Communicator* tensor_group) {
+  return global_grad_norm(params, HeldGradients::whole(params), expert_group, tensor_group);
+}
+
+double global_grad_norm(const ParameterRegistry& params, const HeldGradients& held,
+                        parallel::Communicator* expert_group, parallel::Communicator* tensor_group) {
   double squares[kNumParamGroups] = {};
-  for (int g = 0; g < kNumParamGroups; ++g) {
-    const Tensor& grads = params.flat_grads(ParamGroup(g));
-    if (grads.defined()) squares[g] = ops::reduce(ReduceOp::SumSquares, grads);
-  }
-  double& dense = squares[int(ParamGroup::Dense)];
+  for (int g = 0; g < kNumParamGroups; ++g)
+    if (held.grads[g].defined()) squares[g] = ops::reduce(ReduceOp::SumSquares, held.grads[g]);
+  constexpr int kDense = int(ParamGroup::Dense), kExpert = int(ParamGroup::Expert);
+  double& dense = squares[kDense];
   if (tensor_group && tensor_group->size() > 1) {  // dense = replicated + the shards of every tensor rank
     double shards = 0;
-    for (const Parameter& p : params.all())
-      if (p.group() == ParamGroup::Dense && p.tags.tp_split_dim >= 0)
-        shards += ops::reduce(ReduceOp::SumSquares, p.var.grad());
-    dense = (dense - shards) + sum_over(tensor_group, shards);
+    for (const Parameter& p : params.all()) {
+      if (p.group() != ParamGroup::Dense || p.tags.tp_split_dim < 0) continue;
+      Tensor part = held.part(p);
+      if (part.defined()) shards += ops::reduce(ReduceOp::SumSquares, part);
+    }
+    double replicated = sum_over(held.partition[kDense], dense - shards);  // (collectives in this order)
+    shards = sum_over(held.partition[kDense], shards);
+    dense = replicated + sum_over(tensor_group, shards);
+  } else {
+    dense = sum_over(held.partition[kDense], dense);
   }
-  double& experts = squares[int(ParamGroup::Expert)];
-  experts = sum_over(expert_group, experts);
+  double& experts = squares[kExpert];
+  experts = sum_over(expert_group, sum_over(held.partition[kExpert], experts));
   double sum = 0;
   for (double s : squares) sum += s;
   return std::sqrt(sum);
@@ -93,25 +110,23 @@ double global_grad_norm(const ParameterRegistry& params, parallel::Communicator*
 double clip_grad_norm(ParameterRegistry& params, double max_norm, parallel::Communicator* expert_group,
                       parallel::Communicator* tensor_group) {
   double norm = global_grad_norm(params, expert_group, tensor_group);
-  clip_grad_norm(params, max_norm, norm);
+  clip_grad_norm(HeldGradients::whole(params), max_norm, norm);
   return norm;
 }
 
 namespace {
-void scale_gradients(ParameterRegistry& params, double factor) {
-  for (int g = 0; g < kNumParamGroups; ++g) {
-    Tensor grads = params.flat_grads(ParamGroup(g));
+void scale_gradients(const HeldGradients& held, double factor) {
+  for (Tensor grads : held.grads)
     if (grads.defined()) ops::scale_(grads, factor);
-  }
 }
 }  // namespace
 
-void clip_grad_norm(ParameterRegistry& params, double max_norm, double norm) {
-  if (max_norm > 0 && std::isfinite(norm) && norm > max_norm) scale_gradients(params, max_norm / (norm + 1e-6));
+void clip_grad_norm(const HeldGradients& held, double max_norm, double norm) {
+  if (max_norm > 0 && std::isfinite(norm) && norm > max_norm) scale_gradients(held, max_norm / (norm + 1e-6));
 }
 
-void unscale_gradients(ParameterRegistry& params, double scale) {
-  if (scale != 1.0) scale_gradients(params, 1.0 / scale);
+void unscale_gradients(const HeldGradients& held, double scale) {
+  if (scale != 1.0) scale_gradients(held, 1.0 / scale);
 }
 
 LrSchedule::LrSchedule(const TrainConfig& cfg, int64_t train_iters) {

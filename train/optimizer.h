@@ -6,6 +6,7 @@
 #include "autograd/parameters.h"
 #include "parallel/communicator.h"
 #include "train/config.h"
+#include "train/held_gradients.h"
 #include "train/zero_shard.h"
 
 namespace mt::train {
@@ -17,7 +18,8 @@ struct AdamWOptions {
 // ZeRO stage 1 (zero_stage 1): each group's moments are partitioned over the ranks holding the
 // same parameters (train/zero_shard.h: dense over the data-parallel group, experts over the
 // expert-data-parallel group); a rank updates its chunk of the weights and all-gathers the rest.
-// partition[g] nullptr: group g whole on every rank (stage 0).
+// Stage 2 partitions the same way, and the gradients arrive already reduced into the chunk
+// (train/zero_gradients.h). groups[g] nullptr: group g whole on every rank (stage 0).
 struct ZeroPartition {
   int stage = 0;
   parallel::Communicator* groups[kNumParamGroups] = {nullptr, nullptr};
@@ -29,7 +31,9 @@ class AdamW {
   // The moments are flat buffers laid out like the registry's (so they checkpoint the same way),
   // or under ZeRO their owned chunk [shard(g).begin, shard(g).end) of that layout.
   AdamW(ParameterRegistry& params, AdamWOptions options, ZeroPartition zero = {});
-  void step(double lr);  // one update of every parameter with its current gradient
+  // One update of every parameter with its current gradient: the registry's flat buffers, or
+  // (ZeRO 2) the held shards, which must cover this rank's chunk.
+  void step(double lr, const HeldGradients* held = nullptr);
   int64_t steps() const { return steps_; }
   void set_steps(int64_t steps) { steps_ = steps; }
   int zero_stage() const { return zero_.stage; }
@@ -61,15 +65,18 @@ class AdamW {
 // parameters count once).
 double global_grad_norm(const ParameterRegistry& params, parallel::Communicator* expert_group = nullptr,
                         parallel::Communicator* tensor_group = nullptr);
+// The same over held gradients: a partitioned group's squares are summed over its partition first.
+double global_grad_norm(const ParameterRegistry& params, const HeldGradients& held,
+                        parallel::Communicator* expert_group, parallel::Communicator* tensor_group);
 // Scales every gradient by max_norm / (norm + 1e-6) when the norm exceeds max_norm (as Megatron);
 // max_norm 0 disables clipping. Returns the norm before clipping.
 double clip_grad_norm(ParameterRegistry& params, double max_norm, parallel::Communicator* expert_group = nullptr,
                       parallel::Communicator* tensor_group = nullptr);
 
 // The same with the norm already known (global_grad_norm): scales when norm > max_norm.
-void clip_grad_norm(ParameterRegistry& params, double max_norm, double norm);
+void clip_grad_norm(const HeldGradients& held, double max_norm, double norm);
 // fp16: gradients of the loss times `scale` back to gradients of the loss (every group, / scale).
-void unscale_gradients(ParameterRegistry& params, double scale);
+void unscale_gradients(const HeldGradients& held, double scale);
 
 // Megatron's OptimizerParamScheduler: linear warmup, then constant / linear / cosine decay to
 // min_lr, counted in iterations or, with lr_decay_tokens, in tokens. As in Megatron the rate of

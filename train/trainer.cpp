@@ -101,6 +101,12 @@ Trainer::Trainer(const TrainConfig& cfg, const TrainerOptions& options)
                      cfg_.allgather_bucket_size};
   optimizer_ = std::make_unique<AdamW>(
       model_->parameters(), AdamWOptions{cfg_.adam_beta1, cfg_.adam_beta2, cfg_.adam_eps, cfg_.weight_decay}, zero);
+  if (cfg_.zero_stage >= 2) {  // ZeRO 2: and the gradients, reduced into the same chunks during the backward
+    const FlatShard shards[kNumParamGroups] = {optimizer_->shard(ParamGroup::Dense),
+                                               optimizer_->shard(ParamGroup::Expert)};
+    zero_reducer_ = std::make_unique<ZeroGradientReducer>(model_->parameters(), shards, model_->parameter_layers(),
+                                                          cfg_.reduce_bucket_size, setup_.data_parallel);
+  }
   global_batch_ = cfg_.global_batch_size > 0 ? cfg_.global_batch_size : cfg_.micro_batch_size;
   accumulation_ = global_batch_ / (cfg_.micro_batch_size * setup_.data_parallel);
   tokens_per_iter_ = global_batch_ * cfg_.seq_length;
@@ -148,10 +154,14 @@ Trainer::Trainer(const TrainConfig& cfg, const TrainerOptions& options)
       (long long)cfg_.seq_length, (long long)model_config_.padded_vocab_size, double(n_params_) / 1e6, share.c_str());
   if (cfg_.zero_stage > 0) {
     const FlatShard &dense = optimizer_->shard(ParamGroup::Dense), &experts = optimizer_->shard(ParamGroup::Expert);
-    say("ZeRO stage %lld: AdamW's moments partitioned: dense over %d data-parallel ranks (%.2fM of %.2fM on rank "
+    say("ZeRO stage %lld: AdamW's moments%s partitioned: dense over %d data-parallel ranks (%.2fM of %.2fM on rank "
         "0), experts over %d replicas\n",
-        (long long)cfg_.zero_stage, dense.group ? dense.group->size() : 1, double(dense.owned()) / 1e6,
-        double(dense.length) / 1e6, experts.group ? experts.group->size() : 1);
+        (long long)cfg_.zero_stage, zero_reducer_ ? " and the gradients" : "", dense.group ? dense.group->size() : 1,
+        double(dense.owned()) / 1e6, double(dense.length) / 1e6, experts.group ? experts.group->size() : 1);
+    if (zero_reducer_)
+      say("ZeRO stage 2: gradients reduced during the backward in %zu buckets of up to %lld elements "
+          "(reduce_bucket_size %lld)\n",
+          zero_reducer_->buckets(), (long long)zero_reducer_->largest_bucket(), (long long)cfg_.reduce_bucket_size);
   }
   say("precision %s%s: %s\n", cfg_.precision.c_str(),
       cfg_.precision == "auto" ? (std::string(" -> ") + dtype_name(compute_)).c_str() : "",

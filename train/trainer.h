@@ -28,6 +28,7 @@
 #include "parallel/communicator.h"
 #include "train/checkpoint.h"
 #include "train/checkpoint_layout.h"
+#include "train/zero_gradients.h"
 #include "train/config.h"
 #include "train/interval_log.h"
 #include "train/loss_scaler.h"
@@ -128,6 +129,7 @@ class Trainer {
   nn::GptConfig model_config_;
   std::unique_ptr<nn::GptModel> model_;
   std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<ZeroGradientReducer> zero_reducer_;  // ZeRO 2: gradients reduced into shards
   int64_t global_batch_ = 0, accumulation_ = 0, tokens_per_iter_ = 0, train_iters_ = 0, train_tokens_ = 0;
   std::unique_ptr<LrSchedule> schedule_;
   DType compute_;                     // the GEMMs' operand dtype (precision)

@@ -69,6 +69,7 @@ StepResult Trainer::train_step() {
   r.distilled = teacher_ != nullptr;
   ParameterRegistry& params = model_->parameters();
   params.zero_grads();
+  if (zero_reducer_) zero_reducer_->zero();
   double loss_scale = scaler_ ? scaler_->scale() : 1.0;
   {  // the step's micro-batches under one autocast scope: the 16-bit weight copy is refreshed once
     ag::Autocast autocast(compute_, &params);
@@ -94,13 +95,19 @@ StepResult Trainer::train_step() {
         total = ag::add(total, kd);
       }
       Tensor seed = Tensor::scalar(seed_value, total.dtype());
-      current_tape().backward(total, &seed);
+      {  // ZeRO 2: each layer's gradients reduced into the shards as its backward ends
+        ListenToLayerBackward listen(zero_reducer_.get());
+        current_tape().backward(total, &seed);
+      }
+      if (zero_reducer_) zero_reducer_->finish_backward();
     }
   }
   double reduce_start = now_seconds();
   r.forward_backward_s = reduce_start - start;
-  synchronize_gradients(params, setup_);
-  if (scaler_) unscale_gradients(params, loss_scale);
+  if (!zero_reducer_) synchronize_gradients(params, setup_);
+  // the gradients this rank holds: all of them, or (ZeRO 2) its shards
+  HeldGradients held = zero_reducer_ ? zero_reducer_->held() : HeldGradients::whole(params);
+  if (scaler_) unscale_gradients(held, loss_scale);
   if (world_.size() > 1) {  // the logged losses: averaged over the ranks
     Tensor losses = Tensor::from_vector(std::vector<double>{r.lm_loss, r.aux_loss, r.kd_loss}, {3});
     world_.all_reduce(losses, parallel::ReduceKind::Avg);
@@ -115,13 +122,13 @@ StepResult Trainer::train_step() {
   r.reduce_s = optimizer_start - reduce_start;
   // The norm is the same on every rank (all-reduced over the expert and tensor groups, gradients
   // synchronised over data parallelism), so every rank takes the same decision.
-  r.grad_norm = global_grad_norm(params, setup_.expert_group, setup_.tensor_group);
+  r.grad_norm = global_grad_norm(params, held, setup_.expert_group, setup_.tensor_group);
   r.applied = scaler_ ? scaler_->update(!std::isfinite(r.grad_norm)) : true;
   if (r.applied) {
     MT_CHECK(std::isfinite(r.grad_norm), "iteration ", state_.iteration + 1, ": the gradient norm is ", r.grad_norm,
              " (training diverged); lower lr or check the data");
-    clip_grad_norm(params, cfg_.clip_grad, r.grad_norm);
-    optimizer_->step(r.lr);
+    clip_grad_norm(held, cfg_.clip_grad, r.grad_norm);
+    optimizer_->step(r.lr, &held);
   }
   if (scaler_) state_.loss_scale = scaler_->state();
   r.tokens = global_batch_ * r.seq_length;  // Megatron-DeepSpeed counts a curriculum's tokens so

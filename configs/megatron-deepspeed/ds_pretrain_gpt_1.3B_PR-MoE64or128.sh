@@ -1,7 +1,8 @@
 #!/bin/bash
 # Port of Megatron-DeepSpeed examples_deepspeed/MoE/ds_pretrain_gpt_1.3B_PR-MoE64or128.sh: GPT-3 XL
 # (24 x 2048) as PR-MoE: residual MoE, a pyramid of 64 experts (10 layers) and 128 (2 last), with
-# DeepSpeed ZeRO stage 2 (its Zero2 JSON): moetrain refuses stage 2 with a clear error until ZeRO stage 2 lands (stage 1: docs/zero.md).
+# DeepSpeed ZeRO stage 2 (its Zero2 JSON): the gradients and AdamW's state partitioned over the
+# data-parallel ranks (docs/zero.md).
 # Below: the original's settings where they differ from its siblings' and its own flags; common.sh:
 # the settings and flags they share, the DeepSpeed JSON, the launcher `mpirun -np $NUM_RANKS
 # moetrain train`, data and outputs, SIZE=cpu for a CPU-size run.

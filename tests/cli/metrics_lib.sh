@@ -3,10 +3,11 @@
 metrics_values() { cat "$@" | grep -o '"\(lm_loss\|grad_norm\)":[-0-9.e+]*' | cut -d: -f2; }
 # metrics_losses FILE...: the training lines' lm_loss only.
 metrics_losses() { cat "$@" | grep '"split":"train"' | grep -o '"lm_loss":[-0-9.e+]*' | cut -d: -f2; }
-# same_values A B COUNT TOL: prints "yes" when files A and B hold COUNT numbers each, pairwise
-# equal within TOL relative.
+# same_values A B COUNT TOL: prints "yes" when files A and B hold COUNT lines each, pairwise
+# equal within TOL relative (an empty line, fp16's skipped step without a norm, matches only another).
 same_values() {
   paste "$1" "$2" | awk -v want="$3" -v tol="$4" 'BEGIN { ok = 1; n = 0 }
-    { n++; if ($2 == "") ok = 0; r = ($1 - $2) / ($1 > 0 ? $1 : -$1); if (r < 0) r = -r; if (r > tol) ok = 0 }
+    { n++; if ($1 == "" && $2 == "") next; if ($1 == "" || $2 == "") { ok = 0; next }
+      r = ($1 - $2) / ($1 > 0 ? $1 : -$1); if (r < 0) r = -r; if (r > tol) ok = 0 }
     END { print (ok && n == want) ? "yes" : "no" }'
 }

@@ -1,9 +1,9 @@
 #!/bin/sh
 # Checkpoints move between ZeRO stages and layouts: 8 iterations in one process (the reference);
-# iterations 1-3 under mpirun -np 4 at ZeRO stage 1 (AdamW's moments partitioned over 4 data-
-# parallel ranks, the experts' over their 2 replicas at ep 2), saved; iterations 4-6 resumed in
-# one process at stage 0, saved; iterations 7-8 resumed under mpirun -np 2 at stage 1. A ZeRO run
-# gathers its moments to write them and keeps its chunk when it loads, so the joined curve of
+# iterations 1-3 under mpirun -np 4 at ZeRO stage 2 (AdamW's moments and the gradients partitioned
+# over 4 data-parallel ranks, the experts' over their 2 replicas at ep 2), saved; iterations 4-6
+# resumed in one process at stage 0, saved; iterations 7-8 resumed under mpirun -np 2 at stage 1. A
+# ZeRO run gathers its moments to write them and keeps its chunk when it loads, so the joined curve of
 # losses, gradient norms and validation losses equals the reference within 1e-5 relative.
 # usage: train_resume_across_zero_stages.sh MOETRAIN CONFIG DATA_PREFIX MPIEXEC
 set -eu
@@ -19,9 +19,10 @@ run() {  # run LOG [launcher...] -- [flags...]
   "$@" > "$d/$log.log" 2>&1 || { echo "run $log failed:"; tail -20 "$d/$log.log"; exit 1; }
 }
 run reference "$bin" train "$config" $common --save "" --metrics-file "$d/reference.jsonl"
-run zero1_np4 "$mpiexec" -np 4 --oversubscribe "$bin" train "$config" $common --zero-stage 1 \
+run zero2_np4 "$mpiexec" -np 4 --oversubscribe "$bin" train "$config" $common --zero-stage 2 \
   --moe-expert-parallel-size 2 --save "$d/a" --exit-interval 3 --metrics-file "$d/a.jsonl"
-grep -q "ZeRO stage 1: AdamW's moments partitioned: dense over 4 data-parallel ranks" "$d/zero1_np4.log"
+grep -q "ZeRO stage 2: AdamW's moments and the gradients partitioned: dense over 4 data-parallel ranks" \
+  "$d/zero2_np4.log"
 run zero0_np1 "$bin" train "$config" $common --load "$d/a" --save "$d/b" --exit-interval 6 --metrics-file "$d/b.jsonl"
 run zero1_np2 "$mpiexec" -np 2 --oversubscribe "$bin" train "$config" $common --zero-stage 1 --load "$d/b" \
   --save "$d/c" --metrics-file "$d/c.jsonl"
@@ -30,7 +31,7 @@ grep -q "resumed from .*iter_0000006 at iteration 6" "$d/zero1_np2.log"
 metrics_values "$d/reference.jsonl" > "$d/want"
 metrics_values "$d/a.jsonl" "$d/b.jsonl" "$d/c.jsonl" > "$d/got"
 if [ "$(same_values "$d/want" "$d/got" 19 1e-5)" = yes ]; then
-  echo "ZeRO 1 on 4 ranks -> stage 0 in one process -> ZeRO 1 on 2 ranks: the uninterrupted loss curve"
+  echo "ZeRO 2 on 4 ranks -> stage 0 in one process -> ZeRO 1 on 2 ranks: the uninterrupted loss curve"
   rm -rf "$d"
   exit 0
 fi

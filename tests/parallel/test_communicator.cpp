@@ -64,6 +64,24 @@ TEST_CASE("all_gather, reduce_scatter, broadcast", "[parallel][mpi]") {
   REQUIRE_THROWS_WITH(w.broadcast(b, p), Catch::Contains("root"));
 }
 
+TEST_CASE("reduce to one root: the root gets the sum or the mean, the others keep theirs", "[parallel][mpi]") {
+  Communicator& w = world();
+  int p = w.size();
+  for (int root = 0; root < p; ++root) {
+    Tensor t = filled(w.rank(), 5, DType::F32);
+    w.reduce(t, ReduceKind::Sum, root);
+    for (int64_t i = 0; i < 5; ++i) {
+      double want = 0;
+      for (int r = 0; r < p; ++r) want += value(r, i);
+      REQUIRE(t.to_double_vector()[size_t(i)] == (w.rank() == root ? want : value(w.rank(), i)));
+    }
+  }
+  Tensor avg = filled(w.rank(), 3, DType::F64);
+  w.reduce(avg, ReduceKind::Avg, 0);
+  if (w.rank() == 0) REQUIRE(avg.to_double_vector()[1] == Approx((100.0 * (p - 1) * p / 2 + p * 1.0) / p));
+  REQUIRE_THROWS_WITH(w.reduce(avg, ReduceKind::Sum, p), Catch::Contains("root"));
+}
+
 TEST_CASE("all_to_all and all_to_all_v", "[parallel][mpi]") {
   Communicator& w = world();
   int p = w.size(), me = w.rank();

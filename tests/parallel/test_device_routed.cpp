@@ -23,6 +23,7 @@ class Counting final : public Communicator {
   void reduce_scatter(const Tensor& in, Tensor& out, ReduceKind k) override {
     ++*calls_, inner_->reduce_scatter(in, out, k);
   }
+  void reduce(Tensor& t, ReduceKind k, int root) override { ++*calls_, inner_->reduce(t, k, root); }
   void broadcast(Tensor& t, int root) override { ++*calls_, inner_->broadcast(t, root); }
   void all_to_all(const Tensor& in, Tensor& out) override { ++*calls_, inner_->all_to_all(in, out); }
   void all_to_all_v(const Tensor& in, const std::vector<int64_t>& s, Tensor& out,

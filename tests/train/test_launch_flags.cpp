@@ -91,11 +91,19 @@ TEST_CASE("the MoE scripts' DeepSpeed JSON sets batch, clipping and fp16, checke
   other = c;
   other.deepspeed_config = write_json(dir, "opt.json", R"({"optimizer": {"type": "Adam"}})");
   REQUIRE_THROWS_WITH(apply_deepspeed_config(other), Contains("'optimizer' is not supported") && Contains("opt.json"));
-  other.deepspeed_config = write_json(dir, "zero2.json", R"({"zero_optimization": {"stage": 2}})");
+  other.deepspeed_config =
+      write_json(dir, "zero2.json", R"({"zero_optimization": {"stage": 2, "reduce_bucket_size": 30000}})");
   apply_deepspeed_config(other);
   other.data_path = {"x"};
   other.train_iters = 1;
-  REQUIRE_THROWS_WITH(validate(other), Contains("zero_stage 2") && Contains("stage 2 is not supported yet"));
+  CHECK(other.zero_stage == 2);
+  CHECK(other.reduce_bucket_size == 30000);
+  REQUIRE_NOTHROW(validate(other));
+  other.reduce_bucket_size = 0;
+  REQUIRE_THROWS_WITH(validate(other), Contains("reduce_bucket_size must be positive"));
+  other.reduce_bucket_size = 30000;
+  other.zero_stage = 3;
+  REQUIRE_THROWS_WITH(validate(other), Contains("zero_stage 3") && Contains("stage 3") && Contains("not supported"));
   other.deepspeed_config =
       write_json(dir, "zero1.json", R"({"zero_optimization": {"stage": 1, "allgather_bucket_size": 20000}})");
   apply_deepspeed_config(other);

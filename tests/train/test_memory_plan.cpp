@@ -66,6 +66,16 @@ TEST_CASE("plan: parameter counts per rank equal the built models' flat buffers"
   CHECK(n.expert == p.numel(ParamGroup::Expert));
   CHECK(n.dense_flat == p.flat_values(ParamGroup::Dense).numel());
   CHECK(n.expert_flat == p.flat_values(ParamGroup::Expert).numel());
+  // the list ZeRO 2's plan cuts into buckets: the registry's tensors, in its order, with their layers
+  std::vector<ParameterEntry> list = rank_parameter_list(c, kVocab);
+  std::vector<int64_t> layers = model->parameter_layers();
+  REQUIRE(list.size() == p.all().size());
+  for (size_t i = 0; i < list.size(); ++i) {
+    INFO(p.all()[i].name);
+    CHECK(list[i].numel == p.all()[i].var.value().numel());
+    CHECK(list[i].expert == (p.all()[i].group() == ParamGroup::Expert));
+    CHECK(list[i].layer == layers[i]);
+  }
   // expert parallelism divides the experts; tensor parallelism the dense matrices (not MoE layers)
   CHECK(count_rank_parameters(c, kVocab, 1, 2).expert * 2 == count_rank_parameters(c, kVocab, 1, 1).expert);
   CHECK(count_rank_parameters(c, kVocab, 2, 1).expert == count_rank_parameters(c, kVocab, 1, 1).expert);
@@ -116,7 +126,7 @@ TEST_CASE("plan: a model that cannot fit is refused with the changes that would 
   MemoryPlan all = plan_memory(
       [&] {
         TrainConfig q = c;
-        q.zero_stage = 1;
+        q.zero_stage = 2;
         q.moe_expert_parallel_size = 8;
         q.checkpoint_activations = true;
         q.micro_batch_size = 1;
@@ -133,7 +143,7 @@ TEST_CASE("plan: a model that cannot fit is refused with the changes that would 
   }
 }
 
-TEST_CASE("plan: planned peak within 10% of the allocator's measured peak, dense and MoE", "[plan][slow]") {
+TEST_CASE("plan: planned peak within 10% of the allocator's measured peak, dense and MoE, ZeRO 2", "[plan][slow]") {
   fs::path dir = fresh_dir("plan_grid");
   TrainConfig dense = grid_base(dir);
   check_against_plan("dense fp32", dense);
@@ -171,6 +181,15 @@ TEST_CASE("plan: planned peak within 10% of the allocator's measured peak, dense
   pr.mlp_type = "residual";
   pr.precision = "bf16";
   check_against_plan("PR-MoE-4/8 bf16", pr);
+  // ZeRO 2 in one process: no flat gradient buffer, each layer's gradients added into the (whole)
+  // shard as its backward ends (over ranks: parallel.plan_measured_*_zero2)
+  c = moe;
+  c.zero_stage = 2;
+  check_against_plan("MoE-8 top-1 fp32 ZeRO 2", c);
+  c = pr;
+  c.zero_stage = 2;
+  c.checkpoint_activations = true;
+  check_against_plan("PR-MoE-4/8 bf16 ZeRO 2 checkpointed", c);
   fs::remove_all(dir);
 }
 

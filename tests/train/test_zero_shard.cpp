@@ -20,6 +20,7 @@ class FakeGroup final : public parallel::Communicator {
   void all_reduce(Tensor&, parallel::ReduceKind) override { fail(); }
   void all_gather(const Tensor&, Tensor&) override { fail(); }
   void reduce_scatter(const Tensor&, Tensor&, parallel::ReduceKind) override { fail(); }
+  void reduce(Tensor&, parallel::ReduceKind, int) override { fail(); }
   void broadcast(Tensor&, int) override { fail(); }
   void all_to_all(const Tensor&, Tensor&) override { fail(); }
   void all_to_all_v(const Tensor&, const std::vector<int64_t>&, Tensor&, const std::vector<int64_t>&) override {
