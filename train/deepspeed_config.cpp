@@ -173,10 +173,26 @@ void apply_deepspeed_config(TrainConfig& cfg) {
   ds.integer(r, "", "steps_per_print", cfg.steps_per_print);
   ds.boolean(r, "", "wall_clock_breakdown", cfg.wall_clock_breakdown);
   if (r.contains("zero_optimization")) {
-    ds.only(r["zero_optimization"], "zero_optimization", {"stage", "allgather_bucket_size", "reduce_bucket_size"});
-    ds.integer(r["zero_optimization"], "zero_optimization.", "stage", cfg.zero_stage);
-    ds.integer(r["zero_optimization"], "zero_optimization.", "allgather_bucket_size", cfg.allgather_bucket_size);
-    ds.integer(r["zero_optimization"], "zero_optimization.", "reduce_bucket_size", cfg.reduce_bucket_size);
+    const json& z = r["zero_optimization"];
+    ds.only(z, "zero_optimization",
+            {"stage", "allgather_bucket_size", "reduce_bucket_size", "reduce_scatter", "contiguous_gradients",
+             "overlap_comm", "allgather_partitions"});
+    ds.integer(z, "zero_optimization.", "stage", cfg.zero_stage);
+    ds.integer(z, "zero_optimization.", "allgather_bucket_size", cfg.allgather_bucket_size);
+    ds.integer(z, "zero_optimization.", "reduce_bucket_size", cfg.reduce_bucket_size);
+    // how DeepSpeed moves the buckets: moetrain's stage 2 always reduces each bucket to the owners
+    // of its parts from one contiguous buffer and all-gathers the partitions (docs/zero.md), without
+    // overlapping them with computation; false for the first two is a layout moetrain does not have
+    for (const char* key : {"reduce_scatter", "allgather_partitions"}) {
+      bool on = true;
+      ds.boolean(z, "zero_optimization.", key, on);
+      MT_CHECK(on, "DeepSpeed config '", cfg.deepspeed_config, "': zero_optimization.", key,
+               " false is not supported (moetrain's ZeRO reduces into and gathers from partitions); remove it or "
+               "set it true");
+    }
+    bool accepted = false;  // contiguous_gradients, overlap_comm: accepted, no effect (docs/zero.md)
+    ds.boolean(z, "zero_optimization.", "contiguous_gradients", accepted);
+    ds.boolean(z, "zero_optimization.", "overlap_comm", accepted);
   }
 }
 

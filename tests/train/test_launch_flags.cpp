@@ -101,6 +101,14 @@ TEST_CASE("the MoE scripts' DeepSpeed JSON sets batch, clipping and fp16, checke
   REQUIRE_NOTHROW(validate(other));
   other.reduce_bucket_size = 0;
   REQUIRE_THROWS_WITH(validate(other), Contains("reduce_bucket_size must be positive"));
+  other.deepspeed_config = write_json(dir, "zero2_flags.json",
+                                      R"({"zero_optimization": {"stage": 2, "overlap_comm": true,
+                                          "contiguous_gradients": true, "reduce_scatter": true}})");
+  REQUIRE_NOTHROW(apply_deepspeed_config(other));
+  other.deepspeed_config =
+      write_json(dir, "zero2_allreduce.json", R"({"zero_optimization": {"stage": 2, "reduce_scatter": false}})");
+  REQUIRE_THROWS_WITH(apply_deepspeed_config(other),
+                      Contains("zero2_allreduce.json") && Contains("reduce_scatter false is not supported"));
   other.reduce_bucket_size = 30000;
   other.zero_stage = 3;
   REQUIRE_THROWS_WITH(validate(other), Contains("zero_stage 3") && Contains("stage 3") && Contains("not supported"));
