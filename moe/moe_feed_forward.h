@@ -1,6 +1,7 @@
 // An MoE layer as a transformer block's feed-forward (nn/feed_forward.h).
 #pragma once
 
+#include "autograd/ops.h"
 #include "moe/moe_layer.h"
 #include "nn/feed_forward.h"
 
@@ -9,12 +10,16 @@ namespace mt::moe {
 class MoeFeedForward final : public nn::FeedForward {
  public:
   MoeFeedForward(ParameterRegistry& params, const std::string& prefix, const MoeLayerConfig& cfg)
-      : layer_(params, prefix, cfg) {}
+      : layer_(params, prefix, cfg), z_loss_coeff_(cfg.z_loss_coeff) {}
   nn::FeedForwardOutput forward(const Variable& x, bool training, RngKey key) const override {
     MoeOutput m = layer_.forward(x, training, key);
     nn::FeedForwardOutput out;
     out.y = m.y;
     out.aux_loss = m.aux_loss;
+    if (m.z_loss.defined()) {  // the router z-loss, weighted: added to the total as it is
+      out.extra_loss = ag::scale(m.z_loss, z_loss_coeff_);
+      out.stats.z_loss = m.z_loss.value().item();
+    }
     out.stats.is_moe = true;
     out.stats.expert_counts = m.routing.assigned;
     out.stats.dropped = m.routing.dropped_fraction();
@@ -26,6 +31,7 @@ class MoeFeedForward final : public nn::FeedForward {
 
  private:
   MoeLayer layer_;
+  double z_loss_coeff_;
 };
 
 }  // namespace mt::moe

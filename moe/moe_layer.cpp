@@ -72,6 +72,7 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
     logits = seen("gate_logits", ag::linear(gate_in, gate_w_));
   }
   Variable probs = seen("gate_probs", ag::softmax(logits));
+  if (cfg_.z_loss_coeff > 0) out.z_loss = seen("l_z", router_z_loss(logits));
   // (inside a checkpointed region the recompute takes the forward's routing: autograd/checkpoint.h)
   out.routing = fixed ? *fixed : ag::checkpoint_decision<Routing>([&] {
     return route(probs.value(), logits.value(), cfg_.router, training, key);

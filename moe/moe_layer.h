@@ -26,6 +26,8 @@ struct MoeLayerConfig {
   bool residual = false;
   double init_std = 0.02, output_init_std = 0.02;
   uint64_t seed = 1234;
+  // ST-MoE's router z-loss weight (moe_z_loss_coeff): 0 leaves it out (nothing computed).
+  double z_loss_coeff = 0;
   int64_t layer = 0;  // index of the transformer layer (for parameter names, tags, random streams)
   DType dtype = DType::F32;
   // Expert parallelism: the group of ep ranks that share this layer's experts (nullptr: one rank
@@ -37,6 +39,7 @@ struct MoeLayerConfig {
 struct MoeOutput {
   Variable y;          // [S, h]
   Variable aux_loss;   // scalar l_aux of this layer
+  Variable z_loss;     // scalar l_z of this layer (mean squared logsumexp of the gate logits), when on
   Routing routing;     // the decisions (for metrics: loads, dropped fraction)
   double entropy = 0;  // mean router entropy over tokens
 };

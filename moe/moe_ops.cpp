@@ -1,5 +1,8 @@
 #include "moe/moe_ops.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "autograd/tape.h"
 #include "runtime/dispatch.h"
 #include "runtime/ops.h"
@@ -89,6 +92,38 @@ Variable aux_loss(const Variable& probs, const Routing& r) {
         for (int64_t e = 0; e < r.experts; ++e) dp[size_t(t * r.experts + e)] = g * r.aux_fraction[size_t(e)];
       ops::add_(ps.grad_ref(), Tensor::from_vector(dp, {r.tokens, r.experts}).to(dtype).to(ps.grad_ref().device()));
     });
+  }
+  return out;
+}
+
+Variable router_z_loss(const Variable& logits) {
+  require_defined("router_z_loss", {{"logits", &logits}});
+  const Tensor& zv = logits.value();
+  MT_CHECK(zv.dim() == 2, "router_z_loss: logits ", zv.str(), " must be [tokens, experts]");
+  int64_t s = zv.size(0), e = zv.size(1);
+  std::vector<double> z = zv.to_double_vector(), lse(static_cast<size_t>(s));
+  double l = 0;
+  for (int64_t t = 0; t < s; ++t) {  // logsumexp, shifted by the row's largest logit
+    const double* row = z.data() + t * e;
+    double top = *std::max_element(row, row + e), sum = 0;
+    for (int64_t j = 0; j < e; ++j) sum += std::exp(row[j] - top);
+    lse[size_t(t)] = top + std::log(sum);
+    l += lse[size_t(t)] * lse[size_t(t)] / double(s);
+  }
+  Variable out(Tensor::scalar(l, zv.dtype(), zv.device()));
+  if (any_requires_grad({&logits})) {
+    record_op("router_z_loss", out,
+              [zs = logits.grad_slot(), z = std::move(z), lse = std::move(lse), s, e,
+               dtype = zv.dtype()](const Tensor& dout) {
+                double g = dout.item() * 2.0 / double(s);
+                std::vector<double> dz(z.size());
+                for (int64_t t = 0; t < s; ++t)
+                  for (int64_t j = 0; j < e; ++j) {
+                    size_t i = size_t(t * e + j);
+                    dz[i] = g * lse[size_t(t)] * std::exp(z[i] - lse[size_t(t)]);
+                  }
+                ops::add_(zs.grad_ref(), Tensor::from_vector(dz, {s, e}).to(dtype).to(zs.grad_ref().device()));
+              });
   }
   return out;
 }

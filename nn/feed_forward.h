@@ -20,11 +20,13 @@ struct LayerLoadStats {
   int64_t layer = 0;
   std::vector<int64_t> expert_counts;  // assignments per expert before dropping
   double dropped = 0, aux_loss = 0, entropy = 0;
+  double z_loss = 0;  // the router z-loss (unweighted), when on
 };
 
 struct FeedForwardOutput {
   Variable y;
-  Variable aux_loss;  // undefined for dense blocks
+  Variable aux_loss;    // undefined for dense blocks
+  Variable extra_loss;  // weighted terms added to the total as they are (the router z-loss); may be undefined
   LayerLoadStats stats;
 };
 

@@ -136,7 +136,10 @@ Variable GptModel::layers(Variable x, int64_t first, int64_t last, ForwardMode m
     RngKey routing_key = rng_key(cfg_.seed, uint64_t(mode.first_sample), uint64_t(layer), 0x52);
     FeedForwardOutput ff = b.mlp->forward(normed, mode.training, routing_key);
     if (ff.aux_loss.defined()) {
-      if (aux) aux->push_back(ff.aux_loss);
+      // the layer's terms of the training loss: moe_loss_coeff x l_aux (+ the weighted z-loss)
+      Variable term = ag::scale(ff.aux_loss, moe_loss_coeff_);
+      if (ff.extra_loss.defined()) term = ag::add(term, ff.extra_loss);
+      if (aux) aux->push_back(term);
       if (loads) {
         ff.stats.layer = layer;
         loads->push_back(ff.stats);
@@ -192,9 +195,10 @@ LossParts GptModel::loss_parts(const Tensor& tokens, const Tensor& labels, const
                                                        cfg_.tensor_group, mode.loss_grad);
   parts.lm_loss = lm.value().item();
   parts.total = lm;
-  for (const Variable& a : aux) {
-    parts.aux_loss += a.value().item();
-    parts.total = ag::add(parts.total, ag::scale(a, moe_loss_coeff_));
+  for (const Variable& term : aux) parts.total = ag::add(parts.total, term);
+  for (const LayerLoadStats& l : parts.layers) {
+    parts.aux_loss += l.aux_loss;
+    parts.z_loss += l.z_loss;
   }
   return parts;
 }

@@ -60,10 +60,12 @@ struct ForwardMode {
   double loss_grad = 0;
 };
 
-// The parts of a training loss: total = lm + moe_loss_coeff * sum of the layers' aux losses.
+// The parts of a training loss: total = lm + sum over MoE layers of (moe_loss_coeff * l_aux
+// + moe_z_loss_coeff * l_z).
 struct LossParts {
   Variable total;
   double lm_loss = 0, aux_loss = 0;    // aux: the unscaled sum over MoE layers
+  double z_loss = 0;                   // the router z-losses' unweighted sum (moe_z_loss_coeff > 0)
   Variable logits;                     // the logits behind lm (this rank's vocabulary columns)
   std::vector<LayerLoadStats> layers;  // the MoE layers' loads
 };
@@ -111,14 +113,14 @@ class GptModel {
     std::unique_ptr<FeedForward> mlp;
   };
   // The final hidden states' logits (this rank's vocabulary columns under tensor parallelism);
-  // fills the MoE layers' aux losses and loads when asked.
+  // fills the MoE layers' loss terms (moe_loss_coeff l_aux + the weighted z-loss) and loads when asked.
   Variable forward(const Tensor& tokens, ForwardMode mode, std::vector<Variable>* aux,
                    std::vector<LayerLoadStats>* loads) const;
   // The final LayerNorm's output (what forward projects onto the vocabulary).
   Variable hidden(const Tensor& tokens, ForwardMode mode, std::vector<Variable>* aux,
                   std::vector<LayerLoadStats>* loads) const;
   // Layers [first, last) on the residual stream x [B,T,h] -> [B,T,h]; appends the MoE layers'
-  // aux losses and loads when asked.
+  // loss terms and loads when asked.
   Variable layers(Variable x, int64_t first, int64_t last, ForwardMode mode, std::vector<Variable>* aux,
                   std::vector<LayerLoadStats>* loads) const;
   // The same as one checkpointed region: keeps x, recomputes the layers in the backward (the

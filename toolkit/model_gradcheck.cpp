@@ -107,6 +107,7 @@ std::unique_ptr<nn::GptModel> f64_model(const TrainConfig& cfg, parallel::Commun
   nn::GptConfig mc = model_config(cfg, kGpt2Vocab, tensor_group);
   mc.dtype = DType::F64;
   mc.device = Device::cpu();
+  mc.grad_storage = GradStorage::Flat;  // the gradients compared as flat buffers, whatever the config's ZeRO stage
   return std::make_unique<nn::GptModel>(mc, feed_forward_factory(cfg, mc, expert_group), cfg.moe_loss_coeff);
 }
 

@@ -171,6 +171,8 @@ const std::vector<Key>& keys() {
       {"disable_moe_top2_2nd_expert_sampling", &TrainConfig::disable_moe_top2_2nd_expert_sampling,
        "top-2: take the second expert by argmax instead of sampling it"},
       {"moe_loss_coeff", &TrainConfig::moe_loss_coeff, "weight of the summed load-balancing losses"},
+      {"moe_z_loss_coeff", &TrainConfig::moe_z_loss_coeff,
+       "weight of the router z-loss (ST-MoE: mean over tokens of logsumexp(gate logits)^2, per MoE layer); 0 = off"},
       {"mlp_type", &TrainConfig::mlp_type, "standard or residual (residual MoE, as PR-MoE)"},
       {"noisy_gate_policy", &TrainConfig::noisy_gate_policy, "None, Jitter or RSample (top-1) gate noise in training"},
       {"use_rts", &TrainConfig::use_rts, "over capacity, keep a random subset of tokens (else the first in order)"},
@@ -581,8 +583,8 @@ void validate(const TrainConfig& c, int64_t ranks) {
            "noisy_gate_policy must be None, Jitter or RSample (RSample needs topk 1), got '", c.noisy_gate_policy,
            "' with topk ", c.topk);
   MT_CHECK(c.moe_train_capacity_factor > 0 && c.moe_eval_capacity_factor > 0 && c.moe_min_capacity >= 0 &&
-               c.moe_loss_coeff >= 0,
-           "MoE capacity factors must be positive, moe_min_capacity and moe_loss_coeff not negative");
+               c.moe_loss_coeff >= 0 && c.moe_z_loss_coeff >= 0,
+           "MoE capacity factors must be positive, moe_min_capacity, moe_loss_coeff and moe_z_loss_coeff not negative");
   if (c.distills()) validate_distillation(c, ranks);
   for (const std::string& t : c.eval_tasks) eval::make_eval_task(t);  // an unknown name, with the known ones
   MT_CHECK(c.eval_tasks.empty() || c.tensor_model_parallel_size == 1,

@@ -61,6 +61,7 @@ struct TrainConfig {
   int64_t expert_interval = 2;                   // layer l (1-based) is MoE when l % expert_interval == 0
   int64_t topk = 1, moe_min_capacity = 4;
   double moe_train_capacity_factor = 1.0, moe_eval_capacity_factor = 1.0, moe_loss_coeff = 0.1;
+  double moe_z_loss_coeff = 0.0;  // ST-MoE's router z-loss weight (Megatron-Core's name); 0 = off
   bool disable_moe_token_dropping = false, disable_moe_top2_2nd_expert_sampling = false;
   std::string mlp_type = "standard";       // standard | residual (PR-MoE's residual MoE)
   std::string noisy_gate_policy = "None";  // None | Jitter | RSample (DeepSpeed's MoE argument)

@@ -5,6 +5,8 @@
 // The global norm, clipping, unscaling and AdamW read gradients through it (train/optimizer.h).
 #pragma once
 
+#include <algorithm>
+
 #include "autograd/parameters.h"
 #include "parallel/communicator.h"
 
@@ -21,14 +23,13 @@ struct HeldGradients {
     for (int g = 0; g < kNumParamGroups; ++g) h.grads[g] = params.flat_grads(ParamGroup(g));
     return h;
   }
-  // Parameter p's elements in [lo, hi) of its group's layout that this rank holds (empty when none).
-  Tensor part(const Parameter& p, int64_t* lo = nullptr) const {
+  // The elements of parameter p's gradient this rank holds (undefined when none).
+  Tensor part(const Parameter& p) const {
     int g = int(p.group());
+    if (!grads[g].defined()) return Tensor();
     int64_t a = std::max(p.offset, begin[g]),
             b = std::min(p.offset + p.var.value().numel(), begin[g] + grads[g].numel());
-    if (lo) *lo = a;
-    if (!grads[g].defined() || b <= a) return Tensor();
-    return grads[g].narrow(a - begin[g], b - a);
+    return b > a ? grads[g].narrow(a - begin[g], b - a) : Tensor();
   }
 };
 

@@ -26,6 +26,7 @@ void IntervalLog::add(const StepResult& step) {
   seconds_ += step.seconds;
   lm_loss_ += step.lm_loss;
   aux_loss_ += step.aux_loss;
+  z_loss_ += step.z_loss;
   if (step.distilled) {
     kd_loss_ += step.kd_loss;
     distilled_ += 1;
@@ -47,6 +48,7 @@ void IntervalLog::add(const StepResult& step) {
     for (size_t e = 0; e < l.expert_counts.size(); ++e) acc.expert_counts[e] += l.expert_counts[e];
     acc.dropped += l.dropped;
     acc.aux_loss += l.aux_loss;
+    acc.z_loss += l.z_loss;
     acc.entropy += l.entropy;
   }
 }
@@ -60,6 +62,7 @@ std::string IntervalLog::render_text(const IntervalContext& c) const {
   std::string terms;  // the KD and MoE terms of the training loss, and fp16's scale, when present
   if (distilled_ > 0) terms += format(" | kd loss %.4f", kd_loss_ / double(distilled_));
   if (!layers_.empty()) terms += format(" | moe loss %.4f", c.moe_loss_coeff * aux_loss_ / n);
+  if (!layers_.empty() && c.moe_z_loss_coeff > 0) terms += format(" | z loss %.4f", c.moe_z_loss_coeff * z_loss_ / n);
   if (c.loss_scale > 0) terms += format(" | loss scale %g | skipped %lld", c.loss_scale, (long long)skipped_);
   if (c.curriculum) terms += format(" | curriculum seqlen %lld", (long long)last_seq_length_);
   std::string mfu_part = mfu(c) > 0 ? format(" | MFU %.1f%%", 100.0 * mfu(c)) : "";
@@ -76,9 +79,10 @@ std::string IntervalLog::render_text(const IntervalContext& c) const {
     double mb = double(micro_batches_);
     int64_t total = 0, most = 0;
     for (int64_t count : l.expert_counts) total += count, most = std::max(most, count);
-    text += format("  layer %2lld: %zu experts, busiest %4.1f%% of tokens, dropped %4.1f%%, aux %.3f, entropy %.3f\n",
+    std::string z = c.moe_z_loss_coeff > 0 ? format(", z %.3f", l.z_loss / mb) : "";
+    text += format("  layer %2lld: %zu experts, busiest %4.1f%% of tokens, dropped %4.1f%%, aux %.3f%s, entropy %.3f\n",
                    (long long)layer + 1, l.expert_counts.size(), total ? 100.0 * double(most) / double(total) : 0.0,
-                   100.0 * l.dropped / mb, l.aux_loss / mb, l.entropy / mb);
+                   100.0 * l.dropped / mb, l.aux_loss / mb, z.c_str(), l.entropy / mb);
   }
   return text;
 }
@@ -112,14 +116,21 @@ nlohmann::json IntervalLog::render_record(const IntervalContext& c) const {
   if (!layers_.empty()) {
     line["moe_aux_loss"] = aux_loss_ / n;
     line["moe_loss"] = c.moe_loss_coeff * aux_loss_ / n;
+    if (c.moe_z_loss_coeff > 0) {  // the router z-loss, unweighted and as added to the loss
+      line["moe_z_loss"] = z_loss_ / n;
+      line["z_loss"] = c.moe_z_loss_coeff * z_loss_ / n;
+    }
     nlohmann::json layers = nlohmann::json::array();
     double mb = double(micro_batches_);
-    for (const auto& [layer, l] : layers_)
-      layers.push_back({{"layer", layer},
-                        {"expert_counts", l.expert_counts},
-                        {"dropped", l.dropped / mb},
-                        {"aux_loss", l.aux_loss / mb},
-                        {"entropy", l.entropy / mb}});
+    for (const auto& [layer, l] : layers_) {
+      nlohmann::json row = {{"layer", layer},
+                            {"expert_counts", l.expert_counts},
+                            {"dropped", l.dropped / mb},
+                            {"aux_loss", l.aux_loss / mb},
+                            {"entropy", l.entropy / mb}};
+      if (c.moe_z_loss_coeff > 0) row["z_loss"] = l.z_loss / mb;
+      layers.push_back(row);
+    }
     line["moe_layers"] = layers;
   }
   return line;

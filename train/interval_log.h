@@ -17,6 +17,7 @@ namespace mt::train {
 struct StepResult {
   double lm_loss = 0;                      // the language-model loss
   double aux_loss = 0;                     // the MoE load-balancing loss before moe_loss_coeff (0 without MoE)
+  double z_loss = 0;                       // the router z-loss before moe_z_loss_coeff (0 when off)
   double kd_loss = 0;                      // beta T^2 KL(teacher || student); 0 without a teacher
   bool distilled = false;                  // the step trained with the KD term
   double grad_norm = 0;                    // global gradient norm before clipping
@@ -43,7 +44,8 @@ struct IntervalContext {
   bool curriculum = false;     // the curriculum's sequence length
   int64_t devices = 1;         // ranks of the job
   double moe_loss_coeff = 0;
-  double loss_scale = 0;  // fp16's scale now; 0: no loss scaling
+  double moe_z_loss_coeff = 0;  // > 0: the router z-loss is logged
+  double loss_scale = 0;        // fp16's scale now; 0: no loss scaling
   double elapsed_s = 0, eta_s = 0, max_rss_mb = 0;
 };
 
@@ -64,7 +66,8 @@ class IntervalLog {
   double mfu(const IntervalContext& c) const;
 
   int64_t iterations_ = 0, distilled_ = 0, skipped_ = 0, micro_batches_ = 0, tokens_ = 0, last_seq_length_ = 0;
-  double seconds_ = 0, lm_loss_ = 0, aux_loss_ = 0, kd_loss_ = 0, last_lr_ = 0, last_norm_ = 0, model_flops_ = 0;
+  double seconds_ = 0, lm_loss_ = 0, aux_loss_ = 0, z_loss_ = 0, kd_loss_ = 0, last_lr_ = 0, last_norm_ = 0;
+  double model_flops_ = 0;
   double forward_backward_s_ = 0, reduce_s_ = 0, optimizer_s_ = 0;
   // per MoE layer: expert counts, and sums of dropped fraction, aux loss and router entropy over
   // the interval's micro-batches (averaged when rendered)

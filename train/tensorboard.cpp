@@ -215,13 +215,16 @@ void add_field_on_axes(TensorboardWriter& tb, const json& record, const char* ke
 }
 
 // Per MoE layer (numbered from 1, as the log line): moe/layer_<l>/{dropped, router_entropy,
-// aux_loss, busiest_expert_share} and moe-expert-load/layer_<l>/expert_<e> (each expert's share of
+// aux_loss, z_loss (when on), busiest_expert_share} and moe-expert-load/layer_<l>/expert_<e> (each expert's share of
 // the layer's assignments before dropping), at the iteration.
 void write_moe_layers(TensorboardWriter& tb, const json& layers, int64_t iteration) {
   for (const json& layer : layers) {
     std::string l = std::to_string(layer.value("layer", int64_t(0)) + 1);
     std::string prefix = "moe/layer_" + l + "/";
-    for (auto [key, name] : {std::pair{"dropped", "dropped"}, {"entropy", "router_entropy"}, {"aux_loss", "aux_loss"}})
+    for (auto [key, name] : {std::pair{"dropped", "dropped"},
+                             {"entropy", "router_entropy"},
+                             {"aux_loss", "aux_loss"},
+                             {"z_loss", "z_loss"}})
       if (std::optional<double> v = number(layer, key)) tb.add_scalar(prefix + name, iteration, *v);
     std::vector<int64_t> counts = layer.value("expert_counts", std::vector<int64_t>{});
     int64_t total = 0, most = 0;
@@ -248,6 +251,7 @@ void write_train_record(TensorboardWriter& tb, const json& r, const TensorboardO
   if (options.log_batch_size) add_field_on_axes(tb, r, "batch_size", "batch-size/batch-size", x);
   add_field_on_axes(tb, r, "lm_loss", "lm-loss-training/lm loss", x);
   add_field_on_axes(tb, r, "moe_loss", "lm-loss-training/moe loss", x);  // moe_loss_coeff x the aux loss
+  add_field_on_axes(tb, r, "z_loss", "lm-loss-training/z loss", x);      // moe_z_loss_coeff x the router z-loss
   add_field_on_axes(tb, r, "kd_loss", "lm-loss-training/kd loss", x);
   add_field_on_axes(tb, r, "loss_scale", "loss-scale/loss-scale", x);
   add_field_on_axes(tb, r, "grad_norm", "grad-norm/grad-norm", x);

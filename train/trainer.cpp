@@ -337,6 +337,7 @@ void Trainer::log_interval() {
   c.peak_tflops = peak_tflops_;
   c.devices = world_.size();
   c.moe_loss_coeff = cfg_.moe_loss_coeff;
+  c.moe_z_loss_coeff = cfg_.moe_z_loss_coeff;
   c.loss_scale = scaler_ ? scaler_->scale() : 0.0;
   c.elapsed_s = elapsed;
   // the iterations left: to train_iters, or (train_tokens) at this iteration's tokens, if fewer

@@ -53,6 +53,7 @@ void add_layer_loads(std::vector<nn::LayerLoadStats>& into, const std::vector<nn
     for (size_t e = 0; e < l.expert_counts.size(); ++e) it->expert_counts[e] += l.expert_counts[e];
     it->dropped += l.dropped;
     it->aux_loss += l.aux_loss;
+    it->z_loss += l.z_loss;
     it->entropy += l.entropy;
   }
 }
@@ -85,6 +86,7 @@ StepResult Trainer::train_step() {
           model_->loss_parts(inputs, labels, mb.loss_mask, {true, mb.first_sample, teacher_ ? 0.0 : seed_value});
       r.lm_loss += parts.lm_loss;
       r.aux_loss += parts.aux_loss;
+      r.z_loss += parts.z_loss;
       add_layer_loads(r.layers, parts.layers);
       r.micro_batches += 1;
       Variable total = parts.total;
@@ -109,14 +111,16 @@ StepResult Trainer::train_step() {
   HeldGradients held = zero_reducer_ ? zero_reducer_->held() : HeldGradients::whole(params);
   if (scaler_) unscale_gradients(held, loss_scale);
   if (world_.size() > 1) {  // the logged losses: averaged over the ranks
-    Tensor losses = Tensor::from_vector(std::vector<double>{r.lm_loss, r.aux_loss, r.kd_loss}, {3});
+    Tensor losses = Tensor::from_vector(std::vector<double>{r.lm_loss, r.aux_loss, r.kd_loss, r.z_loss}, {4});
     world_.all_reduce(losses, parallel::ReduceKind::Avg);
     r.lm_loss = losses.data<double>()[0];
     r.aux_loss = losses.data<double>()[1];
     r.kd_loss = losses.data<double>()[2];
+    r.z_loss = losses.data<double>()[3];
   }
   r.lm_loss /= double(accumulation_);
   r.aux_loss /= double(accumulation_);
+  r.z_loss /= double(accumulation_);
   r.kd_loss /= double(accumulation_);
   double optimizer_start = now_seconds();
   r.reduce_s = optimizer_start - reduce_start;

@@ -131,6 +131,23 @@ void add_moe_cases(std::vector<OpCase>& cases) {
   add_routed(cases, "top-1 with drops", top1, 5);
   add_routed(cases, "top-2", fixed_routing(6, 4, 2, true, 32), 3);
   add_routed(cases, "top-3 dropless", fixed_routing(5, 4, 3, false, 33), 4);
+  // ST-MoE's router z-loss: l = mean_t (log sum_e exp z[t,e])^2 (no routing involved)
+  for (double scale : {2.0, 8.0})
+    cases.push_back({"moe_router_z_loss", "z[6,4] in +-" + std::to_string(int(scale)),
+                     [scale](DType dt) {
+                       return std::vector<Variable>{param({6, 4}, dt, 48, -scale, scale)};
+                     },
+                     [](const std::vector<Variable>& v) { return moe::router_z_loss(v[0]); },
+                     [](const std::vector<Tensor>& in) {
+                       std::vector<double> z = in[0].to_double_vector();
+                       double l = 0;
+                       for (int64_t t = 0; t < 6; ++t) {
+                         double sum = 0;
+                         for (int64_t e = 0; e < 4; ++e) sum += std::exp(z[size_t(t * 4 + e)]);
+                         l += std::log(sum) * std::log(sum) / 6.0;
+                       }
+                       return std::vector<double>{l};
+                     }});
   // residual MoE's mixing: y[t] = x[t] * coeffs[t, col]
   for (int64_t col : {0, 1})
     cases.push_back({"moe_scale_rows", "x[5,3] coeffs[5,2] col " + std::to_string(col),

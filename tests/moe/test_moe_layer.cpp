@@ -6,6 +6,7 @@
 #include "autograd/tape.h"
 #include "moe/expert_weights.h"
 #include "moe/moe_layer.h"
+#include "moe/moe_ops.h"
 #include "runtime/random.h"
 #include "train/model_config.h"
 
@@ -114,7 +115,7 @@ TEST_CASE("MoE layer output equals a naive per-token computation", "[moe][forwar
 }
 
 TEST_CASE("a whole 2-layer MoE GPT: gradients of every parameter (f64)", "[moe][gradcheck][model]") {
-  for (std::string mlp_type : {"standard", "residual"}) {
+  for (std::string mlp_type : {"standard", "residual", "standard + z-loss"}) {
     DYNAMIC_SECTION("mlp_type " << mlp_type) {
       train::TrainConfig cfg;
       cfg.num_layers = 2;
@@ -124,8 +125,9 @@ TEST_CASE("a whole 2-layer MoE GPT: gradients of every parameter (f64)", "[moe][
       cfg.seq_length = 5;
       cfg.num_experts = {"4"};
       cfg.topk = 2;
-      cfg.mlp_type = mlp_type;
+      cfg.mlp_type = mlp_type.substr(0, mlp_type.find(' '));
       cfg.moe_loss_coeff = 0.1;
+      if (mlp_type.find("z-loss") != std::string::npos) cfg.moe_z_loss_coeff = 0.05;
       cfg.disable_moe_token_dropping = true;  // the only discrete decision left is the argmax
       cfg.disable_moe_top2_2nd_expert_sampling = true;
       cfg.init_method_std = 0.3;
@@ -147,6 +149,39 @@ TEST_CASE("a whole 2-layer MoE GPT: gradients of every parameter (f64)", "[moe][
       REQUIRE(r.ok);
     }
   }
+}
+
+TEST_CASE("the router z-loss: added to the loss times moe_z_loss_coeff, logged apart, finite for large logits",
+          "[moe][zloss]") {
+  train::TrainConfig cfg;
+  cfg.num_layers = 2;
+  cfg.hidden_size = 8;
+  cfg.num_attention_heads = 2;
+  cfg.ffn_hidden_size = 12;
+  cfg.seq_length = 5;
+  cfg.num_experts = {"4"};
+  cfg.init_method_std = 0.3;
+  Tensor tokens = Tensor::from_vector(std::vector<int32_t>{1, 5, 7, 2, 10, 0, 3, 3, 9, 4}, {2, 5});
+  Tensor labels = Tensor::from_vector(std::vector<int32_t>{5, 7, 2, 10, 0, 3, 9, 4, 6, 1}, {2, 5});
+  auto parts = [&](double z_coeff) {
+    cfg.moe_z_loss_coeff = z_coeff;
+    nn::GptConfig mc = train::model_config(cfg, 11);
+    mc.padded_vocab_size = 11;
+    mc.dtype = DType::F64;
+    nn::GptModel model(mc, train::feed_forward_factory(cfg, mc), cfg.moe_loss_coeff);
+    NoGradGuard no_grad;
+    return model.loss_parts(tokens, labels, Tensor(), {true, 0});
+  };
+  nn::LossParts off = parts(0), on = parts(0.05);
+  CHECK(off.z_loss == 0);
+  CHECK(on.z_loss > 0);
+  CHECK(on.layers.at(0).z_loss == on.z_loss);  // one MoE layer
+  CHECK(on.lm_loss == off.lm_loss);
+  CHECK(on.aux_loss == off.aux_loss);
+  CHECK(on.total.value().item() == Approx(off.total.value().item() + 0.05 * on.z_loss).epsilon(1e-12));
+  // logsumexp is shifted by the row's largest logit: 200 (exp overflows f32 at 89) gives 200^2
+  Variable big(Tensor::from_vector(std::vector<double>{200, 0, 0, 0, 0, 200, 0, 0}, {2, 4}).to(DType::F32));
+  CHECK(moe::router_z_loss(big).value().item() == Approx(40000.0).epsilon(1e-6));
 }
 
 TEST_CASE("parameter counts: built models and the DeepSpeed-MoE recipes", "[moe][params]") {
