@@ -114,23 +114,31 @@ TEST_CASE("MoE layer output equals a naive per-token computation", "[moe][forwar
   }
 }
 
+namespace {
+// A 2-layer GPT of width 8 whose second layer is MoE-4, on a vocabulary of 11 (f64 in the tests).
+train::TrainConfig tiny_moe_config() {
+  train::TrainConfig cfg;
+  cfg.num_layers = 2;
+  cfg.hidden_size = 8;
+  cfg.num_attention_heads = 2;
+  cfg.ffn_hidden_size = 12;
+  cfg.seq_length = 5;
+  cfg.num_experts = {"4"};
+  cfg.init_method_std = 0.3;
+  return cfg;
+}
+}  // namespace
+
 TEST_CASE("a whole 2-layer MoE GPT: gradients of every parameter (f64)", "[moe][gradcheck][model]") {
   for (std::string mlp_type : {"standard", "residual", "standard + z-loss"}) {
     DYNAMIC_SECTION("mlp_type " << mlp_type) {
-      train::TrainConfig cfg;
-      cfg.num_layers = 2;
-      cfg.hidden_size = 8;
-      cfg.num_attention_heads = 2;
-      cfg.ffn_hidden_size = 12;
-      cfg.seq_length = 5;
-      cfg.num_experts = {"4"};
+      train::TrainConfig cfg = tiny_moe_config();
       cfg.topk = 2;
       cfg.mlp_type = mlp_type.substr(0, mlp_type.find(' '));
       cfg.moe_loss_coeff = 0.1;
       if (mlp_type.find("z-loss") != std::string::npos) cfg.moe_z_loss_coeff = 0.05;
       cfg.disable_moe_token_dropping = true;  // the only discrete decision left is the argmax
       cfg.disable_moe_top2_2nd_expert_sampling = true;
-      cfg.init_method_std = 0.3;
       nn::GptConfig mc = train::model_config(cfg, 11);
       mc.padded_vocab_size = 11;
       mc.dtype = DType::F64;
@@ -153,14 +161,7 @@ TEST_CASE("a whole 2-layer MoE GPT: gradients of every parameter (f64)", "[moe][
 
 TEST_CASE("the router z-loss: added to the loss times moe_z_loss_coeff, logged apart, finite for large logits",
           "[moe][zloss]") {
-  train::TrainConfig cfg;
-  cfg.num_layers = 2;
-  cfg.hidden_size = 8;
-  cfg.num_attention_heads = 2;
-  cfg.ffn_hidden_size = 12;
-  cfg.seq_length = 5;
-  cfg.num_experts = {"4"};
-  cfg.init_method_std = 0.3;
+  train::TrainConfig cfg = tiny_moe_config();
   Tensor tokens = Tensor::from_vector(std::vector<int32_t>{1, 5, 7, 2, 10, 0, 3, 3, 9, 4}, {2, 5});
   Tensor labels = Tensor::from_vector(std::vector<int32_t>{5, 7, 2, 10, 0, 3, 9, 4, 6, 1}, {2, 5});
   auto parts = [&](double z_coeff) {
