@@ -11,8 +11,8 @@ class MoeFeedForward final : public nn::FeedForward {
  public:
   MoeFeedForward(ParameterRegistry& params, const std::string& prefix, const MoeLayerConfig& cfg)
       : layer_(params, prefix, cfg), z_loss_coeff_(cfg.z_loss_coeff) {}
-  nn::FeedForwardOutput forward(const Variable& x, bool training, RngKey key) const override {
-    MoeOutput m = layer_.forward(x, training, key);
+  nn::FeedForwardOutput forward(const Variable& x, bool training, RngKey key, int64_t sequence_length) const override {
+    MoeOutput m = layer_.forward(x, training, key, nullptr, sequence_length);
     nn::FeedForwardOutput out;
     out.y = m.y;
     out.aux_loss = m.aux_loss;

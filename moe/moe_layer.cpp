@@ -53,7 +53,8 @@ int64_t MoeLayer::active_matmul_weights() const {
   return n;
 }
 
-MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const Routing* fixed) const {
+MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const Routing* fixed,
+                            int64_t sequence_length) const {
   MT_CHECK(x.value().dim() == 2 && x.value().size(1) == cfg_.hidden, "MoE layer ", cfg_.layer, ": x ", x.value().str(),
            " must be [tokens, ", cfg_.hidden, "]");
   MoeOutput out;
@@ -91,7 +92,7 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
 
   // (the probabilities' two uses are seen apart: each branch's share of dP)
   Variable weights = seen("combine_weights", gate_weights(seen("gate_probs.to_weights", probs), r));
-  out.aux_loss = seen("l_aux", aux_loss(seen("gate_probs.to_l_aux", probs), r));
+  out.aux_loss = seen("l_aux", balancing_loss(seen("gate_probs.to_l_aux", probs), r, sequence_length));
   // route -> dispatch -> experts -> combine
   auto index = std::make_shared<const RowIndex>(r, x.device());  // one copy to the device per call
   Variable rows = seen("expert_inputs", dispatch(x, r, index));
@@ -107,6 +108,13 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
   }
   out.y = seen("output", out.y);
   return out;
+}
+
+Variable MoeLayer::balancing_loss(const Variable& probs, const Routing& r, int64_t sequence_length) const {
+  if (cfg_.balancing == "seq_aux_loss") return seq_aux_loss(probs, r, sequence_length > 0 ? sequence_length : r.tokens);
+  if (cfg_.balancing == "none") return Variable(Tensor::scalar(0.0, probs.dtype(), probs.device()));
+  MT_CHECK(cfg_.balancing == "aux_loss", "MoE layer ", cfg_.layer, ": unknown balancing loss '", cfg_.balancing, "'");
+  return aux_loss(probs, r);
 }
 
 std::vector<Variable> MoeLayer::run_local_experts(const std::vector<Variable>& blocks) const {

@@ -26,6 +26,9 @@ struct MoeLayerConfig {
   bool residual = false;
   double init_std = 0.02, output_init_std = 0.02;
   uint64_t seed = 1234;
+  // The balancing loss out.aux_loss holds (moe_router_load_balancing_type): "aux_loss" (DeepSpeed's
+  // micro-batch loss), "seq_aux_loss" (per sequence, averaged: DeepSeek-V2/V3) or "none" (0).
+  std::string balancing = "aux_loss";
   // ST-MoE's router z-loss weight (moe_z_loss_coeff): 0 leaves it out (nothing computed).
   double z_loss_coeff = 0;
   int64_t layer = 0;  // index of the transformer layer (for parameter names, tags, random streams)
@@ -38,7 +41,7 @@ struct MoeLayerConfig {
 
 struct MoeOutput {
   Variable y;          // [S, h]
-  Variable aux_loss;   // scalar l_aux of this layer
+  Variable aux_loss;   // scalar: this layer's balancing loss (cfg.balancing; 0 for "none")
   Variable z_loss;     // scalar l_z of this layer (mean squared logsumexp of the gate logits), when on
   Routing routing;     // the decisions (for metrics: loads, dropped fraction)
   double entropy = 0;  // mean router entropy over tokens
@@ -47,16 +50,21 @@ struct MoeOutput {
 class MoeLayer {
  public:
   MoeLayer(ParameterRegistry& params, const std::string& prefix, const MoeLayerConfig& cfg);
-  // x [S, h]. `key` seeds RTS and second-expert sampling. With `fixed` the routing is not
-  // recomputed (gradchecks hold it constant while perturbing inputs); in the recompute of a
-  // checkpointed region it is the region's forward's (autograd/checkpoint.h).
-  MoeOutput forward(const Variable& x, bool training, RngKey key, const Routing* fixed = nullptr) const;
+  // x [S, h]: S / sequence_length sequences of sequence_length consecutive tokens (0: one
+  // sequence; the sequence-level balancing loss needs them). `key` seeds RTS and second-expert
+  // sampling. With `fixed` the routing is not recomputed (gradchecks hold it constant while
+  // perturbing inputs); in the recompute of a checkpointed region it is the region's forward's
+  // (autograd/checkpoint.h).
+  MoeOutput forward(const Variable& x, bool training, RngKey key, const Routing* fixed = nullptr,
+                    int64_t sequence_length = 0) const;
   const MoeLayerConfig& config() const { return cfg_; }
   // Gate + top-k experts (+ the residual MLP and coefficient): the matmul weights per token.
   int64_t active_matmul_weights() const;
 
  private:
   // Each local expert's MLP over its rows (blocks[l] feeds local expert l): fc2(gelu(fc1(rows))).
+  // The balancing loss cfg_.balancing names, over probs [S,E] under routing r.
+  Variable balancing_loss(const Variable& probs, const Routing& r, int64_t sequence_length) const;
   std::vector<Variable> run_local_experts(const std::vector<Variable>& blocks) const;
 
   MoeLayerConfig cfg_;

@@ -96,6 +96,39 @@ Variable aux_loss(const Variable& probs, const Routing& r) {
   return out;
 }
 
+Variable seq_aux_loss(const Variable& probs, const Routing& r, int64_t sequence_length) {
+  require_defined("seq_aux_loss", {{"probs", &probs}});
+  const Tensor& pv = probs.value();
+  MT_CHECK((pv.shape() == Shape{r.tokens, r.experts}), "seq_aux_loss: probs ", pv.str(), " do not match the routing");
+  int64_t t_len = sequence_length, e_count = r.experts;
+  MT_CHECK(t_len > 0 && r.tokens % t_len == 0, "seq_aux_loss: ", r.tokens, " tokens are not whole sequences of ",
+           t_len);
+  int64_t b_count = r.tokens / t_len;
+  // f[b,e] = E / (k T) x choices of expert e by the tokens of sequence b (all k, before dropping)
+  std::vector<double> f(size_t(b_count * e_count), 0.0);
+  for (int64_t a = 0; a < r.tokens * r.k; ++a)
+    f[size_t(a / r.k / t_len * e_count + r.expert[size_t(a)])] += double(e_count) / double(r.k * t_len);
+  std::vector<double> p = pv.to_double_vector();
+  double l = 0;
+  for (int64_t t = 0; t < r.tokens; ++t)
+    for (int64_t e = 0; e < e_count; ++e)
+      l += f[size_t(t / t_len * e_count + e)] * p[size_t(t * e_count + e)] / double(t_len * b_count);
+  Variable out(Tensor::scalar(l, pv.dtype(), pv.device()));
+  if (any_requires_grad({&probs})) {
+    record_op(
+        "seq_aux_loss", out,
+        [ps = probs.grad_slot(), f = std::move(f), r_tokens = r.tokens, e_count, t_len, b_count,
+         dtype = pv.dtype()](const Tensor& dout) {
+          double g = dout.item() / double(t_len * b_count);
+          std::vector<double> dp(size_t(r_tokens * e_count));
+          for (int64_t t = 0; t < r_tokens; ++t)
+            for (int64_t e = 0; e < e_count; ++e) dp[size_t(t * e_count + e)] = g * f[size_t(t / t_len * e_count + e)];
+          ops::add_(ps.grad_ref(), Tensor::from_vector(dp, {r_tokens, e_count}).to(dtype).to(ps.grad_ref().device()));
+        });
+  }
+  return out;
+}
+
 Variable router_z_loss(const Variable& logits) {
   require_defined("router_z_loss", {{"logits", &logits}});
   const Tensor& zv = logits.value();

@@ -3,6 +3,8 @@
 //   gate_weights   P [S,E] -> w [S,k]: the kept choices' probabilities (renormalised over the
 //                  kept choices for k >= 2, as DeepSpeed's top-2/top-k; raw for top-1)
 //   aux_loss       P [S,E] -> l_aux = aux_scale * sum_e mean_t(P[t,e]) * ce_e
+//   seq_aux_loss   P [S,E], S = B sequences of T tokens -> l = mean_b sum_e f_be mean_t P[b,t,e],
+//                  f_be = E/(kT) x the sequence's choices of e (all k, before dropping) (DeepSeek-V2/V3)
 //   router_z_loss  z [S,E] (gate logits) -> l_z = mean_t (logsumexp_e z[t,e])^2 (ST-MoE; no routing)
 //   dispatch       x [S,h] -> rows [N,h]: the kept assignments' tokens, expert-major, by slot
 //   combine        rows [N,h], w [S,k] -> y [S,h]: y_t = sum_j w[t,j] rows[pos(t,j)]
@@ -35,6 +37,8 @@ struct RowIndex {
 
 Variable gate_weights(const Variable& probs, const Routing& r);
 Variable aux_loss(const Variable& probs, const Routing& r);
+// backward: dP[b,t,e] += dl * f_be / (B T)
+Variable seq_aux_loss(const Variable& probs, const Routing& r, int64_t sequence_length);
 // backward: dz[t,e] += dl * (2/S) * lse_t * softmax(z)[t,e]
 Variable router_z_loss(const Variable& logits);
 // `index` (optional): the routing's RowIndex on x's / rows' device, to share it between the two.

@@ -29,7 +29,7 @@ DenseMlp::DenseMlp(ParameterRegistry& params, const std::string& prefix, int64_t
   fc2_b_ = add("dense_4h_to_h.bias", Tensor::zeros({hidden}, dtype), ParamTags::no_decay());
 }
 
-FeedForwardOutput DenseMlp::forward(const Variable& x, bool, RngKey) const {
+FeedForwardOutput DenseMlp::forward(const Variable& x, bool, RngKey, int64_t) const {
   FeedForwardOutput out;
   Variable hidden = ag::gelu(parallel::column_parallel_linear(x, fc1_w_, fc1_b_, tensor_group_));
   out.y = parallel::row_parallel_linear(hidden, fc2_w_, fc2_b_, tensor_group_);

@@ -33,8 +33,9 @@ struct FeedForwardOutput {
 class FeedForward {
  public:
   virtual ~FeedForward() = default;
-  // `key` is this layer's random stream for the micro-batch (MoE token selection).
-  virtual FeedForwardOutput forward(const Variable& x, bool training, RngKey key) const = 0;
+  // x [S, h]: S / sequence_length sequences of consecutive tokens. `key` is this layer's random
+  // stream for the micro-batch (MoE token selection).
+  virtual FeedForwardOutput forward(const Variable& x, bool training, RngKey key, int64_t sequence_length) const = 0;
   // Matmul weights one token multiplies by (for model FLOPs): an MoE layer counts its gate and
   // top-k experts only.
   virtual int64_t active_matmul_weights() const = 0;
@@ -46,7 +47,7 @@ class DenseMlp final : public FeedForward {
  public:
   DenseMlp(ParameterRegistry& params, const std::string& prefix, int64_t hidden, int64_t ffn, double std,
            double out_std, RngKey init_key, DType dtype, parallel::Communicator* tensor_group = nullptr);
-  FeedForwardOutput forward(const Variable& x, bool training, RngKey key) const override;
+  FeedForwardOutput forward(const Variable& x, bool training, RngKey key, int64_t sequence_length) const override;
   int64_t active_matmul_weights() const override {  // of the whole MLP, all tensor-parallel shards
     return (fc1_w_.value().numel() + fc2_w_.value().numel()) * (tensor_group_ ? tensor_group_->size() : 1);
   }

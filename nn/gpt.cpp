@@ -134,7 +134,7 @@ Variable GptModel::layers(Variable x, int64_t first, int64_t last, ForwardMode m
                                dropout_key(layer, kAttentionOut, mode, t_len * h)));
     Variable normed = ag::reshape(ag::layernorm(x, b.ln2_w, b.ln2_b, eps), {-1, h});  // [B*T, h]
     RngKey routing_key = rng_key(cfg_.seed, uint64_t(mode.first_sample), uint64_t(layer), 0x52);
-    FeedForwardOutput ff = b.mlp->forward(normed, mode.training, routing_key);
+    FeedForwardOutput ff = b.mlp->forward(normed, mode.training, routing_key, t_len);
     if (ff.aux_loss.defined()) {
       // the layer's terms of the training loss: moe_loss_coeff x l_aux (+ the weighted z-loss)
       Variable term = ag::scale(ff.aux_loss, moe_loss_coeff_);

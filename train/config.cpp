@@ -171,6 +171,10 @@ const std::vector<Key>& keys() {
       {"disable_moe_top2_2nd_expert_sampling", &TrainConfig::disable_moe_top2_2nd_expert_sampling,
        "top-2: take the second expert by argmax instead of sampling it"},
       {"moe_loss_coeff", &TrainConfig::moe_loss_coeff, "weight of the summed load-balancing losses"},
+      {"moe_aux_loss_coeff", &TrainConfig::moe_loss_coeff, "the same as moe_loss_coeff (Megatron-Core's name)"},
+      {"moe_router_load_balancing_type", &TrainConfig::moe_router_load_balancing_type,
+       "the balancing loss: aux_loss (DeepSpeed's, per micro-batch), seq_aux_loss (per sequence, DeepSeek-V2/V3) "
+       "or none"},
       {"moe_z_loss_coeff", &TrainConfig::moe_z_loss_coeff,
        "weight of the router z-loss (ST-MoE: mean over tokens of logsumexp(gate logits)^2, per MoE layer); 0 = off"},
       {"mlp_type", &TrainConfig::mlp_type, "standard or residual (residual MoE, as PR-MoE)"},
@@ -585,6 +589,12 @@ void validate(const TrainConfig& c, int64_t ranks) {
   MT_CHECK(c.moe_train_capacity_factor > 0 && c.moe_eval_capacity_factor > 0 && c.moe_min_capacity >= 0 &&
                c.moe_loss_coeff >= 0 && c.moe_z_loss_coeff >= 0,
            "MoE capacity factors must be positive, moe_min_capacity, moe_loss_coeff and moe_z_loss_coeff not negative");
+  const std::string& balancing = c.moe_router_load_balancing_type;
+  MT_CHECK(balancing != "global_aux_loss",
+           "moe_router_load_balancing_type global_aux_loss is not supported yet; use aux_loss (per micro-batch) or "
+           "seq_aux_loss (per sequence)");
+  MT_CHECK(balancing == "aux_loss" || balancing == "seq_aux_loss" || balancing == "none",
+           "moe_router_load_balancing_type must be aux_loss, seq_aux_loss or none, got '", balancing, "'");
   if (c.distills()) validate_distillation(c, ranks);
   for (const std::string& t : c.eval_tasks) eval::make_eval_task(t);  // an unknown name, with the known ones
   MT_CHECK(c.eval_tasks.empty() || c.tensor_model_parallel_size == 1,

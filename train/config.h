@@ -62,6 +62,7 @@ struct TrainConfig {
   int64_t topk = 1, moe_min_capacity = 4;
   double moe_train_capacity_factor = 1.0, moe_eval_capacity_factor = 1.0, moe_loss_coeff = 0.1;
   double moe_z_loss_coeff = 0.0;  // ST-MoE's router z-loss weight (Megatron-Core's name); 0 = off
+  std::string moe_router_load_balancing_type = "aux_loss";  // aux_loss | seq_aux_loss | none (docs/moe.md)
   bool disable_moe_token_dropping = false, disable_moe_top2_2nd_expert_sampling = false;
   std::string mlp_type = "standard";       // standard | residual (PR-MoE's residual MoE)
   std::string noisy_gate_policy = "None";  // None | Jitter | RSample (DeepSpeed's MoE argument)
@@ -84,7 +85,8 @@ struct TrainConfig {
   bool override_opt_param_scheduler = false, use_checkpoint_opt_param_scheduler = false;
   bool no_load_optim = false, no_load_rng = false, finetune = false;
   int64_t train_samples = 0;  // train this many samples (train_iters = train_samples / global batch)
-  int64_t zero_stage = 0;  // ZeRO stage: 0 (each rank holds everything), 1 (AdamW sharded), 2 (+ gradients); docs/zero.md
+  int64_t zero_stage =
+      0;  // ZeRO stage: 0 (each rank holds everything), 1 (AdamW sharded), 2 (+ gradients); docs/zero.md
   int64_t allgather_bucket_size = 500000000;  // ZeRO: elements all-gathered at a time (DeepSpeed's default)
   int64_t reduce_bucket_size = 500000000;     // ZeRO 2: gradient elements reduced at a time (DeepSpeed's default)
   // DeepSpeed JSON settings that are also keys

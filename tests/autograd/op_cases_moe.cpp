@@ -72,6 +72,24 @@ std::vector<double> ref_aux_loss(const moe::Routing& r, const std::vector<Tensor
   return {r.aux_scale * l};
 }
 
+// l = mean over sequences b of sum_e f[b,e] * mean_{t in b} P[t,e], f[b,e] = E/(k T) x the
+// choices of e (all k) by b's tokens
+std::vector<double> ref_seq_aux_loss(const moe::Routing& r, int64_t t_len, const std::vector<Tensor>& in) {
+  std::vector<double> p = in[0].to_double_vector();
+  int64_t b_count = r.tokens / t_len;
+  double l = 0;
+  for (int64_t b = 0; b < b_count; ++b)
+    for (int64_t e = 0; e < r.experts; ++e) {
+      double chosen = 0, mean = 0;
+      for (int64_t t = b * t_len; t < (b + 1) * t_len; ++t) {
+        for (int64_t j = 0; j < r.k; ++j) chosen += r.expert[size_t(t * r.k + j)] == e ? 1.0 : 0.0;
+        mean += p[size_t(t * r.experts + e)] / double(t_len);
+      }
+      l += double(r.experts) / double(r.k * t_len) * chosen * mean / double(b_count);
+    }
+  return {l};
+}
+
 // rows[row(t,j)] = x[t]
 std::vector<double> ref_dispatch(const moe::Routing& r, const std::vector<Tensor>& in) {
   std::vector<double> x = in[0].to_double_vector();
@@ -109,6 +127,14 @@ void add_routed(std::vector<OpCase>& cases, const std::string& desc, const moe::
                    },
                    [r](const std::vector<Variable>& v) { return moe::aux_loss(v[0], r); },
                    [r](const std::vector<Tensor>& in) { return ref_aux_loss(r, in); }});
+  for (int64_t t_len : {s, s % 3 == 0 ? s / 3 : s / 2})  // one sequence, and several
+    if (s % t_len == 0)
+      cases.push_back({"moe_seq_aux_loss", where + " T=" + std::to_string(t_len),
+                       [=](DType dt) {
+                         return std::vector<Variable>{param({s, e}, dt, 49, 0.05, 1)};
+                       },
+                       [r, t_len](const std::vector<Variable>& v) { return moe::seq_aux_loss(v[0], r, t_len); },
+                       [r, t_len](const std::vector<Tensor>& in) { return ref_seq_aux_loss(r, t_len, in); }});
   cases.push_back({"moe_dispatch", where + " h=" + std::to_string(h),
                    [=](DType dt) {
                      return std::vector<Variable>{param({s, h}, dt, 43)};

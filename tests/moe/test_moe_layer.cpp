@@ -185,6 +185,56 @@ TEST_CASE("the router z-loss: added to the loss times moe_z_loss_coeff, logged a
   CHECK(moe::router_z_loss(big).value().item() == Approx(40000.0).epsilon(1e-6));
 }
 
+TEST_CASE(
+    "balancing losses: seq_aux_loss over one sequence is DeepSpeed's top-k loss, averaged over sequences; none is 0",
+    "[moe][balancing]") {
+  Tensor logits = randn({12, 4}, DType::F64, rng_key(5, 0, 0, 0));
+  std::vector<double> z = logits.to_double_vector(), p(z.size());
+  for (int64_t t = 0; t < 12; ++t) {
+    double sum = 0;
+    for (int64_t e = 0; e < 4; ++e) sum += std::exp(z[size_t(t * 4 + e)]);
+    for (int64_t e = 0; e < 4; ++e) p[size_t(t * 4 + e)] = std::exp(z[size_t(t * 4 + e)]) / sum;
+  }
+  Tensor probs = Tensor::from_vector(p, {12, 4});
+  RouterConfig rc;
+  rc.num_experts = 4;
+  rc.topk = 3;  // k >= 3: DeepSpeed's loss counts every choice, as the sequence loss does
+  rc.drop_tokens = false;
+  Routing r = route(probs, logits, rc, true, {});
+  Variable pv(probs);
+  CHECK(seq_aux_loss(pv, r, 12).value().item() == Approx(aux_loss(pv, r).value().item()).epsilon(1e-12));
+  // three sequences of 4: the mean of each sequence's own loss
+  double mean = 0;
+  for (int64_t b = 0; b < 3; ++b) {
+    Routing rb;
+    rb.tokens = 4, rb.experts = 4, rb.k = 3;
+    rb.expert.assign(r.expert.begin() + b * 12, r.expert.begin() + (b + 1) * 12);
+    mean += seq_aux_loss(Variable(probs.narrow(b * 4, 4)), rb, 4).value().item() / 3.0;
+  }
+  CHECK(seq_aux_loss(pv, r, 4).value().item() == Approx(mean).epsilon(1e-12));
+  REQUIRE_THROWS_WITH(seq_aux_loss(pv, r, 5), Catch::Contains("not whole sequences of 5"));
+  // through the layer: "none" adds nothing, seq_aux_loss sees the model's sequences
+  train::TrainConfig cfg = tiny_moe_config();
+  Tensor tokens = Tensor::from_vector(std::vector<int32_t>{1, 5, 7, 2, 10, 0, 3, 3, 9, 4}, {2, 5});
+  Tensor labels = Tensor::from_vector(std::vector<int32_t>{5, 7, 2, 10, 0, 3, 9, 4, 6, 1}, {2, 5});
+  auto parts = [&](const std::string& type) {
+    cfg.moe_router_load_balancing_type = type;
+    nn::GptConfig mc = train::model_config(cfg, 11);
+    mc.padded_vocab_size = 11;
+    mc.dtype = DType::F64;
+    nn::GptModel model(mc, train::feed_forward_factory(cfg, mc), cfg.moe_loss_coeff);
+    NoGradGuard no_grad;
+    return model.loss_parts(tokens, labels, Tensor(), {true, 0});
+  };
+  nn::LossParts aux = parts("aux_loss"), seq = parts("seq_aux_loss"), none = parts("none");
+  CHECK(none.aux_loss == 0);
+  CHECK(none.total.value().item() == none.lm_loss);
+  CHECK(seq.lm_loss == aux.lm_loss);
+  CHECK(seq.aux_loss > 0);
+  CHECK(seq.aux_loss != aux.aux_loss);
+  CHECK(seq.total.value().item() == Approx(seq.lm_loss + cfg.moe_loss_coeff * seq.aux_loss).epsilon(1e-12));
+}
+
 TEST_CASE("parameter counts: built models and the DeepSpeed-MoE recipes", "[moe][params]") {
   for (const char* name : {"tiny-dense", "tiny-moe", "tiny-pr-moe", "tiny-mos"}) {
     train::TrainConfig cfg = train::load_config_file(std::string(MOETRAIN_SOURCE_DIR "/configs/") + name + ".yaml");

@@ -132,6 +132,15 @@ TEST_CASE("config contradictions are refused with the numbers involved", "[train
   REQUIRE_NOTHROW(validate(c));
   c.precision = "fp8";
   REQUIRE_THROWS_WITH(validate(c), Contains("precision must be fp32, bf16, fp16 or auto, got 'fp8'"));
+  // the balancing losses (Megatron-Core's names): moe_aux_loss_coeff is moe_loss_coeff
+  c = valid_config();
+  apply_overrides(c, {"--moe-aux-loss-coeff", "0.02", "--moe-router-load-balancing-type", "seq_aux_loss"});
+  CHECK(c.moe_loss_coeff == 0.02);
+  REQUIRE_NOTHROW(validate(c));
+  c.moe_router_load_balancing_type = "global_aux_loss";
+  REQUIRE_THROWS_WITH(validate(c), Contains("global_aux_loss is not supported yet") && Contains("seq_aux_loss"));
+  c.moe_router_load_balancing_type = "sinkhorn";
+  REQUIRE_THROWS_WITH(validate(c), Contains("aux_loss, seq_aux_loss or none, got 'sinkhorn'"));
 }
 
 TEST_CASE("expert-parallel sizes that do not fit are refused", "[train][config][errors]") {
