@@ -28,6 +28,7 @@ class MoeFeedForward final : public nn::FeedForward {
     return out;
   }
   int64_t active_matmul_weights() const override { return layer_.active_matmul_weights(); }
+  std::vector<double>* expert_bias() override { return layer_.expert_bias(); }
 
  private:
   MoeLayer layer_;

@@ -20,6 +20,7 @@ MoeLayer::MoeLayer(ParameterRegistry& params, const std::string& prefix, const M
            " expert-parallel ranks; choose moe_expert_parallel_size dividing every layer's num_experts");
   local_experts_ = e_count / ep;
   first_local_expert_ = cfg.expert_group ? cfg.expert_group->rank() * local_experts_ : 0;
+  if (cfg.expert_bias) expert_bias_.assign(size_t(e_count), 0.0);
   auto key = [&](uint64_t role) { return rng_key(cfg.seed, 0, layer, 0x4D4F45 + role); };
   double bound = 1.0 / std::sqrt(double(h));
   gate_w_ = params.add(prefix + "gate.weight", rand_uniform({e_count, h}, cfg.dtype, key(1), -bound, bound));
@@ -76,7 +77,10 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
   if (cfg_.z_loss_coeff > 0) out.z_loss = seen("l_z", router_z_loss(logits));
   // (inside a checkpointed region the recompute takes the forward's routing: autograd/checkpoint.h)
   out.routing = fixed ? *fixed : ag::checkpoint_decision<Routing>([&] {
-    return route(probs.value(), logits.value(), cfg_.router, training, key);
+    if (expert_bias_.empty()) return route(probs.value(), logits.value(), cfg_.router, training, key);
+    RouterConfig biased = cfg_.router;
+    biased.expert_bias = expert_bias_;
+    return route(probs.value(), logits.value(), biased, training, key);
   });
   if (probe)
     if (const Routing* replay = probe->on_routing(cfg_.layer, out.routing)) out.routing = *replay;

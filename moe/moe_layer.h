@@ -29,6 +29,9 @@ struct MoeLayerConfig {
   // The balancing loss out.aux_loss holds (moe_router_load_balancing_type): "aux_loss" (DeepSpeed's
   // micro-batch loss), "seq_aux_loss" (per sequence, averaged: DeepSeek-V2/V3) or "none" (0).
   std::string balancing = "aux_loss";
+  // Auxiliary-loss-free balancing (moe_router_enable_expert_bias): the router's choice adds a
+  // per-expert bias (moe/router.h), state the trainer updates after each step (starts at 0).
+  bool expert_bias = false;
   // ST-MoE's router z-loss weight (moe_z_loss_coeff): 0 leaves it out (nothing computed).
   double z_loss_coeff = 0;
   int64_t layer = 0;  // index of the transformer layer (for parameter names, tags, random streams)
@@ -58,6 +61,8 @@ class MoeLayer {
   MoeOutput forward(const Variable& x, bool training, RngKey key, const Routing* fixed = nullptr,
                     int64_t sequence_length = 0) const;
   const MoeLayerConfig& config() const { return cfg_; }
+  // The expert bias [E] (cfg.expert_bias), nullptr without one: the trainer updates it.
+  std::vector<double>* expert_bias() { return cfg_.expert_bias ? &expert_bias_ : nullptr; }
   // Gate + top-k experts (+ the residual MLP and coefficient): the matmul weights per token.
   int64_t active_matmul_weights() const;
 
@@ -70,6 +75,7 @@ class MoeLayer {
   MoeLayerConfig cfg_;
   int64_t first_local_expert_ = 0, local_experts_ = 0;
   Variable gate_w_, coeff_w_, coeff_b_, mlp_fc1_w_, mlp_fc1_b_, mlp_fc2_w_, mlp_fc2_b_;
+  std::vector<double> expert_bias_;  // [E] when cfg_.expert_bias
   std::vector<Variable> fc1_w_, fc1_b_, fc2_w_, fc2_b_;
 };
 

@@ -62,10 +62,21 @@ Routing route(const Tensor& probs_t, const Tensor& logits_t, const RouterConfig&
   r.aux_fraction.assign(size_t(e_count), 0.0);
 
   // --- choices
+  const std::vector<double>& bias = cfg.expert_bias;
+  MT_CHECK(bias.empty() || int64_t(bias.size()) == e_count, "router: ", bias.size(), " expert biases for ", e_count,
+           " experts");
+  MT_CHECK(bias.empty() || cfg.noisy_gate_policy != "RSample", "router: expert bias and RSample do not combine");
   for (int64_t t = 0; t < s; ++t) {
     const double* pt = p.data() + t * e_count;
     const double* zt = z.data() + t * e_count;
-    if (k == 1 && cfg.noisy_gate_policy == "RSample" && training) {
+    if (!bias.empty()) {  // top-k of P + b
+      std::vector<int32_t> order(static_cast<size_t>(e_count));
+      std::iota(order.begin(), order.end(), 0);
+      auto score = [&](int32_t e) { return pt[e] + bias[size_t(e)]; };
+      std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                        [&](int32_t a, int32_t b) { return score(a) > score(b) || (score(a) == score(b) && a < b); });
+      for (int64_t j = 0; j < k; ++j) r.expert[size_t(t * k + j)] = order[size_t(j)];
+    } else if (k == 1 && cfg.noisy_gate_policy == "RSample" && training) {
       int32_t best_e = 0;
       double best = -INFINITY;
       for (int64_t e = 0; e < e_count; ++e) {

@@ -33,6 +33,10 @@ struct RouterConfig {
   // or "RSample" (top-1, training only: expert = argmax(logits + Gumbel noise), a sample from P;
   // the combine weights and aux loss still use the clean P).
   std::string noisy_gate_policy = "None";
+  // Auxiliary-loss-free balancing (DeepSeek-V3): a per-expert bias added to the probabilities for
+  // the choice only: every k takes the top-k of P + b (ties to the lower index), no noise; the
+  // combine weights and the balancing loss still use P. Empty: no bias.
+  std::vector<double> expert_bias;
 };
 
 struct Routing {

@@ -39,6 +39,8 @@ class FeedForward {
   // Matmul weights one token multiplies by (for model FLOPs): an MoE layer counts its gate and
   // top-k experts only.
   virtual int64_t active_matmul_weights() const = 0;
+  // An MoE layer's expert bias for auxiliary-loss-free balancing (moe/router.h); nullptr: none.
+  virtual std::vector<double>* expert_bias() { return nullptr; }
 };
 
 // Megatron's ParallelMLP: fc2(gelu(fc1(x))), fc1 [f,h] init N(0, std), fc2 [h,f] init N(0, out_std).

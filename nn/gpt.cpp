@@ -67,6 +67,13 @@ GptModel::GptModel(const GptConfig& cfg, FeedForwardFactory feed_forward, double
   params_.pack(cfg.frozen, cfg.device, cfg.grad_storage);
 }
 
+std::map<int64_t, std::vector<double>*> GptModel::expert_biases() {
+  std::map<int64_t, std::vector<double>*> out;
+  for (size_t l = 0; l < blocks_.size(); ++l)
+    if (std::vector<double>* b = blocks_[l].mlp->expert_bias()) out[int64_t(l)] = b;
+  return out;
+}
+
 std::vector<int64_t> GptModel::parameter_layers() const {
   std::vector<int64_t> layers;
   const std::string prefix = "layers.";

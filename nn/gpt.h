@@ -15,6 +15,7 @@
 // MoE routing (kept), so the gradients are the same bits as without it.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -102,6 +103,8 @@ class GptModel {
   // (autograd/layer_boundary.h: each layer's forward starts with a mark), or -1 for the parameters
   // outside the layers (embeddings, the final LayerNorm), complete only when the backward ends.
   std::vector<int64_t> parameter_layers() const;
+  // The MoE layers' expert biases (auxiliary-loss-free balancing), by layer index; empty without.
+  std::map<int64_t, std::vector<double>*> expert_biases();
   // Training FLOPs per token: 6 per matmul weight a token passes through (the tied output
   // projection included; in MoE layers the gate and its top-k experts) + 6 * layers * T * hidden
   // for causal attention at sequence length T.

@@ -76,6 +76,7 @@ std::string save_checkpoint(const std::string& save_dir, const TrainState& state
       meta["lr_schedule"] = {{"max_lr", v.max_lr}, {"min_lr", v.min_lr}, {"warmup", v.warmup},
                              {"decay", v.decay},   {"style", v.style},   {"by_tokens", v.by_tokens}};
     }
+    for (const auto& [layer, bias] : state.expert_bias) meta["expert_bias"][std::to_string(layer)] = bias;
     meta["files"]["model.safetensors"] = hex64(write_safetensors((tmp / "model.safetensors").string(), model));
     if (optimizer)
       meta["files"]["optimizer.safetensors"] = hex64(write_safetensors((tmp / "optimizer.safetensors").string(), opt));
@@ -178,6 +179,9 @@ TrainState load_checkpoint(const std::string& dir, ParameterRegistry& params, Ad
     s.loss_scale = {ls.value("scale", 0.0), ls.value("growth_tracker", int64_t(0)),
                     ls.value("hysteresis_tracker", int64_t(0))};
   }
+  if (meta.contains("expert_bias"))
+    for (const auto& [layer, bias] : meta["expert_bias"].items())
+      s.expert_bias[std::stoll(layer)] = bias.get<std::vector<double>>();
   return s;
 }
 

@@ -14,6 +14,7 @@
 // loading takes each rank's part, whatever layout wrote the checkpoint.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 
@@ -30,6 +31,8 @@ struct TrainState {
   LossScalerState loss_scale{0.0, 0, 0};
   // the LR schedule that trained it (older checkpoints: none saved)
   std::optional<LrScheduleValues> lr_schedule;
+  // auxiliary-loss-free balancing: each MoE layer's expert bias [E], by layer (meta.json "expert_bias")
+  std::map<int64_t, std::vector<double>> expert_bias;
 };
 
 // Returns the folder written (empty on ranks other than the writer). Collective: every rank of a

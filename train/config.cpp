@@ -172,6 +172,11 @@ const std::vector<Key>& keys() {
        "top-2: take the second expert by argmax instead of sampling it"},
       {"moe_loss_coeff", &TrainConfig::moe_loss_coeff, "weight of the summed load-balancing losses"},
       {"moe_aux_loss_coeff", &TrainConfig::moe_loss_coeff, "the same as moe_loss_coeff (Megatron-Core's name)"},
+      {"moe_router_enable_expert_bias", &TrainConfig::moe_router_enable_expert_bias,
+       "auxiliary-loss-free balancing (DeepSeek-V3): a per-expert bias added to the scores for the choice only, "
+       "updated after every step by the sign of (mean load - the expert's load) over the global batch"},
+      {"moe_router_bias_update_rate", &TrainConfig::moe_router_bias_update_rate,
+       "the expert bias's step per iteration (moe_router_enable_expert_bias)"},
       {"moe_router_load_balancing_type", &TrainConfig::moe_router_load_balancing_type,
        "the balancing loss: aux_loss (DeepSpeed's, per micro-batch), seq_aux_loss (per sequence, DeepSeek-V2/V3) "
        "or none"},
@@ -595,6 +600,11 @@ void validate(const TrainConfig& c, int64_t ranks) {
            "seq_aux_loss (per sequence)");
   MT_CHECK(balancing == "aux_loss" || balancing == "seq_aux_loss" || balancing == "none",
            "moe_router_load_balancing_type must be aux_loss, seq_aux_loss or none, got '", balancing, "'");
+  MT_CHECK(!c.moe_router_enable_expert_bias || c.noisy_gate_policy != "RSample",
+           "moe_router_enable_expert_bias chooses the top-k of the biased scores; it does not combine with "
+           "noisy_gate_policy RSample (use None or Jitter)");
+  MT_CHECK(c.moe_router_bias_update_rate >= 0, "moe_router_bias_update_rate must not be negative, got ",
+           c.moe_router_bias_update_rate);
   if (c.distills()) validate_distillation(c, ranks);
   for (const std::string& t : c.eval_tasks) eval::make_eval_task(t);  // an unknown name, with the known ones
   MT_CHECK(c.eval_tasks.empty() || c.tensor_model_parallel_size == 1,

@@ -63,6 +63,8 @@ struct TrainConfig {
   double moe_train_capacity_factor = 1.0, moe_eval_capacity_factor = 1.0, moe_loss_coeff = 0.1;
   double moe_z_loss_coeff = 0.0;  // ST-MoE's router z-loss weight (Megatron-Core's name); 0 = off
   std::string moe_router_load_balancing_type = "aux_loss";  // aux_loss | seq_aux_loss | none (docs/moe.md)
+  bool moe_router_enable_expert_bias = false;               // auxiliary-loss-free balancing (DeepSeek-V3)
+  double moe_router_bias_update_rate = 1e-3;                // its step: b_e += rate * sign(mean load - load_e)
   bool disable_moe_token_dropping = false, disable_moe_top2_2nd_expert_sampling = false;
   std::string mlp_type = "standard";       // standard | residual (PR-MoE's residual MoE)
   std::string noisy_gate_policy = "None";  // None | Jitter | RSample (DeepSpeed's MoE argument)

@@ -76,6 +76,7 @@ inline nn::FeedForwardFactory feed_forward_factory(const TrainConfig& cfg, const
     m.router.use_rts = cfg.use_rts;
     m.z_loss_coeff = cfg.moe_z_loss_coeff;
     m.balancing = cfg.moe_router_load_balancing_type;
+    m.expert_bias = cfg.moe_router_enable_expert_bias;
     m.hidden = mc.hidden_size;
     m.ffn = mc.ffn_hidden_size;
     m.residual = cfg.mlp_type == "residual";

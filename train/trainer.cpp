@@ -190,6 +190,15 @@ void Trainer::resume() {
   bool with_optimizer = !cfg_.finetune && !cfg_.no_load_optim;
   state_ = load_checkpoint(resume_from_, model_->parameters(), with_optimizer ? optimizer_.get() : nullptr,
                            checkpoint_parts_);
+  for (const auto& [layer, bias] : model_->expert_biases()) {  // auxiliary-loss-free balancing's state
+    auto saved = state_.expert_bias.find(layer);
+    if (cfg_.finetune) continue;  // (starts at 0 with the rest of the training state)
+    if (saved != state_.expert_bias.end() && saved->second.size() == bias->size())
+      *bias = saved->second;
+    else
+      say("layer %lld: the checkpoint has no expert bias for its %zu experts: it starts at 0\n", (long long)layer + 1,
+          bias->size());
+  }
   if (cfg_.finetune) {
     state_ = TrainState{};
     say("finetune: the weights of %s; iteration 0, AdamW afresh, the data from its start\n", resume_from_.c_str());
@@ -369,6 +378,8 @@ void Trainer::record(const nlohmann::json& line) {
 void Trainer::save() {
   if (cfg_.save.empty() || saved_at_ == state_.iteration) return;
   state_.lr_schedule = schedule_->values();
+  state_.expert_bias.clear();
+  for (const auto& [layer, bias] : model_->expert_biases()) state_.expert_bias[layer] = *bias;
   std::string dir = save_checkpoint(cfg_.save, state_, model_->parameters(), optimizer_.get(), config_yaml_,
                                     cfg_.keep_last_n, checkpoint_parts_);
   if (lead_) summary_.last_checkpoint = dir;

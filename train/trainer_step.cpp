@@ -10,6 +10,7 @@
 #include "eval/harness.h"
 #include "nn/kd_loss.h"
 #include "train/distillation.h"
+#include "train/expert_bias.h"
 #include "train/metrics_file.h"
 #include "train/trainer.h"
 
@@ -133,6 +134,10 @@ StepResult Trainer::train_step() {
              " (training diverged); lower lr or check the data");
     clip_grad_norm(held, cfg_.clip_grad, r.grad_norm);
     optimizer_->step(r.lr, &held);
+    // auxiliary-loss-free balancing: each bias a step toward the global batch's mean load
+    update_expert_biases(model_->expert_biases(), r.layers,
+                         setup_.data_parallel > 1 ? setup_.groups.data_parallel.get() : nullptr,
+                         cfg_.moe_router_bias_update_rate);
   }
   if (scaler_) state_.loss_scale = scaler_->state();
   r.tokens = global_batch_ * r.seq_length;  // Megatron-DeepSpeed counts a curriculum's tokens so

@@ -186,7 +186,7 @@ TEST_CASE("the router z-loss: added to the loss times moe_z_loss_coeff, logged a
 }
 
 TEST_CASE(
-    "balancing losses: seq_aux_loss over one sequence is DeepSpeed's top-k loss, averaged over sequences; none is 0",
+    "balancing losses: seq_aux_loss over one sequence is DeepSpeed's top-k loss, averaged over sequences, none is 0",
     "[moe][balancing]") {
   Tensor logits = randn({12, 4}, DType::F64, rng_key(5, 0, 0, 0));
   std::vector<double> z = logits.to_double_vector(), p(z.size());

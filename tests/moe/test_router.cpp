@@ -2,7 +2,6 @@
 // position, RTS reproducibility, top-2 slot order and renormalisation, l_aux, eval vs train
 // capacity factor, dropless mode.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <set>
 
@@ -24,12 +23,12 @@ std::pair<Tensor, Tensor> pz(const std::vector<std::vector<double>>& rows) {
 }  // namespace
 
 TEST_CASE("capacity formula with min capacity", "[moe][router]") {
-  REQUIRE(expert_capacity(8192, 128, 1, 1.0, 4) == 64);      // 350M+MoE-128, micro-batch 4 x 2048
-  REQUIRE(expert_capacity(16384, 128, 1, 1.0, 4) == 128);    // 1.3B+MoE-128
-  REQUIRE(expert_capacity(8192, 32, 1, 1.0, 4) == 256);      // PR-MoE 32-expert layers
-  REQUIRE(expert_capacity(6, 2, 1, 1.0, 4) == 4);            // the minimum wins
-  REQUIRE(expert_capacity(7, 2, 1, 1.0, 1) == 4);            // ceil(3.5)
-  REQUIRE(expert_capacity(6, 3, 2, 1.0, 1) == 4);            // top-2: 2 * cf
+  REQUIRE(expert_capacity(8192, 128, 1, 1.0, 4) == 64);    // 350M+MoE-128, micro-batch 4 x 2048
+  REQUIRE(expert_capacity(16384, 128, 1, 1.0, 4) == 128);  // 1.3B+MoE-128
+  REQUIRE(expert_capacity(8192, 32, 1, 1.0, 4) == 256);    // PR-MoE 32-expert layers
+  REQUIRE(expert_capacity(6, 2, 1, 1.0, 4) == 4);          // the minimum wins
+  REQUIRE(expert_capacity(7, 2, 1, 1.0, 1) == 4);          // ceil(3.5)
+  REQUIRE(expert_capacity(6, 3, 2, 1.0, 1) == 4);          // top-2: 2 * cf
 }
 
 TEST_CASE("top-1: the worked example of docs/math/moe.md, RTS off", "[moe][router]") {
@@ -62,15 +61,17 @@ TEST_CASE("top-1 Random Token Selection is a seeded uniform subset", "[moe][rout
   Routing c = route(p, z, cfg, true, rng_key(1, 6, 0, 0));
   REQUIRE(a.capacity == 20);
   REQUIRE(a.kept[0] == 20);
-  REQUIRE(a.slot == b.slot);   // reproducible under the seed
-  REQUIRE(a.slot != c.slot);   // another step, another subset
+  REQUIRE(a.slot == b.slot);  // reproducible under the seed
+  REQUIRE(a.slot != c.slot);  // another step, another subset
   REQUIRE(a.slot != std::vector<int32_t>(a.slot.size(), 0));
   // Not simply the first 20, and slots follow token order among the kept.
   int32_t next = 0;
   bool skipped_early = false;
   for (size_t t = 0; t < 40; ++t) {
-    if (a.slot[t] >= 0) REQUIRE(a.slot[t] == next++);
-    else if (t < 20) skipped_early = true;
+    if (a.slot[t] >= 0)
+      REQUIRE(a.slot[t] == next++);
+    else if (t < 20)
+      skipped_early = true;
   }
   REQUIRE(skipped_early);
 }
@@ -140,4 +141,29 @@ TEST_CASE("noisy gate policies: RSample samples from P in training only", "[moe]
   REQUIRE(route(p, z, cfg, false, rng_key(3, 1, 0, 0)).assigned[0] == 4000);  // eval: argmax
   cfg.topk = 2;
   REQUIRE_THROWS_WITH(route(p, z, cfg, true, {}), Catch::Contains("RSample"));
+}
+
+TEST_CASE("expert bias: the choice takes the top-k of P + b, the weights and the aux loss keep P", "[moe][router]") {
+  // 4 tokens over 3 experts; expert 0 most probable everywhere
+  std::vector<double> p = {0.6, 0.3, 0.1, 0.5, 0.3, 0.2, 0.7, 0.2, 0.1, 0.4, 0.35, 0.25};
+  Tensor probs = Tensor::from_vector(p, {4, 3});
+  Tensor logits = Tensor::from_vector(std::vector<double>(12, 0.0), {4, 3});
+  RouterConfig cfg;
+  cfg.num_experts = 3;
+  cfg.topk = 1;
+  cfg.drop_tokens = false;
+  Routing plain = route(probs, logits, cfg, true, {});
+  CHECK(plain.expert == std::vector<int32_t>{0, 0, 0, 0});
+  cfg.expert_bias = {0.0, 0.25, 0.0};  // lifts expert 1 past 0 where P0 - P1 < 0.25
+  Routing biased = route(probs, logits, cfg, true, {});
+  CHECK(biased.expert == std::vector<int32_t>{0, 1, 0, 1});
+  CHECK(biased.aux_fraction == std::vector<double>{0.5, 0.5, 0.0});  // the counts follow the choices
+  Variable w = gate_weights(Variable(probs), biased);                // the unbiased probabilities
+  CHECK(w.value().to_double_vector() == std::vector<double>{0.6, 0.3, 0.7, 0.35});
+  cfg.topk = 2;  // top-2 of P + b, no second-expert noise
+  Routing two = route(probs, logits, cfg, true, {});
+  CHECK(two.expert == std::vector<int32_t>{0, 1, 1, 0, 0, 1, 1, 0});
+  cfg.noisy_gate_policy = "RSample";
+  cfg.topk = 1;
+  REQUIRE_THROWS_WITH(route(probs, logits, cfg, true, {}), Catch::Contains("RSample"));
 }

@@ -11,10 +11,11 @@
 #include "nn/gpt.h"
 #include "runtime/emulated_cuda.h"
 #include "runtime/ops.h"
+#include "tiny_gpt.h"
 #include "train/checkpoint.h"
+#include "train/expert_bias.h"
 #include "train/safetensors.h"
 #include "train/trainer.h"
-#include "tiny_gpt.h"
 #include "training_fixtures.h"
 
 using namespace mt;
@@ -201,9 +202,9 @@ TEST_CASE("device: cuda is checked, and without a GPU says so clearly", "[train]
   c.device = "gpu";
   REQUIRE_THROWS_WITH(validate(c), Contains("device must be cpu or cuda, got 'gpu'"));
   c.device = "cuda";
-  REQUIRE_NOTHROW(validate(c, 2));  // several ranks: one GPU each (docs/cuda.md)
+  REQUIRE_NOTHROW(validate(c, 2));      // several ranks: one GPU each (docs/cuda.md)
   if (cuda_device_count() > 0) return;  // (a GPU machine runs the CUDA tests instead)
-  if (mt::cuda_emulated()) return;  // (an earlier test in this process emulates the device)
+  if (mt::cuda_emulated()) return;      // (an earlier test in this process emulates the device)
   c.train_iters = 1;
   REQUIRE_THROWS_WITH(run_training(c, quiet_options()), Contains("CUDA"));
   fs::remove_all(d);
@@ -234,7 +235,8 @@ TEST_CASE("the log's MFU is the model FLOP/s over peak_tflops", "[train][metrics
   fs::remove_all(d);
 }
 
-TEST_CASE("device cuda's code paths on the emulated device train exactly as the CPU", "[train][device][emulated][slow]") {
+TEST_CASE("device cuda's code paths on the emulated device train exactly as the CPU",
+          "[train][device][emulated][slow]") {
   // Every host/device transfer of training (batches, masks, MoE index tables, the 16-bit weight
   // copy, losses, metrics, checkpoints, evaluation) runs; a forgotten copy would throw.
   mt::emulate_cuda_on_host();
@@ -266,4 +268,53 @@ TEST_CASE("device cuda's code paths on the emulated device train exactly as the 
   REQUIRE(slurp(dg / "metrics.jsonl").find("lambada_acc") != std::string::npos);
   fs::remove_all(dc);
   fs::remove_all(dg);
+}
+
+TEST_CASE("auxiliary-loss-free balancing: the expert bias moves with the loads, is checkpointed, resumes exactly",
+          "[train][moe][expert_bias][slow]") {
+  // the update rule: b_e += rate * sign(mean load - load_e), the loads summed over the micro-batches
+  std::vector<double> bias(4, 0.0);
+  nn::LayerLoadStats loads;
+  loads.layer = 1;
+  loads.expert_counts = {10, 2, 6, 6};  // mean 6
+  update_expert_biases({{1, &bias}}, {loads}, nullptr, 0.5);
+  CHECK(bias == std::vector<double>{-0.5, 0.5, 0.0, 0.0});
+  REQUIRE_THROWS_WITH(update_expert_biases({{0, &bias}}, {loads}, nullptr, 0.5), Contains("no loads of MoE layer 0"));
+
+  fs::path straight = fresh_dir("bias_straight"), split = fresh_dir("bias_split");
+  auto config = [](const fs::path& dir) {
+    TrainConfig c = tiny_run(dir);
+    c.train_iters = 8;
+    c.num_experts = {"4"};
+    c.moe_router_enable_expert_bias = true;
+    c.moe_router_bias_update_rate = 0.01;
+    return c;
+  };
+  TrainerOptions quiet = quiet_options();
+  run_training(config(straight), quiet);
+  TrainerOptions stop = quiet;
+  stop.stop_after_iters = 4;
+  run_training(config(split), stop);
+  TrainConfig second = config(split);
+  second.load = second.save;
+  run_training(second, quiet);
+  REQUIRE(train_losses(straight / "metrics.jsonl") == train_losses(split / "metrics.jsonl"));
+  auto bias_of = [](const fs::path& ckpt) {
+    std::ifstream in(ckpt / "meta.json");
+    nlohmann::json meta = nlohmann::json::parse(in);
+    return meta.at("expert_bias").at("1").get<std::vector<double>>();
+  };
+  std::vector<double> b = bias_of(straight / "ckpt" / "iter_0000008");
+  CHECK(b == bias_of(split / "ckpt" / "iter_0000008"));
+  REQUIRE(b.size() == 4);
+  // each step moves every bias by -rate, 0 or +rate: 8 steps leave it a multiple of 0.01 in [-0.08, 0.08]
+  double moved = 0;
+  for (double v : b) {
+    CHECK(std::abs(v) <= 0.08 + 1e-12);
+    CHECK(std::abs(v / 0.01 - std::round(v / 0.01)) < 1e-9);
+    moved += std::abs(v);
+  }
+  CHECK(moved > 0);
+  fs::remove_all(straight);
+  fs::remove_all(split);
 }
