@@ -95,7 +95,7 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
   }
 
   // (the probabilities' two uses are seen apart: each branch's share of dP)
-  Variable weights = seen("combine_weights", gate_weights(seen("gate_probs.to_weights", probs), r));
+  Variable weights = seen("combine_weights", gate_weights(seen("gate_probs.to_weights", probs), r, cfg_.weights));
   out.aux_loss = seen("l_aux", balancing_loss(seen("gate_probs.to_l_aux", probs), r, sequence_length));
   // route -> dispatch -> experts -> combine
   auto index = std::make_shared<const RowIndex>(r, x.device());  // one copy to the device per call

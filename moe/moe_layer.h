@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "autograd/parameters.h"
+#include "moe/moe_ops.h"
 #include "moe/router.h"
 #include "parallel/communicator.h"
 
@@ -26,6 +27,9 @@ struct MoeLayerConfig {
   bool residual = false;
   double init_std = 0.02, output_init_std = 0.02;
   uint64_t seed = 1234;
+  // How the kept choices' scores become combine weights (moe/moe_ops.h GateWeightForm):
+  // moe_router_pre_softmax (raw top-k, never renormalised), moe_router_topk_scaling_factor.
+  GateWeightForm weights;
   // The balancing loss out.aux_loss holds (moe_router_load_balancing_type): "aux_loss" (DeepSpeed's
   // micro-batch loss), "seq_aux_loss" (per sequence, averaged: DeepSeek-V2/V3) or "none" (0).
   std::string balancing = "aux_loss";

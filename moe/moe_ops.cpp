@@ -23,18 +23,22 @@ std::vector<int64_t> dispatch_positions(const Routing& r) {
 }
 
 // --- gate weights ------------------------------------------------------------------------------
-// forward:  g[t,j] = kept(t,j) ? P[t, e(t,j)] : 0;  k = 1: w = g;  k >= 2: w = g / max(sum_j g, eps)
-// backward: k = 1: dP[t,e] += dw;  k >= 2: dg_j = (dw_j - sum_i dw_i w_i) / d, then dP += dg. This is
+// forward:  g[t,j] = kept(t,j) ? P[t, e(t,j)] : 0;  k = 1 (or not normalising): w = c g;
+//           k >= 2: w = c g / max(sum_j g, eps)   (c: form.scale)
+// backward: k = 1: dP[t,e] += c dw;  k >= 2: dg_j = c (dw_j - sum_i dw_i w_i / c) / d, then dP += dg. This is
 //           the exact derivative when d = sum_j g_j > eps; under the clamp (every kept probability
 //           of the token below ~1.2e-7 in sum) it is applied as well, where g / eps would give
 //           dw_j / eps (a deliberate simplification: the case does not occur in practice).
-Variable gate_weights(const Variable& probs, const Routing& r) {
+Variable gate_weights(const Variable& probs, const Routing& r, GateWeightForm form) {
   require_defined("gate_weights", {{"probs", &probs}});
   const Tensor& pv = probs.value();
   MT_CHECK((pv.shape() == Shape{r.tokens, r.experts}), "gate_weights: probs ", pv.str(),
            " do not match the routing of ", r.tokens, " tokens over ", r.experts, " experts");
   constexpr double kEps = 1.1920929e-07;  // float32 epsilon, as DeepSpeed's clamp
   int64_t s = r.tokens, k = r.k, e_count = r.experts;
+  bool normalize = form.normalize && k >= 2;
+  double c = form.scale;
+  // w holds the normalised weights before the scale (what the backward needs)
   std::vector<double> p = pv.to_double_vector(), w(size_t(s * k), 0.0), denom(size_t(s), 1.0);
   for (int64_t t = 0; t < s; ++t) {
     double sum = 0;
@@ -43,29 +47,33 @@ Variable gate_weights(const Variable& probs, const Routing& r) {
       if (r.slot[a] >= 0) w[a] = p[size_t(t * e_count + r.expert[a])];
       sum += w[a];
     }
-    if (k >= 2) {
+    if (normalize) {
       denom[size_t(t)] = std::max(sum, kEps);
       for (int64_t j = 0; j < k; ++j) w[size_t(t * k + j)] /= denom[size_t(t)];
     }
   }
-  Variable out(Tensor::from_vector(w, {s, k}).to(pv.dtype()).to(pv.device()));
+  std::vector<double> scaled(w);
+  for (double& v : scaled) v *= c;
+  Variable out(Tensor::from_vector(scaled, {s, k}).to(pv.dtype()).to(pv.device()));
   if (any_requires_grad({&probs})) {
-    record_op("gate_weights", out, [ps = probs.grad_slot(), r, w, denom, dtype = pv.dtype()](const Tensor& dout) {
-      int64_t s = r.tokens, k = r.k, e_count = r.experts;
-      std::vector<double> dw = dout.to_double_vector(), dp(size_t(s * e_count), 0.0);
-      for (int64_t t = 0; t < s; ++t) {
-        double dot = 0;
-        if (k >= 2)
-          for (int64_t j = 0; j < k; ++j) dot += dw[size_t(t * k + j)] * w[size_t(t * k + j)];
-        for (int64_t j = 0; j < k; ++j) {
-          size_t a = size_t(t * k + j);
-          if (r.slot[a] < 0) continue;
-          double dg = k >= 2 ? (dw[a] - dot) / denom[size_t(t)] : dw[a];
-          dp[size_t(t * e_count + r.expert[a])] += dg;
-        }
-      }
-      ops::add_(ps.grad_ref(), Tensor::from_vector(dp, {s, e_count}).to(dtype).to(ps.grad_ref().device()));
-    });
+    record_op("gate_weights", out,
+              [ps = probs.grad_slot(), r, w, denom, normalize, c, dtype = pv.dtype()](const Tensor& dout) {
+                int64_t s = r.tokens, k = r.k, e_count = r.experts;
+                std::vector<double> dw = dout.to_double_vector(), dp(size_t(s * e_count), 0.0);
+                for (double& v : dw) v *= c;  // through the scale first
+                for (int64_t t = 0; t < s; ++t) {
+                  double dot = 0;
+                  if (normalize)
+                    for (int64_t j = 0; j < k; ++j) dot += dw[size_t(t * k + j)] * w[size_t(t * k + j)];
+                  for (int64_t j = 0; j < k; ++j) {
+                    size_t a = size_t(t * k + j);
+                    if (r.slot[a] < 0) continue;
+                    double dg = normalize ? (dw[a] - dot) / denom[size_t(t)] : dw[a];
+                    dp[size_t(t * e_count + r.expert[a])] += dg;
+                  }
+                }
+                ops::add_(ps.grad_ref(), Tensor::from_vector(dp, {s, e_count}).to(dtype).to(ps.grad_ref().device()));
+              });
   }
   return out;
 }

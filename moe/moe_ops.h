@@ -1,7 +1,8 @@
 // The differentiable pieces of an MoE layer, each with its hand-written backward, all driven by
 // a Routing (moe/router.h) that is fixed during the forward and backward of one call:
 //   gate_weights   P [S,E] -> w [S,k]: the kept choices' probabilities (renormalised over the
-//                  kept choices for k >= 2, as DeepSpeed's top-2/top-k; raw for top-1)
+//                  kept choices for k >= 2, as DeepSpeed's top-2/top-k; raw for top-1), times a
+//                  scaling factor; with GateWeightForm::normalize false never renormalised
 //   aux_loss       P [S,E] -> l_aux = aux_scale * sum_e mean_t(P[t,e]) * ce_e
 //   seq_aux_loss   P [S,E], S = B sequences of T tokens -> l = mean_b sum_e f_be mean_t P[b,t,e],
 //                  f_be = E/(kT) x the sequence's choices of e (all k, before dropping) (DeepSeek-V2/V3)
@@ -35,7 +36,14 @@ struct RowIndex {
   RowIndex(const Routing& r, Device device);
 };
 
-Variable gate_weights(const Variable& probs, const Routing& r);
+// How the kept choices' scores become combine weights: normalize (k >= 2 only: divided by their
+// sum; false: the raw top-k, Megatron-Core's moe_router_pre_softmax), then times scale
+// (moe_router_topk_scaling_factor).
+struct GateWeightForm {
+  bool normalize = true;
+  double scale = 1.0;
+};
+Variable gate_weights(const Variable& probs, const Routing& r, GateWeightForm form = {});
 Variable aux_loss(const Variable& probs, const Routing& r);
 // backward: dP[b,t,e] += dl * f_be / (B T)
 Variable seq_aux_loss(const Variable& probs, const Routing& r, int64_t sequence_length);

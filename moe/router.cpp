@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 
 #include "runtime/error.h"
@@ -38,6 +39,39 @@ void number_slots_in_token_order(Routing& r, const std::vector<char>& keep) {
   r.kept = next;
 }
 
+// The top-k of score = P[t] + b over the allowed experts (group-limited routing keeps group_topk
+// groups, each scored by the sum of its k / group_topk largest scores); ties to the lower index.
+void choose_top_k(const double* pt, const RouterConfig& cfg, int64_t k, int32_t* out) {
+  int64_t e_count = cfg.num_experts;
+  std::vector<double> score(pt, pt + e_count);
+  if (!cfg.expert_bias.empty())
+    for (int64_t e = 0; e < e_count; ++e) score[size_t(e)] += cfg.expert_bias[size_t(e)];
+  auto by_score = [&](int32_t a, int32_t b) { return score[a] > score[b] || (score[a] == score[b] && a < b); };
+  std::vector<int32_t> order(static_cast<size_t>(e_count));
+  std::iota(order.begin(), order.end(), 0);
+  if (cfg.num_groups > 0) {
+    int64_t per_group = e_count / cfg.num_groups, best_of = k / cfg.group_topk;
+    std::vector<double> group_score(size_t(cfg.num_groups), 0.0);
+    for (int64_t g = 0; g < cfg.num_groups; ++g) {
+      std::vector<double> in(score.begin() + g * per_group, score.begin() + (g + 1) * per_group);
+      std::partial_sort(in.begin(), in.begin() + best_of, in.end(), std::greater<double>());
+      for (int64_t i = 0; i < best_of; ++i) group_score[size_t(g)] += in[size_t(i)];
+    }
+    std::vector<int32_t> groups(size_t(cfg.num_groups));
+    std::iota(groups.begin(), groups.end(), 0);
+    std::partial_sort(groups.begin(), groups.begin() + cfg.group_topk, groups.end(), [&](int32_t a, int32_t b) {
+      return group_score[size_t(a)] > group_score[size_t(b)] ||
+             (group_score[size_t(a)] == group_score[size_t(b)] && a < b);
+    });
+    std::vector<char> allowed(size_t(cfg.num_groups), 0);
+    for (int64_t i = 0; i < cfg.group_topk; ++i) allowed[size_t(groups[size_t(i)])] = 1;
+    order.erase(std::remove_if(order.begin(), order.end(), [&](int32_t e) { return !allowed[size_t(e / per_group)]; }),
+                order.end());
+  }
+  std::partial_sort(order.begin(), order.begin() + k, order.end(), by_score);
+  for (int64_t j = 0; j < k; ++j) out[j] = order[size_t(j)];
+}
+
 }  // namespace
 
 Routing route(const Tensor& probs_t, const Tensor& logits_t, const RouterConfig& cfg, bool training, RngKey key) {
@@ -66,16 +100,18 @@ Routing route(const Tensor& probs_t, const Tensor& logits_t, const RouterConfig&
   MT_CHECK(bias.empty() || int64_t(bias.size()) == e_count, "router: ", bias.size(), " expert biases for ", e_count,
            " experts");
   MT_CHECK(bias.empty() || cfg.noisy_gate_policy != "RSample", "router: expert bias and RSample do not combine");
+  bool grouped = cfg.num_groups > 0;
+  MT_CHECK(!grouped || (e_count % cfg.num_groups == 0 && cfg.group_topk >= 1 && cfg.group_topk <= cfg.num_groups &&
+                        k >= cfg.group_topk && k <= cfg.group_topk * (e_count / cfg.num_groups)),
+           "router: group-limited routing needs num_groups dividing the ", e_count, " experts and group_topk in [1, ",
+           "num_groups] with group_topk <= topk <= group_topk x experts per group; got num_groups ", cfg.num_groups,
+           ", group_topk ", cfg.group_topk, ", topk ", k);
+  MT_CHECK(!grouped || cfg.noisy_gate_policy != "RSample", "router: group-limited routing and RSample do not combine");
   for (int64_t t = 0; t < s; ++t) {
     const double* pt = p.data() + t * e_count;
     const double* zt = z.data() + t * e_count;
-    if (!bias.empty()) {  // top-k of P + b
-      std::vector<int32_t> order(static_cast<size_t>(e_count));
-      std::iota(order.begin(), order.end(), 0);
-      auto score = [&](int32_t e) { return pt[e] + bias[size_t(e)]; };
-      std::partial_sort(order.begin(), order.begin() + k, order.end(),
-                        [&](int32_t a, int32_t b) { return score(a) > score(b) || (score(a) == score(b) && a < b); });
-      for (int64_t j = 0; j < k; ++j) r.expert[size_t(t * k + j)] = order[size_t(j)];
+    if (!bias.empty() || grouped) {  // top-k of P + b (within the token's best groups)
+      choose_top_k(pt, cfg, k, r.expert.data() + t * k);
     } else if (k == 1 && cfg.noisy_gate_policy == "RSample" && training) {
       int32_t best_e = 0;
       double best = -INFINITY;

@@ -37,6 +37,11 @@ struct RouterConfig {
   // the choice only: every k takes the top-k of P + b (ties to the lower index), no noise; the
   // combine weights and the balancing loss still use P. Empty: no bias.
   std::vector<double> expert_bias;
+  // Group-limited routing (DeepSeek-V3; moe_router_num_groups, moe_router_group_topk): the E
+  // experts form num_groups contiguous groups; a token first keeps the group_topk groups whose
+  // k / group_topk largest scores (P + b) sum highest, then takes the top-k of P + b inside them
+  // (no noise, any k). 0: off.
+  int64_t num_groups = 0, group_topk = 0;
 };
 
 struct Routing {

@@ -177,6 +177,15 @@ const std::vector<Key>& keys() {
        "updated after every step by the sign of (mean load - the expert's load) over the global batch"},
       {"moe_router_bias_update_rate", &TrainConfig::moe_router_bias_update_rate,
        "the expert bias's step per iteration (moe_router_enable_expert_bias)"},
+      {"moe_router_pre_softmax", &TrainConfig::moe_router_pre_softmax,
+       "combine weights: the top-k of the softmax as they are (not renormalised over the chosen experts, as "
+       "DeepSpeed's top-2 / top-k do by default)"},
+      {"moe_router_topk_scaling_factor", &TrainConfig::moe_router_topk_scaling_factor,
+       "the combine weights times this factor (DeepSeek-V3: 2.5); 1 = as they are"},
+      {"moe_router_num_groups", &TrainConfig::moe_router_num_groups,
+       "group-limited routing (DeepSeek-V3): the experts form this many contiguous groups; 0 = off"},
+      {"moe_router_group_topk", &TrainConfig::moe_router_group_topk,
+       "group-limited routing: each token chooses its experts inside its best this-many groups"},
       {"moe_router_load_balancing_type", &TrainConfig::moe_router_load_balancing_type,
        "the balancing loss: aux_loss (DeepSpeed's, per micro-batch), seq_aux_loss (per sequence, DeepSeek-V2/V3) "
        "or none"},
@@ -603,6 +612,18 @@ void validate(const TrainConfig& c, int64_t ranks) {
   MT_CHECK(!c.moe_router_enable_expert_bias || c.noisy_gate_policy != "RSample",
            "moe_router_enable_expert_bias chooses the top-k of the biased scores; it does not combine with "
            "noisy_gate_policy RSample (use None or Jitter)");
+  for (int64_t e : c.experts_per_layer())
+    MT_CHECK(
+        c.moe_router_num_groups == 0 || e <= 1 ||
+            (e % c.moe_router_num_groups == 0 && c.moe_router_group_topk >= 1 &&
+             c.moe_router_group_topk <= c.moe_router_num_groups && c.topk >= c.moe_router_group_topk &&
+             c.topk <= c.moe_router_group_topk * (e / c.moe_router_num_groups) && c.noisy_gate_policy != "RSample"),
+        "moe_router_num_groups ", c.moe_router_num_groups, " / moe_router_group_topk ", c.moe_router_group_topk,
+        " do not fit a layer of ", e, " experts at topk ", c.topk,
+        ": num_groups must divide every layer's expert count, 1 <= group_topk <= num_groups, and group_topk <= "
+        "topk <= group_topk x experts per group (not with noisy_gate_policy RSample)");
+  MT_CHECK(c.moe_router_topk_scaling_factor > 0, "moe_router_topk_scaling_factor must be positive, got ",
+           c.moe_router_topk_scaling_factor);
   MT_CHECK(c.moe_router_bias_update_rate >= 0, "moe_router_bias_update_rate must not be negative, got ",
            c.moe_router_bias_update_rate);
   if (c.distills()) validate_distillation(c, ranks);

@@ -77,6 +77,10 @@ inline nn::FeedForwardFactory feed_forward_factory(const TrainConfig& cfg, const
     m.z_loss_coeff = cfg.moe_z_loss_coeff;
     m.balancing = cfg.moe_router_load_balancing_type;
     m.expert_bias = cfg.moe_router_enable_expert_bias;
+    m.router.num_groups = cfg.moe_router_num_groups;
+    m.router.group_topk = cfg.moe_router_group_topk;
+    m.weights.normalize = !cfg.moe_router_pre_softmax;
+    m.weights.scale = cfg.moe_router_topk_scaling_factor;
     m.hidden = mc.hidden_size;
     m.ffn = mc.ffn_hidden_size;
     m.residual = cfg.mlp_type == "residual";

@@ -44,8 +44,10 @@ int64_t row_of(const moe::Routing& r, size_t a) {
   return row;
 }
 
-// w[t,j] = P[t, expert(t,j)] for kept choices (0 dropped), divided by their sum for k >= 2.
-std::vector<double> ref_gate_weights(const moe::Routing& r, const std::vector<Tensor>& in) {
+// w[t,j] = P[t, expert(t,j)] for kept choices (0 dropped), divided by their sum for k >= 2 (when
+// normalising), times the scale.
+std::vector<double> ref_gate_weights(const moe::Routing& r, const std::vector<Tensor>& in,
+                                     moe::GateWeightForm form = {}) {
   std::vector<double> p = in[0].to_double_vector(), w(size_t(r.tokens * r.k), 0.0);
   for (int64_t t = 0; t < r.tokens; ++t) {
     double sum = 0;
@@ -54,9 +56,10 @@ std::vector<double> ref_gate_weights(const moe::Routing& r, const std::vector<Te
       if (r.slot[a] >= 0) w[a] = p[size_t(t * r.experts + r.expert[a])];
       sum += w[a];
     }
-    if (r.k >= 2)
+    if (r.k >= 2 && form.normalize)
       for (int64_t j = 0; j < r.k; ++j) w[size_t(t * r.k + j)] /= sum;
   }
+  for (double& v : w) v *= form.scale;
   return w;
 }
 
@@ -121,6 +124,14 @@ void add_routed(std::vector<OpCase>& cases, const std::string& desc, const moe::
                    },
                    [r](const std::vector<Variable>& v) { return moe::gate_weights(v[0], r); },
                    [r](const std::vector<Tensor>& in) { return ref_gate_weights(r, in); }});
+  // moe_router_pre_softmax (the raw top-k) with moe_router_topk_scaling_factor 2.5, and scaled
+  for (moe::GateWeightForm form : {moe::GateWeightForm{false, 2.5}, moe::GateWeightForm{true, 2.5}})
+    cases.push_back({"moe_gate_weights", where + (form.normalize ? " x2.5" : " raw x2.5"),
+                     [=](DType dt) {
+                       return std::vector<Variable>{param({s, e}, dt, 50, 0.05, 1)};
+                     },
+                     [r, form](const std::vector<Variable>& v) { return moe::gate_weights(v[0], r, form); },
+                     [r, form](const std::vector<Tensor>& in) { return ref_gate_weights(r, in, form); }});
   cases.push_back({"moe_aux_loss", where,
                    [=](DType dt) {
                      return std::vector<Variable>{param({s, e}, dt, 42, 0.05, 1)};

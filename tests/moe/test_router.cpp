@@ -167,3 +167,32 @@ TEST_CASE("expert bias: the choice takes the top-k of P + b, the weights and the
   cfg.topk = 1;
   REQUIRE_THROWS_WITH(route(probs, logits, cfg, true, {}), Catch::Contains("RSample"));
 }
+
+TEST_CASE("group-limited routing: the top-k inside each token's best groups", "[moe][router]") {
+  // 6 experts in 3 groups {0,1} {2,3} {4,5}; top-2 within the best group (group_topk 1): a group's
+  // score is the sum of its 2 best probabilities
+  std::vector<double> p = {0.30, 0.001, 0.20, 0.20, 0.15, 0.15,   // groups .301 .40 .30: {2,3}
+                           0.05, 0.05,  0.10, 0.10, 0.35, 0.35};  // {4,5}
+  std::vector<double> z(p.size());
+  for (size_t i = 0; i < p.size(); ++i) z[i] = std::log(p[i]);  // (DeepSpeed's top-2 takes e2 by logit)
+  Tensor probs = Tensor::from_vector(p, {2, 6});
+  Tensor logits = Tensor::from_vector(z, {2, 6});
+  RouterConfig cfg;
+  cfg.num_experts = 6;
+  cfg.topk = 2;
+  cfg.drop_tokens = false;
+  cfg.top2_2nd_expert_sampling = false;
+  CHECK(route(probs, logits, cfg, true, {}).expert == std::vector<int32_t>{0, 2, 4, 5});  // plain top-2
+  cfg.num_groups = 3;
+  cfg.group_topk = 1;
+  Routing r = route(probs, logits, cfg, true, {});
+  CHECK(r.expert == std::vector<int32_t>{2, 3, 4, 5});  // expert 0 (0.30) is outside token 0's group
+  cfg.group_topk = 2;  // two groups, each scored by its best: token 0 keeps {0,1} and {2,3}
+  CHECK(route(probs, logits, cfg, true, {}).expert == std::vector<int32_t>{0, 2, 4, 5});
+  cfg.expert_bias = {0, 0, 0, 0, 0.2, 0.2};  // the bias counts in the groups' scores too
+  cfg.group_topk = 1;
+  CHECK(route(probs, logits, cfg, true, {}).expert == std::vector<int32_t>{4, 5, 4, 5});
+  cfg.expert_bias.clear();
+  cfg.num_groups = 4;  // does not divide 6
+  REQUIRE_THROWS_WITH(route(probs, logits, cfg, true, {}), Catch::Contains("num_groups dividing the 6 experts"));
+}
