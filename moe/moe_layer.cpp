@@ -73,7 +73,11 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
     ag::FullPrecision fp32_gate;
     logits = seen("gate_logits", ag::linear(gate_in, gate_w_));
   }
-  Variable probs = seen("gate_probs", ag::softmax(logits));
+  // the scores: softmax(z), or per expert sigmoid(z) (moe_router_score_function); the balancing
+  // losses and the entropy read them as a distribution over experts (sigmoid: each row normalised)
+  bool sigmoid = cfg_.router.score_function == "sigmoid";
+  Variable probs = seen("gate_probs", sigmoid ? sigmoid_scores(logits) : ag::softmax(logits));
+  Variable distribution = sigmoid ? normalize_rows(probs) : probs;
   if (cfg_.z_loss_coeff > 0) out.z_loss = seen("l_z", router_z_loss(logits));
   // (inside a checkpointed region the recompute takes the forward's routing: autograd/checkpoint.h)
   out.routing = fixed ? *fixed : ag::checkpoint_decision<Routing>([&] {
@@ -88,7 +92,7 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
   // Router entropy (for metrics): mean over tokens of -sum_e P log P (the forward reports it, a
   // recompute does not).
   if (!ag::recomputing()) {
-    std::vector<double> p = probs.value().to_double_vector();
+    std::vector<double> p = distribution.value().to_double_vector();
     for (double v : p)
       if (v > 0) out.entropy -= v * std::log(v);
     out.entropy /= double(std::max<int64_t>(r.tokens, 1));
@@ -96,7 +100,7 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
 
   // (the probabilities' two uses are seen apart: each branch's share of dP)
   Variable weights = seen("combine_weights", gate_weights(seen("gate_probs.to_weights", probs), r, cfg_.weights));
-  out.aux_loss = seen("l_aux", balancing_loss(seen("gate_probs.to_l_aux", probs), r, sequence_length));
+  out.aux_loss = seen("l_aux", balancing_loss(seen("gate_probs.to_l_aux", distribution), r, sequence_length));
   // route -> dispatch -> experts -> combine
   auto index = std::make_shared<const RowIndex>(r, x.device());  // one copy to the device per call
   Variable rows = seen("expert_inputs", dispatch(x, r, index));

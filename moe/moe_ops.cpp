@@ -169,6 +169,52 @@ Variable router_z_loss(const Variable& logits) {
   return out;
 }
 
+Variable sigmoid_scores(const Variable& logits) {
+  require_defined("sigmoid_scores", {{"logits", &logits}});
+  const Tensor& zv = logits.value();
+  std::vector<double> s = zv.to_double_vector();
+  for (double& v : s) v = 1.0 / (1.0 + std::exp(-v));
+  Variable out(Tensor::from_vector(s, zv.shape()).to(zv.dtype()).to(zv.device()));
+  if (any_requires_grad({&logits})) {
+    record_op("sigmoid_scores", out,
+              [zs = logits.grad_slot(), s = std::move(s), shape = zv.shape(), dtype = zv.dtype()](const Tensor& dout) {
+                std::vector<double> dz = dout.to_double_vector();
+                for (size_t i = 0; i < dz.size(); ++i) dz[i] *= s[i] * (1.0 - s[i]);
+                ops::add_(zs.grad_ref(), Tensor::from_vector(dz, shape).to(dtype).to(zs.grad_ref().device()));
+              });
+  }
+  return out;
+}
+
+Variable normalize_rows(const Variable& scores) {
+  require_defined("normalize_rows", {{"scores", &scores}});
+  const Tensor& sv = scores.value();
+  MT_CHECK(sv.dim() == 2, "normalize_rows: scores ", sv.str(), " must be [tokens, experts]");
+  int64_t rows = sv.size(0), cols = sv.size(1);
+  std::vector<double> y = sv.to_double_vector(), d(static_cast<size_t>(rows), 0.0);
+  for (int64_t t = 0; t < rows; ++t) {
+    for (int64_t e = 0; e < cols; ++e) d[size_t(t)] += y[size_t(t * cols + e)];
+    d[size_t(t)] += 1e-20;  // (Megatron-Core's guard against an all-zero row)
+    for (int64_t e = 0; e < cols; ++e) y[size_t(t * cols + e)] /= d[size_t(t)];
+  }
+  Variable out(Tensor::from_vector(y, sv.shape()).to(sv.dtype()).to(sv.device()));
+  if (any_requires_grad({&scores})) {
+    record_op("normalize_rows", out,
+              [ss = scores.grad_slot(), y = std::move(y), d = std::move(d), rows, cols,
+               dtype = sv.dtype()](const Tensor& dout) {
+                std::vector<double> dy = dout.to_double_vector(), ds(dy.size());
+                for (int64_t t = 0; t < rows; ++t) {
+                  double dot = 0;
+                  for (int64_t e = 0; e < cols; ++e) dot += dy[size_t(t * cols + e)] * y[size_t(t * cols + e)];
+                  for (int64_t e = 0; e < cols; ++e)
+                    ds[size_t(t * cols + e)] = (dy[size_t(t * cols + e)] - dot) / d[size_t(t)];
+                }
+                ops::add_(ss.grad_ref(), Tensor::from_vector(ds, {rows, cols}).to(dtype).to(ss.grad_ref().device()));
+              });
+  }
+  return out;
+}
+
 RowIndex::RowIndex(const Routing& r, Device device) {
   std::vector<int64_t> p = dispatch_positions(r);
   int64_t n = r.num_kept(), a_count = int64_t(p.size());

@@ -7,6 +7,9 @@
 //   seq_aux_loss   P [S,E], S = B sequences of T tokens -> l = mean_b sum_e f_be mean_t P[b,t,e],
 //                  f_be = E/(kT) x the sequence's choices of e (all k, before dropping) (DeepSeek-V2/V3)
 //   router_z_loss  z [S,E] (gate logits) -> l_z = mean_t (logsumexp_e z[t,e])^2 (ST-MoE; no routing)
+//   sigmoid_scores z [S,E] -> s = 1 / (1 + exp(-z)) (the sigmoid score function, DeepSeek-V3)
+//   normalize_rows s [S,E] -> s / (sum_e s + 1e-20) (sigmoid scores as a distribution, for the
+//                  balancing losses and the entropy)
 //   dispatch       x [S,h] -> rows [N,h]: the kept assignments' tokens, expert-major, by slot
 //   combine        rows [N,h], w [S,k] -> y [S,h]: y_t = sum_j w[t,j] rows[pos(t,j)]
 //                  (a dropped assignment contributes 0; the residual stream carries the token)
@@ -49,6 +52,10 @@ Variable aux_loss(const Variable& probs, const Routing& r);
 Variable seq_aux_loss(const Variable& probs, const Routing& r, int64_t sequence_length);
 // backward: dz[t,e] += dl * (2/S) * lse_t * softmax(z)[t,e]
 Variable router_z_loss(const Variable& logits);
+// backward: dz += ds * s (1 - s)
+Variable sigmoid_scores(const Variable& logits);
+// backward: ds[t,e] += (dy[t,e] - sum_e' dy[t,e'] y[t,e']) / d_t,  d_t = sum_e s[t,e] + 1e-20
+Variable normalize_rows(const Variable& scores);
 // `index` (optional): the routing's RowIndex on x's / rows' device, to share it between the two.
 Variable dispatch(const Variable& x, const Routing& r, std::shared_ptr<const RowIndex> index = nullptr);
 Variable combine(const Variable& rows, const Variable& weights, const Routing& r,

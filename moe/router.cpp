@@ -100,7 +100,10 @@ Routing route(const Tensor& probs_t, const Tensor& logits_t, const RouterConfig&
   MT_CHECK(bias.empty() || int64_t(bias.size()) == e_count, "router: ", bias.size(), " expert biases for ", e_count,
            " experts");
   MT_CHECK(bias.empty() || cfg.noisy_gate_policy != "RSample", "router: expert bias and RSample do not combine");
-  bool grouped = cfg.num_groups > 0;
+  bool grouped = cfg.num_groups > 0, sigmoid = cfg.score_function == "sigmoid";
+  MT_CHECK(sigmoid || cfg.score_function == "softmax", "router: score_function must be softmax or sigmoid, got '",
+           cfg.score_function, "'");
+  MT_CHECK(!sigmoid || cfg.noisy_gate_policy != "RSample", "router: sigmoid scores and RSample do not combine");
   MT_CHECK(!grouped || (e_count % cfg.num_groups == 0 && cfg.group_topk >= 1 && cfg.group_topk <= cfg.num_groups &&
                         k >= cfg.group_topk && k <= cfg.group_topk * (e_count / cfg.num_groups)),
            "router: group-limited routing needs num_groups dividing the ", e_count, " experts and group_topk in [1, ",
@@ -110,7 +113,7 @@ Routing route(const Tensor& probs_t, const Tensor& logits_t, const RouterConfig&
   for (int64_t t = 0; t < s; ++t) {
     const double* pt = p.data() + t * e_count;
     const double* zt = z.data() + t * e_count;
-    if (!bias.empty() || grouped) {  // top-k of P + b (within the token's best groups)
+    if (!bias.empty() || grouped || sigmoid) {  // top-k of P + b (within the token's best groups)
       choose_top_k(pt, cfg, k, r.expert.data() + t * k);
     } else if (k == 1 && cfg.noisy_gate_policy == "RSample" && training) {
       int32_t best_e = 0;

@@ -42,6 +42,9 @@ struct RouterConfig {
   // k / group_topk largest scores (P + b) sum highest, then takes the top-k of P + b inside them
   // (no noise, any k). 0: off.
   int64_t num_groups = 0, group_topk = 0;
+  // "softmax" (P = softmax(z), DeepSpeed's choices above) or "sigmoid" (P = sigmoid(z) per expert,
+  // DeepSeek-V3; the choice is the plain top-k of P + b for every k, no noise).
+  std::string score_function = "softmax";
 };
 
 struct Routing {

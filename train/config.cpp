@@ -182,6 +182,9 @@ const std::vector<Key>& keys() {
        "DeepSpeed's top-2 / top-k do by default)"},
       {"moe_router_topk_scaling_factor", &TrainConfig::moe_router_topk_scaling_factor,
        "the combine weights times this factor (DeepSeek-V3: 2.5); 1 = as they are"},
+      {"moe_router_score_function", &TrainConfig::moe_router_score_function,
+       "the router's scores: softmax (over the experts) or sigmoid (per expert, DeepSeek-V3; the plain top-k, "
+       "weights renormalised for topk >= 2)"},
       {"moe_router_num_groups", &TrainConfig::moe_router_num_groups,
        "group-limited routing (DeepSeek-V3): the experts form this many contiguous groups; 0 = off"},
       {"moe_router_group_topk", &TrainConfig::moe_router_group_topk,
@@ -622,6 +625,11 @@ void validate(const TrainConfig& c, int64_t ranks) {
         " do not fit a layer of ", e, " experts at topk ", c.topk,
         ": num_groups must divide every layer's expert count, 1 <= group_topk <= num_groups, and group_topk <= "
         "topk <= group_topk x experts per group (not with noisy_gate_policy RSample)");
+  MT_CHECK(c.moe_router_score_function == "softmax" || c.moe_router_score_function == "sigmoid",
+           "moe_router_score_function must be softmax or sigmoid, got '", c.moe_router_score_function, "'");
+  MT_CHECK(c.moe_router_score_function == "softmax" || c.noisy_gate_policy != "RSample",
+           "moe_router_score_function sigmoid takes the plain top-k; it does not combine with noisy_gate_policy "
+           "RSample (use None or Jitter)");
   MT_CHECK(c.moe_router_topk_scaling_factor > 0, "moe_router_topk_scaling_factor must be positive, got ",
            c.moe_router_topk_scaling_factor);
   MT_CHECK(c.moe_router_bias_update_rate >= 0, "moe_router_bias_update_rate must not be negative, got ",

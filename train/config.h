@@ -65,10 +65,11 @@ struct TrainConfig {
   std::string moe_router_load_balancing_type = "aux_loss";  // aux_loss | seq_aux_loss | none (docs/moe.md)
   bool moe_router_enable_expert_bias = false;               // auxiliary-loss-free balancing (DeepSeek-V3)
   double moe_router_bias_update_rate = 1e-3;                // its step: b_e += rate * sign(mean load - load_e)
-  bool moe_router_pre_softmax = false;          // combine weights: the raw top-k probabilities (no renormalising)
-  double moe_router_topk_scaling_factor = 1.0;  // combine weights times this (DeepSeek-V3: 2.5)
-  int64_t moe_router_num_groups = 0;            // group-limited routing (DeepSeek-V3): expert groups; 0 = off
-  int64_t moe_router_group_topk = 0;            // ... and the groups each token may use
+  bool moe_router_pre_softmax = false;                // combine weights: the raw top-k probabilities (no renormalising)
+  double moe_router_topk_scaling_factor = 1.0;        // combine weights times this (DeepSeek-V3: 2.5)
+  std::string moe_router_score_function = "softmax";  // softmax | sigmoid (DeepSeek-V3)
+  int64_t moe_router_num_groups = 0;                  // group-limited routing (DeepSeek-V3): expert groups; 0 = off
+  int64_t moe_router_group_topk = 0;                  // ... and the groups each token may use
   bool disable_moe_token_dropping = false, disable_moe_top2_2nd_expert_sampling = false;
   std::string mlp_type = "standard";       // standard | residual (PR-MoE's residual MoE)
   std::string noisy_gate_policy = "None";  // None | Jitter | RSample (DeepSpeed's MoE argument)

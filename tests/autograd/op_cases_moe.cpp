@@ -185,6 +185,31 @@ void add_moe_cases(std::vector<OpCase>& cases) {
                        }
                        return std::vector<double>{l};
                      }});
+  // the sigmoid score function and its row normalisation (for the balancing losses)
+  cases.push_back({"moe_sigmoid_scores", "z[5,4]",
+                   [](DType dt) {
+                     return std::vector<Variable>{param({5, 4}, dt, 52, -4, 4)};
+                   },
+                   [](const std::vector<Variable>& v) { return moe::sigmoid_scores(v[0]); },
+                   [](const std::vector<Tensor>& in) {
+                     std::vector<double> z = in[0].to_double_vector();
+                     for (double& v : z) v = 1.0 / (1.0 + std::exp(-v));
+                     return z;
+                   }});
+  cases.push_back({"moe_normalize_rows", "s[5,4]",
+                   [](DType dt) {
+                     return std::vector<Variable>{param({5, 4}, dt, 53, 0.05, 1)};
+                   },
+                   [](const std::vector<Variable>& v) { return moe::normalize_rows(v[0]); },
+                   [](const std::vector<Tensor>& in) {
+                     std::vector<double> s = in[0].to_double_vector();
+                     for (int64_t t = 0; t < 5; ++t) {
+                       double sum = 0;
+                       for (int64_t e = 0; e < 4; ++e) sum += s[size_t(t * 4 + e)];
+                       for (int64_t e = 0; e < 4; ++e) s[size_t(t * 4 + e)] /= sum;
+                     }
+                     return s;
+                   }});
   // residual MoE's mixing: y[t] = x[t] * coeffs[t, col]
   for (int64_t col : {0, 1})
     cases.push_back({"moe_scale_rows", "x[5,3] coeffs[5,2] col " + std::to_string(col),

@@ -130,13 +130,18 @@ train::TrainConfig tiny_moe_config() {
 }  // namespace
 
 TEST_CASE("a whole 2-layer MoE GPT: gradients of every parameter (f64)", "[moe][gradcheck][model]") {
-  for (std::string mlp_type : {"standard", "residual", "standard + z-loss"}) {
+  for (std::string mlp_type : {"standard", "residual", "standard + z-loss", "standard + sigmoid"}) {
     DYNAMIC_SECTION("mlp_type " << mlp_type) {
       train::TrainConfig cfg = tiny_moe_config();
       cfg.topk = 2;
       cfg.mlp_type = mlp_type.substr(0, mlp_type.find(' '));
       cfg.moe_loss_coeff = 0.1;
       if (mlp_type.find("z-loss") != std::string::npos) cfg.moe_z_loss_coeff = 0.05;
+      if (mlp_type.find("sigmoid") != std::string::npos) {  // sigmoid scores, seq loss, scaled weights
+        cfg.moe_router_score_function = "sigmoid";
+        cfg.moe_router_load_balancing_type = "seq_aux_loss";
+        cfg.moe_router_topk_scaling_factor = 2.5;
+      }
       cfg.disable_moe_token_dropping = true;  // the only discrete decision left is the argmax
       cfg.disable_moe_top2_2nd_expert_sampling = true;
       nn::GptConfig mc = train::model_config(cfg, 11);
