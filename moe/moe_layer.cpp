@@ -36,6 +36,14 @@ MoeLayer::MoeLayer(ParameterRegistry& params, const std::string& prefix, const M
     fc2_w_.push_back(params.add(p + "dense_4h_to_h.weight", fc2.clone(), w));
     fc2_b_.push_back(params.add(p + "dense_4h_to_h.bias", Tensor::zeros({h}, cfg.dtype), b));
   }
+  if (cfg.shared_ffn > 0) {  // the shared expert: a dense MLP of its own width and initial values
+    int64_t s = cfg.shared_ffn;
+    std::string p = prefix + "shared_expert.";
+    shared_fc1_w_ = params.add(p + "dense_h_to_4h.weight", randn({s, h}, cfg.dtype, key(6), 0.0, cfg.init_std));
+    shared_fc1_b_ = params.add(p + "dense_h_to_4h.bias", Tensor::zeros({s}, cfg.dtype), ParamTags::no_decay());
+    shared_fc2_w_ = params.add(p + "dense_4h_to_h.weight", randn({h, s}, cfg.dtype, key(7), 0.0, cfg.output_init_std));
+    shared_fc2_b_ = params.add(p + "dense_4h_to_h.bias", Tensor::zeros({h}, cfg.dtype), ParamTags::no_decay());
+  }
   if (cfg.residual) {  // the dense MLP starts as the same copy; the coefficient is PyTorch-initialised
     mlp_fc1_w_ = params.add(prefix + "mlp.dense_h_to_4h.weight", fc1.clone());
     mlp_fc1_b_ = params.add(prefix + "mlp.dense_h_to_4h.bias", Tensor::zeros({f}, cfg.dtype), ParamTags::no_decay());
@@ -51,6 +59,7 @@ int64_t MoeLayer::active_matmul_weights() const {
   int64_t h = cfg_.hidden, f = cfg_.ffn, e = cfg_.router.num_experts;
   int64_t n = e * h + cfg_.router.topk * 2 * h * f;
   if (cfg_.residual) n += 2 * h * f + 2 * h;
+  n += 2 * h * cfg_.shared_ffn;
   return n;
 }
 
@@ -108,6 +117,11 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
   Variable expert_out = exchange->from_experts(run_local_experts(exchange->to_experts(rows, rows_per_expert(r))));
   expert_out = seen("expert_outputs", expert_out);
   out.y = seen("combined", combine(expert_out, weights, r, index));
+  if (cfg_.shared_ffn > 0) {  // + the shared expert on every token
+    Variable shared = seen("shared_expert", ag::linear(ag::gelu(ag::linear(x, shared_fc1_w_, shared_fc1_b_)),
+                                                       shared_fc2_w_, shared_fc2_b_));
+    out.y = ag::add(out.y, shared);
+  }
   if (cfg_.residual) {
     Variable mlp =
         seen("residual_mlp", ag::linear(ag::gelu(ag::linear(x, mlp_fc1_w_, mlp_fc1_b_)), mlp_fc2_w_, mlp_fc2_b_));

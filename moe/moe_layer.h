@@ -23,7 +23,10 @@ namespace mt::moe {
 
 struct MoeLayerConfig {
   RouterConfig router;
-  int64_t hidden = 64, ffn = 256;
+  int64_t hidden = 64, ffn = 256;  // ffn: each expert's width (moe_ffn_hidden_size, else the dense MLP's)
+  // DeepSeek-MoE's shared expert (moe_shared_expert_intermediate_size): an always-on MLP of this
+  // width on every token, added to the routed output (no learned mix); 0: none.
+  int64_t shared_ffn = 0;
   bool residual = false;
   double init_std = 0.02, output_init_std = 0.02;
   uint64_t seed = 1234;
@@ -79,7 +82,8 @@ class MoeLayer {
   MoeLayerConfig cfg_;
   int64_t first_local_expert_ = 0, local_experts_ = 0;
   Variable gate_w_, coeff_w_, coeff_b_, mlp_fc1_w_, mlp_fc1_b_, mlp_fc2_w_, mlp_fc2_b_;
-  std::vector<double> expert_bias_;  // [E] when cfg_.expert_bias
+  std::vector<double> expert_bias_;                                     // [E] when cfg_.expert_bias
+  Variable shared_fc1_w_, shared_fc1_b_, shared_fc2_w_, shared_fc2_b_;  // the shared expert
   std::vector<Variable> fc1_w_, fc1_b_, fc2_w_, fc2_b_;
 };
 

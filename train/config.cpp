@@ -182,6 +182,11 @@ const std::vector<Key>& keys() {
        "DeepSpeed's top-2 / top-k do by default)"},
       {"moe_router_topk_scaling_factor", &TrainConfig::moe_router_topk_scaling_factor,
        "the combine weights times this factor (DeepSeek-V3: 2.5); 1 = as they are"},
+      {"moe_ffn_hidden_size", &TrainConfig::moe_ffn_hidden_size,
+       "an expert's MLP width (fine-grained experts: many small ones at top-k 4-8); 0 = ffn_hidden_size"},
+      {"moe_shared_expert_intermediate_size", &TrainConfig::moe_shared_expert_intermediate_size,
+       "a shared expert (DeepSeek-MoE): an always-on MLP of this width added to every MoE layer's routed output; "
+       "0 = none"},
       {"moe_router_score_function", &TrainConfig::moe_router_score_function,
        "the router's scores: softmax (over the experts) or sigmoid (per expert, DeepSeek-V3; the plain top-k, "
        "weights renormalised for topk >= 2)"},
@@ -625,6 +630,8 @@ void validate(const TrainConfig& c, int64_t ranks) {
         " do not fit a layer of ", e, " experts at topk ", c.topk,
         ": num_groups must divide every layer's expert count, 1 <= group_topk <= num_groups, and group_topk <= "
         "topk <= group_topk x experts per group (not with noisy_gate_policy RSample)");
+  MT_CHECK(c.moe_ffn_hidden_size >= 0 && c.moe_shared_expert_intermediate_size >= 0,
+           "moe_ffn_hidden_size and moe_shared_expert_intermediate_size must not be negative (0: the default)");
   MT_CHECK(c.moe_router_score_function == "softmax" || c.moe_router_score_function == "sigmoid",
            "moe_router_score_function must be softmax or sigmoid, got '", c.moe_router_score_function, "'");
   MT_CHECK(c.moe_router_score_function == "softmax" || c.noisy_gate_policy != "RSample",

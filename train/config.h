@@ -68,6 +68,8 @@ struct TrainConfig {
   bool moe_router_pre_softmax = false;                // combine weights: the raw top-k probabilities (no renormalising)
   double moe_router_topk_scaling_factor = 1.0;        // combine weights times this (DeepSeek-V3: 2.5)
   std::string moe_router_score_function = "softmax";  // softmax | sigmoid (DeepSeek-V3)
+  int64_t moe_ffn_hidden_size = 0;                    // an expert's width; 0 = the dense MLP's (fine-grained experts)
+  int64_t moe_shared_expert_intermediate_size = 0;    // the shared expert's width (DeepSeek-MoE); 0 = none
   int64_t moe_router_num_groups = 0;                  // group-limited routing (DeepSeek-V3): expert groups; 0 = off
   int64_t moe_router_group_topk = 0;                  // ... and the groups each token may use
   bool disable_moe_token_dropping = false, disable_moe_top2_2nd_expert_sampling = false;
@@ -124,6 +126,8 @@ struct TrainConfig {
   std::vector<std::string> student_init_from_teacher_layers;  // student layer i <- teacher layer [i]
 
   int64_t ffn_size() const { return ffn_hidden_size > 0 ? ffn_hidden_size : 4 * hidden_size; }
+  // an expert's width (and the residual MLP's): moe_ffn_hidden_size, else the dense MLP's
+  int64_t moe_ffn_size() const { return moe_ffn_hidden_size > 0 ? moe_ffn_hidden_size : ffn_size(); }
   bool distills() const { return mos || kd; }
   int64_t max_positions() const { return max_position_embeddings > 0 ? max_position_embeddings : seq_length; }
   // Experts of each layer (0-based), 1 for a dense MLP; throws when num_experts does not fit.

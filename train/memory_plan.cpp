@@ -24,6 +24,8 @@ constexpr double kGB = 1e9;
 // linear layer's saved input (its bf16/f16 copy under autocast; in fp32 the input itself).
 struct Dims {
   double n = 0, h = 0, f = 0, heads = 0, vocab = 0, tp = 1, ep = 1;
+  double fe = 0;         // an expert's (and the residual MLP's) width: moe_ffn_hidden_size, else f
+  double shared = 0;     // the shared expert's width (moe_shared_expert_intermediate_size), 0: none
   double lo = 4;         // a linear's saved input
   double qkv = 4;        // attention's saved qkv: rounded to bf16 under bf16 autocast, else as it is
   double proj_copy = 0;  // the attention output's 16-bit copy for the output projection (autocast)
@@ -88,6 +90,7 @@ LayerBytes layer_bytes(const TrainConfig& cfg, const Dims& d, int64_t experts, R
   }
   MoeRows r = moe_rows(cfg, d, experts, rows_case);
   double k = double(std::min<int64_t>(cfg.topk, experts)), e = double(experts);
+  f = d.fe;                                                     // the experts' width
   b.saved += 4 * n * h                                          // the gate's f32 input (ln2's output)
              + 4 * n * e + 4 * n * k                            // softmax's probabilities, combine's weights
              + 8 * (2 * n * k + 2 * r.sent)                     // the routing's index tensors (i64)
@@ -95,6 +98,10 @@ LayerBytes layer_bytes(const TrainConfig& cfg, const Dims& d, int64_t experts, R
              + 4 * r.sent * h;                                  // the experts' outputs, kept by combine
   if (cfg.noisy_gate_policy == "Jitter") b.saved += 8 * n * h;  // the noise and the noisy gate input
   double experts_backward = 4 * r.sent * h + 4 * r.received * h + mlp_backward(d, r.per_expert, f);
+  if (d.shared > 0) {  // the shared expert: fc1's 16-bit input copy (f32: the gate's), gelu's input, fc2's input
+    b.saved += (d.mixed ? 2 * n * h : 0) + 4 * n * d.shared + d.lo * n * d.shared;
+    experts_backward = std::max(experts_backward, mlp_backward(d, n, d.shared));
+  }
   if (cfg.mlp_type != "residual") {
     b.transient = grads + experts_backward;
     return b;
@@ -321,6 +328,8 @@ MemoryPlan plan_memory(const TrainConfig& cfg, const MemoryPlanOptions& o) {
   d.n = double(p.tokens);
   d.h = double(cfg.hidden_size);
   d.f = double(cfg.ffn_size());
+  d.fe = double(cfg.moe_ffn_size());
+  d.shared = double(cfg.moe_shared_expert_intermediate_size);
   d.heads = double(cfg.num_attention_heads);
   d.vocab = double(p.padded_vocab / p.tp);
   d.tp = double(p.tp);

@@ -83,7 +83,8 @@ inline nn::FeedForwardFactory feed_forward_factory(const TrainConfig& cfg, const
     m.weights.normalize = !cfg.moe_router_pre_softmax;
     m.weights.scale = cfg.moe_router_topk_scaling_factor;
     m.hidden = mc.hidden_size;
-    m.ffn = mc.ffn_hidden_size;
+    m.ffn = cfg.moe_ffn_size();
+    m.shared_ffn = cfg.moe_shared_expert_intermediate_size;
     m.residual = cfg.mlp_type == "residual";
     m.init_std = mc.init_method_std;
     m.output_init_std = out_std;
@@ -127,12 +128,13 @@ struct ParameterEntry {
 // from the configuration without building the model.
 inline std::vector<ParameterEntry> rank_parameter_list(const TrainConfig& cfg, int64_t vocab_size, int64_t tp = 1,
                                                        int64_t ep = 1) {
-  int64_t h = cfg.hidden_size, f = cfg.ffn_size();
+  // the dense MLP's width, and the experts' (and residual MLP's: a copy of the expert) width
+  int64_t h = cfg.hidden_size, f = cfg.ffn_size(), fe = cfg.moe_ffn_size();
   std::vector<ParameterEntry> list;
   int64_t layer = -1;
   auto add = [&](int64_t n, bool is_expert = false) { list.push_back({n, is_expert, layer}); };
-  auto mlp = [&](int64_t split, bool is_expert) {  // fc1 weight and bias, fc2 weight and bias
-    for (int64_t t : {f * h / split, f / split, h * f / split, h}) add(t, is_expert);
+  auto mlp = [&](int64_t width, int64_t split, bool is_expert) {  // fc1 weight and bias, fc2 weight and bias
+    for (int64_t t : {width * h / split, width / split, h * width / split, h}) add(t, is_expert);
   };
   add(padded_vocab(vocab_size, cfg) * h / tp);  // word embedding (tied output projection)
   add(cfg.max_positions() * h);                 // position embedding
@@ -140,13 +142,14 @@ inline std::vector<ParameterEntry> rank_parameter_list(const TrainConfig& cfg, i
     ++layer;
     for (int64_t t : {h, h, 3 * h * h / tp, 3 * h / tp, h * h / tp, h, h, h}) add(t);  // LayerNorms, attention
     if (e <= 1) {
-      mlp(tp, false);
+      mlp(f, tp, false);
       continue;
     }
-    add(e * h);                                         // gate
-    for (int64_t i = 0; i < e / ep; ++i) mlp(1, true);  // this rank's experts
-    if (cfg.mlp_type == "residual") {                   // residual MLP and its coefficient
-      mlp(1, false);
+    add(e * h);                                                                        // gate
+    for (int64_t i = 0; i < e / ep; ++i) mlp(fe, 1, true);                             // this rank's experts
+    if (int64_t s = cfg.moe_shared_expert_intermediate_size; s > 0) mlp(s, 1, false);  // the shared expert
+    if (cfg.mlp_type == "residual") {  // residual MLP and its coefficient
+      mlp(fe, 1, false);
       add(2 * h);
       add(2);
     }
@@ -171,7 +174,7 @@ inline int64_t count_parameters(const TrainConfig& cfg, int64_t vocab_size) {
 
 // Parameters one token uses: all but the experts it is not routed to (top-k of each MoE layer).
 inline int64_t count_active_parameters(const TrainConfig& cfg, int64_t vocab_size) {
-  int64_t h = cfg.hidden_size, f = cfg.ffn_size(), per_expert = 2 * h * f + f + h;
+  int64_t h = cfg.hidden_size, f = cfg.moe_ffn_size(), per_expert = 2 * h * f + f + h;
   int64_t n = count_parameters(cfg, vocab_size);
   for (int64_t e : cfg.experts_per_layer())
     if (e > 1) n -= (e - std::min<int64_t>(cfg.topk, e)) * per_expert;

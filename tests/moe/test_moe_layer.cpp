@@ -130,13 +130,18 @@ train::TrainConfig tiny_moe_config() {
 }  // namespace
 
 TEST_CASE("a whole 2-layer MoE GPT: gradients of every parameter (f64)", "[moe][gradcheck][model]") {
-  for (std::string mlp_type : {"standard", "residual", "standard + z-loss", "standard + sigmoid"}) {
+  for (std::string mlp_type :
+       {"standard", "residual", "standard + z-loss", "standard + sigmoid", "residual + fine-grained + shared"}) {
     DYNAMIC_SECTION("mlp_type " << mlp_type) {
       train::TrainConfig cfg = tiny_moe_config();
       cfg.topk = 2;
       cfg.mlp_type = mlp_type.substr(0, mlp_type.find(' '));
       cfg.moe_loss_coeff = 0.1;
       if (mlp_type.find("z-loss") != std::string::npos) cfg.moe_z_loss_coeff = 0.05;
+      if (mlp_type.find("shared") != std::string::npos) {  // narrower experts and a shared expert
+        cfg.moe_ffn_hidden_size = 5;
+        cfg.moe_shared_expert_intermediate_size = 7;
+      }
       if (mlp_type.find("sigmoid") != std::string::npos) {  // sigmoid scores, seq loss, scaled weights
         cfg.moe_router_score_function = "sigmoid";
         cfg.moe_router_load_balancing_type = "seq_aux_loss";
@@ -260,4 +265,17 @@ TEST_CASE("parameter counts: built models and the DeepSpeed-MoE recipes", "[moe]
           Approx(billions("gpt-350M-pr-moe")));
   REQUIRE_NOTHROW(train::validate(mos));
   REQUIRE_NOTHROW(train::validate(train::load_config_file(MOETRAIN_SOURCE_DIR "/configs/tiny-mos.yaml")));
+  // fine-grained experts with a shared expert: the built model's count; active = all but the
+  // E - k experts a token skips (the shared expert always runs)
+  train::TrainConfig fine = train::load_config_file(MOETRAIN_SOURCE_DIR "/configs/tiny-moe.yaml");
+  fine.topk = 4;
+  fine.moe_ffn_hidden_size = 96;
+  fine.moe_shared_expert_intermediate_size = 160;
+  std::unique_ptr<nn::GptModel> built = train::make_model(fine, 50257);
+  int64_t total = train::count_parameters(fine, 50257), h = fine.hidden_size, per_expert = 2 * h * 96 + 96 + h;
+  REQUIRE(total == built->parameters().numel());
+  int64_t moe_layers = 0;
+  for (int64_t e : fine.experts_per_layer()) moe_layers += e > 1 ? 1 : 0;
+  int64_t e = fine.experts_per_layer().back();
+  CHECK(train::count_active_parameters(fine, 50257) == total - moe_layers * (e - 4) * per_expert);
 }

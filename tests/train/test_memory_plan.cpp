@@ -59,6 +59,8 @@ TEST_CASE("plan: parameter counts per rank equal the built models' flat buffers"
   TrainConfig c = grid_base(fresh_dir("plan_counts"));
   c.num_experts = {"4", "8"};
   c.mlp_type = "residual";
+  c.moe_ffn_hidden_size = 96;                   // experts narrower than the dense MLP
+  c.moe_shared_expert_intermediate_size = 160;  // and a shared expert
   ParameterCounts n = count_rank_parameters(c, kVocab);
   std::unique_ptr<nn::GptModel> model = make_model(c, kVocab);
   const ParameterRegistry& p = model->parameters();
@@ -190,6 +192,16 @@ TEST_CASE("plan: planned peak within 10% of the allocator's measured peak, dense
   c.zero_stage = 2;
   c.checkpoint_activations = true;
   check_against_plan("PR-MoE-4/8 bf16 ZeRO 2 checkpointed", c);
+  // fine-grained experts (16 of width 256, top-4) with a shared expert (issue 21)
+  for (std::string precision : {"fp32", "bf16"}) {
+    c = moe;
+    c.num_experts = {"16"};
+    c.topk = 4;
+    c.moe_ffn_hidden_size = 256;
+    c.moe_shared_expert_intermediate_size = 512;
+    c.precision = precision;
+    check_against_plan("MoE-16 fine-grained + shared " + precision, c);
+  }
   fs::remove_all(dir);
 }
 
