@@ -28,5 +28,6 @@ int run_sweep(const Args& args);
 int run_report(const Args& args);
 int run_gradcheck(const Args& args);
 int run_trace(const Args& args);
+int run_upcycle(const Args& args);
 
 }  // namespace mt::cli

@@ -44,6 +44,8 @@ const std::vector<Command>& commands() {
       {"gradcheck", "the model of a config in float64: its backward against finite differences, per parameter",
        run_gradcheck},
       {"trace", "one MoE layer's forward and backward intermediates for the first tokens (--json: all)", run_trace},
+      {"upcycle", "an MoE checkpoint from a dense one: every expert a copy of its layer's dense MLP (--num-experts N)",
+       run_upcycle},
       {"inspect", "a checkpoint's structure, parameter counts (total, active) and expert loads", run_inspect},
       {"bench", "measure kernel speed against the machine's own SGEMM (bench ops)", run_bench},
   };

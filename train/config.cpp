@@ -187,6 +187,9 @@ const std::vector<Key>& keys() {
       {"moe_shared_expert_intermediate_size", &TrainConfig::moe_shared_expert_intermediate_size,
        "a shared expert (DeepSeek-MoE): an always-on MLP of this width added to every MoE layer's routed output; "
        "0 = none"},
+      {"moe_use_upcycling", &TrainConfig::moe_use_upcycling,
+       "sparse upcycling: `load` is a dense checkpoint; every expert starts as a copy of its layer's dense MLP, "
+       "AdamW and the counters afresh (moetrain upcycle writes such a checkpoint ahead)"},
       {"moe_router_score_function", &TrainConfig::moe_router_score_function,
        "the router's scores: softmax (over the experts) or sigmoid (per expert, DeepSeek-V3; the plain top-k, "
        "weights renormalised for topk >= 2)"},

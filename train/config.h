@@ -69,9 +69,11 @@ struct TrainConfig {
   double moe_router_topk_scaling_factor = 1.0;        // combine weights times this (DeepSeek-V3: 2.5)
   std::string moe_router_score_function = "softmax";  // softmax | sigmoid (DeepSeek-V3)
   int64_t moe_ffn_hidden_size = 0;                    // an expert's width; 0 = the dense MLP's (fine-grained experts)
-  int64_t moe_shared_expert_intermediate_size = 0;    // the shared expert's width (DeepSeek-MoE); 0 = none
-  int64_t moe_router_num_groups = 0;                  // group-limited routing (DeepSeek-V3): expert groups; 0 = off
-  int64_t moe_router_group_topk = 0;                  // ... and the groups each token may use
+  int64_t moe_shared_expert_intermediate_size = 0;
+  bool moe_use_upcycling = false;  // load is a dense checkpoint: start this MoE model from it (train/upcycle.h)    //
+                                   // the shared expert's width (DeepSeek-MoE); 0 = none
+  int64_t moe_router_num_groups = 0;  // group-limited routing (DeepSeek-V3): expert groups; 0 = off
+  int64_t moe_router_group_topk = 0;  // ... and the groups each token may use
   bool disable_moe_token_dropping = false, disable_moe_top2_2nd_expert_sampling = false;
   std::string mlp_type = "standard";       // standard | residual (PR-MoE's residual MoE)
   std::string noisy_gate_policy = "None";  // None | Jitter | RSample (DeepSpeed's MoE argument)

@@ -22,6 +22,7 @@
 #include "train/model_config.h"
 #include "train/stop_signals.h"
 #include "train/tensorboard.h"
+#include "train/upcycle.h"
 
 namespace mt::train {
 namespace {
@@ -185,9 +186,20 @@ void Trainer::resume() {
   resume_from_ = lookup.checkpoint;
   if (!lookup.note.empty()) say("%s\n", lookup.note.c_str());
   if (resume_from_.empty()) return;
+  if (cfg_.moe_use_upcycling && !load_config_file(checkpoint_config_path(resume_from_)).is_moe()) {
+    check_upcycling_config(cfg_);  // sparse upcycling: this MoE model from the dense checkpoint
+    UpcycleCounts n = upcycle_from_dense(resume_from_, model_->parameters(), checkpoint_parts_);
+    say("upcycled the dense checkpoint %s: %lld tensors copied (every expert a copy of its layer's dense MLP), "
+        "%lld initialised (the gates); iteration 0, AdamW afresh, the data from its start\n",
+        resume_from_.c_str(), (long long)n.copied, (long long)n.initialised);
+    resume_from_.clear();  // a new run
+    return;
+  }
   // finetune: the weights only (Megatron: iteration 0, no optimizer, the data from its start);
-  // no_load_optim: the weights and counters, AdamW afresh
-  bool with_optimizer = !cfg_.finetune && !cfg_.no_load_optim;
+  // no_load_optim: the weights and counters, AdamW afresh. A checkpoint at iteration 0 without
+  // optimizer state (`moetrain upcycle` writes one) gives its weights, AdamW afresh.
+  bool optimizer_saved = std::filesystem::exists(std::filesystem::path(resume_from_) / "optimizer.safetensors");
+  bool with_optimizer = !cfg_.finetune && !cfg_.no_load_optim && optimizer_saved;
   state_ = load_checkpoint(resume_from_, model_->parameters(), with_optimizer ? optimizer_.get() : nullptr,
                            checkpoint_parts_);
   for (const auto& [layer, bias] : model_->expert_biases()) {  // auxiliary-loss-free balancing's state
@@ -205,9 +217,14 @@ void Trainer::resume() {
     resume_from_.clear();  // a new run: the save folder's rules see a fresh start
     return;
   }
+  MT_CHECK(optimizer_saved || state_.iteration == 0 || cfg_.no_load_optim, "checkpoint '", resume_from_,
+           "' has no optimizer state (optimizer.safetensors) at iteration ", state_.iteration,
+           ": pass --no-load-optim to resume with AdamW afresh, or --finetune to start over from its weights");
   say("resumed from %s at iteration %lld (%lld samples consumed)%s\n", resume_from_.c_str(),
       (long long)state_.iteration, (long long)state_.consumed_samples,
-      with_optimizer ? "" : "; AdamW afresh (no_load_optim)");
+      with_optimizer       ? ""
+      : cfg_.no_load_optim ? "; AdamW afresh (no_load_optim)"
+                           : "; AdamW afresh (the checkpoint has none: an upcycled model?)");
   // fp16's dynamic scale resumes where it was; a constant loss_scale, or bf16/fp32, starts clean
   if (scaler_ && cfg_.loss_scale == 0 && state_.loss_scale.scale > 0) scaler_->set_state(state_.loss_scale);
   if (!scaler_) state_.loss_scale = LossScalerState{0.0, 0, 0};

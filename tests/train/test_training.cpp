@@ -14,6 +14,8 @@
 #include "tiny_gpt.h"
 #include "train/checkpoint.h"
 #include "train/expert_bias.h"
+#include "train/model_config.h"
+#include "train/upcycle.h"
 #include "train/safetensors.h"
 #include "train/trainer.h"
 #include "training_fixtures.h"
@@ -317,4 +319,44 @@ TEST_CASE("auxiliary-loss-free balancing: the expert bias moves with the loads, 
   CHECK(moved > 0);
   fs::remove_all(straight);
   fs::remove_all(split);
+}
+
+TEST_CASE("sparse upcycling: a top-2 dropless MoE from a dense checkpoint computes the dense loss",
+          "[train][moe][upcycle][slow]") {
+  fs::path dir = fresh_dir("upcycle");
+  TrainConfig dense = tiny_run(dir);
+  dense.train_iters = 2;
+  dense.lr_warmup_iters = 1;
+  TrainerOptions quiet = quiet_options();
+  run_training(dense, quiet);
+  int64_t vocab = config_tokenizer(dense).vocab_size();
+  std::string ckpt = (dir / "ckpt" / "iter_0000002").string();
+  std::unique_ptr<nn::GptModel> dense_model = make_model(dense, vocab);
+  load_checkpoint(ckpt, dense_model->parameters(), nullptr);
+
+  TrainConfig moe = dense;
+  moe.num_experts = {"4"};
+  moe.topk = 2;
+  moe.disable_moe_token_dropping = true;  // both choices kept: weights w1 + w2 = 1 on copies of one MLP
+  REQUIRE_NOTHROW(check_upcycling_config(moe));
+  std::unique_ptr<nn::GptModel> moe_model = make_model(moe, vocab);
+  UpcycleCounts n = upcycle_from_dense(ckpt, moe_model->parameters());
+  CHECK(n.initialised == 1);  // the one MoE layer's gate
+  CHECK(n.copied == int64_t(moe_model->parameters().all().size()) - 1);
+
+  Tensor tokens = Tensor::from_vector(std::vector<int32_t>{464, 3290, 318, 257, 1332, 11, 290, 340, 1110, 13, 50, 9},
+                                      {2, 6});
+  Tensor labels = Tensor::from_vector(std::vector<int32_t>{3290, 318, 257, 1332, 11, 290, 340, 1110, 13, 50, 9, 7},
+                                      {2, 6});
+  NoGradGuard no_grad;
+  double want = dense_model->loss_parts(tokens, labels, Tensor(), {}).lm_loss;
+  double got = moe_model->loss_parts(tokens, labels, Tensor(), {}).lm_loss;
+  CHECK(got == Approx(want).epsilon(1e-6));
+  // what cannot be upcycled is named
+  moe.moe_shared_expert_intermediate_size = 8;
+  REQUIRE_THROWS_WITH(check_upcycling_config(moe), Contains("moe_shared_expert_intermediate_size"));
+  moe.moe_shared_expert_intermediate_size = 0;
+  moe.moe_ffn_hidden_size = 8;
+  REQUIRE_THROWS_WITH(check_upcycling_config(moe), Contains("moe_ffn_hidden_size"));
+  fs::remove_all(dir);
 }
