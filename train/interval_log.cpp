@@ -1,6 +1,7 @@
 #include "train/interval_log.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 namespace mt::train {
@@ -15,6 +16,17 @@ std::string format(const char* fmt, Args... args) {
 }
 
 }  // namespace
+
+LoadBalance load_balance(const std::vector<int64_t>& counts) {
+  LoadBalance b;
+  if (counts.empty()) return b;
+  double mean = 0, var = 0;
+  for (int64_t c : counts) mean += double(c) / double(counts.size());
+  for (int64_t c : counts) var += (double(c) - mean) * (double(c) - mean) / double(counts.size());
+  b.cv = mean > 0 ? std::sqrt(var) / mean : 0.0;
+  for (int64_t c : counts) b.dead += c == 0 ? 1 : 0;
+  return b;
+}
 
 std::string format_duration(double s) {
   int64_t t = int64_t(s);
@@ -80,9 +92,12 @@ std::string IntervalLog::render_text(const IntervalContext& c) const {
     int64_t total = 0, most = 0;
     for (int64_t count : l.expert_counts) total += count, most = std::max(most, count);
     std::string z = c.moe_z_loss_coeff > 0 ? format(", z %.3f", l.z_loss / mb) : "";
-    text += format("  layer %2lld: %zu experts, busiest %4.1f%% of tokens, dropped %4.1f%%, aux %.3f%s, entropy %.3f\n",
-                   (long long)layer + 1, l.expert_counts.size(), total ? 100.0 * double(most) / double(total) : 0.0,
-                   100.0 * l.dropped / mb, l.aux_loss / mb, z.c_str(), l.entropy / mb);
+    LoadBalance b = load_balance(l.expert_counts);
+    text += format(
+        "  layer %2lld: %zu experts, busiest %4.1f%% of tokens, load cv %.2f, dead %lld, dropped %4.1f%%, aux %.3f%s, "
+        "entropy %.3f\n",
+        (long long)layer + 1, l.expert_counts.size(), total ? 100.0 * double(most) / double(total) : 0.0, b.cv,
+        (long long)b.dead, 100.0 * l.dropped / mb, l.aux_loss / mb, z.c_str(), l.entropy / mb);
   }
   return text;
 }
@@ -129,6 +144,9 @@ nlohmann::json IntervalLog::render_record(const IntervalContext& c) const {
                             {"aux_loss", l.aux_loss / mb},
                             {"entropy", l.entropy / mb}};
       if (c.moe_z_loss_coeff > 0) row["z_loss"] = l.z_loss / mb;
+      LoadBalance b = load_balance(l.expert_counts);
+      row["load_cv"] = b.cv;
+      row["dead_experts"] = b.dead;
       layers.push_back(row);
     }
     line["moe_layers"] = layers;

@@ -34,6 +34,15 @@ struct StepResult {
   double forward_backward_s = 0, reduce_s = 0, optimizer_s = 0;
 };
 
+// An MoE layer's balance over the assignments of an interval (the global batch's, all k choices,
+// before dropping): the coefficient of variation of the experts' loads (std / mean; 0 when
+// balanced) and the experts that got no token at all ("dead").
+struct LoadBalance {
+  double cv = 0;
+  int64_t dead = 0;
+};
+LoadBalance load_balance(const std::vector<int64_t>& counts);
+
 // The run's constants the rendering needs.
 struct IntervalContext {
   int64_t iteration = 0, train_iters = 0, consumed_tokens = 0, consumed_samples = 0;

@@ -215,8 +215,8 @@ void add_field_on_axes(TensorboardWriter& tb, const json& record, const char* ke
 }
 
 // Per MoE layer (numbered from 1, as the log line): moe/layer_<l>/{dropped, router_entropy,
-// aux_loss, z_loss (when on), busiest_expert_share} and moe-expert-load/layer_<l>/expert_<e> (each expert's share of
-// the layer's assignments before dropping), at the iteration.
+// aux_loss, z_loss (when on), load_cv, dead_experts, busiest_expert_share} and moe-expert-load/layer_<l>/expert_<e>
+// (each expert's share of the layer's assignments before dropping), at the iteration.
 void write_moe_layers(TensorboardWriter& tb, const json& layers, int64_t iteration) {
   for (const json& layer : layers) {
     std::string l = std::to_string(layer.value("layer", int64_t(0)) + 1);
@@ -224,7 +224,9 @@ void write_moe_layers(TensorboardWriter& tb, const json& layers, int64_t iterati
     for (auto [key, name] : {std::pair{"dropped", "dropped"},
                              {"entropy", "router_entropy"},
                              {"aux_loss", "aux_loss"},
-                             {"z_loss", "z_loss"}})
+                             {"z_loss", "z_loss"},
+                             {"load_cv", "load_cv"},
+                             {"dead_experts", "dead_experts"}})
       if (std::optional<double> v = number(layer, key)) tb.add_scalar(prefix + name, iteration, *v);
     std::vector<int64_t> counts = layer.value("expert_counts", std::vector<int64_t>{});
     int64_t total = 0, most = 0;

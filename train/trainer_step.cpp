@@ -105,6 +105,9 @@ StepResult Trainer::train_step() {
       if (zero_reducer_) zero_reducer_->finish_backward();
     }
   }
+  // the MoE layers' expert counts over the whole global batch (the log's loads, the load CV and dead
+  // experts, and the expert bias's update agree under every layout)
+  sum_expert_counts(r.layers, setup_.data_parallel > 1 ? setup_.groups.data_parallel.get() : nullptr);
   double reduce_start = now_seconds();
   r.forward_backward_s = reduce_start - start;
   if (!zero_reducer_) synchronize_gradients(params, setup_);
@@ -135,9 +138,7 @@ StepResult Trainer::train_step() {
     clip_grad_norm(held, cfg_.clip_grad, r.grad_norm);
     optimizer_->step(r.lr, &held);
     // auxiliary-loss-free balancing: each bias a step toward the global batch's mean load
-    update_expert_biases(model_->expert_biases(), r.layers,
-                         setup_.data_parallel > 1 ? setup_.groups.data_parallel.get() : nullptr,
-                         cfg_.moe_router_bias_update_rate);
+    update_expert_biases(model_->expert_biases(), r.layers, cfg_.moe_router_bias_update_rate);
   }
   if (scaler_) state_.loss_scale = scaler_->state();
   r.tokens = global_batch_ * r.seq_length;  // Megatron-DeepSpeed counts a curriculum's tokens so

@@ -82,6 +82,7 @@ def expected_scalars():
             if all_options:
                 fields += [("batch_size", "batch-size/batch-size")]
             fields += [("lm_loss", "lm-loss-training/lm loss"), ("moe_loss", "lm-loss-training/moe loss"),
+                       ("z_loss", "lm-loss-training/z loss"),
                        ("kd_loss", "lm-loss-training/kd loss"), ("loss_scale", "loss-scale/loss-scale"),
                        ("grad_norm", "grad-norm/grad-norm")]
             if all_options:
@@ -104,6 +105,9 @@ def expected_scalars():
                 add(prefix + "dropped", it, layer["dropped"])
                 add(prefix + "router_entropy", it, layer["entropy"])
                 add(prefix + "aux_loss", it, layer["aux_loss"])
+                for key in ("z_loss", "load_cv", "dead_experts"):  # (when the record has them)
+                    if key in layer:
+                        add(prefix + key, it, layer[key])
                 counts = layer["expert_counts"]
                 if sum(counts) > 0:
                     add(prefix + "busiest_expert_share", it, max(counts) / sum(counts))

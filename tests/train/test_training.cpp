@@ -14,10 +14,11 @@
 #include "tiny_gpt.h"
 #include "train/checkpoint.h"
 #include "train/expert_bias.h"
+#include "train/interval_log.h"
 #include "train/model_config.h"
-#include "train/upcycle.h"
 #include "train/safetensors.h"
 #include "train/trainer.h"
+#include "train/upcycle.h"
 #include "training_fixtures.h"
 
 using namespace mt;
@@ -279,9 +280,9 @@ TEST_CASE("auxiliary-loss-free balancing: the expert bias moves with the loads, 
   nn::LayerLoadStats loads;
   loads.layer = 1;
   loads.expert_counts = {10, 2, 6, 6};  // mean 6
-  update_expert_biases({{1, &bias}}, {loads}, nullptr, 0.5);
+  update_expert_biases({{1, &bias}}, {loads}, 0.5);
   CHECK(bias == std::vector<double>{-0.5, 0.5, 0.0, 0.0});
-  REQUIRE_THROWS_WITH(update_expert_biases({{0, &bias}}, {loads}, nullptr, 0.5), Contains("no loads of MoE layer 0"));
+  REQUIRE_THROWS_WITH(update_expert_biases({{0, &bias}}, {loads}, 0.5), Contains("no loads of MoE layer 0"));
 
   fs::path straight = fresh_dir("bias_straight"), split = fresh_dir("bias_split");
   auto config = [](const fs::path& dir) {
@@ -344,10 +345,10 @@ TEST_CASE("sparse upcycling: a top-2 dropless MoE from a dense checkpoint comput
   CHECK(n.initialised == 1);  // the one MoE layer's gate
   CHECK(n.copied == int64_t(moe_model->parameters().all().size()) - 1);
 
-  Tensor tokens = Tensor::from_vector(std::vector<int32_t>{464, 3290, 318, 257, 1332, 11, 290, 340, 1110, 13, 50, 9},
-                                      {2, 6});
-  Tensor labels = Tensor::from_vector(std::vector<int32_t>{3290, 318, 257, 1332, 11, 290, 340, 1110, 13, 50, 9, 7},
-                                      {2, 6});
+  Tensor tokens =
+      Tensor::from_vector(std::vector<int32_t>{464, 3290, 318, 257, 1332, 11, 290, 340, 1110, 13, 50, 9}, {2, 6});
+  Tensor labels =
+      Tensor::from_vector(std::vector<int32_t>{3290, 318, 257, 1332, 11, 290, 340, 1110, 13, 50, 9, 7}, {2, 6});
   NoGradGuard no_grad;
   double want = dense_model->loss_parts(tokens, labels, Tensor(), {}).lm_loss;
   double got = moe_model->loss_parts(tokens, labels, Tensor(), {}).lm_loss;
@@ -359,4 +360,29 @@ TEST_CASE("sparse upcycling: a top-2 dropless MoE from a dense checkpoint comput
   moe.moe_ffn_hidden_size = 8;
   REQUIRE_THROWS_WITH(check_upcycling_config(moe), Contains("moe_ffn_hidden_size"));
   fs::remove_all(dir);
+}
+
+TEST_CASE("router diagnostics: the load's coefficient of variation and the dead experts", "[train][moe][metrics]") {
+  LoadBalance even = load_balance({5, 5, 5, 5});
+  CHECK(even.cv == 0);
+  CHECK(even.dead == 0);
+  LoadBalance skewed = load_balance({12, 0, 4, 0});  // mean 4, std sqrt((64 + 16 + 0 + 16) / 4)
+  CHECK(skewed.cv == Approx(std::sqrt(24.0) / 4.0).epsilon(1e-12));
+  CHECK(skewed.dead == 2);
+  IntervalLog log;
+  StepResult step;
+  step.micro_batches = 1;
+  step.seconds = 1;
+  step.tokens = 16;
+  nn::LayerLoadStats l;
+  l.is_moe = true;
+  l.layer = 1;
+  l.expert_counts = {12, 0, 4, 0};
+  step.layers = {l};
+  log.add(step);
+  IntervalContext c;
+  nlohmann::json record = log.render_record(c);
+  CHECK(record["moe_layers"][0]["dead_experts"] == 2);
+  CHECK(record["moe_layers"][0]["load_cv"].get<double>() == Approx(skewed.cv));
+  CHECK(log.render_text(c).find("load cv 1.22, dead 2") != std::string::npos);
 }
