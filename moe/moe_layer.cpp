@@ -21,6 +21,10 @@ MoeLayer::MoeLayer(ParameterRegistry& params, const std::string& prefix, const M
   local_experts_ = e_count / ep;
   first_local_expert_ = cfg.expert_group ? cfg.expert_group->rank() * local_experts_ : 0;
   if (cfg.expert_bias) expert_bias_.assign(size_t(e_count), 0.0);
+  if (cfg.diagnostics) {
+    gate_terms_ = std::make_shared<nn::GateGradientTerms>();
+    for (auto* v : {&gate_terms_->lm, &gate_terms_->balance, &gate_terms_->z}) v->assign(size_t(e_count * h), 0.0);
+  }
   auto key = [&](uint64_t role) { return rng_key(cfg.seed, 0, layer, 0x4D4F45 + role); };
   double bound = 1.0 / std::sqrt(double(h));
   gate_w_ = params.add(prefix + "gate.weight", rand_uniform({e_count, h}, cfg.dtype, key(1), -bound, bound));
@@ -63,6 +67,20 @@ int64_t MoeLayer::active_matmul_weights() const {
   return n;
 }
 
+namespace {
+// into [E, h] += dz^T x for dz [S, E], x [S, h] (host f64: a diagnostic)
+void add_gate_gradient(const Tensor& dz, const Tensor& x, std::vector<double>& into) {
+  std::vector<double> g = dz.to_double_vector(), xv = x.to_double_vector();
+  int64_t s = dz.size(0), e_count = dz.size(1), h = x.size(1);
+  for (int64_t t = 0; t < s; ++t)
+    for (int64_t e = 0; e < e_count; ++e) {
+      double ge = g[size_t(t * e_count + e)];
+      if (ge == 0) continue;
+      for (int64_t i = 0; i < h; ++i) into[size_t(e * h + i)] += ge * xv[size_t(t * h + i)];
+    }
+}
+}  // namespace
+
 MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const Routing* fixed,
                             int64_t sequence_length) const {
   MT_CHECK(x.value().dim() == 2 && x.value().size(1) == cfg_.hidden, "MoE layer ", cfg_.layer, ": x ", x.value().str(),
@@ -85,9 +103,20 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
   // the scores: softmax(z), or per expert sigmoid(z) (moe_router_score_function); the balancing
   // losses and the entropy read them as a distribution over experts (sigmoid: each row normalised)
   bool sigmoid = cfg_.router.score_function == "sigmoid";
-  Variable probs = seen("gate_probs", sigmoid ? sigmoid_scores(logits) : ag::softmax(logits));
-  Variable distribution = sigmoid ? normalize_rows(probs) : probs;
-  if (cfg_.z_loss_coeff > 0) out.z_loss = seen("l_z", router_z_loss(logits));
+  // With diagnostics each loss term reads the logits through its own tap (and its own copy of the
+  // scores), which adds that term's dz^T x into its share of the gate's gradient.
+  bool split = gate_terms_ && any_requires_grad({&logits});
+  auto tap = [&](std::vector<double> nn::GateGradientTerms::*term) {
+    if (!split) return logits;
+    return ag::observe(logits, [terms = gate_terms_, term, xin = gate_in.value()](const Tensor& dz) {
+      add_gate_gradient(dz, xin, (*terms).*term);
+    });
+  };
+  auto scores = [&](const Variable& z) { return sigmoid ? sigmoid_scores(z) : ag::softmax(z); };
+  Variable probs = seen("gate_probs", scores(tap(&nn::GateGradientTerms::lm)));
+  Variable balance_scores = split ? scores(tap(&nn::GateGradientTerms::balance)) : probs;
+  Variable distribution = sigmoid ? normalize_rows(balance_scores) : balance_scores;
+  if (cfg_.z_loss_coeff > 0) out.z_loss = seen("l_z", router_z_loss(tap(&nn::GateGradientTerms::z)));
   // (inside a checkpointed region the recompute takes the forward's routing: autograd/checkpoint.h)
   out.routing = fixed ? *fixed : ag::checkpoint_decision<Routing>([&] {
     if (expert_bias_.empty()) return route(probs.value(), logits.value(), cfg_.router, training, key);

@@ -11,12 +11,14 @@
 // global expert id); the result equals the single-rank layer on the same tokens.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "autograd/parameters.h"
 #include "moe/moe_ops.h"
 #include "moe/router.h"
+#include "nn/feed_forward.h"
 #include "parallel/communicator.h"
 
 namespace mt::moe {
@@ -39,6 +41,8 @@ struct MoeLayerConfig {
   // Auxiliary-loss-free balancing (moe_router_enable_expert_bias): the router's choice adds a
   // per-expert bias (moe/router.h), state the trainer updates after each step (starts at 0).
   bool expert_bias = false;
+  // moe_router_diagnostics: split the gate's gradient by loss term (nn::GateGradientTerms)
+  bool diagnostics = false;
   // ST-MoE's router z-loss weight (moe_z_loss_coeff): 0 leaves it out (nothing computed).
   double z_loss_coeff = 0;
   int64_t layer = 0;  // index of the transformer layer (for parameter names, tags, random streams)
@@ -70,6 +74,7 @@ class MoeLayer {
   const MoeLayerConfig& config() const { return cfg_; }
   // The expert bias [E] (cfg.expert_bias), nullptr without one: the trainer updates it.
   std::vector<double>* expert_bias() { return cfg_.expert_bias ? &expert_bias_ : nullptr; }
+  nn::GateGradientTerms* gate_gradient_terms() { return gate_terms_.get(); }
   // Gate + top-k experts (+ the residual MLP and coefficient): the matmul weights per token.
   int64_t active_matmul_weights() const;
 
@@ -83,6 +88,7 @@ class MoeLayer {
   int64_t first_local_expert_ = 0, local_experts_ = 0;
   Variable gate_w_, coeff_w_, coeff_b_, mlp_fc1_w_, mlp_fc1_b_, mlp_fc2_w_, mlp_fc2_b_;
   std::vector<double> expert_bias_;                                     // [E] when cfg_.expert_bias
+  std::shared_ptr<nn::GateGradientTerms> gate_terms_;                   // when cfg_.diagnostics
   Variable shared_fc1_w_, shared_fc1_b_, shared_fc2_w_, shared_fc2_b_;  // the shared expert
   std::vector<Variable> fc1_w_, fc1_b_, fc2_w_, fc2_b_;
 };

@@ -4,6 +4,7 @@
 // (MoE load balancing) and load statistics for the metrics.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string>
@@ -21,6 +22,22 @@ struct LayerLoadStats {
   std::vector<int64_t> expert_counts;  // assignments per expert before dropping
   double dropped = 0, aux_loss = 0, entropy = 0;
   double z_loss = 0;  // the router z-loss (unweighted), when on
+  // moe_router_diagnostics: the gate weight's gradient split by loss term over the step (norms) and
+  // the cosine between the LM term and the balancing term ("interference"); set per step
+  bool has_gate_gradients = false;
+  double gate_grad_lm = 0, gate_grad_balance = 0, gate_grad_z = 0, interference = 0;
+};
+
+// The gate weight's gradient [E, h] split by the loss term it comes from, accumulated over a step's
+// micro-batches on this rank: the LM term (through the combine weights, with a KD term's share),
+// the balancing loss, the router z-loss. Their sum is the gate's gradient.
+struct GateGradientTerms {
+  std::vector<double> lm, balance, z;
+  void clear() {
+    std::fill(lm.begin(), lm.end(), 0.0);
+    std::fill(balance.begin(), balance.end(), 0.0);
+    std::fill(z.begin(), z.end(), 0.0);
+  }
 };
 
 struct FeedForwardOutput {
@@ -41,6 +58,8 @@ class FeedForward {
   virtual int64_t active_matmul_weights() const = 0;
   // An MoE layer's expert bias for auxiliary-loss-free balancing (moe/router.h); nullptr: none.
   virtual std::vector<double>* expert_bias() { return nullptr; }
+  // An MoE layer's gate-gradient terms (moe_router_diagnostics); nullptr: none.
+  virtual GateGradientTerms* gate_gradient_terms() { return nullptr; }
 };
 
 // Megatron's ParallelMLP: fc2(gelu(fc1(x))), fc1 [f,h] init N(0, std), fc2 [h,f] init N(0, out_std).

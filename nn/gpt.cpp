@@ -74,6 +74,13 @@ std::map<int64_t, std::vector<double>*> GptModel::expert_biases() {
   return out;
 }
 
+std::map<int64_t, GateGradientTerms*> GptModel::gate_gradient_terms() {
+  std::map<int64_t, GateGradientTerms*> out;
+  for (size_t l = 0; l < blocks_.size(); ++l)
+    if (GateGradientTerms* t = blocks_[l].mlp->gate_gradient_terms()) out[int64_t(l)] = t;
+  return out;
+}
+
 std::vector<int64_t> GptModel::parameter_layers() const {
   std::vector<int64_t> layers;
   const std::string prefix = "layers.";

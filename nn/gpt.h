@@ -105,6 +105,8 @@ class GptModel {
   std::vector<int64_t> parameter_layers() const;
   // The MoE layers' expert biases (auxiliary-loss-free balancing), by layer index; empty without.
   std::map<int64_t, std::vector<double>*> expert_biases();
+  // The MoE layers' gate-gradient terms (moe_router_diagnostics), by layer index; empty without.
+  std::map<int64_t, GateGradientTerms*> gate_gradient_terms();
   // Training FLOPs per token: 6 per matmul weight a token passes through (the tied output
   // projection included; in MoE layers the gate and its top-k experts) + 6 * layers * T * hidden
   // for causal attention at sequence length T.

@@ -187,6 +187,9 @@ const std::vector<Key>& keys() {
       {"moe_shared_expert_intermediate_size", &TrainConfig::moe_shared_expert_intermediate_size,
        "a shared expert (DeepSeek-MoE): an always-on MLP of this width added to every MoE layer's routed output; "
        "0 = none"},
+      {"moe_router_diagnostics", &TrainConfig::moe_router_diagnostics,
+       "per MoE layer, the gate weight's gradient split by loss term (LM, balancing, z-loss: norms) and the cosine "
+       "between the LM and the balancing term (interference), in the log and metrics; a host pass per step"},
       {"moe_use_upcycling", &TrainConfig::moe_use_upcycling,
        "sparse upcycling: `load` is a dense checkpoint; every expert starts as a copy of its layer's dense MLP, "
        "AdamW and the counters afresh (moetrain upcycle writes such a checkpoint ahead)"},

@@ -70,6 +70,7 @@ struct TrainConfig {
   std::string moe_router_score_function = "softmax";  // softmax | sigmoid (DeepSeek-V3)
   int64_t moe_ffn_hidden_size = 0;                    // an expert's width; 0 = the dense MLP's (fine-grained experts)
   int64_t moe_shared_expert_intermediate_size = 0;
+  bool moe_router_diagnostics = false;  // log the gate gradient by loss term and the LM/balance interference
   bool moe_use_upcycling = false;  // load is a dense checkpoint: start this MoE model from it (train/upcycle.h)    //
                                    // the shared expert's width (DeepSeek-MoE); 0 = none
   int64_t moe_router_num_groups = 0;  // group-limited routing (DeepSeek-V3): expert groups; 0 = off

@@ -62,6 +62,13 @@ void IntervalLog::add(const StepResult& step) {
     acc.aux_loss += l.aux_loss;
     acc.z_loss += l.z_loss;
     acc.entropy += l.entropy;
+    if (l.has_gate_gradients) {  // (per step: averaged over the interval's iterations)
+      acc.has_gate_gradients = true;
+      acc.gate_grad_lm += l.gate_grad_lm;
+      acc.gate_grad_balance += l.gate_grad_balance;
+      acc.gate_grad_z += l.gate_grad_z;
+      acc.interference += l.interference;
+    }
   }
 }
 
@@ -92,6 +99,7 @@ std::string IntervalLog::render_text(const IntervalContext& c) const {
     int64_t total = 0, most = 0;
     for (int64_t count : l.expert_counts) total += count, most = std::max(most, count);
     std::string z = c.moe_z_loss_coeff > 0 ? format(", z %.3f", l.z_loss / mb) : "";
+    if (l.has_gate_gradients) z += format(", interference %+.3f", l.interference / n);
     LoadBalance b = load_balance(l.expert_counts);
     text += format(
         "  layer %2lld: %zu experts, busiest %4.1f%% of tokens, load cv %.2f, dead %lld, dropped %4.1f%%, aux %.3f%s, "
@@ -144,6 +152,12 @@ nlohmann::json IntervalLog::render_record(const IntervalContext& c) const {
                             {"aux_loss", l.aux_loss / mb},
                             {"entropy", l.entropy / mb}};
       if (c.moe_z_loss_coeff > 0) row["z_loss"] = l.z_loss / mb;
+      if (l.has_gate_gradients) {  // the gate's gradient by loss term (moe_router_diagnostics)
+        row["gate_grad_norm_lm"] = l.gate_grad_lm / n;
+        row["gate_grad_norm_balance"] = l.gate_grad_balance / n;
+        row["gate_grad_norm_z"] = l.gate_grad_z / n;
+        row["interference"] = l.interference / n;
+      }
       LoadBalance b = load_balance(l.expert_counts);
       row["load_cv"] = b.cv;
       row["dead_experts"] = b.dead;

@@ -77,6 +77,7 @@ inline nn::FeedForwardFactory feed_forward_factory(const TrainConfig& cfg, const
     m.z_loss_coeff = cfg.moe_z_loss_coeff;
     m.balancing = cfg.moe_router_load_balancing_type;
     m.expert_bias = cfg.moe_router_enable_expert_bias;
+    m.diagnostics = cfg.moe_router_diagnostics;
     m.router.num_groups = cfg.moe_router_num_groups;
     m.router.score_function = cfg.moe_router_score_function;
     m.router.group_topk = cfg.moe_router_group_topk;

@@ -226,7 +226,8 @@ void write_moe_layers(TensorboardWriter& tb, const json& layers, int64_t iterati
                              {"aux_loss", "aux_loss"},
                              {"z_loss", "z_loss"},
                              {"load_cv", "load_cv"},
-                             {"dead_experts", "dead_experts"}})
+                             {"dead_experts", "dead_experts"},
+                             {"interference", "interference"}})
       if (std::optional<double> v = number(layer, key)) tb.add_scalar(prefix + name, iteration, *v);
     std::vector<int64_t> counts = layer.value("expert_counts", std::vector<int64_t>{});
     int64_t total = 0, most = 0;

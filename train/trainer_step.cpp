@@ -12,6 +12,7 @@
 #include "train/distillation.h"
 #include "train/expert_bias.h"
 #include "train/metrics_file.h"
+#include "train/router_diagnostics.h"
 #include "train/trainer.h"
 
 namespace mt::train {
@@ -108,6 +109,10 @@ StepResult Trainer::train_step() {
   // the MoE layers' expert counts over the whole global batch (the log's loads, the load CV and dead
   // experts, and the expert bias's update agree under every layout)
   sum_expert_counts(r.layers, setup_.data_parallel > 1 ? setup_.groups.data_parallel.get() : nullptr);
+  // moe_router_diagnostics: the gate's gradient by loss term, of the loss averaged over the ranks
+  record_gate_gradients(model_->gate_gradient_terms(), r.layers,
+                        setup_.data_parallel > 1 ? setup_.groups.data_parallel.get() : nullptr,
+                        1.0 / (double(setup_.data_parallel) * loss_scale));
   double reduce_start = now_seconds();
   r.forward_backward_s = reduce_start - start;
   if (!zero_reducer_) synchronize_gradients(params, setup_);

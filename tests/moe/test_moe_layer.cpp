@@ -9,6 +9,7 @@
 #include "moe/moe_ops.h"
 #include "runtime/random.h"
 #include "train/model_config.h"
+#include "train/router_diagnostics.h"
 
 using namespace mt;
 using namespace mt::moe;
@@ -278,4 +279,40 @@ TEST_CASE("parameter counts: built models and the DeepSpeed-MoE recipes", "[moe]
   for (int64_t e : fine.experts_per_layer()) moe_layers += e > 1 ? 1 : 0;
   int64_t e = fine.experts_per_layer().back();
   CHECK(train::count_active_parameters(fine, 50257) == total - moe_layers * (e - 4) * per_expert);
+}
+
+TEST_CASE("router diagnostics: the gate gradient's terms sum to it, and coefficient 0 gives interference 0",
+          "[moe][diagnostics]") {
+  train::TrainConfig cfg = tiny_moe_config();
+  cfg.topk = 1;  // (top-1's weight is P itself: the LM term reaches the gate even with identical experts)
+  cfg.moe_router_diagnostics = true;
+  cfg.moe_z_loss_coeff = 0.05;
+  Tensor tokens = Tensor::from_vector(std::vector<int32_t>{1, 5, 7, 2, 10, 0, 3, 3, 9, 4}, {2, 5});
+  Tensor labels = Tensor::from_vector(std::vector<int32_t>{5, 7, 2, 10, 0, 3, 9, 4, 6, 1}, {2, 5});
+  for (double coeff : {0.1, 0.0}) {
+    INFO("moe_loss_coeff " << coeff);
+    cfg.moe_loss_coeff = coeff;
+    nn::GptConfig mc = train::model_config(cfg, 11);
+    mc.padded_vocab_size = 11;
+    mc.dtype = DType::F64;
+    nn::GptModel model(mc, train::feed_forward_factory(cfg, mc), cfg.moe_loss_coeff);
+    model.parameters().zero_grads();
+    current_tape().backward(model.loss(tokens, labels, Tensor(), {true, 0}));
+    std::map<int64_t, nn::GateGradientTerms*> terms = model.gate_gradient_terms();
+    REQUIRE(terms.size() == 1);
+    const nn::GateGradientTerms& t = *terms.at(1);
+    std::vector<double> gate = model.parameters().get("layers.1.mlp.gate.weight").var.grad().to_double_vector();
+    REQUIRE(gate.size() == t.lm.size());
+    for (size_t i = 0; i < gate.size(); ++i) CHECK(t.lm[i] + t.balance[i] + t.z[i] == Approx(gate[i]).margin(1e-12));
+    train::GateGradientSummary s = train::summarize_gate_gradients(t);
+    CHECK(s.lm > 0);
+    CHECK(s.z > 0);
+    if (coeff == 0) {
+      CHECK(s.balance == 0);
+      CHECK(s.interference == 0);
+    } else {
+      CHECK(s.balance > 0);
+      CHECK(std::abs(s.interference) <= 1.0);
+    }
+  }
 }

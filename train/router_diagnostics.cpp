@@ -1,0 +1,55 @@
+#include "train/router_diagnostics.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "runtime/error.h"
+
+namespace mt::train {
+
+GateGradientSummary summarize_gate_gradients(const nn::GateGradientTerms& t) {
+  auto dot = [](const std::vector<double>& a, const std::vector<double>& b) {
+    double s = 0;
+    for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+    return s;
+  };
+  GateGradientSummary s;
+  s.lm = std::sqrt(dot(t.lm, t.lm));
+  s.balance = std::sqrt(dot(t.balance, t.balance));
+  s.z = std::sqrt(dot(t.z, t.z));
+  s.interference = s.lm > 0 && s.balance > 0 ? dot(t.lm, t.balance) / (s.lm * s.balance) : 0.0;
+  return s;
+}
+
+void record_gate_gradients(const std::map<int64_t, nn::GateGradientTerms*>& terms,
+                           std::vector<nn::LayerLoadStats>& loads, parallel::Communicator* data_parallel,
+                           double scale) {
+  for (const auto& [layer, t] : terms) {
+    std::vector<double> all = t->lm;  // one all-reduce per layer: [lm | balance | z]
+    all.insert(all.end(), t->balance.begin(), t->balance.end());
+    all.insert(all.end(), t->z.begin(), t->z.end());
+    if (data_parallel && data_parallel->size() > 1) {
+      Tensor v = Tensor::from_vector(all, {int64_t(all.size())});
+      data_parallel->all_reduce(v, parallel::ReduceKind::Sum);
+      all = v.to_double_vector();
+    }
+    size_t n = t->lm.size();
+    nn::GateGradientTerms global;
+    global.lm.assign(all.begin(), all.begin() + long(n));
+    global.balance.assign(all.begin() + long(n), all.begin() + long(2 * n));
+    global.z.assign(all.begin() + long(2 * n), all.end());
+    for (auto* v : {&global.lm, &global.balance, &global.z})
+      for (double& x : *v) x *= scale;
+    GateGradientSummary s = summarize_gate_gradients(global);
+    auto it = std::find_if(loads.begin(), loads.end(), [&](const nn::LayerLoadStats& l) { return l.layer == layer; });
+    MT_CHECK(it != loads.end(), "router diagnostics: no stats of MoE layer ", layer, " in this step");
+    it->has_gate_gradients = true;
+    it->gate_grad_lm = s.lm;
+    it->gate_grad_balance = s.balance;
+    it->gate_grad_z = s.z;
+    it->interference = s.interference;
+    t->clear();
+  }
+}
+
+}  // namespace mt::train

@@ -1,0 +1,28 @@
+// Router diagnostics no framework logs (issue 21), per MoE layer and step, from the gate weight's
+// gradient split by loss term (nn::GateGradientTerms, filled in the backward with
+// moe_router_diagnostics): each term's norm and the cosine between the LM term and the balancing
+// term, the "interference" DeepSeek-V3 gives as its reason to drop the auxiliary loss (0 when
+// either is 0: with moe_loss_coeff 0 exactly 0).
+#pragma once
+
+#include <map>
+#include <vector>
+
+#include "nn/feed_forward.h"
+#include "parallel/communicator.h"
+
+namespace mt::train {
+
+struct GateGradientSummary {
+  double lm = 0, balance = 0, z = 0, interference = 0;
+};
+// Norms and cosine of terms already summed over the ranks and scaled to the loss's gradient.
+GateGradientSummary summarize_gate_gradients(const nn::GateGradientTerms& t);
+
+// Every layer's terms summed over `data_parallel` and scaled by `scale` (1 / (dp x loss scale): the
+// gradient of the loss averaged over the data-parallel ranks), summarised into `loads` (the step's
+// per-layer stats, matched by layer), then cleared for the next step.
+void record_gate_gradients(const std::map<int64_t, nn::GateGradientTerms*>& terms,
+                           std::vector<nn::LayerLoadStats>& loads, parallel::Communicator* data_parallel, double scale);
+
+}  // namespace mt::train
