@@ -26,6 +26,21 @@ struct LayerLoadStats {
   // the cosine between the LM term and the balancing term ("interference"); set per step
   bool has_gate_gradients = false;
   double gate_grad_lm = 0, gate_grad_balance = 0, gate_grad_z = 0, interference = 0;
+
+  // Sums another micro-batch's or step's stats of the same layer into these (averaged when shown).
+  void add(const LayerLoadStats& l) {
+    expert_counts.resize(std::max(expert_counts.size(), l.expert_counts.size()), 0);
+    for (size_t e = 0; e < l.expert_counts.size(); ++e) expert_counts[e] += l.expert_counts[e];
+    dropped += l.dropped;
+    aux_loss += l.aux_loss;
+    z_loss += l.z_loss;
+    entropy += l.entropy;
+    has_gate_gradients = has_gate_gradients || l.has_gate_gradients;
+    gate_grad_lm += l.gate_grad_lm;
+    gate_grad_balance += l.gate_grad_balance;
+    gate_grad_z += l.gate_grad_z;
+    interference += l.interference;
+  }
 };
 
 // The gate weight's gradient [E, h] split by the loss term it comes from, accumulated over a step's

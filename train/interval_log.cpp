@@ -56,19 +56,7 @@ void IntervalLog::add(const StepResult& step) {
   for (const nn::LayerLoadStats& l : step.layers) {
     nn::LayerLoadStats& acc = layers_[l.layer];
     acc.layer = l.layer;
-    acc.expert_counts.resize(l.expert_counts.size(), 0);
-    for (size_t e = 0; e < l.expert_counts.size(); ++e) acc.expert_counts[e] += l.expert_counts[e];
-    acc.dropped += l.dropped;
-    acc.aux_loss += l.aux_loss;
-    acc.z_loss += l.z_loss;
-    acc.entropy += l.entropy;
-    if (l.has_gate_gradients) {  // (per step: averaged over the interval's iterations)
-      acc.has_gate_gradients = true;
-      acc.gate_grad_lm += l.gate_grad_lm;
-      acc.gate_grad_balance += l.gate_grad_balance;
-      acc.gate_grad_z += l.gate_grad_z;
-      acc.interference += l.interference;
-    }
+    acc.add(l);  // (the gate-gradient figures are per step: averaged over the interval's iterations)
   }
 }
 

@@ -202,15 +202,16 @@ void Trainer::resume() {
   bool with_optimizer = !cfg_.finetune && !cfg_.no_load_optim && optimizer_saved;
   state_ = load_checkpoint(resume_from_, model_->parameters(), with_optimizer ? optimizer_.get() : nullptr,
                            checkpoint_parts_);
-  for (const auto& [layer, bias] : model_->expert_biases()) {  // auxiliary-loss-free balancing's state
-    auto saved = state_.expert_bias.find(layer);
-    if (cfg_.finetune) continue;  // (starts at 0 with the rest of the training state)
-    if (saved != state_.expert_bias.end() && saved->second.size() == bias->size())
-      *bias = saved->second;
-    else
-      say("layer %lld: the checkpoint has no expert bias for its %zu experts: it starts at 0\n", (long long)layer + 1,
-          bias->size());
-  }
+  // auxiliary-loss-free balancing's state (finetune: at 0, with the rest of the training state)
+  if (!cfg_.finetune)
+    for (const auto& [layer, bias] : model_->expert_biases()) {
+      auto saved = state_.expert_bias.find(layer);
+      if (saved != state_.expert_bias.end() && saved->second.size() == bias->size())
+        *bias = saved->second;
+      else
+        say("layer %lld: the checkpoint has no expert bias for its %zu experts: it starts at 0\n", (long long)layer + 1,
+            bias->size());
+    }
   if (cfg_.finetune) {
     state_ = TrainState{};
     say("finetune: the weights of %s; iteration 0, AdamW afresh, the data from its start\n", resume_from_.c_str());

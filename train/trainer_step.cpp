@@ -51,12 +51,7 @@ void add_layer_loads(std::vector<nn::LayerLoadStats>& into, const std::vector<nn
       into.push_back(l);
       continue;
     }
-    it->expert_counts.resize(l.expert_counts.size(), 0);
-    for (size_t e = 0; e < l.expert_counts.size(); ++e) it->expert_counts[e] += l.expert_counts[e];
-    it->dropped += l.dropped;
-    it->aux_loss += l.aux_loss;
-    it->z_loss += l.z_loss;
-    it->entropy += l.entropy;
+    it->add(l);
   }
 }
 
@@ -108,10 +103,10 @@ StepResult Trainer::train_step() {
   }
   // the MoE layers' expert counts over the whole global batch (the log's loads, the load CV and dead
   // experts, and the expert bias's update agree under every layout)
-  sum_expert_counts(r.layers, setup_.data_parallel > 1 ? setup_.groups.data_parallel.get() : nullptr);
+  parallel::Communicator* data_parallel = setup_.groups.data_parallel.get();
+  sum_expert_counts(r.layers, data_parallel);
   // moe_router_diagnostics: the gate's gradient by loss term, of the loss averaged over the ranks
-  record_gate_gradients(model_->gate_gradient_terms(), r.layers,
-                        setup_.data_parallel > 1 ? setup_.groups.data_parallel.get() : nullptr,
+  record_gate_gradients(model_->gate_gradient_terms(), r.layers, data_parallel,
                         1.0 / (double(setup_.data_parallel) * loss_scale));
   double reduce_start = now_seconds();
   r.forward_backward_s = reduce_start - start;

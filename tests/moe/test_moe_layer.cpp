@@ -128,6 +128,22 @@ train::TrainConfig tiny_moe_config() {
   cfg.init_method_std = 0.3;
   return cfg;
 }
+
+// That configuration's model in f64 (a vocabulary of 11).
+std::unique_ptr<nn::GptModel> tiny_moe_model(const train::TrainConfig& cfg) {
+  nn::GptConfig mc = train::model_config(cfg, 11);
+  mc.padded_vocab_size = 11;
+  mc.dtype = DType::F64;
+  return std::make_unique<nn::GptModel>(mc, train::feed_forward_factory(cfg, mc), cfg.moe_loss_coeff);
+}
+
+// A batch of 2 sequences of 5 tokens for it, and their next tokens.
+Tensor tiny_tokens() {
+  return Tensor::from_vector(std::vector<int32_t>{1, 5, 7, 2, 10, 0, 3, 3, 9, 4}, {2, 5});
+}
+Tensor tiny_labels() {
+  return Tensor::from_vector(std::vector<int32_t>{5, 7, 2, 10, 0, 3, 9, 4, 6, 1}, {2, 5});
+}
 }  // namespace
 
 TEST_CASE("a whole 2-layer MoE GPT: gradients of every parameter (f64)", "[moe][gradcheck][model]") {
@@ -150,12 +166,9 @@ TEST_CASE("a whole 2-layer MoE GPT: gradients of every parameter (f64)", "[moe][
       }
       cfg.disable_moe_token_dropping = true;  // the only discrete decision left is the argmax
       cfg.disable_moe_top2_2nd_expert_sampling = true;
-      nn::GptConfig mc = train::model_config(cfg, 11);
-      mc.padded_vocab_size = 11;
-      mc.dtype = DType::F64;
-      nn::GptModel model(mc, train::feed_forward_factory(cfg, mc), cfg.moe_loss_coeff);
-      Tensor tokens = Tensor::from_vector(std::vector<int32_t>{1, 5, 7, 2, 10, 0, 3, 3, 9, 4}, {2, 5});
-      Tensor labels = Tensor::from_vector(std::vector<int32_t>{5, 7, 2, 10, 0, 3, 9, 4, 6, 1}, {2, 5});
+      std::unique_ptr<nn::GptModel> built = tiny_moe_model(cfg);
+      nn::GptModel& model = *built;
+      Tensor tokens = tiny_tokens(), labels = tiny_labels();
       std::vector<Variable> params;
       for (const Parameter& p : model.parameters().all()) params.push_back(p.var);
       auto loss = [&](const std::vector<Variable>&) { return model.loss(tokens, labels, Tensor(), {true, 0}); };
@@ -173,16 +186,10 @@ TEST_CASE("a whole 2-layer MoE GPT: gradients of every parameter (f64)", "[moe][
 TEST_CASE("the router z-loss: added to the loss times moe_z_loss_coeff, logged apart, finite for large logits",
           "[moe][zloss]") {
   train::TrainConfig cfg = tiny_moe_config();
-  Tensor tokens = Tensor::from_vector(std::vector<int32_t>{1, 5, 7, 2, 10, 0, 3, 3, 9, 4}, {2, 5});
-  Tensor labels = Tensor::from_vector(std::vector<int32_t>{5, 7, 2, 10, 0, 3, 9, 4, 6, 1}, {2, 5});
   auto parts = [&](double z_coeff) {
     cfg.moe_z_loss_coeff = z_coeff;
-    nn::GptConfig mc = train::model_config(cfg, 11);
-    mc.padded_vocab_size = 11;
-    mc.dtype = DType::F64;
-    nn::GptModel model(mc, train::feed_forward_factory(cfg, mc), cfg.moe_loss_coeff);
     NoGradGuard no_grad;
-    return model.loss_parts(tokens, labels, Tensor(), {true, 0});
+    return tiny_moe_model(cfg)->loss_parts(tiny_tokens(), tiny_labels(), Tensor(), {true, 0});
   };
   nn::LossParts off = parts(0), on = parts(0.05);
   CHECK(off.z_loss == 0);
@@ -226,16 +233,10 @@ TEST_CASE(
   REQUIRE_THROWS_WITH(seq_aux_loss(pv, r, 5), Catch::Contains("not whole sequences of 5"));
   // through the layer: "none" adds nothing, seq_aux_loss sees the model's sequences
   train::TrainConfig cfg = tiny_moe_config();
-  Tensor tokens = Tensor::from_vector(std::vector<int32_t>{1, 5, 7, 2, 10, 0, 3, 3, 9, 4}, {2, 5});
-  Tensor labels = Tensor::from_vector(std::vector<int32_t>{5, 7, 2, 10, 0, 3, 9, 4, 6, 1}, {2, 5});
   auto parts = [&](const std::string& type) {
     cfg.moe_router_load_balancing_type = type;
-    nn::GptConfig mc = train::model_config(cfg, 11);
-    mc.padded_vocab_size = 11;
-    mc.dtype = DType::F64;
-    nn::GptModel model(mc, train::feed_forward_factory(cfg, mc), cfg.moe_loss_coeff);
     NoGradGuard no_grad;
-    return model.loss_parts(tokens, labels, Tensor(), {true, 0});
+    return tiny_moe_model(cfg)->loss_parts(tiny_tokens(), tiny_labels(), Tensor(), {true, 0});
   };
   nn::LossParts aux = parts("aux_loss"), seq = parts("seq_aux_loss"), none = parts("none");
   CHECK(none.aux_loss == 0);
@@ -287,17 +288,13 @@ TEST_CASE("router diagnostics: the gate gradient's terms sum to it, and coeffici
   cfg.topk = 1;  // (top-1's weight is P itself: the LM term reaches the gate even with identical experts)
   cfg.moe_router_diagnostics = true;
   cfg.moe_z_loss_coeff = 0.05;
-  Tensor tokens = Tensor::from_vector(std::vector<int32_t>{1, 5, 7, 2, 10, 0, 3, 3, 9, 4}, {2, 5});
-  Tensor labels = Tensor::from_vector(std::vector<int32_t>{5, 7, 2, 10, 0, 3, 9, 4, 6, 1}, {2, 5});
   for (double coeff : {0.1, 0.0}) {
     INFO("moe_loss_coeff " << coeff);
     cfg.moe_loss_coeff = coeff;
-    nn::GptConfig mc = train::model_config(cfg, 11);
-    mc.padded_vocab_size = 11;
-    mc.dtype = DType::F64;
-    nn::GptModel model(mc, train::feed_forward_factory(cfg, mc), cfg.moe_loss_coeff);
+    std::unique_ptr<nn::GptModel> built = tiny_moe_model(cfg);
+    nn::GptModel& model = *built;
     model.parameters().zero_grads();
-    current_tape().backward(model.loss(tokens, labels, Tensor(), {true, 0}));
+    current_tape().backward(model.loss(tiny_tokens(), tiny_labels(), Tensor(), {true, 0}));
     std::map<int64_t, nn::GateGradientTerms*> terms = model.gate_gradient_terms();
     REQUIRE(terms.size() == 1);
     const nn::GateGradientTerms& t = *terms.at(1);
