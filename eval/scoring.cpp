@@ -59,6 +59,8 @@ ScoreResult score_rows(const Tensor& logits, const std::vector<double>& logprob,
 GptLogitSource::GptLogitSource(const nn::GptModel& model, int64_t vocab_size) : model_(model), vocab_(vocab_size) {
   MT_CHECK(vocab_size > 0 && vocab_size <= model.config().padded_vocab_size, "scoring: vocabulary ", vocab_size,
            " does not fit the model's ", model.config().padded_vocab_size);
+  MT_CHECK(!model.config().tensor_group || model.config().tensor_group->size() == 1,
+           "scoring runs in one process only (load the checkpoint without tensor parallelism)");
 }
 
 Tensor GptLogitSource::logits_at(const Tensor& tokens, const std::vector<int64_t>& rows) {

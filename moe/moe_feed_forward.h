@@ -30,6 +30,7 @@ class MoeFeedForward final : public nn::FeedForward {
   int64_t active_matmul_weights() const override { return layer_.active_matmul_weights(); }
   std::vector<double>* expert_bias() override { return layer_.expert_bias(); }
   nn::GateGradientTerms* gate_gradient_terms() override { return layer_.gate_gradient_terms(); }
+  std::vector<double>* global_aux_fractions() override { return layer_.global_aux_fractions(); }
 
  private:
   MoeLayer layer_;

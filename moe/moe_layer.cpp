@@ -164,7 +164,10 @@ MoeOutput MoeLayer::forward(const Variable& x, bool training, RngKey key, const 
 Variable MoeLayer::balancing_loss(const Variable& probs, const Routing& r, int64_t sequence_length) const {
   if (cfg_.balancing == "seq_aux_loss") return seq_aux_loss(probs, r, sequence_length > 0 ? sequence_length : r.tokens);
   if (cfg_.balancing == "none") return Variable(Tensor::scalar(0.0, probs.dtype(), probs.device()));
-  MT_CHECK(cfg_.balancing == "aux_loss", "MoE layer ", cfg_.layer, ": unknown balancing loss '", cfg_.balancing, "'");
+  if (cfg_.balancing == "global_aux_loss" && !global_fractions_.empty())
+    return aux_loss(probs, global_fractions_, r.aux_scale);
+  MT_CHECK(cfg_.balancing == "aux_loss" || cfg_.balancing == "global_aux_loss", "MoE layer ", cfg_.layer,
+           ": unknown balancing loss '", cfg_.balancing, "'");
   return aux_loss(probs, r);
 }
 

@@ -36,7 +36,9 @@ struct MoeLayerConfig {
   // moe_router_pre_softmax (raw top-k, never renormalised), moe_router_topk_scaling_factor.
   GateWeightForm weights;
   // The balancing loss out.aux_loss holds (moe_router_load_balancing_type): "aux_loss" (DeepSpeed's
-  // micro-batch loss), "seq_aux_loss" (per sequence, averaged: DeepSeek-V2/V3) or "none" (0).
+  // micro-batch loss), "seq_aux_loss" (per sequence, averaged: DeepSeek-V2/V3), "global_aux_loss"
+  // (aux_loss with the global batch's fractions, which the trainer sets: global_aux_fractions) or
+  // "none" (0).
   std::string balancing = "aux_loss";
   // Auxiliary-loss-free balancing (moe_router_enable_expert_bias): the router's choice adds a
   // per-expert bias (moe/router.h), state the trainer updates after each step (starts at 0).
@@ -75,6 +77,11 @@ class MoeLayer {
   // The expert bias [E] (cfg.expert_bias), nullptr without one: the trainer updates it.
   std::vector<double>* expert_bias() { return cfg_.expert_bias ? &expert_bias_ : nullptr; }
   nn::GateGradientTerms* gate_gradient_terms() { return gate_terms_.get(); }
+  // global_aux_loss: the fractions ce [E] of the global batch the loss uses (set by the trainer
+  // for a step; empty: this micro-batch's own, as aux_loss); nullptr for the other losses.
+  std::vector<double>* global_aux_fractions() {
+    return cfg_.balancing == "global_aux_loss" ? &global_fractions_ : nullptr;
+  }
   // Gate + top-k experts (+ the residual MLP and coefficient): the matmul weights per token.
   int64_t active_matmul_weights() const;
 
@@ -88,6 +95,7 @@ class MoeLayer {
   int64_t first_local_expert_ = 0, local_experts_ = 0;
   Variable gate_w_, coeff_w_, coeff_b_, mlp_fc1_w_, mlp_fc1_b_, mlp_fc2_w_, mlp_fc2_b_;
   std::vector<double> expert_bias_;                                     // [E] when cfg_.expert_bias
+  std::vector<double> global_fractions_;                                // [E] or empty (global_aux_loss)
   std::shared_ptr<nn::GateGradientTerms> gate_terms_;                   // when cfg_.diagnostics
   Variable shared_fc1_w_, shared_fc1_b_, shared_fc2_w_, shared_fc2_b_;  // the shared expert
   std::vector<Variable> fc1_w_, fc1_b_, fc2_w_, fc2_b_;

@@ -82,23 +82,29 @@ Variable gate_weights(const Variable& probs, const Routing& r, GateWeightForm fo
 // forward:  l = aux_scale * sum_e (1/S sum_t P[t,e]) * ce_e     (ce from the routing: constant)
 // backward: dP[t,e] += dl * aux_scale * ce_e / S
 Variable aux_loss(const Variable& probs, const Routing& r) {
+  return aux_loss(probs, r.aux_fraction, r.aux_scale);
+}
+
+Variable aux_loss(const Variable& probs, const std::vector<double>& fractions, double scale) {
   require_defined("aux_loss", {{"probs", &probs}});
   const Tensor& pv = probs.value();
-  MT_CHECK((pv.shape() == Shape{r.tokens, r.experts}), "aux_loss: probs ", pv.str(), " do not match the routing");
+  MT_CHECK(pv.dim() == 2 && pv.size(1) == int64_t(fractions.size()), "aux_loss: probs ", pv.str(), " do not match ",
+           fractions.size(), " expert fractions");
+  int64_t s = pv.size(0), e_count = pv.size(1);
   std::vector<double> p = pv.to_double_vector();
   double l = 0;
-  for (int64_t t = 0; t < r.tokens; ++t)
-    for (int64_t e = 0; e < r.experts; ++e)
-      l += p[size_t(t * r.experts + e)] * r.aux_fraction[size_t(e)] / double(r.tokens);
-  l *= r.aux_scale;
+  for (int64_t t = 0; t < s; ++t)
+    for (int64_t e = 0; e < e_count; ++e) l += p[size_t(t * e_count + e)] * fractions[size_t(e)] / double(s);
+  l *= scale;
   Variable out(Tensor::scalar(l, pv.dtype(), pv.device()));
   if (any_requires_grad({&probs})) {
-    record_op("aux_loss", out, [ps = probs.grad_slot(), r, dtype = pv.dtype()](const Tensor& dout) {
-      double g = dout.item() * r.aux_scale / double(r.tokens);
-      std::vector<double> dp(size_t(r.tokens * r.experts));
-      for (int64_t t = 0; t < r.tokens; ++t)
-        for (int64_t e = 0; e < r.experts; ++e) dp[size_t(t * r.experts + e)] = g * r.aux_fraction[size_t(e)];
-      ops::add_(ps.grad_ref(), Tensor::from_vector(dp, {r.tokens, r.experts}).to(dtype).to(ps.grad_ref().device()));
+    record_op("aux_loss", out, [ps = probs.grad_slot(), fractions, scale, s, dtype = pv.dtype()](const Tensor& dout) {
+      double g = dout.item() * scale / double(s);
+      int64_t e_count = int64_t(fractions.size());
+      std::vector<double> dp(size_t(s * e_count));
+      for (int64_t t = 0; t < s; ++t)
+        for (int64_t e = 0; e < e_count; ++e) dp[size_t(t * e_count + e)] = g * fractions[size_t(e)];
+      ops::add_(ps.grad_ref(), Tensor::from_vector(dp, {s, e_count}).to(dtype).to(ps.grad_ref().device()));
     });
   }
   return out;

@@ -3,7 +3,8 @@
 //   gate_weights   P [S,E] -> w [S,k]: the kept choices' probabilities (renormalised over the
 //                  kept choices for k >= 2, as DeepSpeed's top-2/top-k; raw for top-1), times a
 //                  scaling factor; with GateWeightForm::normalize false never renormalised
-//   aux_loss       P [S,E] -> l_aux = aux_scale * sum_e mean_t(P[t,e]) * ce_e
+//   aux_loss       P [S,E] -> l_aux = aux_scale * sum_e mean_t(P[t,e]) * ce_e (ce: the micro-batch's
+//                  choices, or given: the global batch's)
 //   seq_aux_loss   P [S,E], S = B sequences of T tokens -> l = mean_b sum_e f_be mean_t P[b,t,e],
 //                  f_be = E/(kT) x the sequence's choices of e (all k, before dropping) (DeepSeek-V2/V3)
 //   router_z_loss  z [S,E] (gate logits) -> l_z = mean_t (logsumexp_e z[t,e])^2 (ST-MoE; no routing)
@@ -48,6 +49,9 @@ struct GateWeightForm {
 };
 Variable gate_weights(const Variable& probs, const Routing& r, GateWeightForm form = {});
 Variable aux_loss(const Variable& probs, const Routing& r);
+// The same with given fractions ce [E] (the global batch's: moe_router_load_balancing_type
+// global_aux_loss): l = scale * sum_e mean_t(P[t,e]) * ce_e; backward dP[t,e] += dl * scale * ce_e / S
+Variable aux_loss(const Variable& probs, const std::vector<double>& fractions, double scale);
 // backward: dP[b,t,e] += dl * f_be / (B T)
 Variable seq_aux_loss(const Variable& probs, const Routing& r, int64_t sequence_length);
 // backward: dz[t,e] += dl * (2/S) * lse_t * softmax(z)[t,e]

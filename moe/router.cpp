@@ -18,6 +18,27 @@ double Routing::dropped_fraction() const {
   return total ? 1.0 - double(num_kept()) / double(total) : 0.0;
 }
 
+std::vector<size_t> sample_dropped(const Routing& r, int64_t limit) {
+  std::vector<size_t> dropped;
+  for (size_t a = 0; a < r.slot.size(); ++a)
+    if (r.slot[a] < 0) dropped.push_back(a);
+  if (limit < 0 || int64_t(dropped.size()) <= limit) return dropped;
+  std::vector<size_t> sample;  // the i-th of `limit` evenly spaced picks: floor(i * n / limit)
+  for (int64_t i = 0; i < limit; ++i) sample.push_back(dropped[size_t(i * int64_t(dropped.size()) / limit)]);
+  return sample;
+}
+
+Routing with_rescued(const Routing& r, const std::vector<size_t>& assignments) {
+  Routing out = r;
+  for (size_t a : assignments) {
+    MT_CHECK(a < out.slot.size() && out.slot[a] < 0, "with_rescued: assignment ", a, " is not a dropped one");
+    int32_t e = out.expert[a];
+    out.slot[a] = int32_t(out.kept[size_t(e)]++);
+    out.capacity = std::max(out.capacity, out.kept[size_t(e)]);
+  }
+  return out;
+}
+
 int64_t expert_capacity(int64_t tokens, int64_t experts, int64_t k, double capacity_factor, int64_t min_capacity) {
   int64_t c = int64_t(std::ceil(double(tokens) / double(experts) * capacity_factor * double(k)));
   return std::max(c, min_capacity);

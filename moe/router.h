@@ -63,6 +63,15 @@ struct Routing {
 // (second-expert sampling); `key` seeds RTS and the Gumbel noise.
 Routing route(const Tensor& probs, const Tensor& logits, const RouterConfig& cfg, bool training, RngKey key);
 
+// The drop cost's sample (train/drop_cost.h): the dropped assignments (index token * k + choice)
+// of r, at most `limit` of them, spread evenly over the dropped ones in assignment order.
+std::vector<size_t> sample_dropped(const Routing& r, int64_t limit);
+
+// r with the given dropped assignments kept, as if their experts had room: each takes the next
+// slot after its expert's kept rows (the capacity grows to fit), so its token goes through its
+// chosen expert and its combine weight counts (renormalised with the token's other kept choices).
+Routing with_rescued(const Routing& r, const std::vector<size_t>& assignments);
+
 // DeepSpeed's capacity formula (top-1 asserts S >= min_capacity; we clamp instead of failing).
 int64_t expert_capacity(int64_t tokens, int64_t experts, int64_t k, double capacity_factor, int64_t min_capacity);
 

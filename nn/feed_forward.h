@@ -26,6 +26,11 @@ struct LayerLoadStats {
   // the cosine between the LM term and the balancing term ("interference"); set per step
   bool has_gate_gradients = false;
   double gate_grad_lm = 0, gate_grad_balance = 0, gate_grad_z = 0, interference = 0;
+  // moe_router_diagnostics: the drop cost (train/drop_cost.h) of the measured micro-batches: the LM
+  // loss's change summed over positions when a sample of the dropped tokens is rescued, and the sample's size
+  bool has_drop_cost = false;
+  double drop_cost_sum = 0;
+  int64_t drop_cost_tokens = 0;
 
   // Sums another micro-batch's or step's stats of the same layer into these (averaged when shown).
   void add(const LayerLoadStats& l) {
@@ -40,6 +45,9 @@ struct LayerLoadStats {
     gate_grad_balance += l.gate_grad_balance;
     gate_grad_z += l.gate_grad_z;
     interference += l.interference;
+    has_drop_cost = has_drop_cost || l.has_drop_cost;
+    drop_cost_sum += l.drop_cost_sum;
+    drop_cost_tokens += l.drop_cost_tokens;
   }
 };
 
@@ -75,6 +83,8 @@ class FeedForward {
   virtual std::vector<double>* expert_bias() { return nullptr; }
   // An MoE layer's gate-gradient terms (moe_router_diagnostics); nullptr: none.
   virtual GateGradientTerms* gate_gradient_terms() { return nullptr; }
+  // An MoE layer's global-batch balancing fractions (global_aux_loss; moe/moe_layer.h); nullptr: none.
+  virtual std::vector<double>* global_aux_fractions() { return nullptr; }
 };
 
 // Megatron's ParallelMLP: fc2(gelu(fc1(x))), fc1 [f,h] init N(0, std), fc2 [h,f] init N(0, out_std).

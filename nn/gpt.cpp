@@ -67,18 +67,24 @@ GptModel::GptModel(const GptConfig& cfg, FeedForwardFactory feed_forward, double
   params_.pack(cfg.frozen, cfg.device, cfg.grad_storage);
 }
 
-std::map<int64_t, std::vector<double>*> GptModel::expert_biases() {
-  std::map<int64_t, std::vector<double>*> out;
+template <typename T>
+std::map<int64_t, T*> GptModel::feed_forward_parts(T* (FeedForward::*get)()) {
+  std::map<int64_t, T*> out;
   for (size_t l = 0; l < blocks_.size(); ++l)
-    if (std::vector<double>* b = blocks_[l].mlp->expert_bias()) out[int64_t(l)] = b;
+    if (T* part = (blocks_[l].mlp.get()->*get)()) out[int64_t(l)] = part;
   return out;
 }
 
+std::map<int64_t, std::vector<double>*> GptModel::expert_biases() {
+  return feed_forward_parts(&FeedForward::expert_bias);
+}
+
 std::map<int64_t, GateGradientTerms*> GptModel::gate_gradient_terms() {
-  std::map<int64_t, GateGradientTerms*> out;
-  for (size_t l = 0; l < blocks_.size(); ++l)
-    if (GateGradientTerms* t = blocks_[l].mlp->gate_gradient_terms()) out[int64_t(l)] = t;
-  return out;
+  return feed_forward_parts(&FeedForward::gate_gradient_terms);
+}
+
+std::map<int64_t, std::vector<double>*> GptModel::global_aux_fractions() {
+  return feed_forward_parts(&FeedForward::global_aux_fractions);
 }
 
 std::vector<int64_t> GptModel::parameter_layers() const {
@@ -189,9 +195,6 @@ Variable GptModel::forward(const Tensor& tokens, ForwardMode mode, std::vector<V
 }
 
 Variable GptModel::final_hidden(const Tensor& tokens, ForwardMode mode) const {
-  MT_CHECK(tp_size() == 1,
-           "GPT model: final_hidden() runs in one process only (load the checkpoint without "
-           "tensor parallelism)");
   return hidden(tokens, mode, nullptr, nullptr);
 }
 

@@ -86,7 +86,8 @@ class GptModel {
   // process): what a tensor-parallel loss (the vocab-parallel cross-entropy, distillation) takes.
   Variable vocab_logits(const Tensor& tokens, ForwardMode mode = {}) const;
   // The final LayerNorm's output [B,T,h], before the (tied) output projection: scoring a few
-  // positions projects only those rows (eval/scoring.h). One process only.
+  // positions projects only those rows (eval/scoring.h); a forward for the MoE layers' routing
+  // alone (global_aux_loss's counting pass). Under tensor parallelism every rank holds all of it.
   Variable final_hidden(const Tensor& tokens, ForwardMode mode = {}) const;
   // The output projection [padded_vocab_size, h] (the word embedding, tied).
   const Variable& output_weight() const { return wte_; }
@@ -107,6 +108,8 @@ class GptModel {
   std::map<int64_t, std::vector<double>*> expert_biases();
   // The MoE layers' gate-gradient terms (moe_router_diagnostics), by layer index; empty without.
   std::map<int64_t, GateGradientTerms*> gate_gradient_terms();
+  // The MoE layers' global-batch balancing fractions (global_aux_loss), by layer index; empty without.
+  std::map<int64_t, std::vector<double>*> global_aux_fractions();
   // Training FLOPs per token: 6 per matmul weight a token passes through (the tied output
   // projection included; in MoE layers the gate and its top-k experts) + 6 * layers * T * hidden
   // for causal attention at sequence length T.
@@ -132,6 +135,9 @@ class GptModel {
   // loads are the forward's, reported once).
   Variable checkpointed_layers(const Variable& x, int64_t first, int64_t last, ForwardMode mode,
                                std::vector<Variable>* aux, std::vector<LayerLoadStats>* loads) const;
+  // Each block's feed-forward state `get` returns, by layer index, where it has one.
+  template <typename T>
+  std::map<int64_t, T*> feed_forward_parts(T* (FeedForward::*get)());
   RngKey dropout_key(int64_t layer, int role, ForwardMode mode, int64_t elements_per_sample) const;
 
   int tp_size() const { return cfg_.tensor_group ? cfg_.tensor_group->size() : 1; }

@@ -189,7 +189,12 @@ const std::vector<Key>& keys() {
        "0 = none"},
       {"moe_router_diagnostics", &TrainConfig::moe_router_diagnostics,
        "per MoE layer, the gate weight's gradient split by loss term (LM, balancing, z-loss: norms) and the cosine "
-       "between the LM and the balancing term (interference), in the log and metrics; a host pass per step"},
+       "between the LM and the balancing term (interference), in the log and metrics; a host pass per step. And "
+       "at each log step the drop cost: the LM loss change per dropped token had a sample of them gone through "
+       "their experts (one forward without gradient per MoE layer and micro-batch)"},
+      {"moe_router_drop_cost_samples", &TrainConfig::moe_router_drop_cost_samples,
+       "the drop cost's sample: dropped tokens per MoE layer and micro-batch re-run through their chosen experts "
+       "(moe_router_diagnostics); 0 = no drop cost"},
       {"moe_use_upcycling", &TrainConfig::moe_use_upcycling,
        "sparse upcycling: `load` is a dense checkpoint; every expert starts as a copy of its layer's dense MLP, "
        "AdamW and the counters afresh (moetrain upcycle writes such a checkpoint ahead)"},
@@ -201,8 +206,9 @@ const std::vector<Key>& keys() {
       {"moe_router_group_topk", &TrainConfig::moe_router_group_topk,
        "group-limited routing: each token chooses its experts inside its best this-many groups"},
       {"moe_router_load_balancing_type", &TrainConfig::moe_router_load_balancing_type,
-       "the balancing loss: aux_loss (DeepSpeed's, per micro-batch), seq_aux_loss (per sequence, DeepSeek-V2/V3) "
-       "or none"},
+       "the balancing loss: aux_loss (DeepSpeed's, per micro-batch), seq_aux_loss (per sequence, DeepSeek-V2/V3), "
+       "global_aux_loss (the fractions of the whole global batch: one forward without gradient more per "
+       "micro-batch when it holds several) or none"},
       {"moe_z_loss_coeff", &TrainConfig::moe_z_loss_coeff,
        "weight of the router z-loss (ST-MoE: mean over tokens of logsumexp(gate logits)^2, per MoE layer); 0 = off"},
       {"mlp_type", &TrainConfig::mlp_type, "standard or residual (residual MoE, as PR-MoE)"},
@@ -618,11 +624,9 @@ void validate(const TrainConfig& c, int64_t ranks) {
                c.moe_loss_coeff >= 0 && c.moe_z_loss_coeff >= 0,
            "MoE capacity factors must be positive, moe_min_capacity, moe_loss_coeff and moe_z_loss_coeff not negative");
   const std::string& balancing = c.moe_router_load_balancing_type;
-  MT_CHECK(balancing != "global_aux_loss",
-           "moe_router_load_balancing_type global_aux_loss is not supported yet; use aux_loss (per micro-batch) or "
-           "seq_aux_loss (per sequence)");
-  MT_CHECK(balancing == "aux_loss" || balancing == "seq_aux_loss" || balancing == "none",
-           "moe_router_load_balancing_type must be aux_loss, seq_aux_loss or none, got '", balancing, "'");
+  MT_CHECK(
+      balancing == "aux_loss" || balancing == "seq_aux_loss" || balancing == "global_aux_loss" || balancing == "none",
+      "moe_router_load_balancing_type must be aux_loss, seq_aux_loss, global_aux_loss or none, got '", balancing, "'");
   MT_CHECK(!c.moe_router_enable_expert_bias || c.noisy_gate_policy != "RSample",
            "moe_router_enable_expert_bias chooses the top-k of the biased scores; it does not combine with "
            "noisy_gate_policy RSample (use None or Jitter)");
@@ -645,6 +649,10 @@ void validate(const TrainConfig& c, int64_t ranks) {
            "RSample (use None or Jitter)");
   MT_CHECK(c.moe_router_topk_scaling_factor > 0, "moe_router_topk_scaling_factor must be positive, got ",
            c.moe_router_topk_scaling_factor);
+  MT_CHECK(c.moe_router_drop_cost_samples >= 0,
+           "moe_router_drop_cost_samples must not be negative (0: no drop cost), "
+           "got ",
+           c.moe_router_drop_cost_samples);
   MT_CHECK(c.moe_router_bias_update_rate >= 0, "moe_router_bias_update_rate must not be negative, got ",
            c.moe_router_bias_update_rate);
   if (c.distills()) validate_distillation(c, ranks);

@@ -62,17 +62,18 @@ struct TrainConfig {
   int64_t topk = 1, moe_min_capacity = 4;
   double moe_train_capacity_factor = 1.0, moe_eval_capacity_factor = 1.0, moe_loss_coeff = 0.1;
   double moe_z_loss_coeff = 0.0;  // ST-MoE's router z-loss weight (Megatron-Core's name); 0 = off
-  std::string moe_router_load_balancing_type = "aux_loss";  // aux_loss | seq_aux_loss | none (docs/moe.md)
+  std::string moe_router_load_balancing_type = "aux_loss";  // aux_loss | seq_aux_loss | global_aux_loss | none
   bool moe_router_enable_expert_bias = false;               // auxiliary-loss-free balancing (DeepSeek-V3)
   double moe_router_bias_update_rate = 1e-3;                // its step: b_e += rate * sign(mean load - load_e)
   bool moe_router_pre_softmax = false;                // combine weights: the raw top-k probabilities (no renormalising)
   double moe_router_topk_scaling_factor = 1.0;        // combine weights times this (DeepSeek-V3: 2.5)
   std::string moe_router_score_function = "softmax";  // softmax | sigmoid (DeepSeek-V3)
   int64_t moe_ffn_hidden_size = 0;                    // an expert's width; 0 = the dense MLP's (fine-grained experts)
-  int64_t moe_shared_expert_intermediate_size = 0;
-  bool moe_router_diagnostics = false;  // log the gate gradient by loss term and the LM/balance interference
-  bool moe_use_upcycling = false;  // load is a dense checkpoint: start this MoE model from it (train/upcycle.h)    //
-                                   // the shared expert's width (DeepSeek-MoE); 0 = none
+  int64_t moe_shared_expert_intermediate_size = 0;    // the shared expert's width (DeepSeek-MoE); 0 = none
+  bool moe_router_diagnostics =
+      false;  // log the gate gradient by loss term, the LM/balance interference, the drop cost
+  int64_t moe_router_drop_cost_samples = 64;  // dropped tokens per MoE layer and micro-batch the drop cost re-runs
+  bool moe_use_upcycling = false;     // load is a dense checkpoint: start this MoE model from it (train/upcycle.h)
   int64_t moe_router_num_groups = 0;  // group-limited routing (DeepSeek-V3): expert groups; 0 = off
   int64_t moe_router_group_topk = 0;  // ... and the groups each token may use
   bool disable_moe_token_dropping = false, disable_moe_top2_2nd_expert_sampling = false;

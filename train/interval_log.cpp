@@ -15,6 +15,11 @@ std::string format(const char* fmt, Args... args) {
   return buf;
 }
 
+// nats of LM loss per rescued token (0 when nothing was dropped)
+double drop_cost(const nn::LayerLoadStats& l) {
+  return l.drop_cost_tokens > 0 ? l.drop_cost_sum / double(l.drop_cost_tokens) : 0.0;
+}
+
 }  // namespace
 
 LoadBalance load_balance(const std::vector<int64_t>& counts) {
@@ -88,6 +93,7 @@ std::string IntervalLog::render_text(const IntervalContext& c) const {
     for (int64_t count : l.expert_counts) total += count, most = std::max(most, count);
     std::string z = c.moe_z_loss_coeff > 0 ? format(", z %.3f", l.z_loss / mb) : "";
     if (l.has_gate_gradients) z += format(", interference %+.3f", l.interference / n);
+    if (l.has_drop_cost) z += format(", drop cost %.4f (%lld)", drop_cost(l), (long long)l.drop_cost_tokens);
     LoadBalance b = load_balance(l.expert_counts);
     text += format(
         "  layer %2lld: %zu experts, busiest %4.1f%% of tokens, load cv %.2f, dead %lld, dropped %4.1f%%, aux %.3f%s, "
@@ -145,6 +151,10 @@ nlohmann::json IntervalLog::render_record(const IntervalContext& c) const {
         row["gate_grad_norm_balance"] = l.gate_grad_balance / n;
         row["gate_grad_norm_z"] = l.gate_grad_z / n;
         row["interference"] = l.interference / n;
+      }
+      if (l.has_drop_cost) {  // nats per rescued token, and how many were rescued (moe_router_diagnostics)
+        row["drop_cost"] = drop_cost(l);
+        row["drop_cost_tokens"] = l.drop_cost_tokens;
       }
       LoadBalance b = load_balance(l.expert_counts);
       row["load_cv"] = b.cv;

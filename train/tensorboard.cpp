@@ -215,8 +215,9 @@ void add_field_on_axes(TensorboardWriter& tb, const json& record, const char* ke
 }
 
 // Per MoE layer (numbered from 1, as the log line): moe/layer_<l>/{dropped, router_entropy,
-// aux_loss, z_loss (when on), load_cv, dead_experts, busiest_expert_share} and moe-expert-load/layer_<l>/expert_<e>
-// (each expert's share of the layer's assignments before dropping), at the iteration.
+// aux_loss, z_loss (when on), load_cv, dead_experts, interference and drop_cost (diagnostics), busiest_expert_share}
+// and moe-expert-load/layer_<l>/expert_<e> (each expert's share of the layer's assignments before dropping), at the
+// iteration.
 void write_moe_layers(TensorboardWriter& tb, const json& layers, int64_t iteration) {
   for (const json& layer : layers) {
     std::string l = std::to_string(layer.value("layer", int64_t(0)) + 1);
@@ -227,7 +228,8 @@ void write_moe_layers(TensorboardWriter& tb, const json& layers, int64_t iterati
                              {"z_loss", "z_loss"},
                              {"load_cv", "load_cv"},
                              {"dead_experts", "dead_experts"},
-                             {"interference", "interference"}})
+                             {"interference", "interference"},
+                             {"drop_cost", "drop_cost"}})
       if (std::optional<double> v = number(layer, key)) tb.add_scalar(prefix + name, iteration, *v);
     std::vector<int64_t> counts = layer.value("expert_counts", std::vector<int64_t>{});
     int64_t total = 0, most = 0;

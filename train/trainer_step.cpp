@@ -10,7 +10,9 @@
 #include "eval/harness.h"
 #include "nn/kd_loss.h"
 #include "train/distillation.h"
+#include "train/drop_cost.h"
 #include "train/expert_bias.h"
+#include "train/global_balance.h"
 #include "train/metrics_file.h"
 #include "train/router_diagnostics.h"
 #include "train/trainer.h"
@@ -43,6 +45,13 @@ void split_tokens(const Tensor& tokens, Tensor& inputs, Tensor& labels, int64_t 
   }
 }
 
+// One micro-batch of the step as it trains: inputs and labels [B, L], the loss mask [B, L] or
+// undefined, the global index of its first sample (its dropout masks and routing keys).
+struct StepMicroBatch {
+  Tensor inputs, labels, loss_mask;
+  int64_t first_sample = 0;
+};
+
 // Adds one micro-batch's MoE layer loads into the step's (per layer, in order).
 void add_layer_loads(std::vector<nn::LayerLoadStats>& into, const std::vector<nn::LayerLoadStats>& layers) {
   for (const nn::LayerLoadStats& l : layers) {
@@ -69,12 +78,30 @@ StepResult Trainer::train_step() {
   params.zero_grads();
   if (zero_reducer_) zero_reducer_->zero();
   double loss_scale = scaler_ ? scaler_->scale() : 1.0;
+  parallel::Communicator* data_parallel = setup_.groups.data_parallel.get();
+  // moe_router_diagnostics: the drop cost of every micro-batch of the steps that end a log interval
+  int64_t next = state_.iteration + 1;
+  bool drop_cost = cfg_.moe_router_diagnostics && cfg_.moe_router_drop_cost_samples > 0 &&
+                   (next % cfg_.log_interval == 0 || next >= train_iters_);
+  std::vector<StepMicroBatch> batches(static_cast<size_t>(accumulation_));
+  for (StepMicroBatch& b : batches) {
+    data::MicroBatch mb = next_micro_batch();
+    b.loss_mask = mb.loss_mask;
+    b.first_sample = mb.first_sample;
+    split_tokens(mb.tokens, b.inputs, b.labels, r.seq_length, &b.loss_mask);
+  }
+  // global_aux_loss over more than one micro-batch: a counting pass fixes the global batch's fractions
+  bool global_balance = !model_->global_aux_fractions().empty() && accumulation_ * setup_.data_parallel > 1;
   {  // the step's micro-batches under one autocast scope: the 16-bit weight copy is refreshed once
     ag::Autocast autocast(compute_, &params);
-    for (int64_t micro = 0; micro < accumulation_; ++micro) {
-      data::MicroBatch mb = next_micro_batch();
-      Tensor inputs, labels;
-      split_tokens(mb.tokens, inputs, labels, r.seq_length, &mb.loss_mask);
+    if (global_balance) {
+      std::vector<Tensor> tokens;
+      std::vector<nn::ForwardMode> modes;
+      for (const StepMicroBatch& b : batches) tokens.push_back(b.inputs), modes.push_back({true, b.first_sample});
+      set_global_aux_fractions(*model_, tokens, modes, data_parallel);
+    }
+    for (const StepMicroBatch& mb : batches) {
+      const Tensor &inputs = mb.inputs, &labels = mb.labels;
       // the LM loss's gradient is the seed below (total = lm + aux terms + kd): known now, so the
       // cross-entropy makes the logits' gradient with its forward (not with a teacher, whose KD
       // term reads the same logits and would keep that gradient alive through its own backward)
@@ -99,11 +126,14 @@ StepResult Trainer::train_step() {
         current_tape().backward(total, &seed);
       }
       if (zero_reducer_) zero_reducer_->finish_backward();
+      if (drop_cost)
+        add_layer_loads(r.layers, measure_drop_cost(*model_, inputs, labels, mb.loss_mask, {true, mb.first_sample},
+                                                    cfg_.moe_router_drop_cost_samples, data_parallel));
     }
+    if (global_balance) clear_global_aux_fractions(*model_);
   }
   // the MoE layers' expert counts over the whole global batch (the log's loads, the load CV and dead
   // experts, and the expert bias's update agree under every layout)
-  parallel::Communicator* data_parallel = setup_.groups.data_parallel.get();
   sum_expert_counts(r.layers, data_parallel);
   // moe_router_diagnostics: the gate's gradient by loss term, of the loss averaged over the ranks
   record_gate_gradients(model_->gate_gradient_terms(), r.layers, data_parallel,

@@ -138,6 +138,16 @@ void add_routed(std::vector<OpCase>& cases, const std::string& desc, const moe::
                    },
                    [r](const std::vector<Variable>& v) { return moe::aux_loss(v[0], r); },
                    [r](const std::vector<Tensor>& in) { return ref_aux_loss(r, in); }});
+  // global_aux_loss: fractions from elsewhere (the global batch's), not this routing's
+  moe::Routing global = r;
+  for (int64_t i = 0; i < e; ++i) global.aux_fraction[size_t(i)] = double((i * 7) % 5 + 1) / double(3 * e);
+  cases.push_back(
+      {"moe_aux_loss", where + " global fractions",
+       [=](DType dt) {
+         return std::vector<Variable>{param({s, e}, dt, 51, 0.05, 1)};
+       },
+       [global](const std::vector<Variable>& v) { return moe::aux_loss(v[0], global.aux_fraction, global.aux_scale); },
+       [global](const std::vector<Tensor>& in) { return ref_aux_loss(global, in); }});
   for (int64_t t_len : {s, s % 3 == 0 ? s / 3 : s / 2})  // one sequence, and several
     if (s % t_len == 0)
       cases.push_back({"moe_seq_aux_loss", where + " T=" + std::to_string(t_len),

@@ -105,7 +105,7 @@ def expected_scalars():
                 add(prefix + "dropped", it, layer["dropped"])
                 add(prefix + "router_entropy", it, layer["entropy"])
                 add(prefix + "aux_loss", it, layer["aux_loss"])
-                for key in ("z_loss", "load_cv", "dead_experts", "interference"):  # (when the record has them)
+                for key in ("z_loss", "load_cv", "dead_experts", "interference", "drop_cost"):  # (when there)
                     if key in layer:
                         add(prefix + key, it, layer[key])
                 counts = layer["expert_counts"]

@@ -7,7 +7,10 @@
 #include "moe/expert_weights.h"
 #include "moe/moe_layer.h"
 #include "moe/moe_ops.h"
+#include "moe/moe_probe.h"
 #include "runtime/random.h"
+#include "train/drop_cost.h"
+#include "train/global_balance.h"
 #include "train/model_config.h"
 #include "train/router_diagnostics.h"
 
@@ -311,5 +314,111 @@ TEST_CASE("router diagnostics: the gate gradient's terms sum to it, and coeffici
       CHECK(s.balance > 0);
       CHECK(std::abs(s.interference) <= 1.0);
     }
+  }
+}
+
+TEST_CASE("the drop cost: rescuing every dropped token gives the dropless loss, and dropless costs exactly 0",
+          "[moe][diagnostics]") {
+  train::TrainConfig cfg = tiny_moe_config();
+  cfg.moe_train_capacity_factor = 0.5;  // capacity ceil(10 / 4 x 0.5 x k): drops
+  cfg.moe_min_capacity = 1;
+  for (int64_t k : {1, 2}) {
+    INFO("topk " << k);
+    cfg.topk = k;
+    // top-2 with a loss mask: the cost sums the change over the masked positions (weights 7.5)
+    Tensor mask = k == 1
+                      ? Tensor()
+                      : Tensor::from_vector(std::vector<double>{1, 1, 0, 1, 1, 1, 0.5, 1, 0, 1}, {2, 5}).to(DType::F32);
+    double positions = k == 1 ? 10.0 : 7.5;
+    nn::ForwardMode mode{true, 3};
+    cfg.disable_moe_token_dropping = false;
+    std::unique_ptr<nn::GptModel> dropping = tiny_moe_model(cfg);
+    cfg.disable_moe_token_dropping = true;
+    std::unique_ptr<nn::GptModel> dropless = tiny_moe_model(cfg);  // the same parameters
+    double dropping_loss, dropless_loss;
+    int64_t dropped;
+    {
+      NoGradGuard no_grad;
+      nn::LossParts parts = dropping->loss_parts(tiny_tokens(), tiny_labels(), mask, mode);
+      dropping_loss = parts.lm_loss;
+      dropped = std::llround(parts.layers.at(0).dropped * double(10 * k));
+      dropless_loss = dropless->loss_parts(tiny_tokens(), tiny_labels(), mask, mode).lm_loss;
+    }
+    REQUIRE(dropped > 0);
+    std::vector<nn::LayerLoadStats> all =
+        train::measure_drop_cost(*dropping, tiny_tokens(), tiny_labels(), mask, mode, 1000, nullptr);
+    REQUIRE(all.size() == 1);
+    CHECK(all[0].layer == 1);
+    CHECK(all[0].has_drop_cost);
+    CHECK(all[0].drop_cost_tokens == dropped);
+    CHECK(all[0].drop_cost_sum == Approx((dropping_loss - dropless_loss) * positions).epsilon(1e-9));
+    std::vector<nn::LayerLoadStats> one =
+        train::measure_drop_cost(*dropping, tiny_tokens(), tiny_labels(), mask, mode, 1, nullptr);
+    CHECK(one[0].drop_cost_tokens == 1);
+    CHECK(std::isfinite(one[0].drop_cost_sum));
+    std::vector<nn::LayerLoadStats> none =
+        train::measure_drop_cost(*dropless, tiny_tokens(), tiny_labels(), mask, mode, 1000, nullptr);
+    CHECK(none[0].drop_cost_tokens == 0);
+    CHECK(none[0].drop_cost_sum == 0.0);
+  }
+}
+
+namespace {
+// Notes each MoE layer's balancing fractions (the routing's ce) and the distribution its
+// balancing loss reads (gate_probs.to_l_aux), for the last forward.
+struct BalancingProbe final : moe::MoeProbe {
+  const moe::Routing* on_routing(int64_t, const moe::Routing& r) override {
+    fractions = r.aux_fraction;
+    return nullptr;
+  }
+  Variable on_value(int64_t, const char* name, const Variable& v) override {
+    if (std::string(name) == "gate_probs.to_l_aux") probs = v.value().to_double_vector();
+    return v;
+  }
+  std::vector<double> fractions, probs;
+};
+}  // namespace
+
+TEST_CASE("global_aux_loss: each micro-batch's loss uses the global batch's fractions", "[moe][balancing]") {
+  train::TrainConfig cfg = tiny_moe_config();
+  cfg.moe_router_load_balancing_type = "global_aux_loss";
+  for (int64_t k : {1, 3}) {
+    INFO("topk " << k);
+    cfg.topk = k;
+    std::unique_ptr<nn::GptModel> model = tiny_moe_model(cfg);
+    Tensor tokens = tiny_tokens(), labels = tiny_labels();
+    std::vector<Tensor> batches = {tokens.narrow(0, 1), tokens.narrow(1, 1)};
+    std::vector<Tensor> targets = {labels.narrow(0, 1), labels.narrow(1, 1)};
+    std::vector<nn::ForwardMode> modes = {{true, 0}, {true, 1}};
+    // each micro-batch's own fractions and probabilities (no global fractions set: aux_loss)
+    BalancingProbe probe;
+    std::vector<std::vector<double>> own, probs;
+    std::vector<double> aux_loss;
+    for (size_t i = 0; i < 2; ++i) {
+      moe::MoeProbeScope scope(&probe);
+      NoGradGuard no_grad;
+      aux_loss.push_back(model->loss_parts(batches[i], targets[i], Tensor(), modes[i]).aux_loss);
+      own.push_back(probe.fractions);
+      probs.push_back(probe.probs);
+    }
+    train::set_global_aux_fractions(*model, batches, modes, nullptr);
+    const std::vector<double>& global = *model->global_aux_fractions().at(1);
+    double lambda = k <= 2 ? 4.0 : 4.0 / double(k);
+    for (size_t i = 0; i < 2; ++i) {
+      double expected = 0, own_loss = 0;
+      for (size_t e = 0; e < 4; ++e) {
+        CHECK(global[e] == Approx((own[0][e] + own[1][e]) / 2).margin(1e-15));  // 5 tokens each
+        double mean = 0;
+        for (size_t t = 0; t < 5; ++t) mean += probs[i][t * 4 + e] / 5;
+        expected += lambda * mean * global[e];
+        own_loss += lambda * mean * own[i][e];
+      }
+      CHECK(aux_loss[i] == Approx(own_loss).epsilon(1e-12));
+      NoGradGuard no_grad;
+      CHECK(model->loss_parts(batches[i], targets[i], Tensor(), modes[i]).aux_loss == Approx(expected).epsilon(1e-12));
+    }
+    CHECK(own[0] != own[1]);  // (the micro-batches route differently: the global fractions are new)
+    train::clear_global_aux_fractions(*model);
+    CHECK(model->global_aux_fractions().at(1)->empty());
   }
 }

@@ -102,6 +102,40 @@ TEST_CASE("top-2: slot order, dropping by position, renormalised weights", "[moe
   REQUIRE(d.assigned == std::vector<int64_t>{3, 2, 1});  // counted before dropping
 }
 
+TEST_CASE("the drop cost's sample and rescue: dropped choices kept after their experts' rows", "[moe][router]") {
+  auto [p, z] = pz({{0.5, 0.3, 0.2}, {0.6, 0.1, 0.3}, {0.2, 0.7, 0.1}, {0.8, 0.1, 0.1}});
+  RouterConfig cfg;
+  cfg.num_experts = 3;
+  cfg.topk = 2;
+  cfg.min_capacity = 1;
+  cfg.top2_2nd_expert_sampling = false;
+  // choices (e0, e1), (e0, e2), (e1, e0), (e0, e1); capacity 2: e0 keeps t0, t1's first choices,
+  // e1 t2's first and t0's second; dropped: t2's second (e0), both of t3's
+  cfg.capacity_factor = 0.75;
+  Routing d = route(p, z, cfg, true, {});
+  REQUIRE(d.capacity == 2);
+  REQUIRE(d.slot == std::vector<int32_t>{0, 1, 1, 0, 0, -1, -1, -1});
+  REQUIRE(sample_dropped(d, 10) == std::vector<size_t>{5, 6, 7});
+  REQUIRE(sample_dropped(d, 2) == std::vector<size_t>{5, 6});
+  REQUIRE(sample_dropped(d, 1) == std::vector<size_t>{5});
+  REQUIRE(sample_dropped(d, 0).empty());
+  Routing all = with_rescued(d, sample_dropped(d, 10));
+  REQUIRE(all.slot == std::vector<int32_t>{0, 1, 1, 0, 0, 2, 3, 2});
+  REQUIRE(all.kept == std::vector<int64_t>{4, 3, 1});
+  REQUIRE(all.capacity == 4);
+  REQUIRE(all.assigned == d.assigned);
+  // every token's weights as without a capacity (t3's two choices 0.8 / 0.9 and 0.1 / 0.9 again)
+  cfg.drop_tokens = false;
+  Routing free = route(p, z, cfg, true, {});
+  REQUIRE(gate_weights(Variable(p), all).value().to_double_vector() ==
+          gate_weights(Variable(p), free).value().to_double_vector());
+  REQUIRE_THROWS_WITH(with_rescued(d, {0}), Catch::Contains("not a dropped one"));
+  // the evenly spaced sample: floor(i n / limit) of the n dropped ones
+  Routing many;
+  many.slot.assign(10, -1);
+  REQUIRE(sample_dropped(many, 4) == std::vector<size_t>{0, 2, 5, 7});
+}
+
 TEST_CASE("eval capacity factor, dropless mode and top-k", "[moe][router]") {
   std::vector<std::vector<double>> rows(12, {0.7, 0.2, 0.1});
   auto [p, z] = pz(rows);

@@ -211,19 +211,24 @@ TEST_CASE("a folder that cannot be created is a clear error", "[train][tensorboa
 }
 
 TEST_CASE("metrics records map to Megatron-DeepSpeed's tags", "[train][tensorboard]") {
-  nlohmann::json train = {
-      {"iteration", 10},
-      {"consumed_samples", 40},
-      {"consumed_tokens", 1280},
-      {"split", "train"},
-      {"lm_loss", 5.5},
-      {"lr", 2e-4},
-      {"grad_norm", 0.75},
-      {"batch_size", 4},
-      {"iteration_time_s", 0.125},
-      {"moe_loss", 0.01},
-      {"moe_layers",
-       {{{"layer", 1}, {"expert_counts", {3, 1, 0, 4}}, {"dropped", 0.25}, {"aux_loss", 1.1}, {"entropy", 0.9}}}}};
+  nlohmann::json train = {{"iteration", 10},
+                          {"consumed_samples", 40},
+                          {"consumed_tokens", 1280},
+                          {"split", "train"},
+                          {"lm_loss", 5.5},
+                          {"lr", 2e-4},
+                          {"grad_norm", 0.75},
+                          {"batch_size", 4},
+                          {"iteration_time_s", 0.125},
+                          {"moe_loss", 0.01},
+                          {"moe_layers",
+                           {{{"layer", 1},
+                             {"expert_counts", {3, 1, 0, 4}},
+                             {"dropped", 0.25},
+                             {"aux_loss", 1.1},
+                             {"entropy", 0.9},
+                             {"interference", -0.125},
+                             {"drop_cost", 0.0625}}}}};
   nlohmann::json valid = {{"iteration", 10},  {"consumed_samples", 40}, {"consumed_tokens", 1280},
                           {"split", "valid"}, {"lm_loss", 6.0},         {"ppl", 403.4287934927351}};
   nlohmann::json event = {{"iteration", 10}, {"event", "kd_stopped"}};
@@ -255,6 +260,8 @@ TEST_CASE("metrics records map to Megatron-DeepSpeed's tags", "[train][tensorboa
   CHECK(plain.at("moe/layer_2/dropped") == std::pair<int64_t, float>{10, 0.25f});
   CHECK(plain.at("moe/layer_2/router_entropy") == std::pair<int64_t, float>{10, 0.9f});
   CHECK(plain.at("moe/layer_2/busiest_expert_share") == std::pair<int64_t, float>{10, 0.5f});
+  CHECK(plain.at("moe/layer_2/interference") == std::pair<int64_t, float>{10, -0.125f});
+  CHECK(plain.at("moe/layer_2/drop_cost") == std::pair<int64_t, float>{10, 0.0625f});
   CHECK(plain.at("moe-expert-load/layer_2/expert_0") == std::pair<int64_t, float>{10, 0.375f});
   CHECK(plain.at("moe-expert-load/layer_2/expert_2") == std::pair<int64_t, float>{10, 0.0f});
   for (const char* off :

@@ -385,4 +385,20 @@ TEST_CASE("router diagnostics: the load's coefficient of variation and the dead 
   CHECK(record["moe_layers"][0]["dead_experts"] == 2);
   CHECK(record["moe_layers"][0]["load_cv"].get<double>() == Approx(skewed.cv));
   CHECK(log.render_text(c).find("load cv 1.22, dead 2") != std::string::npos);
+  CHECK(!record["moe_layers"][0].contains("drop_cost"));  // (measured at log steps with diagnostics only)
+  // the drop cost: the interval's summed loss changes over its rescued tokens
+  l.expert_counts = {};
+  l.has_drop_cost = true;
+  l.drop_cost_sum = 3.0;
+  l.drop_cost_tokens = 10;
+  step.layers = {l};
+  log.add(step);
+  l.drop_cost_sum = -1.0;
+  l.drop_cost_tokens = 6;
+  step.layers = {l};
+  log.add(step);
+  record = log.render_record(c);
+  CHECK(record["moe_layers"][0]["drop_cost"].get<double>() == Approx(2.0 / 16.0));
+  CHECK(record["moe_layers"][0]["drop_cost_tokens"] == 16);
+  CHECK(log.render_text(c).find("drop cost 0.1250 (16)") != std::string::npos);
 }
