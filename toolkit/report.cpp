@@ -226,6 +226,19 @@ bool is_task_metric(const std::string& key) {
   return key != "iteration" && key != "split" && key != "consumed_tokens" && key != "consumed_samples";
 }
 
+// The per-MoE-layer numbers of metrics.jsonl's moe_layers the report charts (when a run has
+// them): field, chart title, y axis.
+struct LayerChart {
+  const char *field, *title, *y_label;
+};
+constexpr LayerChart kMoeLayerCharts[] = {
+    {"dropped", "dropped fraction of assignments", "dropped"},
+    {"load_cv", "expert load: coefficient of variation (0: balanced)", "load CV"},
+    {"dead_experts", "dead experts (no token in the interval)", "experts"},
+    {"interference", "interference: cosine of the LM and balancing gate gradients", "cosine"},
+    {"drop_cost", "drop cost: LM loss per dropped token, had it been kept", "nats"},
+};
+
 RunMetrics read_run_metrics(const std::string& run_dir) {
   RunMetrics m;
   m.name = fs::path(run_dir).filename().string();
@@ -264,7 +277,7 @@ RunMetrics read_run_metrics(const std::string& run_dir) {
             layer_index[layer] = m.moe_layers.size();
             m.moe_layers.push_back(layer);
             m.expert_share.emplace_back();
-            m.dropped.emplace_back();
+            for (const LayerChart& c : kMoeLayerCharts) m.layer_values[c.field].emplace_back();
           }
           size_t li = layer_index[layer];
           std::vector<double> counts = l.value("expert_counts", std::vector<double>{});
@@ -272,7 +285,9 @@ RunMetrics read_run_metrics(const std::string& run_dir) {
           for (double c : counts) total += c;
           for (double& c : counts) c = total > 0 ? c / total : 0.0;
           m.expert_share[li].push_back(counts);
-          m.dropped[li].push_back(l.value("dropped", 0.0));
+          for (const LayerChart& c : kMoeLayerCharts)
+            if (l.contains(c.field) && l[c.field].is_number())
+              m.layer_values[c.field][li].push_back({it, l[c.field].get<double>()});
         }
       }
     }
@@ -456,16 +471,17 @@ std::string html_report(const std::vector<RunMetrics>& runs) {
   const RunMetrics& first = runs.front();
   if (!first.moe_layers.empty()) {
     o << "<h2>MoE layers of " << escape(first.name) << "</h2>\n<div class=\"charts\">\n";
-    std::vector<Series> drops;
-    for (size_t l = 0; l < first.moe_layers.size(); ++l) {
-      std::vector<RunMetrics::Point> d;
-      for (size_t s = 0; s < first.dropped[l].size() && s < first.iterations.size(); ++s)
-        d.push_back({first.iterations[s], first.dropped[l][s]});
-      drops.push_back({"layer " + std::to_string(first.moe_layers[l] + 1), d, int(l)});
+    for (size_t l = 0; l < first.moe_layers.size(); ++l)
       o << svg_heatmap("expert load, layer " + std::to_string(first.moe_layers[l] + 1), first.expert_share[l],
                        first.iterations, "expert");
+    for (const LayerChart& c : kMoeLayerCharts) {  // one curve per layer, where the run logged the number
+      std::vector<Series> layers;
+      const std::vector<std::vector<RunMetrics::Point>>& values = first.layer_values.at(c.field);
+      for (size_t l = 0; l < values.size(); ++l)
+        layers.push_back({"layer " + std::to_string(first.moe_layers[l] + 1), values[l], int(l)});
+      bool any = std::any_of(layers.begin(), layers.end(), [](const Series& s) { return !s.points.empty(); });
+      if (any) o << svg_line_chart(c.title, layers, c.y_label);
     }
-    o << svg_line_chart("dropped fraction of assignments", drops, "dropped");
     o << "</div>\n";
   }
   o << "</body></html>\n";

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,10 +26,11 @@ struct RunMetrics {
   };
   std::vector<Point> train_loss, valid_loss, lr, grad_norm, tokens_per_s, kd_loss, moe_loss;
   std::vector<double> iterations;  // of the MoE log lines
-  // per MoE layer: expert_share[layer][step][expert] and dropped[layer][step]
+  // per MoE layer: expert_share[layer][step][expert], and each logged per-layer number
+  // (dropped, load_cv, dead_experts, interference, drop_cost: kMoeLayerCharts) by name: [layer][points]
   std::vector<int64_t> moe_layers;
   std::vector<std::vector<std::vector<double>>> expert_share;
-  std::vector<std::vector<double>> dropped;
+  std::map<std::string, std::vector<std::vector<Point>>> layer_values;
   std::vector<std::pair<std::string, double>> zero_shot;  // the last "tasks" line
   // From the run's configuration (its newest checkpoint's config.yaml, or a sweep's
   // sweep_config.yaml); -1 when the folder has neither.

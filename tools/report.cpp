@@ -21,7 +21,8 @@ int run_report(const Args& args) {
         "table (final iteration and train loss, best and final validation loss and perplexity, tokens/s,\n"
         "parameters, zero-shot metrics), loss curves (train and validation, runs overlaid), learning\n"
         "rate, gradient norm, tokens/s, KD and MoE loss terms, the first run's expert-load heatmaps and\n"
-        "dropped fraction. Each run keeps one colour, dash pattern and marker in every chart.\n"
+        "per-layer curves (dropped fraction, load CV, dead experts; interference and drop cost with\n"
+        "moe_router_diagnostics). Each run keeps one colour, dash pattern and marker in every chart.\n"
         "Default output: RUN_DIR/report.html.\n");
     return p.flag("help") ? 0 : 1;
   }

@@ -146,7 +146,8 @@ TEST_CASE("the report's SVG holds the metrics", "[report]") {
         "{\"iteration\":10,\"split\":\"train\",\"lm_loss\":9.5,\"lr\":0.001,\"grad_norm\":1.5,\"tokens_per_s\":900,"
         "\"moe_loss\":0.02,\"moe_layers\":[{\"layer\":1,\"expert_counts\":[30,10],\"dropped\":0.25}]}\n"
         "{\"iteration\":20,\"split\":\"train\",\"lm_loss\":8.5,\"lr\":0.002,\"grad_norm\":1.0,\"tokens_per_s\":950,"
-        "\"moe_loss\":0.01,\"moe_layers\":[{\"layer\":1,\"expert_counts\":[20,20],\"dropped\":0.1}]}\n"
+        "\"moe_loss\":0.01,\"moe_layers\":[{\"layer\":1,\"expert_counts\":[20,20],\"dropped\":0.1,"
+        "\"load_cv\":0,\"interference\":-0.5,\"drop_cost\":0.125}]}\n"
         "{\"iteration\":20,\"split\":\"valid\",\"lm_loss\":8.75}\n");
   RunMetrics m = read_run_metrics((d / "run").string());
   REQUIRE(m.expert_share[0][0] == std::vector<double>{0.75, 0.25});
@@ -158,6 +159,11 @@ TEST_CASE("the report's SVG holds the metrics", "[report]") {
   REQUIRE(html.find("data-series=\"run valid\" data-values=\"20:8.75 \"") != std::string::npos);
   REQUIRE(html.find("data-series=\"layer 2\" data-values=\"10:0.25 20:0.1 \"") != std::string::npos);
   REQUIRE(html.find("expert load, layer 2") != std::string::npos);
+  // the router diagnostics, where logged (the first record has none: one point each)
+  REQUIRE(html.find("data-series=\"layer 2\" data-values=\"20:-0.5 \"") != std::string::npos);
+  REQUIRE(html.find("data-series=\"layer 2\" data-values=\"20:0.125 \"") != std::string::npos);
+  REQUIRE(html.find("drop cost: LM loss per dropped token") != std::string::npos);
+  REQUIRE(html.find("dead experts") == std::string::npos);  // (never logged here)
   REQUIRE_THROWS_WITH(read_run_metrics((d / "none").string()), Contains("no metrics in"));
 }
 
