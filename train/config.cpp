@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -668,7 +669,11 @@ void validate(const TrainConfig& c, int64_t ranks) {
 std::string to_yaml(const TrainConfig& cfg) {
   YAML::Emitter out;
   out << YAML::BeginMap;
+  std::vector<const Key*> written;
   for (const Key& k : keys()) {
+    // an alias (moe_aux_loss_coeff) names a member already written under its first name
+    if (std::any_of(written.begin(), written.end(), [&](const Key* w) { return w->member == k.member; })) continue;
+    written.push_back(&k);
     out << YAML::Key << k.name << YAML::Value;
     std::visit(
         [&](auto member) {

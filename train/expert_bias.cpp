@@ -7,18 +7,6 @@
 
 namespace mt::train {
 
-void sum_expert_counts(std::vector<nn::LayerLoadStats>& loads, parallel::Communicator* data_parallel) {
-  if (!data_parallel || data_parallel->size() == 1 || loads.empty()) return;
-  std::vector<double> counts;
-  for (const nn::LayerLoadStats& l : loads) counts.insert(counts.end(), l.expert_counts.begin(), l.expert_counts.end());
-  Tensor t = Tensor::from_vector(counts, {int64_t(counts.size())});
-  data_parallel->all_reduce(t, parallel::ReduceKind::Sum);
-  std::vector<double> sum = t.to_double_vector();
-  size_t at = 0;
-  for (nn::LayerLoadStats& l : loads)
-    for (int64_t& c : l.expert_counts) c = int64_t(std::llround(sum[at++]));
-}
-
 void update_expert_biases(const std::map<int64_t, std::vector<double>*>& biases,
                           const std::vector<nn::LayerLoadStats>& loads, double rate) {
   for (const auto& [layer, bias] : biases) {

@@ -4,8 +4,8 @@
 //   b_e += rate * sign(mean_e' load_e' - load_e)
 // with load_e the assignments (all k choices, before dropping) of expert e over the whole global
 // batch: this rank's micro-batches summed, then all-reduced over the data-parallel group
-// (sum_expert_counts), so every rank computes the same bias under every layout. The bias has no gradient and is kept in
-// the checkpoint (meta.json "expert_bias").
+// (reduce_layer_loads, train/router_diagnostics.h), so every rank computes the same bias under every layout. The bias
+// has no gradient and is kept in the checkpoint (meta.json "expert_bias").
 #pragma once
 
 #include <map>
@@ -16,12 +16,8 @@
 
 namespace mt::train {
 
-// Every layer's expert_counts summed over `data_parallel` (one all-reduce; nullptr or one rank:
-// nothing to do). The layers are the same on every rank (every micro-batch reports each MoE layer).
-void sum_expert_counts(std::vector<nn::LayerLoadStats>& loads, parallel::Communicator* data_parallel);
-
 // biases: by MoE layer (nn::GptModel::expert_biases); loads: the step's per-layer expert counts
-// over the global batch (sum_expert_counts).
+// over the global batch (reduce_layer_loads, train/router_diagnostics.h).
 void update_expert_biases(const std::map<int64_t, std::vector<double>*>& biases,
                           const std::vector<nn::LayerLoadStats>& loads, double rate);
 

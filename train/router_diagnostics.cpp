@@ -7,6 +7,24 @@
 
 namespace mt::train {
 
+void reduce_layer_loads(std::vector<nn::LayerLoadStats>& loads, parallel::Communicator* data_parallel) {
+  if (!data_parallel || data_parallel->size() == 1 || loads.empty()) return;
+  std::vector<double> flat;  // per layer: its expert counts, then its four per-micro-batch sums
+  for (const nn::LayerLoadStats& l : loads) {
+    flat.insert(flat.end(), l.expert_counts.begin(), l.expert_counts.end());
+    flat.insert(flat.end(), {l.dropped, l.aux_loss, l.z_loss, l.entropy});
+  }
+  Tensor t = Tensor::from_vector(flat, {int64_t(flat.size())});
+  data_parallel->all_reduce(t, parallel::ReduceKind::Sum);
+  std::vector<double> sum = t.to_double_vector();
+  double ranks = double(data_parallel->size());
+  size_t at = 0;
+  for (nn::LayerLoadStats& l : loads) {
+    for (int64_t& c : l.expert_counts) c = int64_t(std::llround(sum[at++]));
+    for (double* v : {&l.dropped, &l.aux_loss, &l.z_loss, &l.entropy}) *v = sum[at++] / ranks;
+  }
+}
+
 GateGradientSummary summarize_gate_gradients(const nn::GateGradientTerms& t) {
   auto dot = [](const std::vector<double>& a, const std::vector<double>& b) {
     double s = 0;

@@ -13,6 +13,13 @@
 
 namespace mt::train {
 
+// The step's per-layer loads over the whole global batch, the same under every layout: each
+// layer's expert_counts summed over `data_parallel`, its per-micro-batch sums (dropped fraction,
+// aux and z losses, entropy) averaged over it (so / micro-batches per rank = the global mean); one
+// all-reduce (nullptr or one rank: nothing to do). The layers are the same on every rank (every
+// micro-batch reports each MoE layer). The gate-gradient terms and the drop cost reduce apart.
+void reduce_layer_loads(std::vector<nn::LayerLoadStats>& loads, parallel::Communicator* data_parallel);
+
 struct GateGradientSummary {
   double lm = 0, balance = 0, z = 0, interference = 0;
 };

@@ -132,9 +132,9 @@ StepResult Trainer::train_step() {
     }
     if (global_balance) clear_global_aux_fractions(*model_);
   }
-  // the MoE layers' expert counts over the whole global batch (the log's loads, the load CV and dead
-  // experts, and the expert bias's update agree under every layout)
-  sum_expert_counts(r.layers, data_parallel);
+  // the MoE layers' loads over the whole global batch (the log's loads, dropped fractions, load CV
+  // and dead experts, and the expert bias's update agree under every layout)
+  reduce_layer_loads(r.layers, data_parallel);
   // moe_router_diagnostics: the gate's gradient by loss term, of the loss averaged over the ranks
   record_gate_gradients(model_->gate_gradient_terms(), r.layers, data_parallel,
                         1.0 / (double(setup_.data_parallel) * loss_scale));

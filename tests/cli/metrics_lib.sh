@@ -3,8 +3,11 @@
 metrics_values() { cat "$@" | grep -o '"\(lm_loss\|grad_norm\)":[-0-9.e+]*' | cut -d: -f2; }
 # metrics_losses FILE...: the training lines' lm_loss only.
 metrics_losses() { cat "$@" | grep '"split":"train"' | grep -o '"lm_loss":[-0-9.e+]*' | cut -d: -f2; }
-# metrics_diagnostics FILE...: the MoE layers' router diagnostics (interference, drop cost and its sample size), in order.
-metrics_diagnostics() { cat "$@" | grep -o '"\(interference\|drop_cost\|drop_cost_tokens\)":[-0-9.e+]*' | cut -d: -f2; }
+# metrics_diagnostics FILE...: the MoE layers' dropped fractions and balancing losses, and the router
+# diagnostics (interference, drop cost and its sample size) where logged, in order.
+metrics_diagnostics() {
+  cat "$@" | grep -o '"\(dropped\|aux_loss\|interference\|drop_cost\|drop_cost_tokens\)":[-0-9.e+]*' | cut -d: -f2
+}
 # same_values A B COUNT TOL [abs]: prints "yes" when files A and B hold COUNT lines each, pairwise
 # equal within TOL relative (absolute with "abs") (an empty line, fp16's skipped step without a norm, matches only another).
 same_values() {

@@ -34,12 +34,13 @@ head -2 "$d/a" > "$d/a1"
 head -2 "$d/b" > "$d/b1"
 # 20 losses, the validation loss and 20 gradient norms (fewer under fp16: a skipped step logs no norm)
 n=$(wc -l < "$d/a")
-# with moe_router_diagnostics, also each step's interference and drop cost (nats per dropped
-# token: a difference of two losses, so to 1e-4 absolute) and the drop cost's sample size
+# and each MoE layer's dropped fraction and balancing loss (the global batch's) and, with
+# moe_router_diagnostics, each step's interference and drop cost (nats per dropped token: a
+# difference of two losses, so all to 1e-4 absolute) and the drop cost's sample size
 metrics_diagnostics "$d/one.jsonl" > "$d/c"
 metrics_diagnostics "$d/two.jsonl" > "$d/e"
 m=$(wc -l < "$d/c")
-[ "$m" -eq 0 ] || { echo "diagnostics, 1 process:"; tr '\n' ' ' < "$d/c"; echo; echo "$np ranks:"; tr '\n' ' ' < "$d/e"; echo; }
+[ "$m" -eq 0 ] || { echo "MoE layers, 1 process:"; tr '\n' ' ' < "$d/c"; echo; echo "$np ranks:"; tr '\n' ' ' < "$d/e"; echo; }
 if [ "$n" -ge 21 ] && [ "$(same_values "$d/a1" "$d/b1" 2 1e-5)" = yes ] && [ "$(same_values "$d/a" "$d/b" "$n" 1e-4)" = yes ] &&
   [ "$(same_values "$d/c" "$d/e" "$m" 1e-4 abs)" = yes ]; then
   echo "$name matches one process: step 1 to 1e-5, all 20 iterations and the validation loss to 1e-4"
