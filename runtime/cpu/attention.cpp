@@ -275,7 +275,7 @@ const uint16_t* bf16_bits(const Tensor& t) {
 template <class F>
 void dispatch_ops(const Tensor& qkv, const char* op, F&& f) {
   if (qkv.dtype() == DType::BF16) {
-    if (attn::bf16_path() == attn::Bf16Path::Dot)
+    if (attn::bf16_path() != attn::Bf16Path::Widened)
       f(std::type_identity<attn::Bf16Operands>{}, bf16_bits(qkv), float{});
     else
       f(std::type_identity<attn::FloatOperands<float, uint16_t>>{}, bf16_bits(qkv), float{});

@@ -181,13 +181,16 @@ class Bf16Operands {
   void dk(int64_t i0, int64_t rows, int64_t keys, float scale, float* dk, int64_t ld) const;
 
  private:
+  StridedA<uint16_t> p_transposed() const;
   int64_t t_ = 0, d_ = 0, dp_ = 0, tp_ = 0;  // dp_, tp_: D and T rounded up to even
   // Per head: q and dO by rows [T, Dp]; K^T, V^T as pairs along D [Dp/2, T, 2]; V, K, Q, dO as
-  // pairs along T [Tp/2, D, 2]. Per block: P (or dS) by rows [rows, keys rounded up to even] and in
-  // pairs along rows [rows/2, keys, 2].
+  // pairs along T [Tp/2, D, 2]. Per block: P (or dS) by rows [rows, keys rounded up to even], and
+  // for dV and dK (A = P^T) in pairs along rows [rows/2, keys, 2] or, on AMX, whose A tiles want
+  // each row's pairs contiguous, P^T by rows [keys, rows rounded up to even].
   std::vector<Bits> q_rows_, do_rows_, kt_pairs_, vt_pairs_, v_pairs_, k_pairs_, q_pairs_, do_pairs_;
   std::vector<Bits> p_rows_, p_pairs_;
   int64_t ldp_rows_ = 0, ldp_pairs_ = 0;
+  bool transposed_rows_ = false;  // p_pairs_ holds P^T by rows (the Amx path)
 };
 
 }  // namespace mt::cpu::attn

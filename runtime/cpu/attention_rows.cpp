@@ -29,7 +29,51 @@ MT_AVX512 inline double sum_lanes_f64(__m512 v) {
   return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
 }
 
+// float_to_bf16_bits (runtime/float16.h) on 16 lanes, in the low 16 bits of each 32-bit lane:
+// round to nearest even, a NaN quieted.
+MT_AVX512 inline __m512i bf16_lanes(__m512i u) {
+  __mmask16 nan =
+      _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+  __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd), 16);
+  __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+  return _mm512_mask_blend_epi32(nan, rounded, quiet);
+}
+
 }  // namespace
+
+MT_AVX512 void round_row_bf16_avx512(const float* x, int64_t n, uint16_t* out) {
+  for (int64_t j = 0; j < n; j += 16) {
+    __mmask16 k = head_mask(n - j);
+    __m512i b = bf16_lanes(_mm512_castps_si512(_mm512_maskz_loadu_ps(k, x + j)));
+    _mm512_mask_cvtepi32_storeu_epi16(out + j, k, b);
+  }
+}
+
+MT_AVX512 void round_pairs_bf16_avx512(const float* x0, const float* x1, int64_t n, uint32_t* out, int64_t stride) {
+  __m512i lane = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                    _mm512_set1_epi32(int32_t(stride)));
+  for (int64_t j = 0; j < n; j += 16) {
+    __mmask16 k = head_mask(n - j);
+    __m512i lo = bf16_lanes(_mm512_castps_si512(_mm512_maskz_loadu_ps(k, x0 + j)));
+    __m512i hi = x1 ? bf16_lanes(_mm512_castps_si512(_mm512_maskz_loadu_ps(k, x1 + j))) : _mm512_setzero_si512();
+    __m512i pair = _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+    if (stride == 1)
+      _mm512_mask_storeu_epi32(out + j, k, pair);
+    else
+      _mm512_mask_i32scatter_epi32(out + j * stride, k, lane, pair, 4);
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void interleave_bf16_avx512(const uint16_t* x0, const uint16_t* x1,
+                                                                                 int64_t n, uint32_t* out) {
+  for (int64_t j = 0; j < n; j += 16) {
+    __mmask16 k = head_mask(n - j);
+    __m512i lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, x0 + j));
+    __m512i hi = x1 ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, x1 + j)) : _mm512_setzero_si512();
+    _mm512_mask_storeu_epi32(out + j, k, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+  }
+}
 
 MT_AVX512 float row_max_avx512(const float* x, int64_t n) {
   __m512 m = _mm512_set1_ps(-INFINITY);

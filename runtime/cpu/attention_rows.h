@@ -18,6 +18,12 @@ void transpose_avx512(const float* x, int64_t rows, int64_t cols, int64_t ld, fl
 double dot_avx512(const float* x, const float* y, int64_t n);
 float max_lanes(const float* x);  // max of x[0..16)
 void zero_avx512(float* x, int64_t n);
+// out[j] = float_to_bf16_bits(x[j]), j < n
+void round_row_bf16_avx512(const float* x, int64_t n, uint16_t* out);
+// out[j * stride] = bf16(x0[j]) | bf16(x1[j]) << 16 (x1 nullptr: 0), j < n: a pair along k
+void round_pairs_bf16_avx512(const float* x0, const float* x1, int64_t n, uint32_t* out, int64_t stride);
+// out[j] = x0[j] | x1[j] << 16 (x1 nullptr: 0), j < n: bf16 bits paired along k (needs AVX512-BW)
+void interleave_bf16_avx512(const uint16_t* x0, const uint16_t* x1, int64_t n, uint32_t* out);
 
 // max_j x[j], j < n
 template <class T>

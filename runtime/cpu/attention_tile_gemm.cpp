@@ -6,6 +6,8 @@
 #include "runtime/cpu/attention_tile_gemm.h"
 
 #include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -230,13 +232,102 @@ struct Avx512Bf16Kernel {
   }
 };
 
-// Kernel<MR> for MR = 1..kMR, as a table of function pointers.
+#define MT_AMX __attribute__((target("avx512f,avx512bf16,amx-tile,amx-bf16")))
+
+// AMX (Sapphire Rapids and later): TDPBF16PS multiplies a tile of A [16 rows, 16 pairs along k] by
+// a tile of B [16 pairs along k, 16 columns, 2] (the VNNI layout of the header) into a tile of C
+// [16, 16] f32, 16 x 16 x 32 products an instruction. The tiles this file uses, set once per
+// tile_gemm_bf16 call: 0 and 1 C's columns [0, 16) and [16, 32), 2 A, 3 and 4 B for C 0 and 1;
+// every tile 16 rows of 64 bytes.
+constexpr int kAmxRows = 16;
+struct alignas(64) AmxConfig {
+  uint8_t palette = 1, start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// GCC 12's tile intrinsics are asm statements that do not tell the compiler which memory they read
+// or write (_tile_loadconfig names 8 bytes of the 64): a compiler barrier before every tile load
+// from memory this file wrote and after every tile store keeps those stores and loads in place.
+#define MT_TILE_MEMORY_BARRIER() asm volatile("" ::: "memory")
+
+MT_AMX void load_amx_tiles() {
+  AmxConfig cfg;
+  for (int t = 0; t < 5; ++t) cfg.colsb[t] = 64, cfg.rows[t] = kAmxRows;
+  asm volatile("ldtilecfg %0" ::"m"(cfg));
+}
+
+MT_AMX void release_amx_tiles() {
+  _tile_release();
+}
+
+// A micro-tile C[mr <= 16, nr <= 32] on AMX: the k range in steps of 16 pairs; A's tile is read in
+// place where its pairs are contiguous (cs = 2) and the tile is whole, else gathered into a zeroed
+// buffer (fewer rows, a k remainder); B's likewise (fewer columns, a k remainder). The sums go
+// through a buffer into store_avx512: the epilogues of the AVX-512 kernels, unchanged.
+template <int MR>
+struct AmxKernel {
+  MT_AMX static void run(const Tile<uint16_t, float>& t) {
+    alignas(64) uint32_t a_buf[kAmxRows][16];
+    alignas(64) uint32_t b_buf[2][16][16];
+    alignas(64) float sums[kAmxRows][32];
+    bool two = t.nr > 16;
+    MT_TILE_MEMORY_BARRIER();
+    _tile_zero(0);
+    _tile_zero(1);
+    int64_t q_end = t.ke / 2;
+    for (int64_t q0 = t.kb / 2; q0 < q_end; q0 += 16) {
+      int pairs = int(std::min<int64_t>(16, q_end - q0));
+      if (MR == kAmxRows && pairs == 16 && t.cs == 2) {
+        _tile_loadd(2, t.a + q0 * 2, t.rs * 2);
+      } else {
+        std::memset(a_buf, 0, sizeof a_buf);
+        for (int i = 0; i < MR; ++i)
+          for (int q = 0; q < pairs; ++q) std::memcpy(&a_buf[i][q], t.a + i * t.rs + (q0 + q) * t.cs, 4);
+        MT_TILE_MEMORY_BARRIER();
+        _tile_loadd(2, a_buf, 64);
+      }
+      for (int v = 0; v < (two ? 2 : 1); ++v) {
+        int cols = std::min(16, t.nr - 16 * v);
+        const uint16_t* bq = t.b + q0 * t.ldb + 32 * v;
+        const void* src = bq;
+        int64_t stride = t.ldb * 2;
+        if (cols < 16 || pairs < 16) {
+          std::memset(b_buf[v], 0, sizeof b_buf[v]);
+          for (int q = 0; q < pairs; ++q) std::memcpy(b_buf[v][q], bq + q * t.ldb, size_t(cols) * 4);
+          src = b_buf[v];
+          stride = 64;
+          MT_TILE_MEMORY_BARRIER();
+        }
+        if (v == 0)
+          _tile_loadd(3, src, stride);
+        else
+          _tile_loadd(4, src, stride);
+      }
+      _tile_dpbf16ps(0, 2, 3);
+      if (two) _tile_dpbf16ps(1, 2, 4);
+    }
+    _tile_stored(0, &sums[0][0], 128);
+    _tile_stored(1, &sums[0][16], 128);
+    MT_TILE_MEMORY_BARRIER();
+    __m512 acc[MR][2];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      acc[i][0] = _mm512_load_ps(&sums[i][0]);
+      acc[i][1] = two ? _mm512_load_ps(&sums[i][16]) : _mm512_setzero_ps();
+    }
+    store_avx512<uint16_t, MR, 2>(t, acc);
+  }
+};
+
+// Kernel<MR> for MR = 1..kMR (or rows), as a table of function pointers.
 template <class TileT, template <int> class K, size_t... I>
 constexpr std::array<void (*)(const TileT&), sizeof...(I)> kernel_table(std::index_sequence<I...>) {
   return {&K<int(I) + 1>::run...};
 }
-template <class TileT, template <int> class K>
-constexpr auto kKernels = kernel_table<TileT, K>(std::make_index_sequence<kMR>());
+template <class TileT, template <int> class K, int rows = kMR>
+constexpr auto kKernels = kernel_table<TileT, K>(std::make_index_sequence<rows>());
 
 template <int MR>
 using Avx512One = Avx512Kernel<MR, 1>;
@@ -263,10 +354,10 @@ void k_range(Region r, int64_t i, int64_t mr, int64_t k, int64_t& kb, int64_t& k
 // A's k offset is (k/2)*cs and B's column offset 2*j.
 template <class TA, class TC, class Pick>
 void drive(int64_t m, int64_t n, int64_t k, TC alpha, StridedA<TA> a, const TA* b, int64_t ldb, bool accumulate, TC* c,
-           int64_t ldc, Region region, const Epilogue<TC>& epi, int kstep, Pick&& pick) {
-  // Row tiles of balanced heights <= kMR (64 rows: 13, 13, 13, 13, 12), not kMR's and a thin rest:
-  // tile r holds rows [m r / tiles, m (r + 1) / tiles).
-  int64_t tiles = (m + kMR - 1) / kMR;
+           int64_t ldc, Region region, const Epilogue<TC>& epi, int kstep, Pick&& pick, int max_rows = kMR) {
+  // Row tiles of balanced heights <= max_rows (64 rows: 13, 13, 13, 13, 12 for kMR), not full ones
+  // and a thin rest: tile r holds rows [m r / tiles, m (r + 1) / tiles).
+  int64_t tiles = (m + max_rows - 1) / max_rows;
   auto run = [&](int64_t i, int mr, int64_t j, int nr, int64_t kb, int64_t ke) {
     Tile<TA, TC> t{kb, ke, a.p + i * a.rs, a.rs, a.cs, b + j * kstep, ldb, nr, alpha, accumulate, c + i * ldc + j, ldc};
     if (epi.kind != Epilogue<TC>::None) {
@@ -328,6 +419,17 @@ bool bf16_units() {
   return has && !portable_only();
 }
 
+bool amx_units() {
+  // The CPU's AMX-BF16, and Linux's permission for the tile state (asked once: arch_prctl
+  // ARCH_REQ_XCOMP_PERM for XTILEDATA; oneDNN asks the same for the process).
+  static const bool has = [] {
+    if (!__builtin_cpu_supports("avx512bf16") || !__builtin_cpu_supports("amx-bf16")) return false;
+    constexpr long kRequestPermission = 0x1023, kTileData = 18;
+    return syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;
+  }();
+  return has && !portable_only();
+}
+
 void force_portable_kernels(bool on) {
   if (on)
     g_forced.store(1);
@@ -344,11 +446,13 @@ Bf16Path bf16_path() {
   if (forced >= 0) return Bf16Path(forced);
   static const Bf16Path chosen = [] {
     const char* env = std::getenv("MOETRAIN_ATTENTION_BF16");
+    if (env && std::strcmp(env, "amx") == 0) return Bf16Path::Amx;
     if (env && std::strcmp(env, "dot") == 0) return Bf16Path::Dot;
     if (env && std::strcmp(env, "widened") == 0) return Bf16Path::Widened;
-    return __builtin_cpu_is("amd") ? Bf16Path::Dot : Bf16Path::Widened;
+    return amx_units() ? Bf16Path::Amx : __builtin_cpu_is("amd") ? Bf16Path::Dot : Bf16Path::Widened;
   }();
-  return chosen == Bf16Path::Dot && bf16_units() ? Bf16Path::Dot : Bf16Path::Widened;
+  if (chosen == Bf16Path::Amx && amx_units()) return Bf16Path::Amx;
+  return chosen != Bf16Path::Widened && bf16_units() ? Bf16Path::Dot : Bf16Path::Widened;
 }
 
 void set_bf16_path(Bf16Path path) {
@@ -379,6 +483,14 @@ void tile_gemm<double>(int64_t m, int64_t n, int64_t k, double alpha, StridedA<d
 
 void tile_gemm_bf16(int64_t m, int64_t n, int64_t k, float alpha, StridedA<uint16_t> a, const uint16_t* b, int64_t ldb,
                     bool accumulate, float* c, int64_t ldc, Region region, const Epilogue<float>& epi) {
+  if (bf16_path() == Bf16Path::Amx) {  // 16-row tiles on AMX
+    load_amx_tiles();
+    drive(
+        m, n, k, alpha, a, b, ldb, accumulate, c, ldc, region, epi, 2,
+        [](int mr, int) { return kKernels<Tile<uint16_t, float>, AmxKernel, kAmxRows>[mr - 1]; }, kAmxRows);
+    release_amx_tiles();
+    return;
+  }
   bool simd = bf16_units();
   drive(m, n, k, alpha, a, b, ldb, accumulate, c, ldc, region, epi, 2, [&](int mr, int nr) {
     using TileT = Tile<uint16_t, float>;

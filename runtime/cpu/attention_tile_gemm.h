@@ -17,8 +17,8 @@
 // causally masked entries they still touch. C is written tile by tile; skipped tiles of C are left
 // as they were. For bf16 the k range of a tile is widened to even bounds: operands hold zeros there.
 //
-// Micro-kernels: AVX-512 (f32) and AVX512-BF16, picked at run time from the CPU's cpuid, with
-// portable loops elsewhere (and for f64). Each C entry's sum runs in a fixed order: results are
+// Micro-kernels: AVX-512 (f32), AVX512-BF16 and AMX (bf16), picked at run time from the CPU's
+// cpuid, with portable loops elsewhere (and for f64). Each C entry's sum runs in a fixed order: results are
 // deterministic and independent of the thread count.
 #pragma once
 
@@ -63,7 +63,7 @@ void tile_gemm(int64_t m, int64_t n, int64_t k, T alpha, StridedA<T> a, const T*
                int64_t ldc, Region region, const Epilogue<T>& epi = {});
 
 // The bf16 form (uint16_t bits). Needs bf16_units(); k may be odd (the operands are zero-padded
-// to the next even k).
+// to the next even k). On the Amx path (bf16_path()) it runs on AMX tiles, 16-row micro-tiles.
 void tile_gemm_bf16(int64_t m, int64_t n, int64_t k, float alpha, StridedA<uint16_t> a, const uint16_t* b, int64_t ldb,
                     bool accumulate, float* c, int64_t ldc, Region region, const Epilogue<float>& epi = {});
 
@@ -73,12 +73,17 @@ bool bf16_units();
 bool avx512_units();
 void force_portable_kernels(bool on);  // tests: the portable paths on any CPU
 
-// How the products of a bf16 qkv run: Dot, tile_gemm_bf16 (VDPBF16PS, 32 products an instruction);
-// Widened, the f32 micro-kernels on the operands widened exactly to f32 (two 16-lane FMAs a cycle).
-// Dot where it is the faster: CPUs with AVX512-BF16 whose FMA rate does not match it (AMD Zen 4);
-// on Intel's Sapphire Rapids VDPBF16PS measured 104 GFLOP/s a core against 163 for the f32 FMA
-// tile, so Widened. MOETRAIN_ATTENTION_BF16=dot|widened forces one (dot needs AVX512-BF16).
-enum class Bf16Path { Widened, Dot };
+// Whether the CPU has AMX-BF16 and Linux granted this process the tile state (asked here once).
+bool amx_units();
+
+// How the products of a bf16 qkv run: Amx, tile_gemm_bf16 on AMX tiles (TDPBF16PS, 8192 products an
+// instruction; Intel from Sapphire Rapids); Dot, tile_gemm_bf16 on VDPBF16PS (32 products an
+// instruction); Widened, the f32 micro-kernels on the operands widened exactly to f32 (two 16-lane
+// FMAs a cycle). Amx where the CPU has it; else Dot where it is the faster: CPUs with AVX512-BF16
+// whose FMA rate does not match it (AMD Zen 4); on Sapphire Rapids VDPBF16PS measured 104 GFLOP/s a
+// core against 163 for the f32 FMA tile, so Widened there without AMX. MOETRAIN_ATTENTION_BF16=
+// amx|dot|widened forces one (amx needs AMX, dot AVX512-BF16; else the next one down).
+enum class Bf16Path { Widened, Dot, Amx };
 Bf16Path bf16_path();
 void set_bf16_path(Bf16Path path);  // tests and benchmarks: compare the paths
 void reset_bf16_path();             // back to the CPU's (and the environment's) choice

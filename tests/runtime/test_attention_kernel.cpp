@@ -127,6 +127,18 @@ struct PathScope {
   }
 };
 
+// The bf16 paths to test: widened and dot everywhere (dot falls back to widened without
+// AVX512-BF16), AMX where the CPU has it.
+std::vector<Bf16Path> bf16_paths() {
+  std::vector<Bf16Path> paths = {Bf16Path::Widened, Bf16Path::Dot};
+  if (cpu::attn::amx_units()) paths.push_back(Bf16Path::Amx);
+  return paths;
+}
+
+const char* path_name(Bf16Path path) {
+  return path == Bf16Path::Amx ? " amx" : path == Bf16Path::Dot ? " dot" : " widened";
+}
+
 std::vector<Case> cases() {
   return {{2, 77, 3, 32}, {1, 130, 2, 64, 0.2}, {1, 70, 2, 128}, {2, 67, 3, 32, 0.1}, {1, 9, 2, 5}};
 }
@@ -156,12 +168,13 @@ TEST_CASE("attention kernel: f32 forward and backward equal the f64 loops", "[at
 
 TEST_CASE("attention kernel: bf16 operands equal the f64 attention of the rounded q, k, v",
           "[attention][runtime][bf16]") {
-  for (Bf16Path path : {Bf16Path::Widened, Bf16Path::Dot})
+  for (Bf16Path path : bf16_paths())
     for (bool portable : {false, true}) {
+      if (path == Bf16Path::Amx && portable) continue;  // (AMX has no portable form)
       PathScope scope(portable, path);
       for (const Case& k : cases()) {
         INFO("B=" << k.bsz << " T=" << k.t_len << " H=" << k.heads << " D=" << k.d << " dropout " << k.dropout
-                  << (path == Bf16Path::Dot ? " dot" : " widened") << (portable ? " portable" : " SIMD"));
+                  << path_name(path) << (portable ? " portable" : " SIMD"));
         Tensor qkv = testutil::random({k.bsz, k.t_len, 3 * k.heads * k.d}, DType::F32, 11, -2.0, 2.0).to(DType::BF16);
         Tensor dout = testutil::random({k.bsz, k.t_len, k.heads * k.d}, DType::F32, 12);
         Result got = run_op(k, qkv, dout, dropout_of(k));
@@ -193,6 +206,12 @@ TEST_CASE("attention kernel: the bf16 paths agree up to f32 summation order", "[
     require_close(dot.dqkv, widened.dqkv, 2e-3, "dqkv");
     require_close(dot.lse, widened.lse, 1e-6, "lse");
   }
+  if (!cpu::attn::amx_units()) return;
+  INFO("amx vs widened");
+  Result amx = run(false, Bf16Path::Amx);
+  require_close(amx.out, widened.out, 2e-3, "out");
+  require_close(amx.dqkv, widened.dqkv, 2e-3, "dqkv");
+  require_close(amx.lse, widened.lse, 1e-6, "lse");
 }
 
 TEST_CASE("attention kernel: the same bits on every run and for 1 or 2 threads", "[attention][runtime]") {
@@ -268,4 +287,133 @@ void check_epilogues(bool portable) {
 TEST_CASE("attention kernel: tile epilogues equal a pass over the product", "[attention][runtime]") {
   for (bool portable : {false, true}) check_epilogues<float>(portable);
   check_epilogues<double>(true);
+}
+
+namespace {
+
+// One bf16 tile GEMM on the current path: C [m, n] (+)= alpha A B over a region, with A given by
+// rows (pairs contiguous, rs = even k) or transposed (pairs along k, rs = 2: the dV / dK operand
+// of the dot path), against the f64 sums of the same bf16 values. The operands are zero where the
+// region skips k (as the attention's P is above the diagonal).
+struct Bf16TileCase {
+  int64_t m, n, k;
+  cpu::attn::Region region;
+  bool transposed_a, accumulate;
+};
+
+std::vector<float> run_bf16_tile(const Bf16TileCase& tc, const std::vector<float>& a, const std::vector<float>& b,
+                                 std::vector<float> c, int64_t ldc, float alpha,
+                                 const cpu::attn::Epilogue<float>& epi = {}) {
+  int64_t kp = (tc.k + 1) / 2;  // pairs
+  std::vector<uint16_t> a16(size_t(tc.m * 2 * kp), 0), b16(size_t(kp * 2 * tc.n), 0);
+  for (int64_t i = 0; i < tc.m; ++i)
+    for (int64_t q = 0; q < tc.k; ++q) {
+      size_t at = tc.transposed_a ? size_t((q / 2) * 2 * tc.m + 2 * i + q % 2) : size_t(i * 2 * kp + q);
+      a16[at] = float_to_bf16_bits(a[size_t(i * tc.k + q)]);
+    }
+  for (int64_t q = 0; q < tc.k; ++q)
+    for (int64_t j = 0; j < tc.n; ++j)
+      b16[size_t((q / 2) * 2 * tc.n + 2 * j + q % 2)] = float_to_bf16_bits(b[size_t(q * tc.n + j)]);
+  cpu::attn::StridedA<uint16_t> sa = tc.transposed_a ? cpu::attn::StridedA<uint16_t>{a16.data(), 2, 2 * tc.m}
+                                                     : cpu::attn::StridedA<uint16_t>{a16.data(), 2 * kp, 2};
+  cpu::attn::tile_gemm_bf16(tc.m, tc.n, tc.k, alpha, sa, b16.data(), 2 * tc.n, tc.accumulate, c.data(), ldc, tc.region,
+                            epi);
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("attention kernel: AMX tiles equal the f64 sums of the bf16 products, every region and epilogue",
+          "[attention][runtime][bf16]") {
+  using cpu::attn::Causal;
+  if (!cpu::attn::amx_units()) {
+    WARN("no AMX tiles on this CPU (or not granted by the OS): the AMX path is not run");
+    return;
+  }
+  uint64_t state = 99;
+  auto next = [&] {  // bf16 values in [-2, 2)
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return bf16_bits_to_float(float_to_bf16_bits(float(double(state >> 11) / double(1ull << 53) * 4.0 - 2.0)));
+  };
+  std::vector<Bf16TileCase> cases = {
+      {64, 77, 32, {Causal::ColsToRow, 13}, false, false}, {29, 40, 19, {}, false, false},
+      {64, 32, 77, {Causal::KToRow, 13}, false, false},    {77, 32, 64, {Causal::KFromRow, 13}, true, true},
+      {256, 64, 64, {Causal::KFromRow, 192}, true, true},  {33, 17, 70, {}, true, false}};
+  for (const Bf16TileCase& tc : cases) {
+    INFO("m " << tc.m << " n " << tc.n << " k " << tc.k << " region " << int(tc.region.kind) << " off " << tc.region.off
+              << (tc.transposed_a ? " transposed A" : "") << (tc.accumulate ? " accumulate" : ""));
+    int64_t ldc = tc.n + 3;
+    std::vector<float> a(size_t(tc.m * tc.k)), b(size_t(tc.k * tc.n)), c0(size_t(tc.m * ldc));
+    for (int64_t i = 0; i < tc.m; ++i)
+      for (int64_t q = 0; q < tc.k; ++q) {
+        bool skipped = (tc.region.kind == Causal::KToRow && q > tc.region.off + i) ||
+                       (tc.region.kind == Causal::KFromRow && tc.region.off + q < i);
+        a[size_t(i * tc.k + q)] = skipped ? 0.0f : next();
+      }
+    for (float& x : b) x = next();
+    for (float& x : c0) x = next();
+    float alpha = 0.375f;
+    PathScope amx(false, Bf16Path::Amx);
+    std::vector<float> got = run_bf16_tile(tc, a, b, c0, ldc, alpha);
+    for (int64_t i = 0; i < tc.m; ++i)
+      for (int64_t j = 0; j < tc.n; ++j) {
+        if (tc.region.kind == Causal::ColsToRow && j > tc.region.off + i) continue;  // not computed
+        double want = 0;
+        for (int64_t q = 0; q < tc.k; ++q) want += double(a[size_t(i * tc.k + q)]) * b[size_t(q * tc.n + j)];
+        want = alpha * want + (tc.accumulate ? c0[size_t(i * ldc + j)] : 0.0);
+        INFO("C[" << i << ", " << j << "]");
+        REQUIRE(std::fabs(got[size_t(i * ldc + j)] - want) <= 1e-5 * (1 + std::fabs(want)));
+      }
+    if (tc.accumulate) continue;
+    // the epilogues: the same bits as a pass over the plain product (ColsToRow: its valid entries)
+    std::vector<float> v(size_t(tc.m)), x(size_t(tc.m * ldc)), vmax(size_t(16 * tc.m), -INFINITY);
+    for (float& e : v) e = next();
+    for (float& e : x) e = next();
+    using Epi = cpu::attn::Epilogue<float>;
+    std::vector<float> exp = run_bf16_tile(tc, a, b, c0, ldc, alpha, {Epi::Exp, v.data()});
+    std::vector<float> grad = run_bf16_tile(tc, a, b, c0, ldc, alpha, {Epi::Grad, v.data(), x.data(), ldc});
+    std::vector<float> scaled = run_bf16_tile(tc, a, b, c0, ldc, alpha, {Epi::RowScale, v.data()});
+    for (int64_t i = 0; i < tc.m; ++i) {
+      int64_t valid = tc.region.kind == Causal::ColsToRow ? std::min(tc.n, tc.region.off + i + 1) : tc.n;
+      std::vector<float> row(got.begin() + i * ldc, got.begin() + i * ldc + valid);
+      cpu::attn::exp_shifted_row(row.data(), valid, v[size_t(i)]);
+      for (int64_t j = 0; j < valid; ++j) {
+        size_t at = size_t(i * ldc + j);
+        REQUIRE(exp[at] == row[size_t(j)]);
+        REQUIRE(grad[at] == x[at] * (got[at] - v[size_t(i)]));
+        REQUIRE(scaled[at] == got[at] * v[size_t(i)]);
+      }
+    }
+    if (tc.region.kind != Causal::ColsToRow) continue;
+    run_bf16_tile(tc, a, b, c0, ldc, alpha, {Epi::RowMax, nullptr, nullptr, 0, vmax.data()});
+    for (int64_t i = 0; i < tc.m; ++i) {
+      float mx = -INFINITY;
+      for (int64_t j = 0; j <= std::min(tc.n - 1, tc.region.off + i); ++j) mx = std::max(mx, got[size_t(i * ldc + j)]);
+      REQUIRE(cpu::attn::max16(vmax.data() + 16 * i) == mx);
+    }
+  }
+}
+
+TEST_CASE("attention kernel: the vectorised bf16 packing rounds as float_to_bf16_bits", "[attention][runtime][bf16]") {
+  if (!cpu::attn::avx512_units()) return;
+  // ties (odd and even), NaN, infinities, denormals, zeros of both signs, and ordinary values
+  std::vector<uint32_t> bits = {0x3f808000u, 0x3f818000u, 0x7fc00001u, 0x7f800001u, 0xff800000u, 0x7f800000u,
+                                0x00000001u, 0x80400000u, 0x00000000u, 0x80000000u, 0x7f7fffffu, 0x3f800001u};
+  for (int i = 0; i < 45; ++i) bits.push_back(uint32_t(2654435761u * uint32_t(i + 1)));
+  std::vector<float> x(bits.size()), x1(bits.size());
+  std::memcpy(x.data(), bits.data(), bits.size() * 4);
+  for (size_t i = 0; i < x.size(); ++i) x1[i] = x[x.size() - 1 - i];
+  int64_t n = int64_t(x.size());
+  std::vector<uint16_t> row(x.size());
+  cpu::attn::round_row_bf16_avx512(x.data(), n, row.data());
+  std::vector<uint32_t> pairs(x.size()), strided(3 * x.size(), 7);
+  cpu::attn::round_pairs_bf16_avx512(x.data(), x1.data(), n, pairs.data(), 1);
+  cpu::attn::round_pairs_bf16_avx512(x.data(), nullptr, n, strided.data(), 3);
+  for (size_t i = 0; i < x.size(); ++i) {
+    INFO("bits " << std::hex << bits[i]);
+    REQUIRE(row[i] == float_to_bf16_bits(x[i]));
+    REQUIRE(pairs[i] == (uint32_t(float_to_bf16_bits(x[i])) | uint32_t(float_to_bf16_bits(x1[i])) << 16));
+    REQUIRE(strided[3 * i] == uint32_t(float_to_bf16_bits(x[i])));
+    REQUIRE(strided[3 * i + 1] == 7);
+  }
 }

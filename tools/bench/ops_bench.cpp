@@ -2,7 +2,8 @@
 //   GEMM          runtime ops::matmul vs raw cblas_sgemm on the same buffers (ratio = ours/raw)
 //   bf16 GEMM     the model's bf16 GEMMs through ops::matmul, ratio to the library's plain bf16
 //                 matmul (bf16_gemm_raw_1024: oneDNN on AMX / AVX512-BF16 where the CPU has them)
-//   attention     fused causal forward+backward, GFLOP/s and ratio to the machine's SGEMM
+//   attention     fused causal forward+backward, GFLOP/s and ratio to the machine's SGEMM (f32, and
+//                 bf16 qkv on each bf16 path the CPU has: widened, VDPBF16PS, AMX)
 //   memory-bound  layernorm, GELU, softmax, embedding, cross-entropy in GB/s
 #include "tools/bench/ops_bench.h"
 
@@ -13,6 +14,7 @@
 #include <functional>
 #include <string>
 
+#include "runtime/cpu/attention_tile_gemm.h"
 #include "runtime/cpu/cpu_features.h"
 #include "runtime/cpu/gemm_bf16.h"
 #include "runtime/ops.h"
@@ -198,18 +200,38 @@ int run_ops_bench(const BenchOptions& opt) {
     double sgemm_flops = 2.0 * ref * ref * ref;
     PairTiming fwd = time_pair(
         sgemm_call, [&] { ops::attention_forward(qkv, heads, out, lse); }, target);
-    PairTiming fb = time_pair(
-        sgemm_call,
-        [&] {
-          ops::attention_forward(qkv, heads, out, lse);
-          ops::attention_backward(dout, qkv, out, lse, heads, dqkv);
-        },
-        target);
+    auto forward_backward = [&](const Tensor& x) {  // timed against the SGEMM
+      return time_pair(
+          sgemm_call,
+          [&] {
+            ops::attention_forward(x, heads, out, lse);
+            ops::attention_backward(dout, x, out, lse, heads, dqkv);
+          },
+          target);
+    };
+    PairTiming fb = forward_backward(qkv);
     rep.line("attention_fwd_B8_T256_H8_D32", gflops(2 * mm, fwd.seconds_b), "GFLOP/s",
              2 * mm / sgemm_flops * fwd.ratio_a_over_b, "ratio to sgemm_raw, interleaved");
     rep.line("attention_fwdbwd_B8_T256_H8_D32", gflops(6 * mm, fb.seconds_b), "GFLOP/s",
              6 * mm / sgemm_flops * fb.ratio_a_over_b,
              "ratio to sgemm_raw, interleaved; causal FLOPs, recompute not counted");
+    // bf16 qkv (precision: bf16) on each of the CPU's bf16 paths (runtime/cpu/attention_tile_gemm.h)
+    struct Path {
+      cpu::attn::Bf16Path path;
+      const char *name, *units;
+    };
+    std::vector<Path> paths = {{cpu::attn::Bf16Path::Widened, "widened", "f32 FMA"}};
+    if (cpu::attn::bf16_units()) paths.push_back({cpu::attn::Bf16Path::Dot, "dot", "VDPBF16PS"});
+    if (cpu::attn::amx_units()) paths.push_back({cpu::attn::Bf16Path::Amx, "amx", "AMX tiles"});
+    Tensor qkv16 = qkv.to(DType::BF16);
+    for (const Path& p : paths) {
+      cpu::attn::set_bf16_path(p.path);
+      PairTiming t = forward_backward(qkv16);
+      rep.line(std::string("attention_fwdbwd_bf16_") + p.name + "_B8_T256_H8_D32", gflops(6 * mm, t.seconds_b),
+               "GFLOP/s", 6 * mm / sgemm_flops * t.ratio_a_over_b,
+               std::string("ratio to sgemm_raw, interleaved; bf16 qkv on ") + p.units);
+    }
+    cpu::attn::reset_bf16_path();
   }
 
   // --- memory-bound kernels ---------------------------------------------------------------------
