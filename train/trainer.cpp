@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "runtime/cpu/attention_tile_gemm.h"
 #include "runtime/cpu/gemm_bf16.h"
 #include "runtime/device.h"
 #include "runtime/random.h"
@@ -62,12 +63,19 @@ TrainConfig with_deepspeed_config(TrainConfig cfg) {
 }
 
 // How this run's GEMMs compute, for the log: SGEMM, the CPU's bf16 path (its matrix units or
-// widened operands, runtime/cpu/gemm_bf16.h) or the GPU's cuBLAS.
+// widened operands, runtime/cpu/gemm_bf16.h; and the attention's, attention_tile_gemm.h) or the
+// GPU's cuBLAS.
 std::string precision_path(const TrainConfig& cfg, DType compute) {
   if (cfg.device == "cuda")
     return compute == DType::F32 ? "f32 GEMMs (cuBLAS)" : "16-bit GEMM operands on the tensor cores, f32 accumulation";
   if (compute == DType::F32) return "f32 GEMMs (SGEMM)";
-  if (compute == DType::BF16) return "bf16 GEMM operands, f32 accumulation: " + cpu::bf16_gemm_description();
+  if (compute == DType::BF16) {
+    cpu::attn::Bf16Path attention = cpu::attn::bf16_path();
+    return "bf16 GEMM operands, f32 accumulation: " + cpu::bf16_gemm_description() + "; attention on " +
+           (attention == cpu::attn::Bf16Path::Amx   ? "AMX tiles"
+            : attention == cpu::attn::Bf16Path::Dot ? "VDPBF16PS"
+                                                    : "the f32 FMA (operands rounded to bf16)");
+  }
   return "f16 GEMM operands widened to f32 for SGEMM";
 }
 
