@@ -8,6 +8,16 @@
 #include "runtime/ops.h"
 
 namespace mt::moe {
+namespace {
+
+// A backward's host-computed gradient g (row-major, `shape`) added into the slot's gradient, as
+// `dtype` on the gradient's device.
+void add_host_gradient(const GradSlot& slot, const std::vector<double>& g, Shape shape, DType dtype) {
+  Tensor& grad = slot.grad_ref();
+  ops::add_(grad, Tensor::from_vector(g, std::move(shape)).to(dtype).to(grad.device()));
+}
+
+}  // namespace
 
 std::vector<int64_t> rows_per_expert(const Routing& r) {
   return r.kept;
@@ -72,7 +82,7 @@ Variable gate_weights(const Variable& probs, const Routing& r, GateWeightForm fo
                     dp[size_t(t * e_count + r.expert[a])] += dg;
                   }
                 }
-                ops::add_(ps.grad_ref(), Tensor::from_vector(dp, {s, e_count}).to(dtype).to(ps.grad_ref().device()));
+                add_host_gradient(ps, dp, {s, e_count}, dtype);
               });
   }
   return out;
@@ -104,7 +114,7 @@ Variable aux_loss(const Variable& probs, const std::vector<double>& fractions, d
       std::vector<double> dp(size_t(s * e_count));
       for (int64_t t = 0; t < s; ++t)
         for (int64_t e = 0; e < e_count; ++e) dp[size_t(t * e_count + e)] = g * fractions[size_t(e)];
-      ops::add_(ps.grad_ref(), Tensor::from_vector(dp, {s, e_count}).to(dtype).to(ps.grad_ref().device()));
+      add_host_gradient(ps, dp, {s, e_count}, dtype);
     });
   }
   return out;
@@ -129,16 +139,16 @@ Variable seq_aux_loss(const Variable& probs, const Routing& r, int64_t sequence_
       l += f[size_t(t / t_len * e_count + e)] * p[size_t(t * e_count + e)] / double(t_len * b_count);
   Variable out(Tensor::scalar(l, pv.dtype(), pv.device()));
   if (any_requires_grad({&probs})) {
-    record_op(
-        "seq_aux_loss", out,
-        [ps = probs.grad_slot(), f = std::move(f), r_tokens = r.tokens, e_count, t_len, b_count,
-         dtype = pv.dtype()](const Tensor& dout) {
-          double g = dout.item() / double(t_len * b_count);
-          std::vector<double> dp(size_t(r_tokens * e_count));
-          for (int64_t t = 0; t < r_tokens; ++t)
-            for (int64_t e = 0; e < e_count; ++e) dp[size_t(t * e_count + e)] = g * f[size_t(t / t_len * e_count + e)];
-          ops::add_(ps.grad_ref(), Tensor::from_vector(dp, {r_tokens, e_count}).to(dtype).to(ps.grad_ref().device()));
-        });
+    record_op("seq_aux_loss", out,
+              [ps = probs.grad_slot(), f = std::move(f), r_tokens = r.tokens, e_count, t_len, b_count,
+               dtype = pv.dtype()](const Tensor& dout) {
+                double g = dout.item() / double(t_len * b_count);
+                std::vector<double> dp(size_t(r_tokens * e_count));
+                for (int64_t t = 0; t < r_tokens; ++t)
+                  for (int64_t e = 0; e < e_count; ++e)
+                    dp[size_t(t * e_count + e)] = g * f[size_t(t / t_len * e_count + e)];
+                add_host_gradient(ps, dp, {r_tokens, e_count}, dtype);
+              });
   }
   return out;
 }
@@ -169,7 +179,7 @@ Variable router_z_loss(const Variable& logits) {
                     size_t i = size_t(t * e + j);
                     dz[i] = g * lse[size_t(t)] * std::exp(z[i] - lse[size_t(t)]);
                   }
-                ops::add_(zs.grad_ref(), Tensor::from_vector(dz, {s, e}).to(dtype).to(zs.grad_ref().device()));
+                add_host_gradient(zs, dz, {s, e}, dtype);
               });
   }
   return out;
@@ -186,7 +196,7 @@ Variable sigmoid_scores(const Variable& logits) {
               [zs = logits.grad_slot(), s = std::move(s), shape = zv.shape(), dtype = zv.dtype()](const Tensor& dout) {
                 std::vector<double> dz = dout.to_double_vector();
                 for (size_t i = 0; i < dz.size(); ++i) dz[i] *= s[i] * (1.0 - s[i]);
-                ops::add_(zs.grad_ref(), Tensor::from_vector(dz, shape).to(dtype).to(zs.grad_ref().device()));
+                add_host_gradient(zs, dz, shape, dtype);
               });
   }
   return out;
@@ -215,7 +225,7 @@ Variable normalize_rows(const Variable& scores) {
                   for (int64_t e = 0; e < cols; ++e)
                     ds[size_t(t * cols + e)] = (dy[size_t(t * cols + e)] - dot) / d[size_t(t)];
                 }
-                ops::add_(ss.grad_ref(), Tensor::from_vector(ds, {rows, cols}).to(dtype).to(ss.grad_ref().device()));
+                add_host_gradient(ss, ds, {rows, cols}, dtype);
               });
   }
   return out;

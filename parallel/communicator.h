@@ -55,6 +55,15 @@ class Communicator {
   std::string group_name_;
 };
 
+// The element-wise sum of `values` over the ranks of `group` (one all-reduce of a small host
+// vector: per-layer statistics, counts); `values` as they are without a group or with one rank.
+inline std::vector<double> sum_over_ranks(std::vector<double> values, Communicator* group) {
+  if (!group || group->size() == 1 || values.empty()) return values;
+  Tensor t = Tensor::from_vector(values, {int64_t(values.size())});
+  group->all_reduce(t, ReduceKind::Sum);
+  return t.to_double_vector();
+}
+
 // The world of processes started by mpirun / srun: initialises MPI on first use and finalises it
 // at exit. A process started without a launcher gets a one-rank world that never touches MPI.
 Communicator& world();

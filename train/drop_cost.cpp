@@ -28,14 +28,6 @@ class DropCostProbe final : public moe::MoeProbe {
   moe::Routing rescued_;
 };
 
-// sum over the rank's group (nothing to do alone)
-std::vector<double> summed(std::vector<double> values, parallel::Communicator* group) {
-  if (!group || group->size() == 1 || values.empty()) return values;
-  Tensor t = Tensor::from_vector(values, {int64_t(values.size())});
-  group->all_reduce(t, parallel::ReduceKind::Sum);
-  return t.to_double_vector();
-}
-
 }  // namespace
 
 std::vector<nn::LayerLoadStats> measure_drop_cost(const nn::GptModel& model, const Tensor& tokens, const Tensor& labels,
@@ -54,7 +46,7 @@ std::vector<nn::LayerLoadStats> measure_drop_cost(const nn::GptModel& model, con
   double trained_loss = lm_loss(as_trained);
   std::vector<double> sizes;  // this rank's sample per MoE layer, in layer order
   for (const auto& [layer, n] : as_trained.sample_sizes()) sizes.push_back(double(n));
-  std::vector<double> group_sizes = summed(sizes, data_parallel);
+  std::vector<double> group_sizes = parallel::sum_over_ranks(sizes, data_parallel);
   std::vector<double> cost_sums;
   size_t i = 0;
   for (const auto& [layer, n] : as_trained.sample_sizes()) {
@@ -66,7 +58,7 @@ std::vector<nn::LayerLoadStats> measure_drop_cost(const nn::GptModel& model, con
     }
     cost_sums.push_back(cost);
   }
-  cost_sums = summed(cost_sums, data_parallel);
+  cost_sums = parallel::sum_over_ranks(cost_sums, data_parallel);
   std::vector<nn::LayerLoadStats> out;
   i = 0;
   for (const auto& [layer, n] : as_trained.sample_sizes()) {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <map>
+#include <utility>
 
 #include "autograd/tape.h"
 #include "moe/moe_probe.h"
@@ -45,11 +46,7 @@ void set_global_aux_fractions(nn::GptModel& model, const std::vector<Tensor>& to
     flat.insert(flat.end(), seen.counts_[layer].begin(), seen.counts_[layer].end());
   }
   for (const auto& [layer, f] : fractions) flat.push_back(seen.tokens_[layer]);
-  if (data_parallel && data_parallel->size() > 1) {
-    Tensor t = Tensor::from_vector(flat, {int64_t(flat.size())});
-    data_parallel->all_reduce(t, parallel::ReduceKind::Sum);
-    flat = t.to_double_vector();
-  }
+  flat = parallel::sum_over_ranks(std::move(flat), data_parallel);
   size_t at = 0, token_at = flat.size() - fractions.size();
   for (const auto& [layer, f] : fractions) {
     double total = flat[token_at++];

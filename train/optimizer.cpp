@@ -68,10 +68,7 @@ void AdamW::step(double lr, const HeldGradients* held) {
 namespace {
 // Sum of v over a group (v itself without one).
 double sum_over(parallel::Communicator* group, double v) {
-  if (!group || group->size() == 1) return v;
-  Tensor t = Tensor::from_vector(std::vector<double>{v}, {1});
-  group->all_reduce(t, parallel::ReduceKind::Sum);
-  return t.to_double_vector()[0];
+  return parallel::sum_over_ranks({v}, group)[0];
 }
 }  // namespace
 

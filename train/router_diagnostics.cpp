@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "runtime/error.h"
 
@@ -14,9 +15,7 @@ void reduce_layer_loads(std::vector<nn::LayerLoadStats>& loads, parallel::Commun
     flat.insert(flat.end(), l.expert_counts.begin(), l.expert_counts.end());
     flat.insert(flat.end(), {l.dropped, l.aux_loss, l.z_loss, l.entropy});
   }
-  Tensor t = Tensor::from_vector(flat, {int64_t(flat.size())});
-  data_parallel->all_reduce(t, parallel::ReduceKind::Sum);
-  std::vector<double> sum = t.to_double_vector();
+  std::vector<double> sum = parallel::sum_over_ranks(std::move(flat), data_parallel);
   double ranks = double(data_parallel->size());
   size_t at = 0;
   for (nn::LayerLoadStats& l : loads) {
@@ -46,11 +45,7 @@ void record_gate_gradients(const std::map<int64_t, nn::GateGradientTerms*>& term
     std::vector<double> all = t->lm;  // one all-reduce per layer: [lm | balance | z]
     all.insert(all.end(), t->balance.begin(), t->balance.end());
     all.insert(all.end(), t->z.begin(), t->z.end());
-    if (data_parallel && data_parallel->size() > 1) {
-      Tensor v = Tensor::from_vector(all, {int64_t(all.size())});
-      data_parallel->all_reduce(v, parallel::ReduceKind::Sum);
-      all = v.to_double_vector();
-    }
+    all = parallel::sum_over_ranks(std::move(all), data_parallel);
     size_t n = t->lm.size();
     nn::GateGradientTerms global;
     global.lm.assign(all.begin(), all.begin() + long(n));

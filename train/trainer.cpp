@@ -69,13 +69,9 @@ std::string precision_path(const TrainConfig& cfg, DType compute) {
   if (cfg.device == "cuda")
     return compute == DType::F32 ? "f32 GEMMs (cuBLAS)" : "16-bit GEMM operands on the tensor cores, f32 accumulation";
   if (compute == DType::F32) return "f32 GEMMs (SGEMM)";
-  if (compute == DType::BF16) {
-    cpu::attn::Bf16Path attention = cpu::attn::bf16_path();
+  if (compute == DType::BF16)
     return "bf16 GEMM operands, f32 accumulation: " + cpu::bf16_gemm_description() + "; attention on " +
-           (attention == cpu::attn::Bf16Path::Amx   ? "AMX tiles"
-            : attention == cpu::attn::Bf16Path::Dot ? "VDPBF16PS"
-                                                    : "the f32 FMA (operands rounded to bf16)");
-  }
+           cpu::attn::bf16_path_units(cpu::attn::bf16_path());
   return "f16 GEMM operands widened to f32 for SGEMM";
 }
 

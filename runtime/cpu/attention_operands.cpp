@@ -45,19 +45,24 @@ void pack_f32_rows(const float* p, int64_t ld, int64_t rows, int64_t cols, uint1
   }
 }
 
+// The pairs (r, r + 1) of every column c of x as 32-bit words: into out[(r/2) * pair_step +
+// c * col_stride] (AVX-512; an odd last row pairs with 0).
+void pack_f32_row_pairs(const float* p, int64_t ld, int64_t rows, int64_t cols, uint32_t* out, int64_t pair_step,
+                        int64_t col_stride) {
+  for (int64_t r = 0; r < rows; r += 2)
+    round_pairs_bf16_avx512(p + r * ld, r + 1 < rows ? p + (r + 1) * ld : nullptr, cols, out + (r / 2) * pair_step,
+                            col_stride);
+}
+
 void pack_f32_pairs(const float* p, int64_t ld, int64_t rows, int64_t cols, uint16_t* out) {
   if (!avx512_units()) return pack_pairs_bf16(rows, cols, out, F32At{p, ld});
-  for (int64_t r = 0; r < rows; r += 2)
-    round_pairs_bf16_avx512(p + r * ld, r + 1 < rows ? p + (r + 1) * ld : nullptr, cols,
-                            reinterpret_cast<uint32_t*>(out + r * cols), 1);
+  pack_f32_row_pairs(p, ld, rows, cols, reinterpret_cast<uint32_t*>(out), cols, 1);
 }
 
 void pack_f32_transposed_rows(const float* p, int64_t ld, int64_t rows, int64_t cols, uint16_t* out) {
   if (!avx512_units()) return pack_rows_bf16(cols, rows, out, F32AtTransposed{p, ld});
-  int64_t ldo = even(rows);  // out row c holds the pairs (r, r + 1) of column c at 32-bit index r / 2
-  for (int64_t r = 0; r < rows; r += 2)
-    round_pairs_bf16_avx512(p + r * ld, r + 1 < rows ? p + (r + 1) * ld : nullptr, cols,
-                            reinterpret_cast<uint32_t*>(out) + r / 2, ldo / 2);
+  // out row c (even(rows) bf16) holds the pairs (r, r + 1) of column c at 32-bit index r / 2
+  pack_f32_row_pairs(p, ld, rows, cols, reinterpret_cast<uint32_t*>(out), 1, even(rows) / 2);
 }
 
 // The head's bf16 slices x [T, D] (row stride ld) into the layouts of attention_operands.h, by

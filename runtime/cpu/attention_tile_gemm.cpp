@@ -455,6 +455,12 @@ Bf16Path bf16_path() {
   return chosen != Bf16Path::Widened && bf16_units() ? Bf16Path::Dot : Bf16Path::Widened;
 }
 
+const char* bf16_path_units(Bf16Path path) {
+  return path == Bf16Path::Amx   ? "AMX tiles"
+         : path == Bf16Path::Dot ? "VDPBF16PS"
+                                 : "the f32 FMA (operands rounded to bf16)";
+}
+
 void set_bf16_path(Bf16Path path) {
   g_bf16_path.store(int(path));
 }

@@ -85,6 +85,9 @@ bool amx_units();
 // amx|dot|widened forces one (amx needs AMX, dot AVX512-BF16; else the next one down).
 enum class Bf16Path { Widened, Dot, Amx };
 Bf16Path bf16_path();
+// The units a path runs the products on, for logs and benchmarks: "AMX tiles", "VDPBF16PS" or
+// "the f32 FMA (operands rounded to bf16)".
+const char* bf16_path_units(Bf16Path path);
 void set_bf16_path(Bf16Path path);  // tests and benchmarks: compare the paths
 void reset_bf16_path();             // back to the CPU's (and the environment's) choice
 

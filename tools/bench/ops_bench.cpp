@@ -216,20 +216,16 @@ int run_ops_bench(const BenchOptions& opt) {
              6 * mm / sgemm_flops * fb.ratio_a_over_b,
              "ratio to sgemm_raw, interleaved; causal FLOPs, recompute not counted");
     // bf16 qkv (precision: bf16) on each of the CPU's bf16 paths (runtime/cpu/attention_tile_gemm.h)
-    struct Path {
-      cpu::attn::Bf16Path path;
-      const char *name, *units;
-    };
-    std::vector<Path> paths = {{cpu::attn::Bf16Path::Widened, "widened", "f32 FMA"}};
-    if (cpu::attn::bf16_units()) paths.push_back({cpu::attn::Bf16Path::Dot, "dot", "VDPBF16PS"});
-    if (cpu::attn::amx_units()) paths.push_back({cpu::attn::Bf16Path::Amx, "amx", "AMX tiles"});
+    std::vector<std::pair<cpu::attn::Bf16Path, const char*>> paths = {{cpu::attn::Bf16Path::Widened, "widened"}};
+    if (cpu::attn::bf16_units()) paths.push_back({cpu::attn::Bf16Path::Dot, "dot"});
+    if (cpu::attn::amx_units()) paths.push_back({cpu::attn::Bf16Path::Amx, "amx"});
     Tensor qkv16 = qkv.to(DType::BF16);
-    for (const Path& p : paths) {
-      cpu::attn::set_bf16_path(p.path);
+    for (const auto& [path, name] : paths) {
+      cpu::attn::set_bf16_path(path);
       PairTiming t = forward_backward(qkv16);
-      rep.line(std::string("attention_fwdbwd_bf16_") + p.name + "_B8_T256_H8_D32", gflops(6 * mm, t.seconds_b),
-               "GFLOP/s", 6 * mm / sgemm_flops * t.ratio_a_over_b,
-               std::string("ratio to sgemm_raw, interleaved; bf16 qkv on ") + p.units);
+      rep.line(std::string("attention_fwdbwd_bf16_") + name + "_B8_T256_H8_D32", gflops(6 * mm, t.seconds_b), "GFLOP/s",
+               6 * mm / sgemm_flops * t.ratio_a_over_b,
+               std::string("ratio to sgemm_raw, interleaved; bf16 qkv on ") + cpu::attn::bf16_path_units(path));
     }
     cpu::attn::reset_bf16_path();
   }
