@@ -125,17 +125,17 @@ void scores_grad(Block<T> p, Block<T> m, const T* delta, int64_t i0, int64_t row
 }
 
 // One thread's scratch: score blocks s, dp, m [kBlock, ld] with ld = T rounded up to 16 plus 16
-// (rows a power of two apart would share the L1's sets), delta [T], one head's dQ, dK, dV [T, D].
+// (rows a power of two apart would share the L1's sets), delta [T].
 template <class T>
 struct Scratch {
   int64_t ld = 0;
-  std::vector<T> s, dp, m, delta, grads;
+  std::vector<T> s, dp, m, delta;
   // Sizes the buffers (they only grow: a thread keeps one instance).
-  void reset(int64_t t_len, int64_t d, bool dropout, bool backward) {
+  void reset(int64_t t_len, bool dropout, bool backward) {
     ld = (t_len + 15) / 16 * 16 + 16;
     size_t block = size_t(kBlock * ld);
     s.resize(block);
-    if (backward) dp.resize(block), delta.resize(size_t(t_len)), grads.resize(size_t(3 * t_len * d));
+    if (backward) dp.resize(block), delta.resize(size_t(t_len));
     if (dropout) m.resize(block);
   }
   Block<T> block(std::vector<T>& v) { return {v.data(), ld}; }
@@ -166,15 +166,17 @@ void attention_forward_head(Ops& ops, int64_t t_len, T scale, const HeadDropout&
 // One head's backward. With dropout (mask M scaled by 1/(1-p)): O = (P*M) V, so dV += (P*M)^T dO,
 // dP = (dO V^T) * M, and dS = P * (dP - delta) with delta = rowsum(dO * O) as without dropout.
 // dout, out: the head's columns of [B,T,C] (row stride ld_out); dq: the head's columns of dqkv
-// (row stride 3C, dk and dv C and 2C further), accumulated into once the head is done.
+// (row stride 3C, dk and dv C and 2C further), accumulated into block by block.
 template <class T, class Ops>
 void attention_backward_head(Ops& ops, int64_t t_len, int64_t d, T scale, const HeadDropout& dr, const T* dout,
                              const T* out, int64_t ld_out, const T* lse, T* dq, Scratch<T>& w) {
   // delta[t] = sum_j dO[t,j] O[t,j]
   for (int64_t t = 0; t < t_len; ++t) w.delta[t] = T(attn::row_dot(dout + t * ld_out, out + t * ld_out, d));
   using Epi = attn::Epilogue<T>;
-  std::fill(w.grads.begin(), w.grads.end(), T(0));
-  T *gq = w.grads.data(), *gk = gq + t_len * d, *gv = gk + t_len * d;  // [T, D] each
+  // dQ, dK, dV accumulate straight into the head's columns of dqkv (rows 3C apart): the tiles
+  // read and write C once each, after their sums, so the stride costs little there.
+  int64_t c = ld_out, ldg = 3 * c;
+  T *gq = dq, *gk = dq + c, *gv = dq + 2 * c;
   Block<T> s = w.block(w.s), dp = w.block(w.dp), m = w.block(w.m);
   for (int64_t i0 = 0; i0 < t_len; i0 += kBlock) {
     int64_t rows = std::min(kBlock, t_len - i0), keys = i0 + rows;
@@ -187,7 +189,7 @@ void attention_backward_head(Ops& ops, int64_t t_len, int64_t d, T scale, const 
     } else {
       ops.take_probs(s.s, rows, keys, s.ld);
     }
-    ops.dv(i0, rows, keys, gv, d);  // dV[0:keys] += (P*M)^T dO_blk
+    ops.dv(i0, rows, keys, gv, ldg);  // dV[0:keys] += (P*M)^T dO_blk
     if (dr.on()) {
       ops.dout_v(i0, rows, keys, dp.s, dp.ld);  // dP = dO_blk V[0:keys]^T
       scores_grad(s, m, w.delta.data(), i0, rows, keys, dp);
@@ -196,13 +198,9 @@ void attention_backward_head(Ops& ops, int64_t t_len, int64_t d, T scale, const 
       zero_masked(dp, i0, rows, keys);
     }
     ops.take_probs(dp.s, rows, keys, dp.ld);
-    ops.dq(i0, rows, keys, scale, gq, d);  // dQ_blk += scale * dS K[0:keys]
-    ops.dk(i0, rows, keys, scale, gk, d);  // dK[0:keys] += scale * dS^T Q_blk
+    ops.dq(i0, rows, keys, scale, gq, ldg);  // dQ_blk += scale * dS K[0:keys]
+    ops.dk(i0, rows, keys, scale, gk, ldg);  // dK[0:keys] += scale * dS^T Q_blk
   }
-  int64_t c = ld_out;
-  for (int64_t t = 0; t < t_len; ++t)
-    for (int64_t part = 0; part < 3; ++part)
-      for (int64_t j = 0; j < d; ++j) dq[t * 3 * c + part * c + j] += w.grads[(part * t_len + t) * d + j];
 }
 
 // Sizes of one call: qkv [B,T,3C], H heads of D = C/H.
@@ -231,7 +229,7 @@ template <class Ops, class T>
 Workspace<Ops, T>& thread_workspace(const Dims& dm, bool dropout, bool backward) {
   thread_local Workspace<Ops, T> ws;
   ws.ops.reset(dm.t_len, dm.d, kBlock);
-  ws.w.reset(dm.t_len, dm.d, dropout, backward);
+  ws.w.reset(dm.t_len, dropout, backward);
   return ws;
 }
 

@@ -131,9 +131,11 @@ inline __mmask16 lane_mask(int nr, int v) {
 #define MT_AVX512 __attribute__((target("avx512f")))
 #define MT_AVX512_BF16 __attribute__((target("avx512f,avx512bf16")))
 
-// C = alpha * acc (+ C), masked at the n edge, or the header's Epilogue.
-template <class TA, int MR, int NV>
-MT_AVX512 __attribute__((always_inline)) inline void store_avx512(const Tile<TA, float>& t, __m512 (&acc)[MR][NV]) {
+// C = alpha * acc (+ C), masked at the n edge, or the header's Epilogue of kind K (a template
+// argument: no branch per vector in the unrolled loops).
+template <class TA, int MR, int NV, Epilogue<float>::Kind K>
+MT_AVX512 __attribute__((always_inline)) inline void store_avx512_as(const Tile<TA, float>& t,
+                                                                     __m512 (&acc)[MR][NV]) {
   using E = Epilogue<float>;
   __m512 alpha = _mm512_set1_ps(t.alpha);
 #pragma GCC unroll 16
@@ -143,7 +145,10 @@ MT_AVX512 __attribute__((always_inline)) inline void store_avx512(const Tile<TA,
     for (int i = 0; i < MR; ++i) {
       float* ci = t.c + i * t.ldc + 16 * v;
       __m512 r = _mm512_mul_ps(acc[i][v], alpha);
-      switch (t.epi) {
+      // C rounded as stored before the epilogue uses it: no fused multiply-add of alpha * acc with
+      // what follows (the epilogues equal a pass over the stored C, bit for bit)
+      asm("" : "+v"(r));
+      switch (K) {
         case E::None:
           if (t.accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, ci));
           break;
@@ -167,6 +172,23 @@ MT_AVX512 __attribute__((always_inline)) inline void store_avx512(const Tile<TA,
       }
       _mm512_mask_storeu_ps(ci, m, r);
     }
+  }
+}
+
+template <class TA, int MR, int NV>
+MT_AVX512 __attribute__((always_inline)) inline void store_avx512(const Tile<TA, float>& t, __m512 (&acc)[MR][NV]) {
+  using E = Epilogue<float>;
+  switch (t.epi) {
+    case E::None:
+      return store_avx512_as<TA, MR, NV, E::None>(t, acc);
+    case E::Exp:
+      return store_avx512_as<TA, MR, NV, E::Exp>(t, acc);
+    case E::Grad:
+      return store_avx512_as<TA, MR, NV, E::Grad>(t, acc);
+    case E::RowScale:
+      return store_avx512_as<TA, MR, NV, E::RowScale>(t, acc);
+    case E::RowMax:
+      return store_avx512_as<TA, MR, NV, E::RowMax>(t, acc);
   }
 }
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -225,22 +226,38 @@ void report_parallel(const Reporter& rep, const train::TrainConfig& cfg, int64_t
            "job tokens/s / (the baseline's x " + num_text(ideal) + ")");
 }
 
-// This machine's SGEMM (CBLAS, 1024^3): the CPU reference.
-double host_sgemm_gflops(const Reporter& rep) {
-  int64_t ref = 1024;
-  Tensor ra = rand_uniform({ref, ref}, DType::F32, rng_key(3, 0, 0, 0), -1, 1);
-  Tensor rb = rand_uniform({ref, ref}, DType::F32, rng_key(4, 0, 0, 0), -1, 1);
-  Tensor rc = Tensor::empty({ref, ref}, DType::F32);
-  double sgemm_s = time_per_call(
-      [&] {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(ref), int(ref), int(ref), 1.0f, ra.data<float>(),
-                    int(ref), rb.data<float>(), int(ref), 0.0f, rc.data<float>(), int(ref));
-      },
-      0.2);
-  double gflops = 2.0 * double(ref * ref * ref) / sgemm_s * 1e-9;
-  rep.line("sgemm_raw_1024", gflops, "GFLOP/s", -1, "cblas_sgemm, the reference");
-  return gflops;
-}
+// This machine's SGEMM (CBLAS, 1024^3): the CPU reference, timed in bursts of ~0.2 s, two before
+// and two after the trainer's timed steps (on a shared machine the SGEMM rate drifts by 10% within
+// minutes; bursts between the steps would slow the steps after them); the median burst is the
+// reference.
+class HostSgemmReference {
+ public:
+  HostSgemmReference()
+      : a_(rand_uniform({kSize, kSize}, DType::F32, rng_key(3, 0, 0, 0), -1, 1)),
+        b_(rand_uniform({kSize, kSize}, DType::F32, rng_key(4, 0, 0, 0), -1, 1)),
+        c_(Tensor::empty({kSize, kSize}, DType::F32)) {
+    call();  // warm-up
+    sample();
+  }
+  void sample() {
+    for (int burst = 0; burst < 2; ++burst) seconds_.push_back(time_per_call([&] { call(); }, 0.2, 1));
+  }
+  double gflops() const {
+    std::vector<double> s = seconds_;
+    std::sort(s.begin(), s.end());
+    return 2.0 * double(kSize * kSize * kSize) / s[s.size() / 2] * 1e-9;
+  }
+  size_t bursts() const { return seconds_.size(); }
+
+ private:
+  static constexpr int64_t kSize = 1024;
+  void call() {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(kSize), int(kSize), int(kSize), 1.0f, a_.data<float>(),
+                int(kSize), b_.data<float>(), int(kSize), 0.0f, c_.data<float>(), int(kSize));
+  }
+  Tensor a_, b_, c_;
+  std::vector<double> seconds_;
+};
 
 // The GPU's GEMM (4096^3 through ops::matmul = cuBLAS) with operands in the compute precision and
 // an f32 result: the device reference. Ten calls between two reads back.
@@ -316,14 +333,21 @@ int run_train_bench(const BenchOptions& opt, const std::string& config_path, con
     report_parallel(rep, cfg, iters, lead);
     return 0;
   }
-  bool cpu_bf16 = cfg.device != "cuda" && cfg.compute_dtype() == DType::BF16;
-  double sgemm_gflops = cfg.device == "cuda" ? device_gemm_gflops(rep, cfg.compute_dtype()) : host_sgemm_gflops(rep);
+  bool gpu = cfg.device == "cuda", cpu_bf16 = !gpu && cfg.compute_dtype() == DType::BF16;
+  std::optional<HostSgemmReference> host_ref;
+  if (!gpu) host_ref.emplace();
   double bf16_gflops = cpu_bf16 ? report_bf16_gemm_reference(rep) : 0.0;
   double tokens = double(cfg.micro_batch_size * cfg.seq_length), flops = 0;
   double activation_bytes = 0;
   StepProfile profile;
   double seconds =
       seconds_per_step(cfg, iters, &flops, parallel::world(), &activation_bytes, opt.profile ? &profile : nullptr);
+  if (host_ref) host_ref->sample();
+  double sgemm_gflops = gpu ? device_gemm_gflops(rep, cfg.compute_dtype()) : host_ref->gflops();
+  if (host_ref)
+    rep.line("sgemm_raw_1024", sgemm_gflops, "GFLOP/s", -1,
+             "cblas_sgemm, the reference: median of " + std::to_string(host_ref->bursts()) +
+                 " bursts before and after the timed steps");
   double tok_s = tokens / seconds, gflops = tok_s * flops * 1e-9;
   std::string prefix = moe ? "moe_" : "";
   rep.line(prefix + "train_step_seconds", seconds, "s", -1,
