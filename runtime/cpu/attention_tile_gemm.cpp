@@ -134,8 +134,7 @@ inline __mmask16 lane_mask(int nr, int v) {
 // C = alpha * acc (+ C), masked at the n edge, or the header's Epilogue of kind K (a template
 // argument: no branch per vector in the unrolled loops).
 template <class TA, int MR, int NV, Epilogue<float>::Kind K>
-MT_AVX512 __attribute__((always_inline)) inline void store_avx512_as(const Tile<TA, float>& t,
-                                                                     __m512 (&acc)[MR][NV]) {
+MT_AVX512 __attribute__((always_inline)) inline void store_avx512_as(const Tile<TA, float>& t, __m512 (&acc)[MR][NV]) {
   using E = Epilogue<float>;
   __m512 alpha = _mm512_set1_ps(t.alpha);
 #pragma GCC unroll 16
