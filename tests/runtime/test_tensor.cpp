@@ -1,5 +1,12 @@
 // Tensor: factories, views, dtype conversion, allocator accounting, errors.
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
 
 #include "runtime/allocator.h"
 #include "runtime/device.h"
@@ -62,6 +69,43 @@ TEST_CASE("dtype conversions including bf16 round to nearest even", "[runtime][t
   REQUIRE(i.to(DType::I64).data<int64_t>()[1] == -3);
   REQUIRE(dtype_from_name("bf16") == DType::BF16);
   REQUIRE_THROWS_WITH(dtype_from_name("f8"), Catch::Contains("f32, f64, bf16, f16"));
+}
+
+// The "THPeligible" line of /proc/self/smaps for the mapping holding p: 1, 0, or -1 where this
+// kernel does not say.
+int thp_eligible(const void* p) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  auto at = reinterpret_cast<uintptr_t>(p);
+  while (std::getline(smaps, line)) {
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find('-') < 17) {
+      inside = at >= lo && at < hi;
+      continue;
+    }
+    if (inside && line.rfind("THPeligible:", 0) == 0) return std::atoi(line.c_str() + 12);
+  }
+  return -1;
+}
+
+TEST_CASE("host blocks from 2 MiB start on a 2 MiB boundary and ask for huge pages", "[runtime][allocator]") {
+  std::unique_ptr<Allocator> a = make_host_allocator();
+  const size_t huge = size_t(2) << 20;
+  void* big = a->allocate(huge + 4096 + 100);
+  void* small = a->allocate(huge - 64);
+  REQUIRE(reinterpret_cast<uintptr_t>(big) % huge == 0);
+  REQUIRE(reinterpret_cast<uintptr_t>(small) % 64 == 0);
+  std::memset(big, 1, huge + 4096 + 100);  // all of it usable
+  std::memset(small, 2, huge - 64);
+  REQUIRE(static_cast<unsigned char*>(big)[huge + 4096 + 99] == 1);
+  std::ifstream mode("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string modes((std::istreambuf_iterator<char>(mode)), std::istreambuf_iterator<char>());
+  int eligible = thp_eligible(big);
+  INFO("THP modes: " << modes << "; THPeligible of the block's mapping: " << eligible);
+  if (!modes.empty() && modes.find("[never]") == std::string::npos && eligible >= 0) REQUIRE(eligible == 1);
+  a->deallocate(big, huge + 4096 + 100);
+  a->deallocate(small, huge - 64);
 }
 
 TEST_CASE("allocator counts live and peak bytes", "[runtime][allocator]") {
