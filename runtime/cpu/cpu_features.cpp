@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "runtime/cpu/gemm_bf16.h"
+#include "runtime/cpu/isa_check.h"
 
 namespace mt::cpu {
 namespace {
@@ -69,6 +70,7 @@ std::string cpu_features_summary() {
                                            : "; bf16 units in use: none";
   if (f.amx_tile && units != Bf16Units::Amx)
     line += have_onednn() ? " (AMX tile state not granted by the OS)" : " (built without oneDNN)";
+  line += std::string("; build: -march=") + (moetrain_build_march[0] ? moetrain_build_march : "(compiler default)");
   return line;
 }
 

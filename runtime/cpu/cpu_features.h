@@ -17,8 +17,9 @@ struct CpuFeatures {
 CpuFeatures parse_cpuinfo(const std::string& text);
 
 // One line, e.g. "Intel(R) Xeon(R) Processor; avx2 avx512f avx512_bf16 amx_bf16 amx_tile; bf16
-// units in use: AMX (the OS granted the tile state)". "In use" is what oneDNN reports (none
-// without oneDNN); a CPU with AMX flags whose tile state the OS refused says so.
+// units in use: AMX (the OS granted the tile state); build: -march=native". "In use" is what oneDNN
+// reports (none without oneDNN); a CPU with AMX flags whose tile state the OS refused says so; the
+// build's -march is the level the whole program was compiled for (runtime/cpu/isa_check.h).
 std::string cpu_features_summary();
 
 }  // namespace mt::cpu

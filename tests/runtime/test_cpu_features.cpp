@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "runtime/cpu/cpu_features.h"
+#include "runtime/cpu/isa_check.h"
 
 using namespace mt;
 
@@ -56,5 +57,33 @@ TEST_CASE("cpu features: the summary names this machine's CPU and the bf16 units
   std::string line = cpu::cpu_features_summary();
   INFO(line);
   CHECK(line.find("bf16 units in use: ") != std::string::npos);
+  CHECK(line.find("; build: -march=") != std::string::npos);
   CHECK(line.find('\n') == std::string::npos);
+}
+
+namespace {
+int fake_cpu(const char* name) {  // a CPU with AVX2 and FMA, nothing of AVX-512
+  return std::string(name) == "avx2" || std::string(name) == "fma";
+}
+}  // namespace
+
+TEST_CASE("isa check: the build's features this CPU lacks, and the running CPU has the build's",
+          "[runtime][cpu_features]") {
+  const char* const required[] = {"avx2", "avx512f", "fma", "amx-tile", nullptr};
+  char out[64];
+  CHECK(moetrain_missing_isa(required, fake_cpu, out, sizeof out) == 2);
+  CHECK(std::string(out) == "avx512f amx-tile");
+  char small[10];  // cut where the text would not fit: still counted
+  CHECK(moetrain_missing_isa(required, fake_cpu, small, sizeof small) == 2);
+  CHECK(std::string(small) == "avx512f");
+  const char* const none[] = {nullptr};
+  CHECK(moetrain_missing_isa(none, fake_cpu, out, sizeof out) == 0);
+  CHECK(std::string(out).empty());
+  // This process started, so the machine has what its build requires: the check agrees.
+  CHECK(moetrain_missing_isa(moetrain_build_isa, moetrain_cpu_has, out, sizeof out) == 0);
+  CHECK(moetrain_cpu_has("no-such-feature") == 0);
+#if defined(__AVX2__)
+  CHECK(moetrain_cpu_has("avx2") == 1);
+  CHECK(std::string(moetrain_build_isa[0]).size() > 0);
+#endif
 }
