@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <new>
+#include <unordered_map>
 #include <vector>
 
 #if defined(__linux__)
@@ -22,10 +23,13 @@
 namespace mt {
 namespace {
 
-// Host memory, 64-byte aligned. Large blocks (>= 1 MiB) are cached by exact size when freed and
-// handed out again: a training step allocates the same activation sizes every time, and going
-// back to the kernel for each (mmap, page faults, zeroing) cost a third of the CPU time. The cache
-// holds at most kMaxCached bytes; stats() counts live bytes only.
+// Host memory, 64-byte aligned. Blocks from 64 KiB on are cached when freed and handed out
+// again: a training step allocates the same activation sizes every time, and going back to the
+// kernel for each (mmap, page faults, zeroing) cost a third of the CPU time. A request takes the
+// smallest cached block of its size up to 1/8 larger (an MoE step's expert blocks change size
+// from step to step by a few rows: an exact-size cache missed them, and each miss faulted in
+// fresh, zeroed pages). The cache holds at most kMaxCached bytes; stats() counts the bytes asked
+// for, live.
 class CpuAllocator final : public Allocator {
  public:
   ~CpuAllocator() override {
@@ -37,14 +41,17 @@ class CpuAllocator final : public Allocator {
     void* p = nullptr;
     if (rounded >= kCacheFrom) {
       std::lock_guard<std::mutex> lock(mutex_);
-      auto it = cache_.find(rounded);
-      if (it != cache_.end() && !it->second.empty()) {
+      for (auto it = cache_.lower_bound(rounded); it != cache_.end() && it->first <= rounded + rounded / 8; ++it) {
+        if (it->second.empty()) continue;
         p = it->second.back();
         it->second.pop_back();
-        cached_bytes_ -= rounded;
+        cached_bytes_ -= it->first;
+        break;
       }
+      if (!p && (p = allocate_new(rounded))) capacity_[p] = rounded;
+    } else {
+      p = allocate_new(rounded);
     }
-    if (!p) p = allocate_new(rounded);
     if (!p) throw Error(detail::concat("out of host memory: could not allocate ", bytes, " bytes"));
     size_t live = live_.fetch_add(bytes) + bytes;
     size_t peak = peak_.load();
@@ -55,14 +62,16 @@ class CpuAllocator final : public Allocator {
   }
   void deallocate(void* ptr, size_t bytes) override {
     live_.fetch_sub(bytes);
-    size_t rounded = round_up(bytes);
-    if (rounded >= kCacheFrom) {
+    if (round_up(bytes) >= kCacheFrom) {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (cached_bytes_ + rounded <= kMaxCached) {
-        cache_[rounded].push_back(ptr);
-        cached_bytes_ += rounded;
+      auto block = capacity_.find(ptr);
+      size_t capacity = block->second;  // the block's own size, maybe above this request's
+      if (cached_bytes_ + capacity <= kMaxCached) {
+        cache_[capacity].push_back(ptr);
+        cached_bytes_ += capacity;
         return;
       }
+      capacity_.erase(block);
     }
     std::free(ptr);
   }
@@ -70,7 +79,7 @@ class CpuAllocator final : public Allocator {
   void reset_peak() override { peak_.store(live_.load()); }
 
  private:
-  static constexpr size_t kAlign = 64, kCacheFrom = size_t(1) << 20, kMaxCached = size_t(4) << 30;
+  static constexpr size_t kAlign = 64, kCacheFrom = size_t(64) << 10, kMaxCached = size_t(4) << 30;
   static size_t round_up(size_t bytes) { return (std::max<size_t>(bytes, 1) + kAlign - 1) / kAlign * kAlign; }
   // Blocks from 2 MiB on start on a 2 MiB boundary and ask Linux for transparent huge pages on
   // their whole 2 MiB extents (the kernel's default THP mode, madvise, gives them only to regions
@@ -89,7 +98,8 @@ class CpuAllocator final : public Allocator {
   static constexpr size_t kHugePage = size_t(2) << 20;
   std::atomic<size_t> live_{0}, peak_{0}, count_{0};
   std::mutex mutex_;
-  std::map<size_t, std::vector<void*>> cache_;
+  std::map<size_t, std::vector<void*>> cache_;  // free blocks by size
+  std::unordered_map<void*, size_t> capacity_;  // every large block's size, handed out or cached
   size_t cached_bytes_ = 0;
 };
 

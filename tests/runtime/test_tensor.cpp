@@ -108,6 +108,24 @@ TEST_CASE("host blocks from 2 MiB start on a 2 MiB boundary and ask for huge pag
   a->deallocate(small, huge - 64);
 }
 
+TEST_CASE("freed host blocks serve later requests of their size or up to 1/8 smaller", "[runtime][allocator]") {
+  std::unique_ptr<Allocator> a = make_host_allocator();
+  void* block = a->allocate(1000000);
+  a->deallocate(block, 1000000);
+  void* smaller = a->allocate(960000);  // within 1/8 below: the same block
+  REQUIRE(smaller == block);
+  REQUIRE(a->stats().live_bytes == 960000);
+  a->deallocate(smaller, 960000);            // cached again as the 1000000-byte block it is
+  void* much_smaller = a->allocate(800000);  // more than 1/8 below: a block of its own
+  REQUIRE(much_smaller != block);
+  void* again = a->allocate(1000000);
+  REQUIRE(again == block);
+  std::memset(again, 3, 1000000);
+  a->deallocate(again, 1000000);
+  a->deallocate(much_smaller, 800000);
+  REQUIRE(a->stats().live_bytes == 0);
+}
+
 TEST_CASE("allocator counts live and peak bytes", "[runtime][allocator]") {
   Allocator& a = allocator_for(DeviceType::CPU);
   size_t before = a.stats().live_bytes;
