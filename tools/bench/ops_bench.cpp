@@ -42,13 +42,7 @@ double gbps(double bytes, double seconds) {
 
 // Raw CBLAS SGEMM seconds for C[m,n] = A[m,k] B[k,n]: the machine's reference throughput.
 double raw_sgemm_seconds(const Tensor& a, const Tensor& b, Tensor& c, double target) {
-  int m = int(c.size(0)), n = int(c.size(1)), k = int(a.size(1));
-  return time_per_call(
-      [&] {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a.data<float>(), k, b.data<float>(), n,
-                    0.0f, c.data<float>(), n);
-      },
-      target);
+  return time_per_call([&] { raw_sgemm(a, b, c); }, target);
 }
 
 struct GemmShape {
@@ -138,6 +132,12 @@ double report_bf16_gemm_reference(const Reporter& rep, int64_t size, double targ
   return rate;
 }
 
+void raw_sgemm(const Tensor& a, const Tensor& b, Tensor& c) {
+  int m = int(c.size(0)), n = int(c.size(1)), k = int(a.size(1));
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a.data<float>(), k, b.data<float>(), n, 0.0f,
+              c.data<float>(), n);
+}
+
 int run_ops_bench(const BenchOptions& opt) {
   Reporter rep("ops", opt.json);
   double target = opt.quick ? 0.02 : 0.08;
@@ -193,10 +193,7 @@ int run_ops_bench(const BenchOptions& opt) {
     // Causal FLOPs: each of the 2 forward and 4 backward matmuls costs 2*D*T(T+1)/2 per (b,h).
     double mm = double(bsz * heads) * d * t_len * (t_len + 1);
     // Timed in alternation with the reference SGEMM, so the ratio is immune to clock drift.
-    auto sgemm_call = [&] {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(ref), int(ref), int(ref), 1.0f, ra.data<float>(),
-                  int(ref), rb.data<float>(), int(ref), 0.0f, rc.data<float>(), int(ref));
-    };
+    auto sgemm_call = [&] { raw_sgemm(ra, rb, rc); };
     double sgemm_flops = 2.0 * ref * ref * ref;
     PairTiming fwd = time_pair(
         sgemm_call, [&] { ops::attention_forward(qkv, heads, out, lse); }, target);

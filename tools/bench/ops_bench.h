@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/tensor.h"
 #include "tools/bench/report.h"
 
 namespace mt::bench {
@@ -21,6 +22,10 @@ int run_eval_bench(const BenchOptions& opt, const std::string& config_path, cons
                    const std::string& task_data);
 int run_train_bench(const BenchOptions& opt, const std::string& config_path, const std::vector<std::string>& overrides,
                     int64_t iters);
+
+// C = A B by raw cblas_sgemm (row-major f32 [m,k] x [k,n]): the machine's SGEMM, the CPU reference
+// of every ratio.
+void raw_sgemm(const Tensor& a, const Tensor& b, Tensor& c);
 
 // The row "cpu_features": the CPU's model name, its AVX2 / AVX-512 / AMX flags, the bf16 units in
 // use (runtime/cpu/cpu_features.h) and the bf16 GEMM path; value: the OpenMP threads.
