@@ -26,7 +26,9 @@ Variable causal_self_attention(const Variable& qkv, int64_t n_head, const Attent
   Variable out(y);
   if (any_requires_grad({&qkv})) {
     record_op("attention", out, [s = qkv.grad_slot(), q, y, lse, n_head, dropout](const Tensor& dout) {
-      ops::attention_backward(dout, q, y, lse, n_head, s.grad_ref(), dropout);
+      bool accumulate = true;
+      Tensor& dqkv = s.grad_for_update(&accumulate);  // written, not added, when qkv has no gradient yet
+      ops::attention_backward(dout, q, y, lse, n_head, dqkv, dropout, accumulate);
     });
   }
   return out;

@@ -1,4 +1,5 @@
-// GELU (tanh approximation): y = gelu(x); dx += gelu'(x) * dy. Any shape; x saved.
+// GELU (tanh approximation): y = gelu(x); dx += gelu'(x) * dy (written, not added, when x has no
+// gradient yet). Any shape; x saved.
 #include "autograd/ops.h"
 #include "runtime/ops.h"
 
@@ -11,7 +12,9 @@ Variable gelu(const Variable& x) {
   Variable out(y);
   if (any_requires_grad({&x})) {
     record_op("gelu", out, [xs = x.grad_slot(), xv = x.value()](const Tensor& dout) {
-      ops::gelu_backward(xv, dout, xs.grad_ref());
+      bool accumulate = true;
+      Tensor& dx = xs.grad_for_update(&accumulate);
+      ops::gelu_backward(xv, dout, dx, accumulate);
     });
   }
   return out;

@@ -166,10 +166,11 @@ void attention_forward_head(Ops& ops, int64_t t_len, T scale, const HeadDropout&
 // One head's backward. With dropout (mask M scaled by 1/(1-p)): O = (P*M) V, so dV += (P*M)^T dO,
 // dP = (dO V^T) * M, and dS = P * (dP - delta) with delta = rowsum(dO * O) as without dropout.
 // dout, out: the head's columns of [B,T,C] (row stride ld_out); dq: the head's columns of dqkv
-// (row stride 3C, dk and dv C and 2C further), accumulated into block by block.
+// (row stride 3C, dk and dv C and 2C further), accumulated into block by block, or (not
+// `accumulate`) each row written where a block first reaches it and accumulated after.
 template <class T, class Ops>
 void attention_backward_head(Ops& ops, int64_t t_len, int64_t d, T scale, const HeadDropout& dr, const T* dout,
-                             const T* out, int64_t ld_out, const T* lse, T* dq, Scratch<T>& w) {
+                             const T* out, int64_t ld_out, const T* lse, bool accumulate, T* dq, Scratch<T>& w) {
   // delta[t] = sum_j dO[t,j] O[t,j]
   for (int64_t t = 0; t < t_len; ++t) w.delta[t] = T(attn::row_dot(dout + t * ld_out, out + t * ld_out, d));
   using Epi = attn::Epilogue<T>;
@@ -189,7 +190,7 @@ void attention_backward_head(Ops& ops, int64_t t_len, int64_t d, T scale, const 
     } else {
       ops.take_probs(s.s, rows, keys, s.ld);
     }
-    ops.dv(i0, rows, keys, gv, ldg);  // dV[0:keys] += (P*M)^T dO_blk
+    ops.dv(i0, rows, keys, gv, ldg, accumulate);  // dV[0:keys] += (P*M)^T dO_blk
     if (dr.on()) {
       ops.dout_v(i0, rows, keys, dp.s, dp.ld);  // dP = dO_blk V[0:keys]^T
       scores_grad(s, m, w.delta.data(), i0, rows, keys, dp);
@@ -198,8 +199,8 @@ void attention_backward_head(Ops& ops, int64_t t_len, int64_t d, T scale, const 
       zero_masked(dp, i0, rows, keys);
     }
     ops.take_probs(dp.s, rows, keys, dp.ld);
-    ops.dq(i0, rows, keys, scale, gq, ldg);  // dQ_blk += scale * dS K[0:keys]
-    ops.dk(i0, rows, keys, scale, gk, ldg);  // dK[0:keys] += scale * dS^T Q_blk
+    ops.dq(i0, rows, keys, scale, gq, ldg, accumulate);  // dQ_blk += scale * dS K[0:keys]
+    ops.dk(i0, rows, keys, scale, gk, ldg, accumulate);  // dK[0:keys] += scale * dS^T Q_blk
   }
 }
 
@@ -250,7 +251,7 @@ void forward_all(const Dims& dm, const E* qkv, const AttentionDropout& dropout, 
 
 template <class Ops, class E, class T>
 void backward_all(const Dims& dm, const E* qkv, const T* dout, const T* out, const T* lse,
-                  const AttentionDropout& dropout, T* dqkv) {
+                  const AttentionDropout& dropout, bool accumulate, T* dqkv) {
   T scale = T(1.0 / std::sqrt(double(dm.d)));
   parallel_for(dm.bsz * dm.n_head, 3 * dm.t_len * dm.t_len * dm.d, [&](int64_t p0, int64_t p1) {
     auto& [ops, w] = thread_workspace<Ops, T>(dm, dropout.p > 0, true);
@@ -259,7 +260,7 @@ void backward_all(const Dims& dm, const E* qkv, const T* dout, const T* out, con
       ops.load_head(dm.head(qkv, p), dout + o, dm.c);
       attention_backward_head(ops, dm.t_len, dm.d, scale,
                               head_dropout(dropout, dm.n_head, p / dm.n_head, p % dm.n_head, dm.t_len), dout + o,
-                              out + o, dm.c, lse + p * dm.t_len, dqkv + dm.qkv_offset(p), w);
+                              out + o, dm.c, lse + p * dm.t_len, accumulate, dqkv + dm.qkv_offset(p), w);
     }
   });
 }
@@ -298,11 +299,11 @@ void CpuBackend::attention_forward(const Tensor& qkv, int64_t n_head, const Atte
 }
 
 void CpuBackend::attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse,
-                                    int64_t n_head, const AttentionDropout& dropout, Tensor& dqkv) {
+                                    int64_t n_head, const AttentionDropout& dropout, bool accumulate, Tensor& dqkv) {
   Dims dm(qkv, n_head);
   dispatch_ops(qkv, "attention_backward", [&](auto ops, const auto* q, auto zero) {
     using T = decltype(zero);
-    backward_all<typename decltype(ops)::type>(dm, q, dout.data<T>(), out.data<T>(), lse.data<T>(), dropout,
+    backward_all<typename decltype(ops)::type>(dm, q, dout.data<T>(), out.data<T>(), lse.data<T>(), dropout, accumulate,
                                                dqkv.data<T>());
   });
 }

@@ -145,10 +145,11 @@ void Bf16Operands::take_probs(const float* p, int64_t rows, int64_t keys, int64_
   pack_f32_pairs(p, ld, rows, keys, p_pairs_.data());
 }
 
-// A = P^T of dV and dK: its pairs along the block's rows, in the layout take_probs packed.
-StridedA<uint16_t> Bf16Operands::p_transposed() const {
-  if (transposed_rows_) return {p_pairs_.data(), ldp_pairs_, 2};
-  return {p_pairs_.data(), 2, ldp_pairs_};
+// A = P^T of dV and dK from its row r0 (a key) on: its pairs along the block's rows, in the layout
+// take_probs packed.
+StridedA<uint16_t> Bf16Operands::p_transposed(int64_t r0) const {
+  if (transposed_rows_) return {p_pairs_.data() + r0 * ldp_pairs_, ldp_pairs_, 2};
+  return {p_pairs_.data() + r0 * 2, 2, ldp_pairs_};
 }
 
 void Bf16Operands::pv(int64_t i0, int64_t rows, int64_t keys, float* out, int64_t ld_out,
@@ -157,19 +158,25 @@ void Bf16Operands::pv(int64_t i0, int64_t rows, int64_t keys, float* out, int64_
                  out + i0 * ld_out, ld_out, {Causal::KToRow, i0}, epi);
 }
 
-void Bf16Operands::dv(int64_t i0, int64_t rows, int64_t keys, float* dv, int64_t ld) const {
-  tile_gemm_bf16(keys, d_, rows, 1.0f, p_transposed(), do_pairs_.data() + i0 * d_, 2 * d_, true, dv, ld,
-                 {Causal::KFromRow, i0});
+void Bf16Operands::dv(int64_t i0, int64_t rows, int64_t keys, float* dv, int64_t ld, bool accumulate) const {
+  key_rows(i0, keys, accumulate, [&](int64_t r0, int64_t r1, bool add) {
+    tile_gemm_bf16(r1 - r0, d_, rows, 1.0f, p_transposed(r0), do_pairs_.data() + i0 * d_, 2 * d_, add, dv + r0 * ld, ld,
+                   {Causal::KFromRow, i0 - r0});
+  });
 }
 
-void Bf16Operands::dq(int64_t i0, int64_t rows, int64_t keys, float scale, float* dq, int64_t ld) const {
-  tile_gemm_bf16(rows, d_, keys, scale, {p_rows_.data(), ldp_rows_, 2}, k_pairs_.data(), 2 * d_, true, dq + i0 * ld, ld,
-                 {Causal::KToRow, i0});
+void Bf16Operands::dq(int64_t i0, int64_t rows, int64_t keys, float scale, float* dq, int64_t ld,
+                      bool accumulate) const {
+  tile_gemm_bf16(rows, d_, keys, scale, {p_rows_.data(), ldp_rows_, 2}, k_pairs_.data(), 2 * d_, accumulate,
+                 dq + i0 * ld, ld, {Causal::KToRow, i0});
 }
 
-void Bf16Operands::dk(int64_t i0, int64_t rows, int64_t keys, float scale, float* dk, int64_t ld) const {
-  tile_gemm_bf16(keys, d_, rows, scale, p_transposed(), q_pairs_.data() + i0 * d_, 2 * d_, true, dk, ld,
-                 {Causal::KFromRow, i0});
+void Bf16Operands::dk(int64_t i0, int64_t rows, int64_t keys, float scale, float* dk, int64_t ld,
+                      bool accumulate) const {
+  key_rows(i0, keys, accumulate, [&](int64_t r0, int64_t r1, bool add) {
+    tile_gemm_bf16(r1 - r0, d_, rows, scale, p_transposed(r0), q_pairs_.data() + i0 * d_, 2 * d_, add, dk + r0 * ld, ld,
+                   {Causal::KFromRow, i0 - r0});
+  });
 }
 
 }  // namespace mt::cpu::attn

@@ -8,6 +8,8 @@
 //   dv       dV[keys, D]   += P^T dO_blk
 //   dq       dQ_blk        += scale * dS K
 //   dk       dK[keys, D]   += scale * dS^T Q_blk
+// (these three write instead of adding where `accumulate` is false and the rows are new: dQ_blk,
+// and dV, dK's rows [i0, keys), which earlier blocks did not reach; key_rows below)
 //
 // Q_blk = rows [i0, i0 + rows) of the head's queries, keys = i0 + rows (the causal block); P (or dS)
 // is the f32/f64 block [rows, keys] given to take_probs, zero where the causal mask is.
@@ -63,11 +65,25 @@ void copy_rows(const E* x, int64_t rows, int64_t cols, int64_t ld, T* y, bool ro
   for (int64_t r = 0; r < rows; ++r) {
     const E* xr = x + r * ld;
     T* yr = y + r * cols;
+    if constexpr (std::is_same_v<T, E>)
+      if (!round) {
+        copy_row(xr, cols, yr);
+        continue;
+      }
     if (round)
       for (int64_t c = 0; c < cols; ++c) yr[c] = T(round_bf16(float(xr[c])));
     else
       for (int64_t c = 0; c < cols; ++c) yr[c] = widen<T>(xr[c]);
   }
+}
+
+// The rows [0, keys) of dK or dV at block i0 in one or two products f(r0, r1, add): rows below i0
+// hold the earlier blocks' sums (add), rows from i0 on are new, written unless `accumulate`.
+template <class F>
+void key_rows(int64_t i0, int64_t keys, bool accumulate, F&& f) {
+  if (accumulate || i0 == 0) return f(0, keys, accumulate);
+  f(0, i0, true);
+  f(i0, keys, false);
 }
 
 // E: the element type of qkv: T itself, or bf16 bits (uint16_t) with T = float: the widened bf16
@@ -121,14 +137,21 @@ class FloatOperands {
     tile_gemm<T>(rows, d_, keys, T(1), {p_, ldp_, 1}, v_.data(), d_, false, out + i0 * ld_out, ld_out,
                  {Causal::KToRow, i0}, epi);
   }
-  void dv(int64_t i0, int64_t rows, int64_t keys, T* dv, int64_t ld) const {
-    tile_gemm<T>(keys, d_, rows, T(1), {p_, 1, ldp_}, do_.data() + i0 * d_, d_, true, dv, ld, {Causal::KFromRow, i0});
+  void dv(int64_t i0, int64_t rows, int64_t keys, T* dv, int64_t ld, bool accumulate) const {
+    key_rows(i0, keys, accumulate, [&](int64_t r0, int64_t r1, bool add) {
+      tile_gemm<T>(r1 - r0, d_, rows, T(1), {p_ + r0, 1, ldp_}, do_.data() + i0 * d_, d_, add, dv + r0 * ld, ld,
+                   {Causal::KFromRow, i0 - r0});
+    });
   }
-  void dq(int64_t i0, int64_t rows, int64_t keys, T scale, T* dq, int64_t ld) const {
-    tile_gemm<T>(rows, d_, keys, scale, {p_, ldp_, 1}, k_.data(), d_, true, dq + i0 * ld, ld, {Causal::KToRow, i0});
+  void dq(int64_t i0, int64_t rows, int64_t keys, T scale, T* dq, int64_t ld, bool accumulate) const {
+    tile_gemm<T>(rows, d_, keys, scale, {p_, ldp_, 1}, k_.data(), d_, accumulate, dq + i0 * ld, ld,
+                 {Causal::KToRow, i0});
   }
-  void dk(int64_t i0, int64_t rows, int64_t keys, T scale, T* dk, int64_t ld) const {
-    tile_gemm<T>(keys, d_, rows, scale, {p_, 1, ldp_}, q_.data() + i0 * d_, d_, true, dk, ld, {Causal::KFromRow, i0});
+  void dk(int64_t i0, int64_t rows, int64_t keys, T scale, T* dk, int64_t ld, bool accumulate) const {
+    key_rows(i0, keys, accumulate, [&](int64_t r0, int64_t r1, bool add) {
+      tile_gemm<T>(r1 - r0, d_, rows, scale, {p_ + r0, 1, ldp_}, q_.data() + i0 * d_, d_, add, dk + r0 * ld, ld,
+                   {Causal::KFromRow, i0 - r0});
+    });
   }
 
  private:
@@ -176,13 +199,13 @@ class Bf16Operands {
   void dout_v(int64_t i0, int64_t rows, int64_t keys, float* dp, int64_t ldp, const Epilogue<float>& epi = {}) const;
   void take_probs(const float* p, int64_t rows, int64_t keys, int64_t ld);
   void pv(int64_t i0, int64_t rows, int64_t keys, float* out, int64_t ld_out, const Epilogue<float>& epi = {}) const;
-  void dv(int64_t i0, int64_t rows, int64_t keys, float* dv, int64_t ld) const;
-  void dq(int64_t i0, int64_t rows, int64_t keys, float scale, float* dq, int64_t ld) const;
-  void dk(int64_t i0, int64_t rows, int64_t keys, float scale, float* dk, int64_t ld) const;
+  void dv(int64_t i0, int64_t rows, int64_t keys, float* dv, int64_t ld, bool accumulate) const;
+  void dq(int64_t i0, int64_t rows, int64_t keys, float scale, float* dq, int64_t ld, bool accumulate) const;
+  void dk(int64_t i0, int64_t rows, int64_t keys, float scale, float* dk, int64_t ld, bool accumulate) const;
 
  private:
-  StridedA<uint16_t> p_transposed() const;
-  int64_t t_ = 0, d_ = 0, dp_ = 0, tp_ = 0;  // dp_, tp_: D and T rounded up to even
+  StridedA<uint16_t> p_transposed(int64_t r0) const;  // from row r0 of P^T on
+  int64_t t_ = 0, d_ = 0, dp_ = 0, tp_ = 0;           // dp_, tp_: D and T rounded up to even
   // Per head: q and dO by rows [T, Dp]; K^T, V^T as pairs along D [Dp/2, T, 2]; V, K, Q, dO as
   // pairs along T [Tp/2, D, 2]. Per block: P (or dS) by rows [rows, keys rounded up to even], and
   // for dV and dK (A = P^T) in pairs along rows [rows/2, keys, 2] or, on AMX, whose A tiles want

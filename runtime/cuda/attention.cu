@@ -137,9 +137,10 @@ void CudaBackend::attention_forward(const Tensor& qkv, int64_t n_head, const Att
 }
 
 void CudaBackend::attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse,
-                                     int64_t n_head, const AttentionDropout& dropout, Tensor& dqkv) {
+                                     int64_t n_head, const AttentionDropout& dropout, bool accumulate, Tensor& dqkv) {
   int64_t bsz = qkv.size(0), t_len = qkv.size(1), c = qkv.size(2) / 3, rows = bsz * n_head * t_len;
   if (rows == 0) return;
+  if (!accumulate) fill(dqkv, 0.0);  // the kernels add their sums
   Heads hd{t_len, c, c / n_head, n_head};
   Tensor delta = Tensor::empty({rows}, qkv.dtype(), qkv.device());
   dispatch_float(qkv.dtype(), "attention_backward", [&](auto zero) {

@@ -17,9 +17,9 @@ __global__ void gelu_forward_kernel(const T* x, T* y, int64_t n) {
 }
 
 template <class T>
-__global__ void gelu_backward_kernel(const T* x, const T* dy, T* dx, int64_t n) {
+__global__ void gelu_backward_kernel(const T* x, const T* dy, bool accumulate, T* dx, int64_t n) {
   int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) dx[i] += gelu_derivative_from_tanh(x[i], tanh(gelu_tanh_arg(x[i]))) * dy[i];
+  if (i < n) dx[i] = (accumulate ? dx[i] : T(0)) + gelu_derivative_from_tanh(x[i], tanh(gelu_tanh_arg(x[i]))) * dy[i];
 }
 
 }  // namespace
@@ -32,10 +32,11 @@ void CudaBackend::gelu_forward(const Tensor& x, Tensor& y) {
   MT_CUDA_LAUNCHED();
 }
 
-void CudaBackend::gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
+void CudaBackend::gelu_backward(const Tensor& x, const Tensor& dy, bool accumulate, Tensor& dx) {
   dispatch_float(x.dtype(), "gelu_backward", [&](auto zero) {
     using T = decltype(zero);
-    gelu_backward_kernel<<<blocks_for(x.numel()), 256>>>(x.data<T>(), dy.data<T>(), dx.data<T>(), x.numel());
+    gelu_backward_kernel<<<blocks_for(x.numel()), 256>>>(x.data<T>(), dy.data<T>(), accumulate, dx.data<T>(),
+                                                         x.numel());
   });
   MT_CUDA_LAUNCHED();
 }

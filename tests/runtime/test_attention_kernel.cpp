@@ -417,3 +417,62 @@ TEST_CASE("attention kernel: the vectorised bf16 packing rounds as float_to_bf16
     REQUIRE(strided[3 * i + 1] == 7);
   }
 }
+
+TEST_CASE("attention kernel: the vectorised transpose and row copy move every value and nothing else",
+          "[attention][runtime]") {
+  if (!cpu::attn::avx512_units()) return;
+  // whole 16 x 16 blocks, ragged edges on either side, a single row or column, NaN payloads kept
+  for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{32, 32}, {77, 5}, {9, 130}, {1, 17}, {16, 1}}) {
+    INFO(rows << " x " << cols);
+    int64_t ld = cols + 3, ldt = rows + 5;
+    std::vector<uint32_t> bits(size_t(rows * ld));
+    for (size_t i = 0; i < bits.size(); ++i) bits[i] = uint32_t(2654435761u * uint32_t(i + 1)) | 0x7f800000u;
+    std::vector<float> x(bits.size()), xt(size_t(cols * ldt), -1.0f);
+    std::memcpy(x.data(), bits.data(), bits.size() * 4);
+    cpu::attn::transpose_avx512(x.data(), rows, cols, ld, xt.data(), ldt);
+    for (int64_t c = 0; c < cols; ++c)
+      for (int64_t r = 0; r < ldt; ++r) {
+        uint32_t got;
+        std::memcpy(&got, &xt[size_t(c * ldt + r)], 4);
+        if (r < rows)
+          REQUIRE(got == bits[size_t(r * ld + c)]);
+        else
+          REQUIRE(xt[size_t(c * ldt + r)] == -1.0f);
+      }
+    std::vector<float> y(size_t(cols + 1), -1.0f);
+    cpu::attn::copy_avx512(x.data(), cols, y.data());
+    REQUIRE(std::memcmp(y.data(), x.data(), size_t(cols) * 4) == 0);
+    REQUIRE(y[size_t(cols)] == -1.0f);
+  }
+}
+
+TEST_CASE("attention kernel: a written gradient equals the one accumulated into zeros, on every path",
+          "[attention][runtime]") {
+  struct Path {
+    bool portable;
+    Bf16Path bf16;
+    DType dtype;
+  };
+  std::vector<Path> paths = {{false, Bf16Path::Widened, DType::F32},
+                             {true, Bf16Path::Widened, DType::F32},
+                             {false, Bf16Path::Widened, DType::F64},
+                             {false, Bf16Path::Widened, DType::BF16}};
+  if (cpu::attn::bf16_units()) paths.push_back({false, Bf16Path::Dot, DType::BF16});
+  if (cpu::attn::amx_units()) paths.push_back({false, Bf16Path::Amx, DType::BF16});
+  for (const Path& path : paths)
+    for (const Case& k : {Case{2, 77, 3, 32, 0.1}, Case{1, 130, 2, 64}, Case{1, 9, 2, 5}}) {
+      INFO("T=" << k.t_len << " D=" << k.d << " dropout " << k.dropout << " " << dtype_name(path.dtype)
+                << (path.portable ? " portable" : "") << " bf16 path " << int(path.bf16));
+      PathScope scope(path.portable, path.bf16);
+      DType f = path.dtype == DType::F64 ? DType::F64 : DType::F32;
+      Tensor qkv = testutil::random({k.bsz, k.t_len, 3 * k.heads * k.d}, f, 41).to(path.dtype);
+      Tensor dout = testutil::random({k.bsz, k.t_len, k.heads * k.d}, f, 42);
+      Tensor out = Tensor::empty(dout.shape(), f), lse = Tensor::empty({k.bsz, k.heads, k.t_len}, f);
+      ops::attention_forward(qkv, k.heads, out, lse, dropout_of(k));
+      Tensor added = Tensor::zeros(qkv.shape(), f), written = Tensor::full(qkv.shape(), NAN, f);
+      ops::attention_backward(dout, qkv, out, lse, k.heads, added, dropout_of(k));
+      ops::attention_backward(dout, qkv, out, lse, k.heads, written, dropout_of(k), /*accumulate=*/false);
+      std::vector<double> a = added.to_double_vector(), w = written.to_double_vector();
+      for (size_t i = 0; i < a.size(); ++i) REQUIRE(w[i] == a[i]);  // every entry written (no NaN left)
+    }
+}
