@@ -63,10 +63,12 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tens
 // expected_dout (non-zero, the whole vocabulary): the gradient the backward is expected to bring
 // (the trainer's loss seed); the logits' gradient for it is then computed with the forward, in one
 // pass over the logits (ops::cross_entropy_fused), and used when the backward brings exactly that
-// (the same bits), recomputed otherwise.
+// (the same bits), recomputed otherwise. overwrite_logits (the caller reads the logits no more):
+// a gradient of the logits' own dtype is written over them, saving a [N,V] buffer and the pass
+// that fetches its memory; a backward bringing another gradient then scales that one.
 Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tensor& loss_mask, const VocabShard& shard,
                        const std::function<void(Tensor& lse, Tensor& target_logits)>& complete,
-                       double expected_dout = 0);
+                       double expected_dout = 0, bool overwrite_logits = false);
 
 // The masked mean of the losses: weights m_n / sum(m) over n rows (1/n without a mask), and
 // sum_n w_n loss_n over the rows of non-zero weight (a masked row's infinite loss cannot make NaN).

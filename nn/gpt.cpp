@@ -208,8 +208,11 @@ LossParts GptModel::loss_parts(const Tensor& tokens, const Tensor& labels, const
   std::vector<Variable> aux;
   parts.logits = forward(tokens, mode, &aux, &parts.layers);
   auto on_device = [&](const Tensor& t) { return !t.defined() || t.device() == cfg_.device ? t : t.to(cfg_.device); };
+  // with the seed known nothing reads the logits after the loss: their gradient may take their memory
+  bool consumed = mode.loss_grad != 0;
   Variable lm = parallel::vocab_parallel_cross_entropy(parts.logits, on_device(labels), on_device(loss_mask),
-                                                       cfg_.tensor_group, mode.loss_grad);
+                                                       cfg_.tensor_group, mode.loss_grad, consumed);
+  if (consumed) parts.logits = Variable();  // (and the step does not keep them through its backward)
   parts.lm_loss = lm.value().item();
   parts.total = lm;
   for (const Variable& term : aux) parts.total = ag::add(parts.total, term);

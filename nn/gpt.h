@@ -57,7 +57,8 @@ struct ForwardMode {
   int64_t first_sample = 0;
   // The gradient the backward will bring to the LM loss, when known before it (the trainer's loss
   // seed; 0: unknown): the cross-entropy then makes the logits' gradient with its forward, in one
-  // pass over the logits (autograd/ops.h cross_entropy).
+  // pass over the logits (autograd/ops.h cross_entropy), over the logits' own memory, and
+  // LossParts::logits is left undefined: the logits are the loss's alone.
   double loss_grad = 0;
 };
 
@@ -67,7 +68,8 @@ struct LossParts {
   Variable total;
   double lm_loss = 0, aux_loss = 0;    // aux: the unscaled sum over MoE layers
   double z_loss = 0;                   // the router z-losses' unweighted sum (moe_z_loss_coeff > 0)
-  Variable logits;                     // the logits behind lm (this rank's vocabulary columns)
+  Variable logits;                     // the logits behind lm (this rank's vocabulary columns); undefined
+                                       // with ForwardMode::loss_grad (the loss consumed them)
   std::vector<LayerLoadStats> layers;  // the MoE layers' loads
 };
 

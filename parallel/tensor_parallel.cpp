@@ -48,8 +48,8 @@ Variable vocab_parallel_embedding(const Tensor& ids, const Variable& wte, Commun
 }
 
 Variable vocab_parallel_cross_entropy(const Variable& logits, const Tensor& targets, const Tensor& loss_mask,
-                                      Communicator* group, double expected_dout) {
-  if (!split(group)) return ag::cross_entropy(logits, targets, loss_mask, {}, {}, expected_dout);
+                                      Communicator* group, double expected_dout, bool overwrite_logits) {
+  if (!split(group)) return ag::cross_entropy(logits, targets, loss_mask, {}, {}, expected_dout, overwrite_logits);
   MT_CHECK(logits.defined() && logits.value().dim() >= 2, "vocab_parallel_cross_entropy: expected logits [..., V/p]");
   VocabShard shard = shard_of_rank(logits.value().size(-1), *group);
   return ag::cross_entropy(logits, targets, loss_mask, shard, [group](Tensor& lse, Tensor& target_logits) {

@@ -24,9 +24,9 @@ namespace mt::parallel {
 Variable column_parallel_linear(const Variable& x, const Variable& w, const Variable& b, Communicator* group);
 Variable row_parallel_linear(const Variable& x, const Variable& w, const Variable& b, Communicator* group);
 Variable vocab_parallel_embedding(const Tensor& ids, const Variable& wte, Communicator* group);
-// expected_dout: ag::cross_entropy's (used without a tensor-parallel split).
+// expected_dout, overwrite_logits: ag::cross_entropy's (used without a tensor-parallel split).
 Variable vocab_parallel_cross_entropy(const Variable& logits, const Tensor& targets, const Tensor& loss_mask,
-                                      Communicator* group, double expected_dout = 0);
+                                      Communicator* group, double expected_dout = 0, bool overwrite_logits = false);
 
 // Row log-sum-exps over the whole vocabulary from each rank's, local_lse [N]:
 // lse = m + log sum_r exp(lse_r - m) with m = max_r lse_r (two all-reduces over the group).

@@ -143,11 +143,11 @@ void gelu_forward(const Tensor& x, Tensor& y) {
   backend_of(x, "gelu_forward")->gelu_forward(x, y);
 }
 
-void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
+void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx, bool accumulate) {
   OpCheck chk("gelu_backward");
   chk.arg("x", x).arg("dy", dy).arg("dx", dx).same_float_dtype_and_device();
   chk.require(same_shape(x, dy) && same_shape(x, dx), "x, dy and dx of the same shape");
-  backend_of(x, "gelu_backward")->gelu_backward(x, dy, dx);
+  backend_of(x, "gelu_backward")->gelu_backward(x, dy, accumulate, dx);
 }
 
 void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y, Tensor& mean,
@@ -240,7 +240,7 @@ void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& l
 }
 
 void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse, int64_t n_head,
-                        Tensor& dqkv, const AttentionDropout& dropout) {
+                        Tensor& dqkv, const AttentionDropout& dropout, bool accumulate) {
   OpCheck chk("attention_backward");
   chk.arg("dout", dout).arg("qkv", qkv).arg("out", out).arg("lse", lse).out("dqkv", dqkv);
   check_attention(chk, qkv, n_head, {&dout, &out, &lse}, {&dqkv});
@@ -250,7 +250,7 @@ void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out
               "dout and out [B,T,C], lse [B,H,T], dqkv like qkv [B,T,3C]");
   check_attention_dropout(chk, dropout, n_head);
   backend_of(qkv, "attention_backward")
-      ->attention_backward(dout, attention_operand(qkv), out, lse, n_head, dropout, dqkv);
+      ->attention_backward(dout, attention_operand(qkv), out, lse, n_head, dropout, accumulate, dqkv);
 }
 
 namespace {
@@ -329,11 +329,19 @@ namespace {
 // The cross-entropy gradient's arguments (backward and fused). dlogits may be bf16/f16 when
 // written (not accumulated) from f32 logits: the gradient rounded as it is stored, for a reader
 // that multiplies it as a 16-bit GEMM operand.
+// over_logits: dlogits may be the logits themselves (the same memory, shape and dtype: the fused
+// kernel reads each entry before it writes it).
 void check_cross_entropy_gradient(OpCheck& chk, const Tensor& logits, const Tensor& targets, const Tensor& lse,
-                                  const Tensor& dlosses, const Tensor& dlogits, bool accumulate) {
+                                  const Tensor& dlosses, const Tensor& dlogits, bool accumulate,
+                                  bool over_logits = false) {
   bool rounded = dlogits.defined() && is_half_precision(dlogits.dtype());
+  bool in_place = over_logits && dlogits.defined() && logits.defined() && dlogits.raw() == logits.raw() &&
+                  dlogits.shape() == logits.shape() && dlogits.dtype() == logits.dtype();
   chk.arg("logits", logits).index_arg("targets", targets).arg("lse", lse).arg("dlosses", dlosses);
-  if (!rounded) chk.out("dlogits", dlogits);
+  if (in_place)
+    chk.arg("dlogits", dlogits);
+  else if (!rounded)
+    chk.out("dlogits", dlogits);
   chk.require(logits.defined() && logits.dim() >= 2, "logits of shape [..., V]");
   chk.same_float_dtype_and_device();
   if (rounded)
@@ -357,7 +365,7 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
 void cross_entropy_fused(const Tensor& logits, const Tensor& targets, const Tensor& dlosses, Tensor& lse,
                          Tensor& target_logits, Tensor& dlogits) {
   OpCheck chk("cross_entropy_fused");
-  check_cross_entropy_gradient(chk, logits, targets, lse, dlosses, dlogits, false);
+  check_cross_entropy_gradient(chk, logits, targets, lse, dlosses, dlogits, false, /*over_logits=*/true);
   chk.out("target_logits", target_logits);
   chk.require(target_logits.numel() == lse.numel() && target_logits.dtype() == logits.dtype(),
               "target_logits [N] like lse");

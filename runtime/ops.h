@@ -27,7 +27,7 @@ void sum_rows(const Tensor& x, Tensor& out, double beta = 0.0);     // x [N,C] -
 
 // y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), Megatron's GELU.
 void gelu_forward(const Tensor& x, Tensor& y);
-void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx);
+void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx, bool accumulate = true);  // dx (+)= gelu'(x) dy
 
 // x [N,C], w [C], b [C] -> y [N,C]; mean [N], rstd [N] kept for the backward.
 void layernorm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y, Tensor& mean,
@@ -52,7 +52,7 @@ void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx);
 void attention_forward(const Tensor& qkv, int64_t n_head, Tensor& out, Tensor& lse,
                        const AttentionDropout& dropout = {});
 void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& out, const Tensor& lse, int64_t n_head,
-                        Tensor& dqkv, const AttentionDropout& dropout = {});
+                        Tensor& dqkv, const AttentionDropout& dropout = {}, bool accumulate = true);
 
 // idx [B,T] (i32/i64), wte [V,C], wpe [P,C] with P >= T -> out [B,T,C] = wte[idx] + wpe[t].
 // Either table may be undefined (its term is 0); with a vocabulary shard wte holds rows
@@ -80,7 +80,8 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
                             Tensor& dlogits, const VocabShard& shard = {}, bool accumulate = true);
 // The forward and the backward in one pass over the logits, when dlosses is known before the
 // backward (the whole vocabulary): the same lse, target_logits and dlogits (written; f32, or
-// bf16/f16 for f32 logits) as cross_entropy_forward then cross_entropy_backward.
+// bf16/f16 for f32 logits) as cross_entropy_forward then cross_entropy_backward. dlogits may be
+// the logits tensor itself (same dtype): the gradient is then written over the logits.
 void cross_entropy_fused(const Tensor& logits, const Tensor& targets, const Tensor& dlosses, Tensor& lse,
                          Tensor& target_logits, Tensor& dlogits);
 

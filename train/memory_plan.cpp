@@ -135,10 +135,12 @@ struct UnreducedGradients {
 
 // The peak of one micro-batch over the moments it can happen (docs/plan.md):
 //   the start of the backward: everything the forward kept, the logits, their gradient (16-bit
-//     under autocast: the cross-entropy writes it rounded for the projection; f32 with a KD term),
-//     and with a teacher first its logits and the KD term's f32 gradient;
+//     under autocast: the cross-entropy writes it rounded for the projection; f32 without a teacher
+//     and tensor parallelism: over the logits; f32 with a KD term), and with a teacher first its
+//     logits and the KD term's f32 gradient;
 //   a layer's backward (with checkpointing: a chunk's recompute): the layers below it (their kept
-//     inputs), the logits (the step keeps them), the layer's activations and its working set.
+//     inputs), the logits only with a teacher (whose KD term reads them), the layer's activations
+//     and its working set.
 Activations activations(const TrainConfig& cfg, const Dims& d, const std::vector<int64_t>& experts, RowsCase rows_case,
                         bool teacher, const UnreducedGradients& unreduced) {
   int64_t layers = int64_t(experts.size());
@@ -153,28 +155,51 @@ Activations activations(const TrainConfig& cfg, const Dims& d, const std::vector
   for (int64_t l = 0; l < layers; ++l) kept += ckpt ? (l % chunk == 0 ? layer_input : 0) : per_layer[size_t(l)].saved;
   double small = 16 * d.n;  // the loss's lse, weights, targets (and the labels)
   double at_output = kept + final_saved(d) + logits + small;
-  double grad_lo = d.mixed && !teacher ? 2 : 4;                             // the logits' gradient
-  double output_backward = grad_lo * d.n * d.vocab + 4 * d.n * d.h          // dlogits, d(final LN output)
-                           + (d.mixed && teacher ? 2 * d.n * d.vocab : 0);  // its 16-bit copy for the GEMMs
+  double grad_lo = d.mixed && !teacher ? 2 : 4;                      // the logits' gradient
+  double dlogits = grad_lo * d.n * d.vocab, dfinal = 4 * d.n * d.h;  // and d(final LN output)
+  // Without a teacher the trainer keeps no handle on the logits (nn/gpt.h ForwardMode::loss_grad):
+  // they live until the loss's backward, and an f32 gradient of the whole vocabulary is written
+  // over them (autograd/ops.h cross_entropy); a 16-bit or a vocabulary shard's gradient sits beside
+  // them until then, and the projection's backward (d(final LN output), ZeRO 2's word embedding
+  // gradient) comes after they are gone. With a teacher the logits are kept through the backward.
+  bool consumed = !teacher, over_logits = consumed && !d.mixed && d.tp == 1;
+  double logits_line = logits, grad_line = dlogits + dfinal, unreduced_line = unreduced.at_output;
+  std::string grad_note = "f32 (+ its 16-bit copy for the GEMMs under autocast), d(final LN output) f32";
   Activations a;
-  a.peak = at_output + output_backward + unreduced.at_output;
   a.moment = "the output projection's backward (the logits' gradient)";
+  if (over_logits) {
+    grad_line = dfinal;
+    grad_note = "f32, written over the logits; d(final LN output) f32";
+  } else if (consumed && logits >= dfinal + unreduced.at_output) {
+    grad_line = dlogits, unreduced_line = 0;
+    a.moment = "the loss (the logits and their gradient)";
+    grad_note = grad_lo == 2 ? "16-bit (the cross-entropy writes it rounded)" : "f32";
+  } else if (consumed) {
+    logits_line = 0;
+    grad_note = grad_lo == 2 ? "16-bit, d(final LN output) f32" : "f32, d(final LN output) f32";
+  } else if (d.mixed) {
+    grad_line += 2 * d.n * d.vocab;  // the KD-fed f32 gradient's 16-bit copy for the GEMMs
+  }
+  double logits_in_layers = consumed ? 0 : logits;  // the logits during the layers' backward
+  a.peak = kept + final_saved(d) + small + logits_line + grad_line + unreduced_line;
   a.lines = {{"layers' kept activations", kept,
               ckpt ? "each checkpointed chunk's input [tokens, hidden] f32"
                    : "per layer: LayerNorm inputs, the GEMMs' inputs, attention's qkv/out/lse, MLP or MoE buffers"},
              {"output side", final_saved(d) + small, "final LayerNorm input, the projection's input, loss vectors"},
-             {"logits", logits, "[tokens, padded vocab / tp] f32, kept through the backward"},
-             {"logits' gradient", output_backward,
-              grad_lo == 2 ? "16-bit (the cross-entropy writes it rounded), d(final LN output) f32"
-                           : "f32 (+ its 16-bit copy for the GEMMs under autocast), d(final LN output) f32"}};
-  if (unreduced.at_output > 0)
-    a.lines.push_back({"gradients not yet reduced", unreduced.at_output, "ZeRO 2: the word embedding's (f32)"});
+             {"logits", logits_line,
+              over_logits ? "[tokens, padded vocab] f32, then their gradient in the same memory"
+              : consumed  ? "[tokens, padded vocab / tp] f32, until the loss's backward"
+                          : "[tokens, padded vocab / tp] f32, kept through the backward"},
+             {"logits' gradient", grad_line, grad_note}};
+  if (unreduced_line > 0)
+    a.lines.push_back({"gradients not yet reduced", unreduced_line, "ZeRO 2: the word embedding's (f32)"});
   if (teacher) {  // the KD term's backward: the teacher's logits and an f32 gradient, both [tokens, V]
     double kd = at_output + logits + 4 * d.n * d.vocab;
     if (kd > a.peak) {
       a.peak = kd;
       a.moment = "the KD term's backward (the teacher's logits and an f32 logits gradient)";
-      a.lines.back() = {"logits' gradient", 4 * d.n * d.vocab, "f32: the KD term writes it first"};
+      a.lines[3] = {"logits' gradient", 4 * d.n * d.vocab, "f32: the KD term writes it first"};
+      a.lines.resize(4);  // (the projection's backward, and so ZeRO 2's word embedding gradient, comes later)
     }
     a.lines.push_back({"teacher's logits", a.moment.find("KD") != std::string::npos ? logits : 0,
                        "f32 [tokens, padded vocab / tp], until the KD term's backward"});
@@ -188,14 +213,14 @@ Activations activations(const TrainConfig& cfg, const Dims& d, const std::vector
       chunk_kept += b.saved;
       double seeds = ckpt ? 3 * layer_input : 0;  // the recompute's output, its seeded gradient
       double grads = unreduced.layer.empty() ? 0.0 : unreduced.outside_layers + unreduced.layer[size_t(l)];
-      double at = below + chunk_kept + logits + seeds + b.transient + grads;
+      double at = below + chunk_kept + logits_in_layers + seeds + b.transient + grads;
       if (at > a.peak) {
         a.peak = at;
         a.moment = (ckpt ? "the recompute and backward of layer " : "the backward of layer ") + std::to_string(l);
         a.lines = {
             {"layers' kept activations", below + chunk_kept,
              ckpt ? "the chunk inputs below it, the recomputed chunk's activations" : "the layers up to this one"},
-            {"logits", logits, "[tokens, padded vocab / tp] f32, kept through the backward"},
+            {"logits", logits_in_layers, "[tokens, padded vocab / tp] f32, kept through the backward (a teacher)"},
             {"backward working set", seeds + b.transient, "gradients of the residual stream and the MLP"}};
         if (grads > 0)
           a.lines.push_back({"gradients not yet reduced", grads,

@@ -2,6 +2,7 @@
 //   forward:  logits [N,V], targets [N], mask [N] -> loss = sum_n m_n ce_n / sum_n m_n,
 //             ce_n = lse_n - logits[n, t_n]; only lse [N] is kept (no probabilities)
 //   backward: dlogits[n] += dloss * m_n / sum(m) * (softmax(logits[n]) - onehot(t_n))
+//             (made with the forward when the trainer's seed is known: autograd/ops.h)
 #include "autograd/ops.h"
 #include "runtime/ops.h"
 
@@ -28,7 +29,8 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tens
 }
 
 Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tensor& loss_mask, const VocabShard& shard,
-                       const std::function<void(Tensor& lse, Tensor& target_logits)>& complete, double expected_dout) {
+                       const std::function<void(Tensor& lse, Tensor& target_logits)>& complete, double expected_dout,
+                       bool overwrite_logits) {
   require_defined("cross_entropy", {{"logits", &logits}});
   const Tensor& lv = logits.value();
   MT_CHECK(lv.dim() >= 2, "cross_entropy: expected logits [..., V]; got logits ", lv.str());
@@ -48,8 +50,10 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tens
   bool ahead = expected_dout != 0 && !complete && shard.start == 0 && shard.total == 0 && any_requires_grad({&logits});
   Tensor made_ahead;  // the logits' gradient for dout == expected
   double expected = ahead ? Tensor::scalar(expected_dout, lv.dtype(), lv.device()).item() : 0.0;  // as dout holds it
+  DType grad_dtype = ahead ? logits.grad_slot().first_write_dtype(/*may_round=*/true) : lv.dtype();
+  bool in_place = ahead && overwrite_logits && grad_dtype == lv.dtype();  // made_ahead is the logits' memory
   if (ahead) {
-    made_ahead = Tensor::empty(lv.shape(), logits.grad_slot().first_write_dtype(/*may_round=*/true), lv.device());
+    made_ahead = in_place ? lv : Tensor::empty(lv.shape(), grad_dtype, lv.device());
     ops::cross_entropy_fused(lv, targets, dlosses_for(expected), lse, target_logits, made_ahead);
   } else {
     ops::cross_entropy_forward(lv, targets, lse, target_logits, shard);
@@ -60,12 +64,17 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tens
   if (any_requires_grad({&logits})) {
     record_op(
         "cross_entropy", out,
-        [s = logits.grad_slot(), lv, targets, lse, shard, dlosses_for, made_ahead, expected](const Tensor& dout) {
+        [s = logits.grad_slot(), lv, targets, lse, shard, dlosses_for, made_ahead, expected,
+         in_place](const Tensor& dout) {
           double d = dout.item();
           // (a rounded gradient made ahead is taken only as the first contribution: added to another,
           // the f32 sum is what the reader must round)
           if (made_ahead.defined() && d == expected && (!s.grad().defined() || made_ahead.dtype() == lv.dtype())) {
             s.take_or_add(made_ahead);
+            return;
+          }
+          if (in_place) {  // the logits are gone: the gradient made for `expected`, scaled to d
+            s.accumulate(made_ahead, d / expected);
             return;
           }
           Tensor dlosses = dlosses_for(d);

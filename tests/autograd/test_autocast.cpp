@@ -148,17 +148,18 @@ TEST_CASE("the vocabulary cross-entropy stores its gradient rounded for a bias-f
 TEST_CASE("the cross-entropy's gradient made with its forward equals the backward's", "[autograd][precision]") {
   // expected_dout: the logits' gradient is made in one pass with the forward and taken when the
   // backward brings that gradient; another gradient recomputes. Both give the bits of the plain
-  // backward, in f32 and (a bias-free linear under autocast) stored rounded to bf16.
+  // backward, in f32 and (a bias-free linear under autocast) stored rounded to bf16. Written over
+  // the logits (overwrite_logits, f32): the same bits when taken; another gradient scales it.
   Tensor xv = testutil::random({6, 8}, DType::F32, 31), wv = testutil::random({41, 8}, DType::F32, 32);
   Tensor tgt = Tensor::from_vector(std::vector<int64_t>{0, 5, 40, 7, 7, 12}, {6});
   Tensor mask = Tensor::from_vector(std::vector<double>{1, 1, 0, 1, 1, 1}, {6}).to(DType::F32);
   for (DType lo : {DType::F32, DType::BF16}) {
     for (double seed : {0.25, 0.5}) {
       DYNAMIC_SECTION(dtype_name(lo) << " seed " << seed) {
-        auto grads = [&](double expected) {
+        auto grads = [&](double expected, bool overwrite = false) {
           Variable x(xv.clone(), true), w(wv.clone(), true);
           ag::Autocast scope(lo);
-          Variable loss = ag::cross_entropy(ag::linear(x, w), tgt, mask, {}, {}, expected);
+          Variable loss = ag::cross_entropy(ag::linear(x, w), tgt, mask, {}, {}, expected, overwrite);
           Tensor s = Tensor::scalar(seed, DType::F32);
           current_tape().backward(loss, &s);
           return std::make_tuple(loss.value().item(), x.grad().to_double_vector(), w.grad().to_double_vector());
@@ -168,6 +169,11 @@ TEST_CASE("the cross-entropy's gradient made with its forward equals the backwar
         CHECK(loss_ahead == loss_plain);
         CHECK(dx_ahead == dx_plain);
         CHECK(dw_ahead == dw_plain);
+        auto [loss_over, dx_over, dw_over] = grads(0.25, true);
+        CHECK(loss_over == loss_plain);
+        // at seed 0.5 (f32) the gradient made for 0.25 doubled: exact, a power of two
+        CHECK(dx_over == dx_plain);
+        CHECK(dw_over == dw_plain);
       }
     }
   }

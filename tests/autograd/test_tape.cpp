@@ -179,6 +179,13 @@ TEST_CASE("a first gradient is written whole, later ones added", "[autograd][tap
   ops::cross_entropy_backward(logits, targets, lse, dlosses, written, {}, false);
   ops::cross_entropy_backward(logits, targets, lse, dlosses, added, {}, true);
   REQUIRE(written.to_double_vector() == added.to_double_vector());
+  // GELU's backward likewise (the attention's: tests/runtime/test_attention_kernel.cpp).
+  Tensor gx = rand_uniform({5, 33}, DType::F32, rng_key(14, 0, 0, 0), -3, 3);
+  Tensor gdy = rand_uniform({5, 33}, DType::F32, rng_key(15, 0, 0, 0), -1, 1);
+  Tensor gwritten = Tensor::full({5, 33}, std::nan(""), DType::F32), gadded = Tensor::zeros({5, 33}, DType::F32);
+  ops::gelu_backward(gx, gdy, gwritten, false);
+  ops::gelu_backward(gx, gdy, gadded, true);
+  REQUIRE(gwritten.to_double_vector() == gadded.to_double_vector());
   // Through the tape: x feeds two linears, so its gradient is written by one and added by the other.
   Tensor xv = rand_uniform({4, 5}, DType::F64, rng_key(12, 0, 0, 0), -1, 1);
   Tensor wv = rand_uniform({3, 5}, DType::F64, rng_key(13, 0, 0, 0), -1, 1);
@@ -215,5 +222,15 @@ TEST_CASE("the fused cross-entropy kernel equals the forward then the backward",
     CHECK(lse2.to_double_vector() == lse.to_double_vector());
     CHECK(tl2.to_double_vector() == tl.to_double_vector());
     CHECK(dl2.to_double_vector() == dl.to_double_vector());
+    // written over the logits themselves: the same numbers
+    Tensor over = logits.clone(), lse3 = Tensor::empty({4}, dt), tl3 = Tensor::empty({4}, dt);
+    ops::cross_entropy_fused(over, targets, dlosses, lse3, tl3, over);
+    CHECK(lse3.to_double_vector() == lse.to_double_vector());
+    CHECK(tl3.to_double_vector() == tl.to_double_vector());
+    CHECK(over.to_double_vector() == dl.to_double_vector());
+    // another overlap (not the logits exactly) stays refused
+    Tensor shifted = logits.clone().flatten_to_2d();
+    CHECK_THROWS_WITH(ops::cross_entropy_backward(shifted, targets, lse, dlosses, shifted, {}, false),
+                      Catch::Contains("no in-place use"));
   }
 }
