@@ -220,8 +220,11 @@ Activations activations(const TrainConfig& cfg, const Dims& d, const std::vector
         a.lines = {
             {"layers' kept activations", below + chunk_kept,
              ckpt ? "the chunk inputs below it, the recomputed chunk's activations" : "the layers up to this one"},
-            {"logits", logits_in_layers, "[tokens, padded vocab / tp] f32, kept through the backward (a teacher)"},
             {"backward working set", seeds + b.transient, "gradients of the residual stream and the MLP"}};
+        if (logits_in_layers > 0)
+          a.lines.insert(a.lines.begin() + 1, {"logits", logits_in_layers,
+                                               "[tokens, padded vocab / tp] f32, kept through the backward (the KD "
+                                               "term reads them)"});
         if (grads > 0)
           a.lines.push_back({"gradients not yet reduced", grads,
                              "ZeRO 2: the embeddings', the final LayerNorm's and this layer's (f32)"});
