@@ -65,11 +65,6 @@ void copy_rows(const E* x, int64_t rows, int64_t cols, int64_t ld, T* y, bool ro
   for (int64_t r = 0; r < rows; ++r) {
     const E* xr = x + r * ld;
     T* yr = y + r * cols;
-    if constexpr (std::is_same_v<T, E>)
-      if (!round) {
-        copy_row(xr, cols, yr);
-        continue;
-      }
     if (round)
       for (int64_t c = 0; c < cols; ++c) yr[c] = T(round_bf16(float(xr[c])));
     else

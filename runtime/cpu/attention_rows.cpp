@@ -3,7 +3,6 @@
 
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cmath>
 
 #include "runtime/cpu/attention_simd.h"
@@ -121,56 +120,16 @@ MT_AVX512 float max_lanes(const float* x) {
   return _mm512_reduce_max_ps(_mm512_loadu_ps(x));
 }
 
-// The 16 x 16 block x[0..rows, 0..cols) (row stride ld) into xt[0..cols, 0..rows) (row stride
-// ldt), in registers: rows past `rows` read as zeros, only the block's cols x rows entries written.
-// Four rounds of 16 shuffles exchange ever larger sub-blocks (1x1, 2x2 floats, then 4x4 and 8x8
-// as 128-bit lanes).
-MT_AVX512 inline void transpose_16x16(const float* x, int rows, int cols, int64_t ld, float* xt, int64_t ldt) {
-  __mmask16 in = head_mask(cols), out = head_mask(rows);
-  __m512 r[16], t[16];
-#pragma GCC unroll 16
-  for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(in, x + i * ld) : _mm512_setzero_ps();
-#pragma GCC unroll 8
-  for (int i = 0; i < 16; i += 2) {  // t[i]: x[i][0] x[i+1][0] x[i][1] x[i+1][1] (per 128-bit lane)
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-#pragma GCC unroll 4
-  for (int i = 0; i < 16; i += 4) {  // 4 rows' column j in 4 consecutive lanes
-    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
-    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-  }
-#pragma GCC unroll 4
-  for (int i = 0; i < 4; ++i) {  // 128-bit lanes: rows 0-3 with 4-7, 8-11 with 12-15
-    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
-    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
-    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
-    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
-  }
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) {  // then rows 0-7 with 8-15: column c of all 16 rows
-    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
-  }
-#pragma GCC unroll 16
-  for (int c = 0; c < 16; ++c)  // r[c]: column c
-    if (c < cols) _mm512_mask_storeu_ps(xt + c * ldt, out, r[c]);
-}
-
-// 16 x 16 blocks transposed in registers (transpose_16x16), the edges masked.
+// 16 rows at a time: one gather per column reads x[r0..r0+16, c], one store writes xt[c, r0..].
 MT_AVX512 void transpose_avx512(const float* x, int64_t rows, int64_t cols, int64_t ld, float* xt, int64_t ldt) {
-  for (int64_t r0 = 0; r0 < rows; r0 += 16)
-    for (int64_t c0 = 0; c0 < cols; c0 += 16)
-      transpose_16x16(x + r0 * ld + c0, int(std::min<int64_t>(16, rows - r0)), int(std::min<int64_t>(16, cols - c0)),
-                      ld, xt + c0 * ldt + r0, ldt);
-}
-
-MT_AVX512 void copy_avx512(const float* x, int64_t n, float* y) {
-  for (int64_t j = 0; j < n; j += 16) {
-    __mmask16 k = head_mask(n - j);
-    _mm512_mask_storeu_ps(y + j, k, _mm512_maskz_loadu_ps(k, x + j));
+  __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                   _mm512_set1_epi32(int32_t(ld)));
+  for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+    __mmask16 k = head_mask(rows - r0);
+    const float* xr = x + r0 * ld;
+    for (int64_t c = 0; c < cols; ++c)
+      _mm512_mask_storeu_ps(xt + c * ldt + r0, k,
+                            _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, idx, xr + c, sizeof(float)));
   }
 }
 

@@ -15,7 +15,6 @@ float row_max_avx512(const float* x, int64_t n);
 double exp_shifted_sum_avx512(float* x, int64_t n, float shift);  // x = exp(x - shift); returns the sum
 void exp_shifted_avx512(float* x, int64_t n, float shift);        // x = exp(x - shift)
 void transpose_avx512(const float* x, int64_t rows, int64_t cols, int64_t ld, float* xt, int64_t ldt);
-void copy_avx512(const float* x, int64_t n, float* y);  // y[j] = x[j], j < n
 double dot_avx512(const float* x, const float* y, int64_t n);
 float max_lanes(const float* x);  // max of x[0..16)
 void zero_avx512(float* x, int64_t n);
@@ -76,19 +75,11 @@ double row_dot(const T* x, const T* y, int64_t n) {
   return lane_sum<T>(n, [&](int64_t j) { return x[j] * y[j]; });
 }
 
-// y[j] = x[j] for j < n.
-template <class T>
-void copy_row(const T* x, int64_t n, T* y) {
-  if constexpr (sizeof(T) == 4)
-    if (avx512_units()) return copy_avx512(x, n, y);
-  for (int64_t j = 0; j < n; ++j) y[j] = x[j];
-}
-
 // xt[c * ldt + r] = x[r * ld + c]: x [rows, cols] (row stride ld) -> xt [cols, rows] (row stride ldt).
 template <class T>
 void transpose(const T* x, int64_t rows, int64_t cols, int64_t ld, T* xt, int64_t ldt) {
   if constexpr (sizeof(T) == 4)
-    if (avx512_units()) return transpose_avx512(x, rows, cols, ld, xt, ldt);
+    if (avx512_units() && ld < (int64_t(1) << 26)) return transpose_avx512(x, rows, cols, ld, xt, ldt);
   for (int64_t c = 0; c < cols; ++c)
     for (int64_t r = 0; r < rows; ++r) xt[c * ldt + r] = x[r * ld + c];
 }

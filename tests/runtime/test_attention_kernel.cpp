@@ -418,7 +418,7 @@ TEST_CASE("attention kernel: the vectorised bf16 packing rounds as float_to_bf16
   }
 }
 
-TEST_CASE("attention kernel: the vectorised transpose and row copy move every value and nothing else",
+TEST_CASE("attention kernel: the vectorised transpose moves every value and nothing else",
           "[attention][runtime]") {
   if (!cpu::attn::avx512_units()) return;
   // whole 16 x 16 blocks, ragged edges on either side, a single row or column, NaN payloads kept
@@ -439,10 +439,6 @@ TEST_CASE("attention kernel: the vectorised transpose and row copy move every va
         else
           REQUIRE(xt[size_t(c * ldt + r)] == -1.0f);
       }
-    std::vector<float> y(size_t(cols + 1), -1.0f);
-    cpu::attn::copy_avx512(x.data(), cols, y.data());
-    REQUIRE(std::memcmp(y.data(), x.data(), size_t(cols) * 4) == 0);
-    REQUIRE(y[size_t(cols)] == -1.0f);
   }
 }
 
