@@ -335,8 +335,9 @@ void check_cross_entropy_gradient(OpCheck& chk, const Tensor& logits, const Tens
                                   const Tensor& dlosses, const Tensor& dlogits, bool accumulate,
                                   bool over_logits = false) {
   bool rounded = dlogits.defined() && is_half_precision(dlogits.dtype());
-  bool in_place = over_logits && dlogits.defined() && logits.defined() && dlogits.raw() == logits.raw() &&
-                  dlogits.shape() == logits.shape() && dlogits.dtype() == logits.dtype();
+  bool in_place = over_logits && dlogits.defined() && logits.defined() && dlogits.same_storage(logits) &&
+                  dlogits.address() == logits.address() && dlogits.shape() == logits.shape() &&
+                  dlogits.dtype() == logits.dtype();
   chk.arg("logits", logits).index_arg("targets", targets).arg("lse", lse).arg("dlosses", dlosses);
   if (in_place)
     chk.arg("dlogits", dlogits);
