@@ -158,11 +158,16 @@ void Bf16Operands::pv(int64_t i0, int64_t rows, int64_t keys, float* out, int64_
                  out + i0 * ld_out, ld_out, {Causal::KToRow, i0}, epi);
 }
 
-void Bf16Operands::dv(int64_t i0, int64_t rows, int64_t keys, float* dv, int64_t ld, bool accumulate) const {
+void Bf16Operands::keys_by_block(int64_t i0, int64_t rows, int64_t keys, float alpha, const Bits* x_blk, float* c,
+                                 int64_t ld, bool accumulate) const {
   key_rows(i0, keys, accumulate, [&](int64_t r0, int64_t r1, bool add) {
-    tile_gemm_bf16(r1 - r0, d_, rows, 1.0f, p_transposed(r0), do_pairs_.data() + i0 * d_, 2 * d_, add, dv + r0 * ld, ld,
+    tile_gemm_bf16(r1 - r0, d_, rows, alpha, p_transposed(r0), x_blk, 2 * d_, add, c + r0 * ld, ld,
                    {Causal::KFromRow, i0 - r0});
   });
+}
+
+void Bf16Operands::dv(int64_t i0, int64_t rows, int64_t keys, float* dv, int64_t ld, bool accumulate) const {
+  keys_by_block(i0, rows, keys, 1.0f, do_pairs_.data() + i0 * d_, dv, ld, accumulate);
 }
 
 void Bf16Operands::dq(int64_t i0, int64_t rows, int64_t keys, float scale, float* dq, int64_t ld,
@@ -173,10 +178,7 @@ void Bf16Operands::dq(int64_t i0, int64_t rows, int64_t keys, float scale, float
 
 void Bf16Operands::dk(int64_t i0, int64_t rows, int64_t keys, float scale, float* dk, int64_t ld,
                       bool accumulate) const {
-  key_rows(i0, keys, accumulate, [&](int64_t r0, int64_t r1, bool add) {
-    tile_gemm_bf16(r1 - r0, d_, rows, scale, p_transposed(r0), q_pairs_.data() + i0 * d_, 2 * d_, add, dk + r0 * ld, ld,
-                   {Causal::KFromRow, i0 - r0});
-  });
+  keys_by_block(i0, rows, keys, scale, q_pairs_.data() + i0 * d_, dk, ld, accumulate);
 }
 
 }  // namespace mt::cpu::attn

@@ -133,23 +133,25 @@ class FloatOperands {
                  {Causal::KToRow, i0}, epi);
   }
   void dv(int64_t i0, int64_t rows, int64_t keys, T* dv, int64_t ld, bool accumulate) const {
-    key_rows(i0, keys, accumulate, [&](int64_t r0, int64_t r1, bool add) {
-      tile_gemm<T>(r1 - r0, d_, rows, T(1), {p_ + r0, 1, ldp_}, do_.data() + i0 * d_, d_, add, dv + r0 * ld, ld,
-                   {Causal::KFromRow, i0 - r0});
-    });
+    keys_by_block(i0, rows, keys, T(1), do_.data() + i0 * d_, dv, ld, accumulate);
   }
   void dq(int64_t i0, int64_t rows, int64_t keys, T scale, T* dq, int64_t ld, bool accumulate) const {
     tile_gemm<T>(rows, d_, keys, scale, {p_, ldp_, 1}, k_.data(), d_, accumulate, dq + i0 * ld, ld,
                  {Causal::KToRow, i0});
   }
   void dk(int64_t i0, int64_t rows, int64_t keys, T scale, T* dk, int64_t ld, bool accumulate) const {
-    key_rows(i0, keys, accumulate, [&](int64_t r0, int64_t r1, bool add) {
-      tile_gemm<T>(r1 - r0, d_, rows, scale, {p_ + r0, 1, ldp_}, q_.data() + i0 * d_, d_, add, dk + r0 * ld, ld,
-                   {Causal::KFromRow, i0 - r0});
-    });
+    keys_by_block(i0, rows, keys, scale, q_.data() + i0 * d_, dk, ld, accumulate);
   }
 
  private:
+  // C[0:keys, D] (+)= alpha P^T X_blk (dV: X = dO, dK: X = Q; x_blk [rows, D]), rows as key_rows says.
+  void keys_by_block(int64_t i0, int64_t rows, int64_t keys, T alpha, const T* x_blk, T* c, int64_t ld,
+                     bool accumulate) const {
+    key_rows(i0, keys, accumulate, [&](int64_t r0, int64_t r1, bool add) {
+      tile_gemm<T>(r1 - r0, d_, rows, alpha, {p_ + r0, 1, ldp_}, x_blk, d_, add, c + r0 * ld, ld,
+                   {Causal::KFromRow, i0 - r0});
+    });
+  }
   int64_t t_ = 0, d_ = 0, ldt_ = 0;          // ldt_: row stride of K^T and V^T, T rounded up to 16 plus 16
   std::vector<T> q_, k_, v_, do_, kt_, vt_;  // [T, D] each; K^T, V^T [D, ldt_]
   std::vector<T> p_round_;                   // widened bf16 path: P or dS rounded, [rows, keys]
@@ -200,7 +202,10 @@ class Bf16Operands {
 
  private:
   StridedA<uint16_t> p_transposed(int64_t r0) const;  // from row r0 of P^T on
-  int64_t t_ = 0, d_ = 0, dp_ = 0, tp_ = 0;           // dp_, tp_: D and T rounded up to even
+  // C[0:keys, D] (+)= alpha P^T X_blk (X_blk in pairs along its rows), rows as key_rows says.
+  void keys_by_block(int64_t i0, int64_t rows, int64_t keys, float alpha, const Bits* x_blk, float* c, int64_t ld,
+                     bool accumulate) const;
+  int64_t t_ = 0, d_ = 0, dp_ = 0, tp_ = 0;  // dp_, tp_: D and T rounded up to even
   // Per head: q and dO by rows [T, Dp]; K^T, V^T as pairs along D [Dp/2, T, 2]; V, K, Q, dO as
   // pairs along T [Tp/2, D, 2]. Per block: P (or dS) by rows [rows, keys rounded up to even], and
   // for dV and dK (A = P^T) in pairs along rows [rows/2, keys, 2] or, on AMX, whose A tiles want
