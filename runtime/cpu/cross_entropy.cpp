@@ -26,34 +26,50 @@
 namespace mt::cpu {
 namespace {
 
-// log sum_j exp(row[j]) of one row of v logits.
+// One exp per logit: a row's softmax is e[j] = exp(row[j] - mx) (mx its maximum) times
+// exp(mx - lse); the forward's sum of the e[j] gives the lse, and the fused kernel keeps the e[j]
+// for the gradient instead of computing exp(row[j] - lse) again. The backward, which has only the
+// lse, forms the same e[j] and the same factor, so both give the same bits.
+
+// log sum_j exp(row[j] - mx) + mx of one row of v logits whose maximum is mx; the e[j] are stored in e.
 template <class T>
-T row_logsumexp(const T* row, int64_t v) {
-  T mx = lane_max(row, v);
-  double sum = lane_sum<T>(v, [&](int64_t j) { return vexp(row[j] - mx); });
-  return mx + T(std::log(sum));
+T row_logsumexp(const T* row, int64_t v, T mx, T* e) {
+  return mx + T(std::log(exp_shifted_sum(row, mx, e, v)));
 }
 
-// One row of dlogits: out = g * (exp(row - l) - onehot(col)) written (or added, `accumulate`; O ==
-// T only), computed in T and stored as O through `round` (T -> O). g == 0: zeros (or nothing).
+// The per-row buffer of a thread (a vocabulary row, in cache).
+template <class T>
+T* row_buffer(int64_t v) {
+  thread_local std::vector<T> buffer;
+  if (buffer.size() < size_t(v)) buffer.resize(size_t(v));
+  return buffer.data();
+}
+
+// The factor that turns e[j] = exp(row[j] - mx) into g * softmax: g exp(mx - lse).
+template <class T>
+T gradient_factor(T g, T mx, T l) {
+  return g * vexp(mx - l);
+}
+
+// One row of dlogits from e[j] = exp(row[j] - mx): out = f * e - g onehot(col) written (or added,
+// `accumulate`; O == T only), computed in T and stored as O through `round` (T -> O). e may be out
+// itself (written, O == T). g == 0: zeros (or nothing).
 template <class T, class O, class Round>
-void row_gradient(const T* row, int64_t v, T g, T l, int64_t col, bool accumulate, Round round, O* out) {
+void row_gradient(const T* e, int64_t v, T g, T f, int64_t col, bool accumulate, Round round, O* out) {
   if (g == T(0)) {
     if (!accumulate) std::fill(out, out + v, round(T(0)));
     return;
   }
   if constexpr (std::is_same_v<O, T>) {
     if (accumulate)
-      for (int64_t j = 0; j < v; ++j) out[j] += g * vexp(row[j] - l);
+      for (int64_t j = 0; j < v; ++j) out[j] += e[j] * f;
     else
-      for (int64_t j = 0; j < v; ++j) out[j] = g * vexp(row[j] - l);
+      for (int64_t j = 0; j < v; ++j) out[j] = e[j] * f;
     if (col >= 0) out[col] -= g;
-  } else {  // the row in T first (a thread's buffer, in cache), then rounded into out (one loop
+  } else {  // the row in T first (in the thread's buffer, e itself), then rounded into out (one loop
             // doing both measured slower)
-    thread_local std::vector<T> buffer;
-    if (buffer.size() < size_t(v)) buffer.resize(size_t(v));
-    T* b = buffer.data();
-    for (int64_t j = 0; j < v; ++j) b[j] = g * vexp(row[j] - l);
+    T* b = row_buffer<T>(v);
+    for (int64_t j = 0; j < v; ++j) b[j] = e[j] * f;
     if (col >= 0) b[col] -= g;
     for (int64_t j = 0; j < v; ++j) out[j] = round(b[j]);
   }
@@ -89,7 +105,7 @@ void CpuBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targe
     parallel_for(n, 4 * v, [&](int64_t s, int64_t e) {
       for (int64_t i = s; i < e; ++i) {
         const T* row = pl + i * v;
-        plse[i] = row_logsumexp(row, v);
+        plse[i] = row_logsumexp(row, v, lane_max(row, v), row_buffer<T>(v));
         int64_t col = shard.row(int64_t(pt[i]), v);
         ptl[i] = col >= 0 ? row[col] : T(0);
       }
@@ -107,9 +123,24 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
     check_vocab_ids("cross_entropy_backward", "targets", pt, n, v, shard);
     const T *pl = logits.data<T>(), *plse = lse.data<T>(), *pdl = dlosses.data<T>();
     with_gradient_type<T>(dlogits, [&](auto* pd, auto round) {
+      using O = std::remove_pointer_t<decltype(pd)>;
       parallel_for(n, 4 * v, [&](int64_t s, int64_t e) {
-        for (int64_t i = s; i < e; ++i)
-          row_gradient(pl + i * v, v, pdl[i], plse[i], shard.row(int64_t(pt[i]), v), accumulate, round, pd + i * v);
+        for (int64_t i = s; i < e; ++i) {
+          const T* row = pl + i * v;
+          O* out = pd + i * v;
+          T g = pdl[i];
+          if (g == T(0)) {  // (nothing to exponentiate)
+            row_gradient(row, v, g, T(0), -1, accumulate, round, out);
+            continue;
+          }
+          T mx = lane_max(row, v);
+          T* ex = row_buffer<T>(v);  // e[j], in place of a written f32 gradient
+          if constexpr (std::is_same_v<O, T>)
+            if (!accumulate) ex = out;
+          for (int64_t j = 0; j < v; ++j) ex[j] = vexp(row[j] - mx);
+          row_gradient(ex, v, g, gradient_factor(g, mx, plse[i]), shard.row(int64_t(pt[i]), v), accumulate, round,
+                       out);
+        }
       });
     });
   });
@@ -127,13 +158,19 @@ void CpuBackend::cross_entropy_fused(const Tensor& logits, const Tensor& targets
     const T *pl = logits.data<T>(), *pdl = dlosses.data<T>();
     T *plse = lse.data<T>(), *ptl = target_logits.data<T>();
     with_gradient_type<T>(dlogits, [&](auto* pd, auto round) {
+      using O = std::remove_pointer_t<decltype(pd)>;
       parallel_for(n, 4 * v, [&](int64_t s, int64_t e) {
         for (int64_t i = s; i < e; ++i) {
           const T* row = pl + i * v;
+          O* out = pd + i * v;  // (may be row itself: each entry is read before it is written)
           int64_t col = whole.row(int64_t(pt[i]), v);
-          plse[i] = row_logsumexp(row, v);
           ptl[i] = col >= 0 ? row[col] : T(0);
-          row_gradient(row, v, pdl[i], plse[i], col, false, round, pd + i * v);
+          T mx = lane_max(row, v);
+          T* ex = row_buffer<T>(v);
+          if constexpr (std::is_same_v<O, T>) ex = out;
+          T l = row_logsumexp(row, v, mx, ex);
+          plse[i] = l;
+          row_gradient(ex, v, pdl[i], gradient_factor(pdl[i], mx, l), col, false, round, out);
         }
       });
     });
