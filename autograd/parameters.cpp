@@ -86,13 +86,17 @@ const Tensor& ParameterRegistry::flat_values(ParamGroup g) const {
 
 const Tensor& ParameterRegistry::flat_grads(ParamGroup g) const {
   MT_CHECK(packed_, "parameter registry: flat buffers exist only after pack()");
+  for (const Parameter& p : params_)  // gradients nothing wrote since zero_grads(): zeros now
+    if (p.group() == g && grads_[int(g)].defined()) p.var.grad();
   return grads_[int(g)];
 }
 
 void ParameterRegistry::zero_grads() {
   if (packed_ && grad_storage_ == GradStorage::Flat) {
-    for (Tensor& g : grads_)
-      if (g.defined()) g.zero_();
+    // not filled: each gradient's first contribution writes it, and flat_grads() zero-fills those
+    // that got none (an expert without tokens); the gaps between them stay the zeros of pack()
+    for (Parameter& p : params_)
+      if (grads_[int(p.group())].defined()) p.var.grad_slot().mark_unwritten();
     return;
   }
   for (Parameter& p : params_)

@@ -85,8 +85,8 @@ class ParameterRegistry {
   bool packed() const { return packed_; }
   GradStorage grad_storage() const { return grad_storage_; }
   const Tensor& flat_values(ParamGroup g) const;
-  const Tensor& flat_grads(ParamGroup g) const;  // undefined when frozen or PerParameter
-  void zero_grads();  // the flat buffers zeroed; per-parameter gradients released
+  const Tensor& flat_grads(ParamGroup g) const;  // undefined when frozen or PerParameter; unwritten ones zeroed
+  void zero_grads();  // flat gradients read as zeros until written (see flat_grads); per-parameter ones released
 
   // Mixed precision: a 16-bit (bf16 or f16) copy of the flat value buffers, for the GEMMs
   // (autograd/autocast.h). Refresh it after every change of the values (an optimizer step).

@@ -5,12 +5,18 @@
 namespace mt {
 
 DType GradSlot::first_write_dtype(bool may_round) const {
-  bool rounded = may_round && cell_->rounded_reader != DType::F32 && cell_->dtype == DType::F32;
+  bool rounded =
+      may_round && !cell_->grad_pinned && cell_->rounded_reader != DType::F32 && cell_->dtype == DType::F32;
   return rounded ? cell_->rounded_reader : cell_->dtype;
 }
 
 Tensor& GradSlot::grad_for_update(bool* accumulate, bool may_round) const {
   check_graph_alive();
+  if (cell_->grad_unwritten) {  // the pinned view, written whole by the caller
+    cell_->grad_unwritten = false;
+    *accumulate = false;
+    return cell_->grad;
+  }
   *accumulate = cell_->grad.defined();
   if (*accumulate) return grad_ref();  // (widened first if a rounded contribution is there)
   cell_->grad = Tensor::empty(cell_->shape, first_write_dtype(may_round), cell_->device);
@@ -35,6 +41,17 @@ void GradSlot::accumulate(const Tensor& g, double alpha) const {
   ops::axpby(alpha, g, add ? 1.0 : 0.0, grad);
 }
 
+void GradSlot::mark_unwritten() const {
+  MT_CHECK(cell_->grad_pinned && cell_->grad.defined(), "mark_unwritten: '", cell_->name,
+           "' has no pinned gradient (only a registry's flat gradient buffer can stand for zeros)");
+  cell_->grad_unwritten = true;
+}
+
+void GradSlot::write_zeros() const {
+  cell_->grad.zero_();
+  cell_->grad_unwritten = false;
+}
+
 void GradSlot::set_rounded_reader(DType lo) const {
   cell_->rounded_reader = lo;
 }
@@ -47,6 +64,7 @@ void GradSlot::check_graph_alive() const {
 
 Tensor& GradSlot::grad_ref() const {
   check_graph_alive();
+  if (cell_->grad_unwritten) write_zeros();
   if (!cell_->grad.defined()) cell_->grad = Tensor::zeros(cell_->shape, cell_->dtype, cell_->device);
   if (cell_->grad.dtype() != cell_->dtype) cell_->grad = cell_->grad.to(cell_->dtype);  // a rounded first write
   return cell_->grad;

@@ -18,7 +18,11 @@ class GradSlot {
   GradSlot() = default;
   bool requires_grad() const { return cell_ && cell_->requires_grad; }
   // The gradient; undefined until something was accumulated into it (or the registry set it).
-  const Tensor& grad() const { return cell_->grad; }
+  // A pinned gradient marked unwritten (mark_unwritten) is zero-filled first.
+  const Tensor& grad() const {
+    if (cell_->grad_unwritten) write_zeros();
+    return cell_->grad;
+  }
   // The gradient, created as zeros shaped like the value if still undefined. Throws when the graph
   // that produced this value was already freed by an earlier backward() (see tape.h).
   Tensor& grad_ref() const;
@@ -41,11 +45,16 @@ class GradSlot {
   void take_or_add(const Tensor& g) const;
   // The dtype grad_for_update(&a, may_round) gives a first contribution.
   DType first_write_dtype(bool may_round) const;
+  // A pinned gradient (a view on the registry's flat buffer) whose elements count as zeros until
+  // something is accumulated into it: the first contribution writes it (grad_for_update gives
+  // *accumulate false) instead of a zero fill and an add; a reader before that gets zeros.
+  void mark_unwritten() const;
 
  private:
   friend class Variable;
   friend class Tape;
   void check_graph_alive() const;  // throws when the producing graph was freed (see tape.h)
+  void write_zeros() const;        // an unwritten pinned gradient zero-filled (it is then written)
   struct Cell {
     Tensor grad;
     Shape shape;
@@ -54,6 +63,7 @@ class GradSlot {
     bool requires_grad = false;
     bool pinned = false;                  // its value lives in a registry flat buffer: never re-pointed
     bool grad_pinned = false;             // and its gradient too
+    bool grad_unwritten = false;          // pinned, and its elements stand for zeros (mark_unwritten)
     bool graph_freed = false;             // its producer's backward already ran and was released
     DType rounded_reader = DType::F32;    // F32: none; else the 16-bit dtype the reader rounds to
     const void* producer_tape = nullptr;  // the tape that recorded the op producing it

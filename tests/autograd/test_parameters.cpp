@@ -68,3 +68,38 @@ TEST_CASE("packed parameters stay on the flat buffers", "[autograd][parameters]"
   current_tape().backward(ag::scale(w, 2.0));
   REQUIRE(reg.flat_grads(ParamGroup::Dense).to_double_vector()[1] == 2.0);
 }
+
+TEST_CASE("a zeroed flat gradient is written by its first contribution, and reads as zeros unwritten",
+          "[autograd][parameters]") {
+  // zero_grads() does not fill the flat buffer: the stale elements (NaN here, through a raw view)
+  // must never reach a reader, whether a backward wrote the gradient, added to it, or left it alone
+  ParameterRegistry reg;
+  Variable w = reg.add("w", testutil::random({3, 4}, DType::F32, 1));
+  Variable b = reg.add("b", testutil::random({3}, DType::F32, 2));
+  Variable unused = reg.add("h.1.moe.expert.0.fc1.weight", testutil::random({2, 4}, DType::F32, 3),
+                            ParamTags{}.set_expert(1, 0));
+  reg.pack();
+  Tensor dense = reg.flat_grads(ParamGroup::Dense), experts = reg.flat_grads(ParamGroup::Expert);
+  Variable x(testutil::random({5, 4}, DType::F32, 4), false);
+  for (int step = 0; step < 2; ++step) {
+    reg.zero_grads();
+    for (const Parameter& p : reg.all())  // what the last step left, as far as a reader may know
+      (p.group() == ParamGroup::Dense ? dense : experts).narrow(p.offset, p.var.value().numel()).fill_(std::nan(""));
+    for (int micro = 0; micro < 2; ++micro) current_tape().backward(ag::linear(x, w, b), nullptr);
+    std::vector<double> db = b.grad().to_double_vector(), dw = w.grad().to_double_vector(),
+                        xs = x.value().to_double_vector();
+    for (double d : db) REQUIRE(d == 10.0);  // two micro-batches of five rows
+    for (int o = 0; o < 3; ++o)
+      for (int k = 0; k < 4; ++k) {
+        double want = 0;
+        for (int i = 0; i < 5; ++i) want += 2 * xs[i * 4 + k];
+        REQUIRE(dw[o * 4 + k] == Approx(want).epsilon(1e-6));
+      }
+    REQUIRE(testutil::max_abs(reg.flat_grads(ParamGroup::Expert).to_double_vector()) == 0.0);
+    REQUIRE(testutil::max_abs(unused.grad().to_double_vector()) == 0.0);
+  }
+  // the padding between the gradients is never written: it keeps pack()'s zeros
+  reg.zero_grads();
+  std::vector<double> flat = reg.flat_grads(ParamGroup::Dense).to_double_vector();
+  for (double d : flat) REQUIRE(d == 0.0);
+}

