@@ -67,6 +67,11 @@ class Backend {
 #include "runtime/backend_kernels.inc"
 };
 
+// gemm_bias as two of the backend's kernels: c = bias in every row (gather_rows), then c += op(a)
+// op(b) (gemm with beta 1). For a backend, or a case, without a GEMM that adds the bias itself.
+void gemm_bias_by_rows(Backend& backend, const GemmDesc& g, const Tensor& a, const Tensor& b, const Tensor& bias,
+                       Tensor& c);
+
 Backend& backend_for(Device device);
 void register_backend(DeviceType type, Backend* backend);
 

@@ -51,8 +51,10 @@ void check_gemm_dtypes(OpCheck& chk, const Tensor& a, const Tensor& b, const Ten
 
 }  // namespace
 
-void matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& c, double alpha, double beta) {
-  OpCheck chk("matmul");
+namespace {
+
+// The GEMM c = op(a) op(b) of matmul's operands, checked (chk names the op).
+GemmDesc gemm_desc(OpCheck& chk, const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c) {
   chk.arg("a", a).arg("b", b).out("c", c);
   check_gemm_dtypes(chk, a, b, c);
   chk.require(a.dim() >= 2 && a.dim() <= 3 && b.dim() >= 2 && b.dim() <= 3 && c.dim() >= 2 && c.dim() <= 3,
@@ -81,9 +83,29 @@ void matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor
   g.stride_a = a.dim() == 3 ? ar * ac : 0;
   g.stride_b = b.dim() == 3 ? br * bc : 0;
   g.stride_c = m * n;
-  if (m == 0 || n == 0 || batch == 0) return;
+  return g;
+}
+
+}  // namespace
+
+void matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& c, double alpha, double beta) {
+  OpCheck chk("matmul");
+  GemmDesc g = gemm_desc(chk, a, trans_a, b, trans_b, c);
+  if (g.m == 0 || g.n == 0 || g.batch == 0) return;
   backend_of(c, "gemm", kernel_profile::enabled() ? dtype_name(a.dtype()) : std::string())
       ->gemm(g, alpha, a, b, beta, c);
+}
+
+void matmul_bias(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias, Tensor& c) {
+  OpCheck chk("matmul_bias");
+  GemmDesc g = gemm_desc(chk, a, trans_a, b, trans_b, c);
+  chk.arg("bias", bias);
+  chk.require(c.dim() == 2, "2-D operands (no batch)");
+  chk.require(bias.dim() == 1 && bias.size(0) == g.n && bias.dtype() == c.dtype() && bias.device() == c.device(),
+              "bias [N] = [" + std::to_string(g.n) + "] of c's dtype, on c's device");
+  if (g.m == 0 || g.n == 0) return;
+  backend_of(c, "gemm_bias", kernel_profile::enabled() ? dtype_name(a.dtype()) : std::string())
+      ->gemm_bias(g, a, b, bias, c);
 }
 
 Tensor matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b) {
@@ -471,3 +493,14 @@ void kd_backward(const Tensor& a, const Tensor& b, double scale, const Tensor& l
 }
 
 }  // namespace mt::ops
+
+namespace mt {
+
+void gemm_bias_by_rows(Backend& backend, const GemmDesc& g, const Tensor& a, const Tensor& b, const Tensor& bias,
+                       Tensor& c) {
+  Tensor row_zero = Tensor::zeros({g.m}, DType::I64, c.device());
+  backend.gather_rows(bias.reshape({1, g.n}), &row_zero, nullptr, 0, /*accumulate=*/false, c);
+  backend.gemm(g, 1.0, a, b, 1.0, c);
+}
+
+}  // namespace mt

@@ -17,6 +17,9 @@ namespace mt::ops {
 void matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& c, double alpha = 1.0,
             double beta = 0.0);
 Tensor matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b);
+// c [M,N] = op(a) op(b) + bias [N] in every row (2-D; a linear layer's forward: the CPU adds the
+// bias in oneDNN's GEMM where built with it, no pass of its own; else bias rows, then beta 1).
+void matmul_bias(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias, Tensor& c);
 
 void axpby(double alpha, const Tensor& x, double beta, Tensor& y);  // y = alpha*x + beta*y
 void add_(Tensor& y, const Tensor& x, double alpha = 1.0);          // y += alpha*x

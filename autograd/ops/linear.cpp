@@ -1,5 +1,6 @@
 // Linear layer.
 //   forward:  x [N,in] (leading dims flattened), w [out,in], b [out] -> y [N,out] = x w^T + b
+//             (one GEMM that adds b, ops::matmul_bias)
 //   backward: dx [N,in] += dy w;  dw [out,in] += dy^T x;  db [out] += sum_n dy
 //             (dx, dw written with beta 0 where no gradient was there yet: no zero fill; without
 //             a bias dy may arrive already rounded to lo, autograd/variable.h set_rounded_reader)
@@ -14,8 +15,7 @@
 
 namespace mt::ag {
 namespace {
-// y [N,out] = b in every row: a row gather of b [1,out] (one write pass; the rank-1 GEMM it
-// replaced ran at a third of that speed, ~1.8% of the bench model's fp32 step).
+// y [N,C] = b in every row: a row gather of b [1,C] (one write pass).
 void fill_rows_with(const Tensor& b, Tensor& y) {
   Tensor row_zero = Tensor::zeros({y.size(0)}, DType::I64, y.device());
   ops::gather_rows(b.reshape({1, b.numel()}), &row_zero, nullptr, 0, /*accumulate=*/false, y);
@@ -39,12 +39,10 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b) {
   Shape out_shape = xv.shape();
   out_shape.back() = out_features;
   Tensor y = Tensor::empty({n, out_features}, xv.dtype(), xv.device());
-  double beta = 0.0;
-  if (b.defined()) {  // y = b in every row, then y += x w^T
-    fill_rows_with(b.value(), y);
-    beta = 1.0;
-  }
-  ops::matmul(x_op, false, w_op, true, y, 1.0, beta);
+  if (b.defined())
+    ops::matmul_bias(x_op, false, w_op, true, b.value(), y);
+  else
+    ops::matmul(x_op, false, w_op, true, y);
   Variable out(y.reshape(out_shape));
   if (any_requires_grad({&x, &w, &b})) {
     // Without a bias the backward reads dy only as the rounded GEMM operand: a producer of dy may
@@ -63,7 +61,10 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b) {
         Tensor& dw = ws.grad_for_update(&accumulate);
         ops::matmul(dy_op, true, x_op, false, dw, 1.0, accumulate ? 1.0 : 0.0);
       }
-      if (bs.requires_grad()) ops::sum_rows(dy, bs.grad_ref(), 1.0);
+      if (bs.requires_grad()) {
+        Tensor& db = bs.grad_for_update(&accumulate);
+        ops::sum_rows(dy, db, accumulate ? 1.0 : 0.0);
+      }
     });
   }
   return out;

@@ -54,4 +54,11 @@ void CpuBackend::gemm(const GemmDesc& g, double alpha, const Tensor& a, const Te
   });
 }
 
+// c [M,N] = op(a) op(b) + bias [N] in every row: oneDNN adds the bias in its GEMM's epilogue (f32,
+// or bf16 on the bf16 path); elsewhere (f64, f16, no oneDNN) bias rows and then the GEMM, beta 1.
+void CpuBackend::gemm_bias(const GemmDesc& g, const Tensor& a, const Tensor& b, const Tensor& bias, Tensor& c) {
+  if (onednn_gemm_bias(g, a, b, bias, c)) return;
+  gemm_bias_by_rows(*this, g, a, b, bias, c);
+}
+
 }  // namespace mt::cpu

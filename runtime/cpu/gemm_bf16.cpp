@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <unordered_map>
 
 #include "runtime/error.h"
 
@@ -42,14 +43,17 @@ struct Key {
   int64_t batch_a, batch_b, batch, m, n, k, stride_a, stride_b, stride_c;
   bool ta, tb;
   double alpha, beta;
+  bool f32_operands = false;  // a and b f32 (else bf16)
+  bool bias = false;          // + an f32 bias [N] in every row of c
   auto tie() const {
-    return std::tie(batch_a, batch_b, batch, m, n, k, stride_a, stride_b, stride_c, ta, tb, alpha, beta);
+    return std::tie(batch_a, batch_b, batch, m, n, k, stride_a, stride_b, stride_c, ta, tb, alpha, beta, f32_operands,
+                    bias);
   }
   bool operator<(const Key& o) const { return tie() < o.tie(); }
 };
 
 struct Cached {
-  dnnl::memory::desc a, b, c;
+  dnnl::memory::desc a, b, c, bias;
   dnnl::matmul prim;
   dnnl::reorder pack_b;   // b -> packed_b, where the layout packs b first (kPackBFromK)
   dnnl::memory packed_b;  // b in the primitive's own layout, reused by every call
@@ -88,9 +92,11 @@ const Cached& primitive_for(const Key& key) {
   using dt = dnnl::memory::data_type;
   Cached c;
   bool batched = key.batch > 1;
-  c.a = matrix_desc(batched, key.batch_a, key.m, key.k, key.ta, key.stride_a, dt::bf16);
-  c.b = matrix_desc(batched, key.batch_b, key.k, key.n, key.tb, key.stride_b, dt::bf16);
+  dt operands = key.f32_operands ? dt::f32 : dt::bf16;
+  c.a = matrix_desc(batched, key.batch_a, key.m, key.k, key.ta, key.stride_a, operands);
+  c.b = matrix_desc(batched, key.batch_b, key.k, key.n, key.tb, key.stride_b, operands);
   c.c = matrix_desc(batched, key.batch, key.m, key.n, false, key.stride_c, dt::f32);
+  if (key.bias) c.bias = dnnl::memory::desc({1, key.n}, dt::f32, dnnl::memory::dims{key.n, 1});
   dnnl::primitive_attr attr;
   if (key.alpha != 1.0) attr.set_output_scales(0, {float(key.alpha)});
   if (key.beta != 0.0) {
@@ -99,8 +105,10 @@ const Cached& primitive_for(const Key& key) {
     attr.set_post_ops(ops);
   }
   bool pack = key.k >= kPackBFromK && !batched;
-  dnnl::memory::desc b_kernel = pack ? dnnl::memory::desc(c.b.dims(), dt::bf16, dnnl::memory::format_tag::any) : c.b;
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(c.a, b_kernel, c.c), attr, cpu_engine());
+  dnnl::memory::desc b_kernel = pack ? dnnl::memory::desc(c.b.dims(), operands, dnnl::memory::format_tag::any) : c.b;
+  dnnl::matmul::primitive_desc pd(
+      key.bias ? dnnl::matmul::desc(c.a, b_kernel, c.bias, c.c) : dnnl::matmul::desc(c.a, b_kernel, c.c), attr,
+      cpu_engine());
   c.prim = dnnl::matmul(pd);
   if (pack && pd.weights_desc() != c.b) {
     c.packed_b = dnnl::memory(pd.weights_desc(), cpu_engine());
@@ -176,8 +184,12 @@ std::string bf16_gemm_description() {
 #endif
 }
 
-bool onednn_bf16_gemm(const GemmDesc& g, double alpha, const Tensor& a, const Tensor& b, double beta, Tensor& c) {
+namespace {
+
 #if MOETRAIN_HAVE_DNNL
+// c = alpha op(a) op(b) + beta c (+ bias in every row) on the cached primitive of its layout.
+void run_matmul(const GemmDesc& g, double alpha, const Tensor& a, const Tensor& b, double beta, const Tensor* bias,
+                Tensor& c) {
   Key key{g.stride_a == 0 ? 1 : g.batch,
           g.stride_b == 0 ? 1 : g.batch,
           g.batch,
@@ -190,7 +202,9 @@ bool onednn_bf16_gemm(const GemmDesc& g, double alpha, const Tensor& a, const Te
           g.trans_a,
           g.trans_b,
           alpha,
-          beta};
+          beta,
+          a.dtype() == DType::F32,
+          bias != nullptr};
   std::lock_guard<std::mutex> lock(g_mutex);
   const Cached& p = primitive_for(key);
   dnnl::engine& eng = cpu_engine();
@@ -202,13 +216,42 @@ bool onednn_bf16_gemm(const GemmDesc& g, double alpha, const Tensor& a, const Te
     p.pack_b.execute(stream, mb, packed);
     mb = packed;
   }
-  p.prim.execute(stream, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
+  if (bias) args[DNNL_ARG_BIAS] = dnnl::memory(p.bias, eng, const_cast<void*>(bias->raw()));
+  p.prim.execute(stream, args);
   stream.wait();
+}
+#endif
+
+bool g_f32_bias_onednn = true;
+
+}  // namespace
+
+bool onednn_bf16_gemm(const GemmDesc& g, double alpha, const Tensor& a, const Tensor& b, double beta, Tensor& c) {
+#if MOETRAIN_HAVE_DNNL
+  run_matmul(g, alpha, a, b, beta, nullptr, c);
   return true;
 #else
   (void)g, (void)alpha, (void)a, (void)b, (void)beta, (void)c;
   return false;
 #endif
+}
+
+bool onednn_gemm_bias(const GemmDesc& g, const Tensor& a, const Tensor& b, const Tensor& bias, Tensor& c) {
+#if MOETRAIN_HAVE_DNNL
+  bool f32 = a.dtype() == DType::F32 && c.dtype() == DType::F32 && g_f32_bias_onednn;
+  bool bf16 = a.dtype() == DType::BF16 && bf16_gemm_path() == Bf16GemmPath::OneDnn;
+  if (g.batch != 1 || g.k == 0 || !(f32 || bf16)) return false;
+  run_matmul(g, 1.0, a, b, 0.0, &bias, c);
+  return true;
+#else
+  (void)g, (void)a, (void)b, (void)bias, (void)c;
+  return false;
+#endif
+}
+
+void set_f32_gemm_bias_onednn(bool on) {
+  g_f32_bias_onednn = on;
 }
 
 std::function<void()> raw_bf16_matmul(const Tensor& a, const Tensor& b, Tensor& c) {

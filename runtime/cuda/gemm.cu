@@ -57,4 +57,10 @@ void CudaBackend::gemm(const GemmDesc& g, double alpha, const Tensor& a, const T
       g.stride_a, pb, c.raw(), cuda_type(c.dtype()), int(g.n), g.stride_c, int(g.batch), compute, CUBLAS_GEMM_DEFAULT));
 }
 
+// c = op(a) op(b) + bias in every row: bias rows, then the GEMM with beta 1 (cuBLASLt's bias
+// epilogue would save the row pass; not done).
+void CudaBackend::gemm_bias(const GemmDesc& g, const Tensor& a, const Tensor& b, const Tensor& bias, Tensor& c) {
+  gemm_bias_by_rows(*this, g, a, b, bias, c);
+}
+
 }  // namespace mt::cuda

@@ -2,7 +2,9 @@
 // f32 and f64, edge sizes; alpha/beta; errors.
 #include <Eigen/Dense>
 #include <catch2/catch.hpp>
+#include <cmath>
 
+#include "runtime/cpu/gemm_bf16.h"
 #include "runtime/ops.h"
 #include "test_util.h"
 
@@ -70,4 +72,53 @@ TEST_CASE("matmul errors name the op and the shapes and dtypes", "[runtime][gemm
   REQUIRE_THROWS_WITH(ops::matmul(a, false, d, false, c), Catch::Contains("one dtype") && Catch::Contains("f64[3,5]"));
   Tensor i = Tensor::zeros({3, 5}, DType::I32);
   REQUIRE_THROWS_WITH(ops::matmul(a, false, i, false, c), Catch::Contains("matmul"));
+}
+
+// ops::matmul_bias (a linear layer's forward: oneDNN adds the bias in its GEMM on the CPU where
+// built with it, f32 and bf16 operands; the composed path (bias rows, then beta 1) for f64 and
+// without oneDNN) against Eigen in f64: every transpose, an edge K, both CPU paths, the same bits
+// when run twice.
+TEST_CASE("matmul_bias equals the product plus the bias in every row", "[runtime][gemm]") {
+  struct Shape3 {
+    int64_t m, n, k;
+  };
+  for (DType dt : {DType::F32, DType::F64, DType::BF16})
+    for (bool onednn : {true, false})
+      for (Shape3 s : {Shape3{37, 19, 130}, Shape3{64, 48, 256}, Shape3{5, 7, 1}, Shape3{3, 4, 0}})
+        for (bool ta : {false, true})
+          for (bool tb : {false, true}) {
+            cpu::set_f32_gemm_bias_onednn(onednn);
+            DType out = dt == DType::F64 ? DType::F64 : DType::F32;
+            Tensor a = testutil::random({ta ? s.k : s.m, ta ? s.m : s.k}, DType::F32, 1).to(dt);
+            Tensor b = testutil::random({tb ? s.n : s.k, tb ? s.k : s.n}, DType::F32, 2).to(dt);
+            Tensor bias = testutil::random({s.n}, out, 3);
+            Tensor c = Tensor::full({s.m, s.n}, std::nan(""), out), again = c.clone();
+            ops::matmul_bias(a, ta, b, tb, bias, c);
+            ops::matmul_bias(a, ta, b, tb, bias, again);
+            INFO(dtype_name(dt) << (onednn ? " oneDNN" : " composed") << " " << s.m << "x" << s.n << "x" << s.k
+                                << " ta" << ta << " tb" << tb);
+            REQUIRE(again.to_double_vector() == c.to_double_vector());
+            Mat ma = as_mat(a, a.size(0), a.size(1)), mb = as_mat(b, b.size(0), b.size(1));
+            Mat want = (ta ? Mat(ma.transpose()) : ma) * (tb ? Mat(mb.transpose()) : mb);
+            Mat bound = (ta ? Mat(ma.transpose()) : ma).cwiseAbs() * (tb ? Mat(mb.transpose()) : mb).cwiseAbs();
+            std::vector<double> got = c.to_double_vector(), vb = bias.to_double_vector();
+            double eps = out == DType::F64 ? std::ldexp(1.0, -52) : std::ldexp(1.0, -23);
+            for (int64_t i = 0; i < s.m; ++i)
+              for (int64_t j = 0; j < s.n; ++j) {
+                double w = want(i, j) + vb[size_t(j)];
+                REQUIRE(std::fabs(got[size_t(i * s.n + j)] - w) <=
+                        double(s.k + 2) * eps * (bound(i, j) + std::fabs(vb[size_t(j)])));
+              }
+          }
+  cpu::set_f32_gemm_bias_onednn(true);
+}
+
+TEST_CASE("matmul_bias errors name the bias", "[runtime][gemm][errors]") {
+  Tensor a = Tensor::zeros({2, 3}, DType::F32), w = Tensor::zeros({5, 3}, DType::F32);
+  Tensor c = Tensor::zeros({2, 5}, DType::F32);
+  REQUIRE_THROWS_WITH(ops::matmul_bias(a, false, w, true, Tensor::zeros({4}, DType::F32), c),
+                      Catch::Contains("matmul_bias") && Catch::Contains("bias [N] = [5]") &&
+                          Catch::Contains("bias f32[4]"));
+  REQUIRE_THROWS_WITH(ops::matmul_bias(a, false, w, true, Tensor::zeros({5}, DType::F64), c),
+                      Catch::Contains("bias f64[5]"));
 }
