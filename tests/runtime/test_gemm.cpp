@@ -122,3 +122,20 @@ TEST_CASE("matmul_bias errors name the bias", "[runtime][gemm][errors]") {
   REQUIRE_THROWS_WITH(ops::matmul_bias(a, false, w, true, Tensor::zeros({5}, DType::F64), c),
                       Catch::Contains("bias f64[5]"));
 }
+
+// A large C with beta 0 is filled by the backend and then added to (OpenBLAS's own beta pass is
+// slower, runtime/cpu/gemm.cpp): whatever C held (NaN here) never reaches the result, which equals
+// the products added to zeros (beta 1) and Eigen.
+TEST_CASE("a large C with beta 0 ignores what it held", "[runtime][gemm]") {
+  int64_t m = 1024, n = 1040, k = 24;  // m n >= 2^20 elements
+  for (bool tb : {false, true}) {
+    Tensor a = testutil::random({m, k}, DType::F32, 5), b = testutil::random(tb ? Shape{n, k} : Shape{k, n}, DType::F32, 6);
+    Tensor c = Tensor::full({m, n}, std::nan(""), DType::F32), plain = Tensor::zeros({m, n}, DType::F32);
+    ops::matmul(a, false, b, tb, c);
+    ops::matmul(a, false, b, tb, plain, 1.0, 1.0);  // 0 + the products: what beta 0 means
+    std::vector<double> got = c.to_double_vector();
+    REQUIRE(got == plain.to_double_vector());
+    Mat want = as_mat(a, m, k) * (tb ? Mat(as_mat(b, n, k).transpose()) : as_mat(b, k, n));
+    for (int64_t i = 0; i < m * n; i += 997) REQUIRE(got[size_t(i)] == Approx(want.data()[i]).margin(1e-4));
+  }
+}
