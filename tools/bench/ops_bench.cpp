@@ -212,6 +212,21 @@ int run_ops_bench(const BenchOptions& opt) {
     rep.line("attention_fwdbwd_B8_T256_H8_D32", gflops(6 * mm, fb.seconds_b), "GFLOP/s",
              6 * mm / sgemm_flops * fb.ratio_a_over_b,
              "ratio to sgemm_raw, interleaved; causal FLOPs, recompute not counted; dqkv written, as in training");
+    // The same qkv as fewer, larger heads (the seed's 350M recipe has D = 64, its 1.3B ones D = 128):
+    // the same FLOPs (B T^2 C), longer inner dimensions for the score products
+    for (int64_t larger : opt.quick ? std::vector<int64_t>{} : std::vector<int64_t>{4, 2}) {
+      Tensor lse_h = Tensor::empty({bsz, larger, t_len}, DType::F32);
+      PairTiming t = time_pair(
+          sgemm_call,
+          [&] {
+            ops::attention_forward(qkv, larger, out, lse_h);
+            ops::attention_backward(dout, qkv, out, lse_h, larger, dqkv, {}, /*accumulate=*/false);
+          },
+          target);
+      rep.line("attention_fwdbwd_B8_T256_H" + std::to_string(larger) + "_D" + std::to_string(c / larger),
+               gflops(6 * mm, t.seconds_b), "GFLOP/s", 6 * mm / sgemm_flops * t.ratio_a_over_b,
+               "ratio to sgemm_raw, interleaved; as above, larger heads");
+    }
     // bf16 qkv (precision: bf16) on each of the CPU's bf16 paths (runtime/cpu/attention_tile_gemm.h)
     std::vector<std::pair<cpu::attn::Bf16Path, const char*>> paths = {{cpu::attn::Bf16Path::Widened, "widened"}};
     if (cpu::attn::bf16_units()) paths.push_back({cpu::attn::Bf16Path::Dot, "dot"});
