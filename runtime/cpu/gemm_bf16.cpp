@@ -224,6 +224,7 @@ void run_matmul(const GemmDesc& g, double alpha, const Tensor& a, const Tensor& 
 #endif
 
 bool g_f32_bias_onednn = true;
+constexpr int64_t kF32RowMultiple = 64;
 
 }  // namespace
 
@@ -239,7 +240,11 @@ bool onednn_bf16_gemm(const GemmDesc& g, double alpha, const Tensor& a, const Te
 
 bool onednn_gemm_bias(const GemmDesc& g, const Tensor& a, const Tensor& b, const Tensor& bias, Tensor& c) {
 #if MOETRAIN_HAVE_DNNL
-  bool f32 = a.dtype() == DType::F32 && c.dtype() == DType::F32 && g_f32_bias_onednn;
+  // f32 only for row counts that are multiples of kF32RowMultiple: a dense layer's tokens. An MoE
+  // expert's block changes its row count with the routing, and every new count would build (JIT)
+  // and cache a primitive: 0.2-0.3 ms each, and without capacity up to one per token count; those
+  // keep OpenBLAS (the path is a function of the shape alone: the same bits on every run).
+  bool f32 = a.dtype() == DType::F32 && c.dtype() == DType::F32 && g_f32_bias_onednn && g.m % kF32RowMultiple == 0;
   bool bf16 = a.dtype() == DType::BF16 && bf16_gemm_path() == Bf16GemmPath::OneDnn;
   if (g.batch != 1 || g.k == 0 || !(f32 || bf16)) return false;
   run_matmul(g, 1.0, a, b, 0.0, &bias, c);

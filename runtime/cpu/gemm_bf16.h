@@ -33,8 +33,10 @@ bool onednn_bf16_gemm(const GemmDesc& g, double alpha, const Tensor& a, const Te
 // c [M,N] = op(a) op(b) + bias [N] in every row on oneDNN's matmul, the bias added in its kernel's
 // epilogue (no pass over c of its own): a linear layer's forward. Takes f32 operands (oneDNN's f32
 // matmul: 10-19% faster than OpenBLAS plus a bias pass on the model's forward shapes, 2-core Xeon)
-// and bf16 ones (on the bf16 path); c and bias f32, batch 1. Returns false where it does not take
-// the case (not built with oneDNN, f64, batched, k = 0): the caller composes bias rows and a GEMM.
+// and bf16 ones (on the bf16 path); c and bias f32, batch 1; f32 with M a multiple of 64 (a
+// dense layer's tokens, not an MoE expert's routed rows, whose every new count would build a
+// primitive). Returns false where it does not take the case (not built with oneDNN, f64, batched,
+// k = 0, such an M): the caller composes bias rows and a GEMM.
 bool onednn_gemm_bias(const GemmDesc& g, const Tensor& a, const Tensor& b, const Tensor& bias, Tensor& c);
 // Tests: off, f32 operands take the composed path (bias rows, then OpenBLAS with beta 1).
 void set_f32_gemm_bias_onednn(bool on);
