@@ -86,8 +86,9 @@ const Tensor& ParameterRegistry::flat_values(ParamGroup g) const {
 
 const Tensor& ParameterRegistry::flat_grads(ParamGroup g) const {
   MT_CHECK(packed_, "parameter registry: flat buffers exist only after pack()");
-  for (const Parameter& p : params_)  // gradients nothing wrote since zero_grads(): zeros now
-    if (p.group() == g && grads_[int(g)].defined()) p.var.grad();
+  if (grads_[int(g)].defined())  // gradients nothing wrote since zero_grads(): zeros now (grad() fills them)
+    for (const Parameter& p : params_)
+      if (p.group() == g) p.var.grad();
   return grads_[int(g)];
 }
 

@@ -25,7 +25,6 @@
 // softmax, lse, delta, out and dqkv stay f32.
 #include <algorithm>
 #include <cmath>
-#include <initializer_list>
 #include <type_traits>
 #include <vector>
 
@@ -47,38 +46,33 @@ constexpr int64_t kBlock = 64;  // query rows per block; even (bf16 pairs of row
 // waits for it: one thread's backward head took 157 us at B = 8 against 122 at B = 1, where dqkv
 // stays in the L2; with these prefetches `bench ops`' f32 forward+backward is ~6% faster (two
 // threads). Prefetching the rows the next head reads (q, k, v, dO, O) changed nothing.
+template <class T>
 class NextHeadPrefetch {
  public:
-  struct Rows {  // a matrix: its first row, row stride and bytes a row, in bytes
-    const void* p;
-    int64_t stride, bytes;
-  };
-  // `rows` rows of up to kMats matrices, over `shares` calls of step().
-  void start(std::initializer_list<Rows> mats, int64_t rows, int64_t shares) {
-    n_ = 0;
-    for (const Rows& m : mats)
-      if (m.p) mats_[n_++] = m;
-    rows_ = rows;
+  // The next head's rows: its dQ columns at dq of rows ld apart, dK and dV c and 2c further, d wide
+  // each; over `shares` calls of step().
+  void start(const T* dq, int64_t ld, int64_t c, int64_t d, int64_t rows, int64_t shares) {
+    dq_ = dq;
+    ld_ = ld;
+    c_ = c;
+    bytes_ = d * int64_t(sizeof(T));
+    pieces_ = 3 * rows;
     next_ = 0;
-    per_share_ = (rows * n_ + shares - 1) / std::max<int64_t>(shares, 1);
+    per_share_ = (pieces_ + shares - 1) / std::max<int64_t>(shares, 1);
   }
-  void stop() { n_ = 0; }
-  // The next share of rows, row by row across the matrices (ascending addresses).
+  void stop() { pieces_ = 0; }
+  // The next share of the pieces, row by row (dQ, dK, dV of a row: ascending addresses).
   void step() {
-    int64_t end = std::min(next_ + per_share_, rows_ * n_);
-    for (; next_ < end; ++next_) {
-      const Rows& m = mats_[next_ % n_];
-      const char* row = static_cast<const char*>(m.p) + (next_ / n_) * m.stride;
-      for (int64_t b = 0; b < m.bytes; b += 64) __builtin_prefetch(row + b, 1, 2);
-      __builtin_prefetch(row + m.bytes - 1, 1, 2);
+    for (int64_t end = std::min(next_ + per_share_, pieces_); next_ < end; ++next_) {
+      const char* piece = reinterpret_cast<const char*>(dq_ + (next_ / 3) * ld_ + (next_ % 3) * c_);
+      for (int64_t b = 0; b < bytes_; b += 64) __builtin_prefetch(piece + b, 1, 2);
+      __builtin_prefetch(piece + bytes_ - 1, 1, 2);
     }
   }
 
  private:
-  static constexpr int kMats = 5;
-  Rows mats_[kMats] = {};
-  int n_ = 0;
-  int64_t rows_ = 0, next_ = 0, per_share_ = 0;
+  const T* dq_ = nullptr;
+  int64_t ld_ = 0, c_ = 0, bytes_ = 0, pieces_ = 0, next_ = 0, per_share_ = 0;
 };
 
 // A score block's rows: s[r * ld + j], j < keys; r < rows, the block's queries i0 + r.
@@ -214,7 +208,7 @@ void attention_forward_head(Ops& ops, int64_t t_len, T scale, const HeadDropout&
 template <class T, class Ops>
 void attention_backward_head(Ops& ops, int64_t t_len, int64_t d, T scale, const HeadDropout& dr, const T* dout,
                              const T* out, int64_t ld_out, const T* lse, bool accumulate, T* dq, Scratch<T>& w,
-                             NextHeadPrefetch& next) {
+                             NextHeadPrefetch<T>& next) {
   // delta[t] = sum_j dO[t,j] O[t,j]
   for (int64_t t = 0; t < t_len; ++t) w.delta[t] = T(attn::row_dot(dout + t * ld_out, out + t * ld_out, d));
   using Epi = attn::Epilogue<T>;
@@ -304,18 +298,15 @@ void backward_all(const Dims& dm, const E* qkv, const T* dout, const T* out, con
   T scale = T(1.0 / std::sqrt(double(dm.d)));
   parallel_for(dm.bsz * dm.n_head, 3 * dm.t_len * dm.t_len * dm.d, [&](int64_t p0, int64_t p1) {
     auto& [ops, w] = thread_workspace<Ops, T>(dm, dropout.p > 0, true);
-    NextHeadPrefetch next;
-    int64_t shares = 5 * ((dm.t_len + kBlock - 1) / kBlock);
+    NextHeadPrefetch<T> next;
+    int64_t shares = 5 * ((dm.t_len + kBlock - 1) / kBlock);  // step() after each product
     for (int64_t p = p0; p < p1; ++p) {
       int64_t o = dm.out_offset(p);
       ops.load_head(dm.head(qkv, p), dout + o, dm.c);
-      if (p + 1 < p1) {  // the next head's dQ, dK, dV rows
-        T* g = dqkv + dm.qkv_offset(p + 1);
-        int64_t stride = 3 * dm.c * int64_t(sizeof(T)), bytes = dm.d * int64_t(sizeof(T));
-        next.start({{g, stride, bytes}, {g + dm.c, stride, bytes}, {g + 2 * dm.c, stride, bytes}}, dm.t_len, shares);
-      } else {
+      if (p + 1 < p1)
+        next.start(dqkv + dm.qkv_offset(p + 1), 3 * dm.c, dm.c, dm.d, dm.t_len, shares);
+      else
         next.stop();
-      }
       attention_backward_head(ops, dm.t_len, dm.d, scale,
                               head_dropout(dropout, dm.n_head, p / dm.n_head, p % dm.n_head, dm.t_len), dout + o,
                               out + o, dm.c, lse + p * dm.t_len, accumulate, dqkv + dm.qkv_offset(p), w, next);

@@ -45,6 +45,15 @@ T* row_buffer(int64_t v) {
   return buffer.data();
 }
 
+// Where a row's e[j] = exp(row[j] - mx) go: the gradient's own row when the gradient is written in
+// T (e[j] is then scaled in place), else the thread's buffer.
+template <class T, class O>
+T* exp_row_for(O* out, int64_t v, bool accumulate) {
+  if constexpr (std::is_same_v<O, T>)
+    if (!accumulate) return out;
+  return row_buffer<T>(v);
+}
+
 // The factor that turns e[j] = exp(row[j] - mx) into g * softmax: g exp(mx - lse).
 template <class T>
 T gradient_factor(T g, T mx, T l) {
@@ -134,12 +143,9 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
             continue;
           }
           T mx = lane_max(row, v);
-          T* ex = row_buffer<T>(v);  // e[j], in place of a written f32 gradient
-          if constexpr (std::is_same_v<O, T>)
-            if (!accumulate) ex = out;
+          T* ex = exp_row_for<T>(out, v, accumulate);
           for (int64_t j = 0; j < v; ++j) ex[j] = vexp(row[j] - mx);
-          row_gradient(ex, v, g, gradient_factor(g, mx, plse[i]), shard.row(int64_t(pt[i]), v), accumulate, round,
-                       out);
+          row_gradient(ex, v, g, gradient_factor(g, mx, plse[i]), shard.row(int64_t(pt[i]), v), accumulate, round, out);
         }
       });
     });
@@ -166,8 +172,7 @@ void CpuBackend::cross_entropy_fused(const Tensor& logits, const Tensor& targets
           int64_t col = whole.row(int64_t(pt[i]), v);
           ptl[i] = col >= 0 ? row[col] : T(0);
           T mx = lane_max(row, v);
-          T* ex = row_buffer<T>(v);
-          if constexpr (std::is_same_v<O, T>) ex = out;
+          T* ex = exp_row_for<T>(out, v, false);
           T l = row_logsumexp(row, v, mx, ex);
           plse[i] = l;
           row_gradient(ex, v, pdl[i], gradient_factor(pdl[i], mx, l), col, false, round, out);

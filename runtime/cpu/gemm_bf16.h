@@ -1,7 +1,8 @@
 // bf16 x bf16 -> f32 GEMMs on the CPU's bf16 matrix units (Intel AMX tiles, AVX512-BF16) through
-// oneDNN's matmul (and, below, f32 GEMMs that add a bias row), where the build has oneDNN (MOETRAIN_HAVE_DNNL) and the CPU reports the units;
-// elsewhere the operands widen to f32 (exactly) for SGEMM. Either way every product of two bf16
-// values is exact in f32 and the sums are f32: the paths differ only in summation order.
+// oneDNN's matmul (and, below, f32 GEMMs that add a bias row), where the build has oneDNN
+// (MOETRAIN_HAVE_DNNL) and the CPU reports the units; elsewhere the operands widen to f32
+// (exactly) for SGEMM. Either way every product of two bf16 values is exact in f32 and the sums
+// are f32: the paths differ only in summation order.
 #pragma once
 
 #include <functional>
