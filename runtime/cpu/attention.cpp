@@ -86,10 +86,7 @@ struct Block {
 // the products' epilogues computed.
 template <class T>
 void zero_masked(Block<T> b, int64_t i0, int64_t rows, int64_t keys) {
-  for (int64_t r = 0; r < rows; ++r) {
-    T* row = b.s + r * b.ld;
-    attn::zero_row(row + i0 + r + 1, keys - (i0 + r + 1));
-  }
+  attn::block_zero_tails(b.s, b.ld, i0 + 1, rows, keys);
 }
 
 // Scores of one block -> unnormalised probabilities and lse, in place (the forward): one exp per
@@ -100,13 +97,7 @@ void zero_masked(Block<T> b, int64_t i0, int64_t rows, int64_t keys) {
 template <class T>
 void exp_rows_with_lse(Block<T> b, int64_t i0, int64_t rows, int64_t keys, const T* vmax, T* lse, T* inv_sum) {
   double sum[kBlock];
-  for (int64_t r = 0; r < rows; ++r) {
-    T* row = b.s + r * b.ld;
-    int64_t valid = i0 + r + 1;
-    lse[r] = attn::max16(vmax + 16 * r);
-    sum[r] = attn::exp_shifted_sum_row(row, valid, lse[r]);
-    attn::zero_row(row + valid, keys - valid);
-  }
+  attn::block_exp_rows(b.s, b.ld, i0 + 1, rows, keys, vmax, lse, sum);
   for (int64_t r = 0; r < rows; ++r) {  // apart from the row loop: independent, pipelined
     lse[r] += T(std::log(sum[r]));
     inv_sum[r] = T(1.0 / sum[r]);
@@ -210,7 +201,7 @@ void attention_backward_head(Ops& ops, int64_t t_len, int64_t d, T scale, const 
                              const T* out, int64_t ld_out, const T* lse, bool accumulate, T* dq, Scratch<T>& w,
                              NextHeadPrefetch<T>& next) {
   // delta[t] = sum_j dO[t,j] O[t,j]
-  for (int64_t t = 0; t < t_len; ++t) w.delta[t] = T(attn::row_dot(dout + t * ld_out, out + t * ld_out, d));
+  attn::block_row_dots(dout, out, ld_out, t_len, d, w.delta.data());
   using Epi = attn::Epilogue<T>;
   // dQ, dK, dV accumulate straight into the head's columns of dqkv (rows 3C apart): the tiles
   // read and write C once each, after their sums, so the stride costs little there.

@@ -98,20 +98,25 @@ class FloatOperands {
     if (kRound) p_round_.resize(size_t(block * t_len));
   }
 
-  // dout: the head's dO (backward) or nullptr (forward).
+  // dout: the head's dO (backward) or nullptr (forward). Only what the pass reads is copied, slice
+  // by slice (copying a head's slices took about as long as one of its products; q, k and v rows
+  // together were slower than each slice alone): the forward reads q in place (the scores' A, read
+  // by broadcasts) and transposes k straight from qkv, the backward transposes v from it. Where E
+  // is not T (bf16 bits) each slice is widened into a copy first.
   void load_head(const HeadView<E>& h, const T* dout, int64_t ld_out) {
-    for (int64_t t = 0; t < t_; ++t) {  // q, k, v of a row together: ascending addresses, 1 stream
-      copy_rows(h.q + t * h.ld_qkv, 1, d_, h.ld_qkv, q_.data() + t * d_);
-      copy_rows(h.k + t * h.ld_qkv, 1, d_, h.ld_qkv, k_.data() + t * d_);
-      copy_rows(h.v + t * h.ld_qkv, 1, d_, h.ld_qkv, v_.data() + t * d_);
-    }
-    transpose(k_.data(), t_, d_, d_, kt_.data(), ldt_);
-    if (!dout) return;
+    bool backward = dout != nullptr;
+    q_at_ = q_.data();
+    ldq_ = d_;
+    if constexpr (std::is_same_v<E, T>)
+      if (!backward) q_at_ = h.q, ldq_ = h.ld_qkv;
+    if (q_at_ == q_.data()) copy_rows(h.q, t_, d_, h.ld_qkv, q_.data());          // and dK's B operand
+    transposed_slice(h.k, kt_.data(), backward ? k_.data() : nullptr, h.ld_qkv);  // K^T, and K for dQ
+    if (!backward) return copy_rows(h.v, t_, d_, h.ld_qkv, v_.data());            // P V's B operand
+    transposed_slice(h.v, vt_.data(), nullptr, h.ld_qkv);                         // V^T for dP
     copy_rows(dout, t_, d_, ld_out, do_.data(), kRound);
-    transpose(v_.data(), t_, d_, d_, vt_.data(), ldt_);
   }
   void scores(int64_t i0, int64_t rows, int64_t keys, T scale, T* s, int64_t lds, const Epilogue<T>& epi = {}) const {
-    tile_gemm<T>(rows, keys, d_, scale, {q_.data() + i0 * d_, d_, 1}, kt_.data(), ldt_, false, s, lds,
+    tile_gemm<T>(rows, keys, d_, scale, {q_at_ + i0 * ldq_, ldq_, 1}, kt_.data(), ldt_, false, s, lds,
                  {Causal::ColsToRow, i0}, epi);
   }
   void dout_v(int64_t i0, int64_t rows, int64_t keys, T* dp, int64_t ldp, const Epilogue<T>& epi = {}) const {
@@ -152,7 +157,18 @@ class FloatOperands {
                    {Causal::KFromRow, i0 - r0});
     });
   }
-  int64_t t_ = 0, d_ = 0, ldt_ = 0;          // ldt_: row stride of K^T and V^T, T rounded up to 16 plus 16
+  // x [T, D] (row stride ld) -> xt [D, ldt_]: straight from x where E is T and no copy is asked
+  // for; else through `copy` (or v_'s buffer, free then) [T, D], which keeps it.
+  void transposed_slice(const E* x, T* xt, T* copy, int64_t ld) {
+    if constexpr (std::is_same_v<E, T>)
+      if (!copy) return transpose(x, t_, d_, ld, xt, ldt_);
+    if (!copy) copy = v_.data();
+    copy_rows(x, t_, d_, ld, copy);
+    transpose(copy, t_, d_, d_, xt, ldt_);
+  }
+  int64_t t_ = 0, d_ = 0, ldt_ = 0;  // ldt_: row stride of K^T and V^T, T rounded up to 16 plus 16
+  const T* q_at_ = nullptr;          // the queries the scores read: q_, or qkv's (forward)
+  int64_t ldq_ = 0;
   std::vector<T> q_, k_, v_, do_, kt_, vt_;  // [T, D] each; K^T, V^T [D, ldt_]
   std::vector<T> p_round_;                   // widened bf16 path: P or dS rounded, [rows, keys]
   const T* p_ = nullptr;

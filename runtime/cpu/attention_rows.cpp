@@ -3,7 +3,9 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "runtime/cpu/attention_simd.h"
 
@@ -120,16 +122,85 @@ MT_AVX512 float max_lanes(const float* x) {
   return _mm512_reduce_max_ps(_mm512_loadu_ps(x));
 }
 
-// 16 rows at a time: one gather per column reads x[r0..r0+16, c], one store writes xt[c, r0..].
+// r[i] <- column i of the 16 x 16 block whose rows are r[0..16) (four rounds of pairwise shuffles).
+MT_AVX512 inline void transpose16(__m512 (&r)[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {  // 2 x 2 blocks of single values
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4)  // of pairs
+    for (int j = 0; j < 2; ++j) {
+      __m512d a = _mm512_castps_pd(t[i + j]), b = _mm512_castps_pd(t[i + j + 2]);
+      r[i + j] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+      r[i + j + 2] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    }
+  for (int i = 0; i < 16; i += 8)  // of 128-bit quarters
+    for (int j = 0; j < 4; ++j) {
+      t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
+      t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);
+    }
+  for (int j = 0; j < 8; ++j) {  // of 256-bit halves
+    r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+    r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+  }
+  // The rounds leave columns 1 and 2 of each four swapped (c in r[c with its bits 0 and 1 swapped]).
+  for (int i = 0; i < 16; i += 4) std::swap(r[i + 1], r[i + 2]);
+}
+
+// Blocks of 16 x 16: 16 rows read (masked at the edges), transposed in registers, 16 rows written.
 MT_AVX512 void transpose_avx512(const float* x, int64_t rows, int64_t cols, int64_t ld, float* xt, int64_t ldt) {
-  __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                   _mm512_set1_epi32(int32_t(ld)));
-  for (int64_t r0 = 0; r0 < rows; r0 += 16) {
-    __mmask16 k = head_mask(rows - r0);
-    const float* xr = x + r0 * ld;
-    for (int64_t c = 0; c < cols; ++c)
-      _mm512_mask_storeu_ps(xt + c * ldt + r0, k,
-                            _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, idx, xr + c, sizeof(float)));
+  for (int64_t r0 = 0; r0 < rows; r0 += 16)
+    for (int64_t c0 = 0; c0 < cols; c0 += 16) {
+      int64_t nr = std::min<int64_t>(16, rows - r0), nc = std::min<int64_t>(16, cols - c0);
+      __m512 v[16];
+      for (int i = 0; i < 16; ++i)
+        v[i] = i < nr ? _mm512_maskz_loadu_ps(head_mask(nc), x + (r0 + i) * ld + c0) : _mm512_setzero_ps();
+      transpose16(v);
+      for (int j = 0; j < nc; ++j) _mm512_mask_storeu_ps(xt + (c0 + j) * ldt + r0, head_mask(nr), v[j]);
+    }
+}
+
+// Two rows at a time: their exp chains interleave; each row's arithmetic is exp_shifted_sum_avx512's.
+MT_AVX512 void block_exp_rows_avx512(float* s, int64_t ld, int64_t valid0, int64_t rows, int64_t keys,
+                                     const float* vmax, float* shift, double* sum) {
+  for (int64_t r = 0; r < rows; r += 2) {
+    int pair = r + 1 < rows ? 2 : 1;
+    float* x[2] = {s + r * ld, s + (r + 1) * ld};
+    int64_t valid[2] = {valid0 + r, pair == 2 ? valid0 + r + 1 : 0};  // a lone last row: none in the second
+    __m512 sh[2], acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int q = 0; q < pair; ++q) {
+      shift[r + q] = _mm512_reduce_max_ps(_mm512_loadu_ps(vmax + 16 * (r + q)));
+      sh[q] = _mm512_set1_ps(shift[r + q]);
+    }
+    for (int64_t j = 0; j < valid[0] + pair - 1; j += 16)
+      for (int q = 0; q < pair; ++q) {
+        __mmask16 k = valid[q] > j ? head_mask(valid[q] - j) : __mmask16(0);
+        __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x[q] + j), sh[q]));
+        _mm512_mask_storeu_ps(x[q] + j, k, e);
+        acc[q] = _mm512_add_ps(acc[q], _mm512_maskz_mov_ps(k, e));
+      }
+    for (int q = 0; q < pair; ++q) sum[r + q] = sum_lanes_f64(acc[q]);
+  }
+  block_zero_tails_avx512(s, ld, valid0, rows, keys);
+}
+
+MT_AVX512 void block_zero_tails_avx512(float* s, int64_t ld, int64_t valid0, int64_t rows, int64_t keys) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* x = s + r * ld;
+    for (int64_t j = valid0 + r; j < keys; j += 16)
+      _mm512_mask_storeu_ps(x + j, head_mask(keys - j), _mm512_setzero_ps());
+  }
+}
+
+MT_AVX512 void block_row_dots_avx512(const float* x, const float* y, int64_t ld, int64_t rows, int64_t n, float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; j += 16) {
+      __mmask16 k = head_mask(n - j);
+      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, x + r * ld + j), _mm512_maskz_loadu_ps(k, y + r * ld + j), acc);
+    }
+    out[r] = float(sum_lanes_f64(acc));
   }
 }
 

@@ -14,6 +14,12 @@ namespace mt::cpu::attn {
 float row_max_avx512(const float* x, int64_t n);
 double exp_shifted_sum_avx512(float* x, int64_t n, float shift);  // x = exp(x - shift); returns the sum
 void exp_shifted_avx512(float* x, int64_t n, float shift);        // x = exp(x - shift)
+// Whole blocks of rows, one call each (block_* below): s [rows, keys] at row stride ld, row r's
+// entries valid below valid0 + r.
+void block_exp_rows_avx512(float* s, int64_t ld, int64_t valid0, int64_t rows, int64_t keys, const float* vmax,
+                           float* shift, double* sum);
+void block_zero_tails_avx512(float* s, int64_t ld, int64_t valid0, int64_t rows, int64_t keys);
+void block_row_dots_avx512(const float* x, const float* y, int64_t ld, int64_t rows, int64_t n, float* out);
 void transpose_avx512(const float* x, int64_t rows, int64_t cols, int64_t ld, float* xt, int64_t ldt);
 double dot_avx512(const float* x, const float* y, int64_t n);
 float max_lanes(const float* x);  // max of x[0..16)
@@ -82,6 +88,43 @@ void transpose(const T* x, int64_t rows, int64_t cols, int64_t ld, T* xt, int64_
     if (avx512_units() && ld < (int64_t(1) << 26)) return transpose_avx512(x, rows, cols, ld, xt, ldt);
   for (int64_t c = 0; c < cols; ++c)
     for (int64_t r = 0; r < rows; ++r) xt[c * ldt + r] = x[r * ld + c];
+}
+
+// A block's rows, one call (the per-row helpers above cost a call and a dispatch per row; rows of a
+// short valid range spent as long in those as in their arithmetic). Same values as the per-row
+// helpers, row by row.
+//
+// The forward's softmax rows (attention.cpp): shift[r] = max16(vmax + 16 r), the row's maximum;
+// s[r, j] = exp(s[r, j] - shift[r]) for j < valid0 + r, 0 from there to keys; sum[r] = the row's
+// exps summed as exp_shifted_sum_row sums them.
+template <class T>
+void block_exp_rows(T* s, int64_t ld, int64_t valid0, int64_t rows, int64_t keys, const T* vmax, T* shift,
+                    double* sum) {
+  if constexpr (sizeof(T) == 4)
+    if (avx512_units()) return block_exp_rows_avx512(s, ld, valid0, rows, keys, vmax, shift, sum);
+  for (int64_t r = 0; r < rows; ++r) {
+    T* row = s + r * ld;
+    int64_t valid = valid0 + r;
+    shift[r] = max16(vmax + 16 * r);
+    sum[r] = exp_shifted_sum_row(row, valid, shift[r]);
+    zero_row(row + valid, keys - valid);
+  }
+}
+
+// s[r, j] = 0 for valid0 + r <= j < keys (the causally masked entries of a score block).
+template <class T>
+void block_zero_tails(T* s, int64_t ld, int64_t valid0, int64_t rows, int64_t keys) {
+  if constexpr (sizeof(T) == 4)
+    if (avx512_units()) return block_zero_tails_avx512(s, ld, valid0, rows, keys);
+  for (int64_t r = 0; r < rows; ++r) zero_row(s + r * ld + valid0 + r, keys - valid0 - r);
+}
+
+// out[r] = row_dot(x + r ld, y + r ld, n), r < rows.
+template <class T>
+void block_row_dots(const T* x, const T* y, int64_t ld, int64_t rows, int64_t n, T* out) {
+  if constexpr (sizeof(T) == 4)
+    if (avx512_units()) return block_row_dots_avx512(x, y, ld, rows, n, out);
+  for (int64_t r = 0; r < rows; ++r) out[r] = T(row_dot(x + r * ld, y + r * ld, n));
 }
 
 }  // namespace mt::cpu::attn

@@ -20,9 +20,10 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 exp16(__m512 x) 
   __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
   for (float c : {1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 6.0f, 0.5f, 1.0f, 1.0f})
     p = _mm512_fmadd_ps(p, y, _mm512_set1_ps(c));
-  __m512 r = _mm512_scalef_ps(p, n);  // p * 2^n: vexp's multiply by the float 2^n, in one instruction
-  __mmask16 under = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
-  return _mm512_mask_blend_ps(under, r, _mm512_setzero_ps());
+  // p * 2^n (vexp's multiply by the float 2^n) where x is not below -87.3 (NaN lanes included: the
+  // scaling as before), 0 where it is: one instruction for the scaling and the blend to zero
+  __mmask16 in_range = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_NLT_UQ);
+  return _mm512_maskz_scalef_ps(in_range, p, n);
 }
 
 }  // namespace mt::cpu::attn

@@ -6,6 +6,7 @@
 // run and for 1 or 2 threads; the micro-kernels' epilogues against plain passes over C.
 #include <omp.h>
 
+#include <array>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
@@ -418,8 +419,43 @@ TEST_CASE("attention kernel: the vectorised bf16 packing rounds as float_to_bf16
   }
 }
 
-TEST_CASE("attention kernel: the vectorised transpose moves every value and nothing else",
-          "[attention][runtime]") {
+TEST_CASE("attention kernel: the block row helpers equal the per-row ones, bit for bit", "[attention][runtime]") {
+  if (!cpu::attn::avx512_units()) return;
+  // blocks of an odd and an even row count, rows whose valid range ends inside a vector, on one,
+  // at zero and at the block's end; the entries past the block's keys stay untouched
+  for (auto [rows, valid0, keys] : std::vector<std::array<int64_t, 3>>{{7, 1, 7}, {64, 65, 128}, {10, 0, 37}}) {
+    INFO(rows << " rows from " << valid0 << ", " << keys << " keys");
+    int64_t ld = keys + 19;
+    std::vector<float> s(size_t(rows * ld)), vmax(size_t(rows * 16));
+    for (size_t i = 0; i < s.size(); ++i) s[i] = float(std::sin(0.37 * double(i)) * 6);
+    for (size_t i = 0; i < vmax.size(); ++i) vmax[i] = float(std::cos(0.11 * double(i)) * 3 + 4);
+    std::vector<float> by_block = s, by_row = s, shift(static_cast<size_t>(rows)), shift_row = shift;
+    std::vector<double> sum(static_cast<size_t>(rows)), sum_row = sum;
+    cpu::attn::block_exp_rows(by_block.data(), ld, valid0, rows, keys, vmax.data(), shift.data(), sum.data());
+    for (int64_t r = 0; r < rows; ++r) {
+      float* row = by_row.data() + r * ld;
+      shift_row[size_t(r)] = cpu::attn::max16(vmax.data() + 16 * r);
+      sum_row[size_t(r)] = cpu::attn::exp_shifted_sum_row(row, valid0 + r, shift_row[size_t(r)]);
+      cpu::attn::zero_row(row + valid0 + r, keys - valid0 - r);
+    }
+    REQUIRE(std::memcmp(by_block.data(), by_row.data(), s.size() * 4) == 0);
+    REQUIRE(shift == shift_row);
+    REQUIRE(sum == sum_row);
+
+    std::vector<float> zeroed = s;
+    cpu::attn::block_zero_tails(zeroed.data(), ld, valid0, rows, keys);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < ld; ++j)
+        REQUIRE(zeroed[size_t(r * ld + j)] == (j >= valid0 + r && j < keys ? 0.0f : s[size_t(r * ld + j)]));
+
+    std::vector<float> dots(static_cast<size_t>(rows));
+    cpu::attn::block_row_dots(s.data(), by_row.data(), ld, rows, keys, dots.data());
+    for (int64_t r = 0; r < rows; ++r)
+      REQUIRE(dots[size_t(r)] == float(cpu::attn::row_dot(s.data() + r * ld, by_row.data() + r * ld, keys)));
+  }
+}
+
+TEST_CASE("attention kernel: the vectorised transpose moves every value and nothing else", "[attention][runtime]") {
   if (!cpu::attn::avx512_units()) return;
   // whole 16 x 16 blocks, ragged edges on either side, a single row or column, NaN payloads kept
   for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{32, 32}, {77, 5}, {9, 130}, {1, 17}, {16, 1}}) {
