@@ -135,7 +135,7 @@ std::string foreign_content(const fs::path& dir) {
     return n == "metrics.jsonl" || n == "metrics-superseded.jsonl" || n == "superseded" || n == "index-cache" ||
            n == "report.html" || n.rfind("sweep_", 0) == 0 ||  // moetrain report, moetrain sweep's run files
            n.find(kTempMark) != std::string::npos || iteration_of(n) >= 0 ||
-           n.size() > 4 && n.substr(n.size() - 4) == ".log";
+           (n.size() > 4 && n.substr(n.size() - 4) == ".log");
   };
   std::string others;
   int shown = 0;

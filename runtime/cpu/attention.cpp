@@ -18,8 +18,9 @@
 // (NextHeadPrefetch). The six products run on own register-blocked micro-kernels (runtime/cpu/attention_tile_gemm.h;
 // operand layouts in attention_operands.h): the head size D = 32..128 is too small a k or n for
 // CBLAS to reach its speed. The softmax's passes over a block ride on the products' epilogues
-// while the sums are in registers: the forward's scores also give the rows' maxima and its P V
-// divides by the rows' sums; the backward's scores give P = exp(S - lse) and its dO V^T gives dS
+// while the sums are in registers: the forward's scores also give E = exp(S - shift), each row
+// shifted by its diagonal score, and the rows' sums, and its P V divides by the sums; the
+// backward's scores give P = exp(S - lse) and its dO V^T gives dS
 // (without dropout). With a bf16 qkv (precision: bf16) the products take bf16 operands
 // (q, k, v, P, dO, dS rounded to bf16) with f32 accumulation on AVX512-BF16 where the CPU has it;
 // softmax, lse, delta, out and dqkv stay f32.
@@ -89,8 +90,9 @@ void zero_masked(Block<T> b, int64_t i0, int64_t rows, int64_t keys) {
   attn::block_zero_tails(b.s, b.ld, i0 + 1, rows, keys);
 }
 
-// Scores of one block -> unnormalised probabilities and lse, in place (the forward): one exp per
-// score; the normalisation 1/sum moves to the block's output rows (rows x D, not rows x keys).
+// Scores of one block -> unnormalised probabilities and lse, in place (the forward where a row's
+// diagonal score is no shift for its exps, attention_forward_head): one exp per score; the
+// normalisation 1/sum moves to the block's output rows (rows x D, not rows x keys).
 //   lse[r] = log sum_{j <= i0+r} exp(S[r, j]);  S[r, j] -> exp(S[r, j] - max_j S[r, j]), masked -> 0;
 //   inv_sum[r] = 1 / sum_{j <= i0+r} exp(S[r, j] - max)
 // vmax: the rows' maxima over the valid keys in 16 lanes a row (the scores' RowMax epilogue).
@@ -169,19 +171,64 @@ struct Scratch {
   Block<T> block(std::vector<T>& v) { return {v.data(), ld}; }
 };
 
-// One head's forward (header comment); out: the head's columns of [B,T,C] (row stride ld_out).
-template <class T, class Ops>
-void attention_forward_head(Ops& ops, int64_t t_len, T scale, const HeadDropout& dr, T* out, int64_t ld_out, T* lse,
-                            Scratch<T>& w) {
+// The rows' shifts of the forward's exps: each row's own (diagonal) score scale * q[t] . k[t], t =
+// i0 + r. Any value a little below a row's largest score serves (exp(S - shift) then neither
+// overflows nor loses the row's largest terms), so it need not round as the product's S[t, t]
+// does; it is one of the row's scores, so the row's largest exp is >= ~1.
+template <class E, class T>
+void diagonal_scores(const attn::HeadView<E>& h, int64_t i0, int64_t rows, int64_t d, T scale, T* shift) {
+  if constexpr (std::is_same_v<E, T>) {
+    attn::block_row_dots(h.q + i0 * h.ld_qkv, h.k + i0 * h.ld_qkv, h.ld_qkv, rows, d, shift);
+  } else {
+    for (int64_t r = 0; r < rows; ++r) {
+      const E *q = h.q + (i0 + r) * h.ld_qkv, *k = h.k + (i0 + r) * h.ld_qkv;
+      shift[r] = T(lane_sum<T>(d, [&](int64_t c) { return attn::widen<T>(q[c]) * attn::widen<T>(k[c]); }));
+    }
+  }
+  for (int64_t r = 0; r < rows; ++r) shift[r] *= scale;
+}
+
+// Whether every row's sum of exps, shifted by its diagonal score, stays below 2^100 (a row's
+// largest score at most ~69 above its diagonal one): then no exp saturated (exp16 does at e^88)
+// and E V's sums stay far from f32's overflow for any |v| below ~1e5; >= 1 the sum is (the
+// diagonal's own exp). A NaN fails.
+inline bool shifted_sums_fit(const double* sum, int64_t rows) {
+  constexpr double kLimit = 0x1p100;
+  for (int64_t r = 0; r < rows; ++r)
+    if (!(sum[r] < kLimit)) return false;
+  return true;
+}
+
+// One head's forward (header comment); h: the head's q, k, v; out: its columns of [B,T,C] (row
+// stride ld_out). The exps ride on the scores' epilogue, shifted by each row's diagonal score (not
+// its maximum, unknown until the row's last tile), with the rows' sums; a block where a row's
+// scores lie far above its diagonal one (shifted_sums_fit) is redone shifted by the maxima, the
+// scores' RowMax epilogue and a pass of exps (exp_rows_with_lse).
+template <class T, class E, class Ops>
+void attention_forward_head(Ops& ops, const attn::HeadView<E>& h, int64_t t_len, int64_t d, T scale,
+                            const HeadDropout& dr, T* out, int64_t ld_out, T* lse, Scratch<T>& w) {
   using Epi = attn::Epilogue<T>;
-  T inv_sum[kBlock], vmax[kBlock * 16];
+  T inv_sum[kBlock], shift[kBlock], lanes[kBlock * 16];
+  double sum[kBlock];
   Block<T> s = w.block(w.s), m = w.block(w.m);
   for (int64_t i0 = 0; i0 < t_len; i0 += kBlock) {
     int64_t rows = std::min(kBlock, t_len - i0), keys = i0 + rows;
-    std::fill(vmax, vmax + rows * 16, T(-INFINITY));
-    // S[rows, keys] = scale * Q[i0:i0+rows] K[0:keys]^T and its rows' maxima
-    ops.scores(i0, rows, keys, scale, s.s, s.ld, {Epi::RowMax, nullptr, nullptr, 0, vmax});
-    exp_rows_with_lse(s, i0, rows, keys, vmax, lse + i0, inv_sum);
+    // E[rows, keys] = exp(scale * Q[i0:i0+rows] K[0:keys]^T - shift) and its rows' sums
+    diagonal_scores(h, i0, rows, d, scale, shift);
+    std::fill(lanes, lanes + rows * 16, T(0));
+    ops.scores(i0, rows, keys, scale, s.s, s.ld, {Epi::ExpSum, shift, nullptr, 0, lanes});
+    attn::block_lane_sums(lanes, rows, sum);
+    if (shifted_sums_fit(sum, rows)) {
+      zero_masked(s, i0, rows, keys);
+      for (int64_t r = 0; r < rows; ++r) {
+        lse[i0 + r] = shift[r] + T(std::log(sum[r]));
+        inv_sum[r] = T(1.0 / sum[r]);
+      }
+    } else {
+      std::fill(lanes, lanes + rows * 16, T(-INFINITY));
+      ops.scores(i0, rows, keys, scale, s.s, s.ld, {Epi::RowMax, nullptr, nullptr, 0, lanes});
+      exp_rows_with_lse(s, i0, rows, keys, lanes, lse + i0, inv_sum);
+    }
     if (dr.on()) {  // E -> E * mask / (1 - p)
       dropout_block(dr, t_len, i0, rows, keys, m);
       apply_mask(s, m, rows, keys, s);
@@ -276,7 +323,7 @@ void forward_all(const Dims& dm, const E* qkv, const AttentionDropout& dropout, 
     auto& [ops, w] = thread_workspace<Ops, T>(dm, dropout.p > 0, false);
     for (int64_t p = p0; p < p1; ++p) {
       ops.load_head(dm.head(qkv, p), nullptr, 0);
-      attention_forward_head(ops, dm.t_len, scale,
+      attention_forward_head(ops, dm.head(qkv, p), dm.t_len, dm.d, scale,
                              head_dropout(dropout, dm.n_head, p / dm.n_head, p % dm.n_head, dm.t_len),
                              out + dm.out_offset(p), dm.c, lse + p * dm.t_len, w);
     }

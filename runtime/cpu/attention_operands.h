@@ -14,8 +14,9 @@
 // Q_blk = rows [i0, i0 + rows) of the head's queries, keys = i0 + rows (the causal block); P (or dS)
 // is the f32/f64 block [rows, keys] given to take_probs, zero where the causal mask is.
 //
-// FloatOperands<T> (f32, f64): q, k, v, dO copied per head to contiguous [T, D], K^T and V^T
-// packed: the tiles then read rows D apart, not 3C (fewer TLB entries, no cache-set conflicts).
+// FloatOperands<T> (f32, f64): the slices a product streams along its k loop copied per head to
+// contiguous [T, D] (v forward; q, k, dO backward), K^T and V^T packed: the tiles then read rows D
+// apart, not 3C (fewer TLB entries, no cache-set conflicts); the forward's scores read q in place.
 // FloatOperands<float, uint16_t> (bf16 qkv, widened): the same f32 micro-kernels on the bf16
 // operands widened exactly to f32 (dO, P and dS rounded to bf16 first).
 // The products read the block [rows, keys] at row stride ld (s, dp, p) and write dQ, dK, dV [T, D]

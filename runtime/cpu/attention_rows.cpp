@@ -204,4 +204,8 @@ MT_AVX512 void block_row_dots_avx512(const float* x, const float* y, int64_t ld,
   }
 }
 
+MT_AVX512 void block_lane_sums_avx512(const float* lanes, int64_t rows, double* sum) {
+  for (int64_t r = 0; r < rows; ++r) sum[r] = sum_lanes_f64(_mm512_loadu_ps(lanes + 16 * r));
+}
+
 }  // namespace mt::cpu::attn

@@ -20,6 +20,7 @@ void block_exp_rows_avx512(float* s, int64_t ld, int64_t valid0, int64_t rows, i
                            float* shift, double* sum);
 void block_zero_tails_avx512(float* s, int64_t ld, int64_t valid0, int64_t rows, int64_t keys);
 void block_row_dots_avx512(const float* x, const float* y, int64_t ld, int64_t rows, int64_t n, float* out);
+void block_lane_sums_avx512(const float* lanes, int64_t rows, double* sum);
 void transpose_avx512(const float* x, int64_t rows, int64_t cols, int64_t ld, float* xt, int64_t ldt);
 double dot_avx512(const float* x, const float* y, int64_t n);
 float max_lanes(const float* x);  // max of x[0..16)
@@ -125,6 +126,14 @@ void block_row_dots(const T* x, const T* y, int64_t ld, int64_t rows, int64_t n,
   if constexpr (sizeof(T) == 4)
     if (avx512_units()) return block_row_dots_avx512(x, y, ld, rows, n, out);
   for (int64_t r = 0; r < rows; ++r) out[r] = T(row_dot(x + r * ld, y + r * ld, n));
+}
+
+// sum[r] = the 16 values lanes[16 r, 16 r + 16) summed in f64 (the ExpSum epilogue's row sums).
+template <class T>
+void block_lane_sums(const T* lanes, int64_t rows, double* sum) {
+  if constexpr (sizeof(T) == 4)
+    if (avx512_units()) return block_lane_sums_avx512(lanes, rows, sum);
+  for (int64_t r = 0; r < rows; ++r) sum[r] = lane_sum<T>(16, [&](int64_t l) { return lanes[16 * r + l]; });
 }
 
 }  // namespace mt::cpu::attn

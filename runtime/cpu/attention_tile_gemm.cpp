@@ -44,13 +44,13 @@ struct Tile {
   bool accumulate;
   TC* c;
   int64_t ldc;
-  // The epilogue (header), its operands at the tile's first row (v, vmax) and entry (x); diag:
-  // RowMax keeps the tile's entry (i, j) where j <= diag + i.
+  // The epilogue (header), its operands at the tile's first row (v, lanes) and entry (x); diag:
+  // RowMax and ExpSum keep the tile's entry (i, j) where j <= diag + i.
   typename Epilogue<TC>::Kind epi = Epilogue<TC>::None;
   const TC* v = nullptr;
   const TC* x = nullptr;
   int64_t ldx = 0;
-  TC* vmax = nullptr;
+  TC* lanes = nullptr;
   int64_t diag = 0;
 };
 
@@ -77,7 +77,11 @@ void store_portable(const Tile<TA, TC>& t, int mr, const TC (*acc)[kNR]) {
           break;
         case E::RowMax:
           ci[j] = r;
-          if (j <= t.diag + i) t.vmax[16 * i + j % 16] = std::max(t.vmax[16 * i + j % 16], r);
+          if (j <= t.diag + i) t.lanes[16 * i + j % 16] = std::max(t.lanes[16 * i + j % 16], r);
+          break;
+        case E::ExpSum:
+          ci[j] = vexp(r - t.v[i]);
+          if (j <= t.diag + i) t.lanes[16 * i + j % 16] += ci[j];
           break;
       }
     }
@@ -128,6 +132,11 @@ inline __mmask16 lane_mask(int nr, int v) {
   return left >= 16 ? __mmask16(0xffff) : left > 0 ? __mmask16((1u << left) - 1) : __mmask16(0);
 }
 
+// The lanes of `m` up to lane `last` (a row's last causal column, relative to the vector's first).
+inline __mmask16 causal_lanes(int64_t last, __mmask16 m) {
+  return last >= 15 ? m : last < 0 ? __mmask16(0) : __mmask16(m & ((2u << last) - 1));
+}
+
 #define MT_AVX512 __attribute__((target("avx512f")))
 #define MT_AVX512_BF16 __attribute__((target("avx512f,avx512bf16")))
 
@@ -162,10 +171,16 @@ MT_AVX512 __attribute__((always_inline)) inline void store_avx512_as(const Tile<
           r = _mm512_mul_ps(r, _mm512_set1_ps(t.v[i]));
           break;
         case E::RowMax: {
-          int64_t last = t.diag + i - 16 * v;  // the last lane kept
-          __mmask16 keep = last >= 15 ? m : last < 0 ? __mmask16(0) : __mmask16(m & ((2u << last) - 1));
-          float* mx = t.vmax + 16 * i;
+          float* mx = t.lanes + 16 * i;
+          __mmask16 keep = causal_lanes(t.diag + i - 16 * v, m);
           _mm512_storeu_ps(mx, _mm512_mask_max_ps(_mm512_loadu_ps(mx), keep, _mm512_loadu_ps(mx), r));
+          break;
+        }
+        case E::ExpSum: {
+          r = exp16(_mm512_sub_ps(r, _mm512_set1_ps(t.v[i])));
+          float* sum = t.lanes + 16 * i;
+          __mmask16 keep = causal_lanes(t.diag + i - 16 * v, m);
+          _mm512_storeu_ps(sum, _mm512_mask_add_ps(_mm512_loadu_ps(sum), keep, _mm512_loadu_ps(sum), r));
           break;
         }
       }
@@ -188,6 +203,8 @@ MT_AVX512 __attribute__((always_inline)) inline void store_avx512(const Tile<TA,
       return store_avx512_as<TA, MR, NV, E::RowScale>(t, acc);
     case E::RowMax:
       return store_avx512_as<TA, MR, NV, E::RowMax>(t, acc);
+    case E::ExpSum:
+      return store_avx512_as<TA, MR, NV, E::ExpSum>(t, acc);
   }
 }
 
@@ -386,7 +403,7 @@ void drive(int64_t m, int64_t n, int64_t k, TC alpha, StridedA<TA> a, const TA* 
       t.v = epi.v ? epi.v + i : nullptr;
       t.x = epi.x ? epi.x + i * epi.ldx + j : nullptr;
       t.ldx = epi.ldx;
-      t.vmax = epi.vmax ? epi.vmax + 16 * i : nullptr;
+      t.lanes = epi.lanes ? epi.lanes + 16 * i : nullptr;
       t.diag = region.off + i - j;
     }
     pick(mr, nr)(t);

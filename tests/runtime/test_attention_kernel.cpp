@@ -167,6 +167,36 @@ TEST_CASE("attention kernel: f32 forward and backward equal the f64 loops", "[at
   }
 }
 
+TEST_CASE("attention kernel: rows whose largest score lies far above their diagonal one", "[attention][runtime]") {
+  // The forward shifts each row's exps by its diagonal score. Every query is all ones and the first
+  // key of each head k0 times that, so every row's first score is scale * D * k0 above the rest: 57
+  // (k0 = 10: exps up to e^57, shifted by the diagonal) and 340 (k0 = 60: the blocks redone,
+  // shifted by the rows' maxima); both as the f64 loops, on every path.
+  for (bool portable : {false, true})
+    for (double k0 : {10.0, 60.0}) {
+      PathScope scope(portable);
+      Case k{2, 77, 2, 32};
+      INFO("first key x " << k0 << (portable ? " portable" : " SIMD"));
+      Tensor qkv = testutil::random({k.bsz, k.t_len, 3 * k.heads * k.d}, DType::F32, 13, -1.0, 1.0);
+      Tensor dout = testutil::random({k.bsz, k.t_len, k.heads * k.d}, DType::F32, 14);
+      int64_t c = k.heads * k.d;
+      float* x = qkv.data<float>();
+      for (int64_t b = 0; b < k.bsz; ++b)
+        for (int64_t t = 0; t < k.t_len; ++t)
+          for (int64_t j = 0; j < c; ++j) {
+            float* row = x + (b * k.t_len + t) * 3 * c;
+            row[j] = 1.0f;
+            if (t == 0) row[c + j] = float(k0);
+          }
+      Result got = run_op(k, qkv, dout, dropout_of(k));
+      Result want = reference(k, qkv.to_double_vector(), dout.to_double_vector(), dropout_of(k));
+      require_close(got.out, want.out, 5e-6, "out");
+      require_close(got.lse, want.lse, 1e-6, "lse");
+      // scores of 340 carry f32 rounding of ~3e-5: P = exp(S - lse) and the gradient by as much
+      require_close(got.dqkv, want.dqkv, k0 > 20 ? 1e-4 : 1e-5, "dqkv");
+    }
+}
+
 TEST_CASE("attention kernel: bf16 operands equal the f64 attention of the rounded q, k, v",
           "[attention][runtime][bf16]") {
   for (Bf16Path path : bf16_paths())
@@ -262,14 +292,15 @@ void check_epilogues(bool portable) {
     return c;
   };
   std::vector<T> c0 = run({});
-  std::vector<T> vmax(size_t(16 * m), T(-INFINITY));
+  std::vector<T> vmax(size_t(16 * m), T(-INFINITY)), sums(size_t(16 * m), T(0));
   std::vector<T> exp = run({Epi::Exp, v.data()}), grad = run({Epi::Grad, v.data(), x.data(), ld}),
-                 scaled = run({Epi::RowScale, v.data()}), maxed = run({Epi::RowMax, nullptr, nullptr, 0, vmax.data()});
+                 scaled = run({Epi::RowScale, v.data()}), maxed = run({Epi::RowMax, nullptr, nullptr, 0, vmax.data()}),
+                 summed = run({Epi::ExpSum, v.data(), nullptr, 0, sums.data()});
   for (int64_t i = 0; i < m; ++i) {
     int64_t valid = std::min(n, off + i + 1);
     std::vector<T> row(c0.begin() + i * ld, c0.begin() + i * ld + valid);
     cpu::attn::exp_shifted_row(row.data(), valid, v[size_t(i)]);
-    T mx = T(-INFINITY);
+    T mx = T(-INFINITY), lane_sums[16] = {};
     for (int64_t j = 0; j < valid; ++j) {
       size_t at = size_t(i * ld + j);
       INFO("row " << i << " column " << j << (portable ? " portable" : " SIMD"));
@@ -277,9 +308,12 @@ void check_epilogues(bool portable) {
       REQUIRE(grad[at] == x[at] * (c0[at] - v[size_t(i)]));
       REQUIRE(scaled[at] == c0[at] * v[size_t(i)]);
       REQUIRE(maxed[at] == c0[at]);
+      REQUIRE(summed[at] == row[size_t(j)]);
       mx = std::max(mx, c0[at]);
+      lane_sums[j % 16] += row[size_t(j)];  // in the order of the columns, as the tiles add
     }
     REQUIRE(cpu::attn::max16(vmax.data() + 16 * i) == mx);
+    for (int l = 0; l < 16; ++l) REQUIRE(sums[size_t(16 * i + l)] == lane_sums[l]);
   }
 }
 
