@@ -26,6 +26,7 @@
 // softmax, lse, delta, out and dqkv stay f32.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <type_traits>
 #include <vector>
 
@@ -67,7 +68,8 @@ class NextHeadPrefetch {
     for (int64_t end = std::min(next_ + per_share_, pieces_); next_ < end; ++next_) {
       const char* piece = reinterpret_cast<const char*>(dq_ + (next_ / 3) * ld_ + (next_ % 3) * c_);
       for (int64_t b = 0; b < bytes_; b += 64) __builtin_prefetch(piece + b, 1, 2);
-      __builtin_prefetch(piece + bytes_ - 1, 1, 2);
+      if ((reinterpret_cast<uintptr_t>(piece) | uintptr_t(bytes_)) % 64)  // a line the loop missed
+        __builtin_prefetch(piece + bytes_ - 1, 1, 2);
     }
   }
 

@@ -14,9 +14,9 @@
 // Q_blk = rows [i0, i0 + rows) of the head's queries, keys = i0 + rows (the causal block); P (or dS)
 // is the f32/f64 block [rows, keys] given to take_probs, zero where the causal mask is.
 //
-// FloatOperands<T> (f32, f64): the slices a product streams along its k loop copied per head to
-// contiguous [T, D] (v forward; q, k, dO backward), K^T and V^T packed: the tiles then read rows D
-// apart, not 3C (fewer TLB entries, no cache-set conflicts); the forward's scores read q in place.
+// FloatOperands<T> (f32, f64): the slices a product streams along a long k loop copied per head
+// to contiguous [T, D] (v forward, k backward), K^T and V^T packed: the tiles then read rows D
+// apart, not 3C (fewer TLB entries, no cache-set conflicts); q and dO are read in place.
 // FloatOperands<float, uint16_t> (bf16 qkv, widened): the same f32 micro-kernels on the bf16
 // operands widened exactly to f32 (dO, P and dS rounded to bf16 first).
 // The products read the block [rows, keys] at row stride ld (s, dp, p) and write dQ, dK, dV [T, D]
@@ -99,29 +99,33 @@ class FloatOperands {
     if (kRound) p_round_.resize(size_t(block * t_len));
   }
 
-  // dout: the head's dO (backward) or nullptr (forward). Only what the pass reads is copied, slice
-  // by slice (copying a head's slices took about as long as one of its products; q, k and v rows
-  // together were slower than each slice alone): the forward reads q in place (the scores' A, read
-  // by broadcasts) and transposes k straight from qkv, the backward transposes v from it. Where E
-  // is not T (bf16 bits) each slice is widened into a copy first.
+  // dout: the head's dO (backward) or nullptr (forward). Copied, slice by slice, only what a
+  // product streams along a long k loop: v (P V) and k (dQ); q and dO are read in place (the
+  // scores' and dP's A, by broadcasts; dK's and dV's B, 64 rows a block), k and v transposed
+  // straight from qkv (copying a head's slices took about as long as one of its products; q, k
+  // and v rows together were slower than each slice alone). Where E is not T (bf16 bits) q and dO
+  // are widened (dO rounded) into copies too.
   void load_head(const HeadView<E>& h, const T* dout, int64_t ld_out) {
     bool backward = dout != nullptr;
-    q_at_ = q_.data();
-    ldq_ = d_;
-    if constexpr (std::is_same_v<E, T>)
-      if (!backward) q_at_ = h.q, ldq_ = h.ld_qkv;
-    if (q_at_ == q_.data()) copy_rows(h.q, t_, d_, h.ld_qkv, q_.data());          // and dK's B operand
+    q_at_ = q_.data(), ldq_ = d_;
+    do_at_ = do_.data(), lddo_ = d_;
+    if constexpr (std::is_same_v<E, T>) {
+      q_at_ = h.q, ldq_ = h.ld_qkv;
+      if (backward) do_at_ = dout, lddo_ = ld_out;
+    } else {
+      copy_rows(h.q, t_, d_, h.ld_qkv, q_.data());
+    }
     transposed_slice(h.k, kt_.data(), backward ? k_.data() : nullptr, h.ld_qkv);  // K^T, and K for dQ
     if (!backward) return copy_rows(h.v, t_, d_, h.ld_qkv, v_.data());            // P V's B operand
     transposed_slice(h.v, vt_.data(), nullptr, h.ld_qkv);                         // V^T for dP
-    copy_rows(dout, t_, d_, ld_out, do_.data(), kRound);
+    if (do_at_ == do_.data()) copy_rows(dout, t_, d_, ld_out, do_.data(), kRound);
   }
   void scores(int64_t i0, int64_t rows, int64_t keys, T scale, T* s, int64_t lds, const Epilogue<T>& epi = {}) const {
     tile_gemm<T>(rows, keys, d_, scale, {q_at_ + i0 * ldq_, ldq_, 1}, kt_.data(), ldt_, false, s, lds,
                  {Causal::ColsToRow, i0}, epi);
   }
   void dout_v(int64_t i0, int64_t rows, int64_t keys, T* dp, int64_t ldp, const Epilogue<T>& epi = {}) const {
-    tile_gemm<T>(rows, keys, d_, T(1), {do_.data() + i0 * d_, d_, 1}, vt_.data(), ldt_, false, dp, ldp,
+    tile_gemm<T>(rows, keys, d_, T(1), {do_at_ + i0 * lddo_, lddo_, 1}, vt_.data(), ldt_, false, dp, ldp,
                  {Causal::ColsToRow, i0}, epi);
   }
   void take_probs(const T* p, int64_t rows, int64_t keys, int64_t ld) {
@@ -139,22 +143,22 @@ class FloatOperands {
                  {Causal::KToRow, i0}, epi);
   }
   void dv(int64_t i0, int64_t rows, int64_t keys, T* dv, int64_t ld, bool accumulate) const {
-    keys_by_block(i0, rows, keys, T(1), do_.data() + i0 * d_, dv, ld, accumulate);
+    keys_by_block(i0, rows, keys, T(1), do_at_ + i0 * lddo_, lddo_, dv, ld, accumulate);
   }
   void dq(int64_t i0, int64_t rows, int64_t keys, T scale, T* dq, int64_t ld, bool accumulate) const {
     tile_gemm<T>(rows, d_, keys, scale, {p_, ldp_, 1}, k_.data(), d_, accumulate, dq + i0 * ld, ld,
                  {Causal::KToRow, i0});
   }
   void dk(int64_t i0, int64_t rows, int64_t keys, T scale, T* dk, int64_t ld, bool accumulate) const {
-    keys_by_block(i0, rows, keys, scale, q_.data() + i0 * d_, dk, ld, accumulate);
+    keys_by_block(i0, rows, keys, scale, q_at_ + i0 * ldq_, ldq_, dk, ld, accumulate);
   }
 
  private:
   // C[0:keys, D] (+)= alpha P^T X_blk (dV: X = dO, dK: X = Q; x_blk [rows, D]), rows as key_rows says.
-  void keys_by_block(int64_t i0, int64_t rows, int64_t keys, T alpha, const T* x_blk, T* c, int64_t ld,
+  void keys_by_block(int64_t i0, int64_t rows, int64_t keys, T alpha, const T* x_blk, int64_t ldx, T* c, int64_t ld,
                      bool accumulate) const {
     key_rows(i0, keys, accumulate, [&](int64_t r0, int64_t r1, bool add) {
-      tile_gemm<T>(r1 - r0, d_, rows, alpha, {p_ + r0, 1, ldp_}, x_blk, d_, add, c + r0 * ld, ld,
+      tile_gemm<T>(r1 - r0, d_, rows, alpha, {p_ + r0, 1, ldp_}, x_blk, ldx, add, c + r0 * ld, ld,
                    {Causal::KFromRow, i0 - r0});
     });
   }
@@ -168,8 +172,9 @@ class FloatOperands {
     transpose(copy, t_, d_, d_, xt, ldt_);
   }
   int64_t t_ = 0, d_ = 0, ldt_ = 0;  // ldt_: row stride of K^T and V^T, T rounded up to 16 plus 16
-  const T* q_at_ = nullptr;          // the queries the scores read: q_, or qkv's (forward)
-  int64_t ldq_ = 0;
+  const T* q_at_ = nullptr;          // q and dO as the products read them: the copies, or in place
+  const T* do_at_ = nullptr;
+  int64_t ldq_ = 0, lddo_ = 0;
   std::vector<T> q_, k_, v_, do_, kt_, vt_;  // [T, D] each; K^T, V^T [D, ldt_]
   std::vector<T> p_round_;                   // widened bf16 path: P or dS rounded, [rows, keys]
   const T* p_ = nullptr;
