@@ -10,9 +10,12 @@
 namespace mt::cpu::attn {
 
 // vexp<float> (vec_math.h) on 16 lanes: exp(x) = 2^n * 2^f, n = round(x log2 e), the same
-// degree-7 polynomial; below -87.3 exactly 0, above 88.3 saturated.
+// degree-7 polynomial; below -87.3 exactly 0. Unlike vexp, no upper clamp: attention's exps take
+// x = S - max, S - lse or S - (a row's diagonal score), never above 88.3 but where the caller
+// redoes the block (attention.cpp shifted_sums_fit), and there e^x above f32's range is +inf
+// (vexp: e^88.3), NaN for x = +inf. Equal to vexp below 88.3, NaN lanes included.
 __attribute__((target("avx512f"), always_inline)) inline __m512 exp16(__m512 x) {
-  __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+  __m512 xc = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
   __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 y = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), xc);

@@ -411,13 +411,24 @@ void drive(int64_t m, int64_t n, int64_t k, TC alpha, StridedA<TA> a, const TA* 
   if (region.kind == Causal::ColsToRow) {
     // k is the head size (scores, dP): column tiles outside, so a panel of B (k x 32) serves all
     // the row tiles from L1. Columns up to each row tile's last diagonal entry only.
+    // On the diagonal's column tile the tile's upper rows end sooner: where they need fewer 16-column
+    // vectors than its last row, f32/f64 run the two halves apart (at 64-row blocks and T = 256 the
+    // work past the diagonal drops from 9.9% to 7.6%; bf16's AMX tiles want whole rows).
     int64_t ke = kstep == 2 ? (k + 1) & ~int64_t(1) : k;
+    auto vectors = [](int64_t cols) { return (std::min<int64_t>(kNR, cols) + 15) / 16; };
     for (int64_t j = 0; j < n; j += kNR)
       for (int64_t tile = 0; tile < tiles; ++tile) {
         int64_t i = m * tile / tiles;
-        int mr = int(m * (tile + 1) / tiles - i);
-        int64_t n_end = std::min(n, region.off + i + mr);
-        if (j < n_end) run(i, mr, j, int(std::min<int64_t>(kNR, n_end - j)), 0, ke);
+        int mr = int(m * (tile + 1) / tiles - i), upper = mr / 2;
+        int64_t n_end = std::min(n, region.off + i + mr), upper_end = std::min(n, region.off + i + upper);
+        if (j >= n_end) continue;
+        int nr = int(std::min<int64_t>(kNR, n_end - j));
+        if (kstep == 1 && upper > 0 && vectors(std::max<int64_t>(upper_end - j, 0)) < vectors(nr)) {
+          if (upper_end > j) run(i, upper, j, int(std::min<int64_t>(kNR, upper_end - j)), 0, ke);
+          run(i + upper, mr - upper, j, nr, 0, ke);
+        } else {
+          run(i, mr, j, nr, 0, ke);
+        }
       }
     return;
   }
