@@ -92,9 +92,10 @@ void zero_masked(Block<T> b, int64_t i0, int64_t rows, int64_t keys) {
   attn::block_zero_tails(b.s, b.ld, i0 + 1, rows, keys);
 }
 
-// Scores of one block -> unnormalised probabilities and lse, in place (the forward where a row's
-// diagonal score is no shift for its exps, attention_forward_head): one exp per score; the
-// normalisation 1/sum moves to the block's output rows (rows x D, not rows x keys).
+// Scores of one block -> unnormalised probabilities and lse, in place (the forward's way for a
+// block where some row's maximum lies too far above its diagonal score, attention_forward_head):
+// one exp per score; the normalisation 1/sum moves to the block's output rows (rows x D, not
+// rows x keys).
 //   lse[r] = log sum_{j <= i0+r} exp(S[r, j]);  S[r, j] -> exp(S[r, j] - max_j S[r, j]), masked -> 0;
 //   inv_sum[r] = 1 / sum_{j <= i0+r} exp(S[r, j] - max)
 // vmax: the rows' maxima over the valid keys in 16 lanes a row (the scores' RowMax epilogue).
@@ -191,9 +192,9 @@ void diagonal_scores(const attn::HeadView<E>& h, int64_t i0, int64_t rows, int64
 }
 
 // Whether every row's sum of exps, shifted by its diagonal score, stays below 2^100 (a row's
-// largest score at most ~69 above its diagonal one): then no exp saturated (exp16 does at e^88)
-// and E V's sums stay far from f32's overflow for any |v| below ~1e5; >= 1 the sum is (the
-// diagonal's own exp). A NaN fails.
+// largest score at most ~69 above its diagonal one): then no exp overflowed (f32's range ends at
+// e^88.7) and E V's sums stay far from f32's overflow for any |v| below ~1e5; >= 1 the sum is (the
+// diagonal's own exp). An infinity or a NaN fails.
 inline bool shifted_sums_fit(const double* sum, int64_t rows) {
   constexpr double kLimit = 0x1p100;
   for (int64_t r = 0; r < rows; ++r)
