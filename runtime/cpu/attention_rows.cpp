@@ -161,47 +161,12 @@ MT_AVX512 void transpose_avx512(const float* x, int64_t rows, int64_t cols, int6
     }
 }
 
-// Two rows at a time: their exp chains interleave; each row's arithmetic is exp_shifted_sum_avx512's.
-MT_AVX512 void block_exp_rows_avx512(float* s, int64_t ld, int64_t valid0, int64_t rows, int64_t keys,
-                                     const float* vmax, float* shift, double* sum) {
-  for (int64_t r = 0; r < rows; r += 2) {
-    int pair = r + 1 < rows ? 2 : 1;
-    float* x[2] = {s + r * ld, s + (r + 1) * ld};
-    int64_t valid[2] = {valid0 + r, pair == 2 ? valid0 + r + 1 : 0};  // a lone last row: none in the second
-    __m512 sh[2], acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-    for (int q = 0; q < pair; ++q) {
-      shift[r + q] = _mm512_reduce_max_ps(_mm512_loadu_ps(vmax + 16 * (r + q)));
-      sh[q] = _mm512_set1_ps(shift[r + q]);
-    }
-    for (int64_t j = 0; j < valid[0] + pair - 1; j += 16)
-      for (int q = 0; q < pair; ++q) {
-        __mmask16 k = valid[q] > j ? head_mask(valid[q] - j) : __mmask16(0);
-        __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x[q] + j), sh[q]));
-        _mm512_mask_storeu_ps(x[q] + j, k, e);
-        acc[q] = _mm512_add_ps(acc[q], _mm512_maskz_mov_ps(k, e));
-      }
-    for (int q = 0; q < pair; ++q) sum[r + q] = sum_lanes_f64(acc[q]);
-  }
-  block_zero_tails_avx512(s, ld, valid0, rows, keys);
-}
-
 MT_AVX512 void block_zero_tails_avx512(float* s, int64_t ld, int64_t valid0, int64_t rows, int64_t keys) {
-  for (int64_t r = 0; r < rows; ++r) {
-    float* x = s + r * ld;
-    for (int64_t j = valid0 + r; j < keys; j += 16)
-      _mm512_mask_storeu_ps(x + j, head_mask(keys - j), _mm512_setzero_ps());
-  }
+  for (int64_t r = 0; r < rows; ++r) zero_avx512(s + r * ld + valid0 + r, keys - valid0 - r);
 }
 
 MT_AVX512 void block_row_dots_avx512(const float* x, const float* y, int64_t ld, int64_t rows, int64_t n, float* out) {
-  for (int64_t r = 0; r < rows; ++r) {
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t j = 0; j < n; j += 16) {
-      __mmask16 k = head_mask(n - j);
-      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, x + r * ld + j), _mm512_maskz_loadu_ps(k, y + r * ld + j), acc);
-    }
-    out[r] = float(sum_lanes_f64(acc));
-  }
+  for (int64_t r = 0; r < rows; ++r) out[r] = float(dot_avx512(x + r * ld, y + r * ld, n));
 }
 
 MT_AVX512 void block_lane_sums_avx512(const float* lanes, int64_t rows, double* sum) {

@@ -16,8 +16,6 @@ double exp_shifted_sum_avx512(float* x, int64_t n, float shift);  // x = exp(x -
 void exp_shifted_avx512(float* x, int64_t n, float shift);        // x = exp(x - shift)
 // Whole blocks of rows, one call each (block_* below): s [rows, keys] at row stride ld, row r's
 // entries valid below valid0 + r.
-void block_exp_rows_avx512(float* s, int64_t ld, int64_t valid0, int64_t rows, int64_t keys, const float* vmax,
-                           float* shift, double* sum);
 void block_zero_tails_avx512(float* s, int64_t ld, int64_t valid0, int64_t rows, int64_t keys);
 void block_row_dots_avx512(const float* x, const float* y, int64_t ld, int64_t rows, int64_t n, float* out);
 void block_lane_sums_avx512(const float* lanes, int64_t rows, double* sum);
@@ -95,14 +93,13 @@ void transpose(const T* x, int64_t rows, int64_t cols, int64_t ld, T* xt, int64_
 // short valid range spent as long in those as in their arithmetic). Same values as the per-row
 // helpers, row by row.
 //
-// The forward's softmax rows (attention.cpp): shift[r] = max16(vmax + 16 r), the row's maximum;
-// s[r, j] = exp(s[r, j] - shift[r]) for j < valid0 + r, 0 from there to keys; sum[r] = the row's
-// exps summed as exp_shifted_sum_row sums them.
+// The forward's softmax rows where a block is shifted by its rows' maxima (attention.cpp, a rare
+// case since the exps ride on the scores' epilogue: the per-row helpers): shift[r] =
+// max16(vmax + 16 r); s[r, j] = exp(s[r, j] - shift[r]) for j < valid0 + r, 0 from there to keys;
+// sum[r] = the row's exps summed as exp_shifted_sum_row sums them.
 template <class T>
 void block_exp_rows(T* s, int64_t ld, int64_t valid0, int64_t rows, int64_t keys, const T* vmax, T* shift,
                     double* sum) {
-  if constexpr (sizeof(T) == 4)
-    if (avx512_units()) return block_exp_rows_avx512(s, ld, valid0, rows, keys, vmax, shift, sum);
   for (int64_t r = 0; r < rows; ++r) {
     T* row = s + r * ld;
     int64_t valid = valid0 + r;

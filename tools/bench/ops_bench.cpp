@@ -197,16 +197,16 @@ int run_ops_bench(const BenchOptions& opt) {
     double sgemm_flops = 2.0 * ref * ref * ref;
     PairTiming fwd = time_pair(
         sgemm_call, [&] { ops::attention_forward(qkv, heads, out, lse); }, target);
-    auto forward_backward = [&](const Tensor& x) {  // timed against the SGEMM
+    auto forward_backward = [&](const Tensor& x, int64_t n_head, Tensor& x_lse) {  // timed against the SGEMM
       return time_pair(
           sgemm_call,
           [&] {
-            ops::attention_forward(x, heads, out, lse);
-            ops::attention_backward(dout, x, out, lse, heads, dqkv, {}, /*accumulate=*/false);
+            ops::attention_forward(x, n_head, out, x_lse);
+            ops::attention_backward(dout, x, out, x_lse, n_head, dqkv, {}, /*accumulate=*/false);
           },
           target);
     };
-    PairTiming fb = forward_backward(qkv);
+    PairTiming fb = forward_backward(qkv, heads, lse);
     rep.line("attention_fwd_B8_T256_H8_D32", gflops(2 * mm, fwd.seconds_b), "GFLOP/s",
              2 * mm / sgemm_flops * fwd.ratio_a_over_b, "ratio to sgemm_raw, interleaved");
     rep.line("attention_fwdbwd_B8_T256_H8_D32", gflops(6 * mm, fb.seconds_b), "GFLOP/s",
@@ -216,13 +216,7 @@ int run_ops_bench(const BenchOptions& opt) {
     // the same FLOPs (B T^2 C), longer inner dimensions for the score products
     for (int64_t larger : opt.quick ? std::vector<int64_t>{} : std::vector<int64_t>{4, 2}) {
       Tensor lse_h = Tensor::empty({bsz, larger, t_len}, DType::F32);
-      PairTiming t = time_pair(
-          sgemm_call,
-          [&] {
-            ops::attention_forward(qkv, larger, out, lse_h);
-            ops::attention_backward(dout, qkv, out, lse_h, larger, dqkv, {}, /*accumulate=*/false);
-          },
-          target);
+      PairTiming t = forward_backward(qkv, larger, lse_h);
       rep.line("attention_fwdbwd_B8_T256_H" + std::to_string(larger) + "_D" + std::to_string(c / larger),
                gflops(6 * mm, t.seconds_b), "GFLOP/s", 6 * mm / sgemm_flops * t.ratio_a_over_b,
                "ratio to sgemm_raw, interleaved; as above, larger heads");
@@ -234,7 +228,7 @@ int run_ops_bench(const BenchOptions& opt) {
     Tensor qkv16 = qkv.to(DType::BF16);
     for (const auto& [path, name] : paths) {
       cpu::attn::set_bf16_path(path);
-      PairTiming t = forward_backward(qkv16);
+      PairTiming t = forward_backward(qkv16, heads, lse);
       rep.line(std::string("attention_fwdbwd_bf16_") + name + "_B8_T256_H8_D32", gflops(6 * mm, t.seconds_b), "GFLOP/s",
                6 * mm / sgemm_flops * t.ratio_a_over_b,
                std::string("ratio to sgemm_raw, interleaved; bf16 qkv on ") + cpu::attn::bf16_path_units(path));
