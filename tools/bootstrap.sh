@@ -10,6 +10,7 @@ packages=(
   cmake g++ make pkg-config        # toolchain
   libopenblas-openmp-dev           # CBLAS, the OpenMP build (runs serially inside our OpenMP loops)
   libdnnl-dev                      # oneDNN: bf16 GEMMs on AMX / AVX512-BF16 (runtime/cpu/gemm_bf16.h)
+  ocl-icd-opencl-dev               # OpenCL headers + loader: Debian's oneDNN CMake config requires them
   libopenmpi-dev openmpi-bin       # MPI: collectives on CPU, bootstrap of NCCL on GPU
   libyaml-cpp-dev                  # YAML configs
   libutf8proc-dev                  # Unicode classes for the GPT-2 pre-tokenizer
