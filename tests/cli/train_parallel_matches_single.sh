@@ -46,9 +46,13 @@ m=$(wc -l < "$d/c")
 # gradient norm (6e-4 seen with the AMX attention, 5e-5 with the widened one; 1.1e-3 at dp2 zero1
 # once the attention forward's exps were shifted by the diagonal score, 2026-12-06, which moved
 # every trajectory's last bits: the first 9 steps identical, then a flip), and a layer's aux loss
-# and dropped fraction move by ~1e-3 to 2 tokens of the 128 (1.6e-2). bf16 curves to 2e-3, its
-# layer values to 2e-2; step 1 stays to 1e-5.
-case " $* " in *" bf16 "*) curve_tol=2e-3 layer_tol=2e-2 ;; *) curve_tol=1e-4 layer_tol=1e-4 ;; esac
+# and dropped fraction move by ~1e-3 to 2 tokens of the 128 (1.6e-2); on an AMD Zen 4 (oneDNN's
+# AVX512-BF16 GEMMs and the VDPBF16PS attention, 2026-12-06) 3 tokens (2.3e-2) at dp2 zero1/zero2,
+# the curve to 1.0e-3. A dropped fraction is a count of 128 tokens and each flipped decision moves
+# it by at most one: bf16 curves to 2e-3, its layer values to 3.2e-2 (4 tokens of 128); step 1
+# stays to 1e-5, and fp32 keeps 1e-4 everywhere (there the layouts agree to the last bits that
+# matter, so a wrong global batch, a per-rank count or a lost gradient still fails at once).
+case " $* " in *" bf16 "*) curve_tol=2e-3 layer_tol=3.2e-2 ;; *) curve_tol=1e-4 layer_tol=1e-4 ;; esac
 [ "$m" -eq 0 ] || { echo "MoE layers, 1 process:"; tr '\n' ' ' < "$d/c"; echo; echo "$np ranks:"; tr '\n' ' ' < "$d/e"; echo; }
 if [ "$n" -ge 21 ] && [ "$(same_values "$d/a1" "$d/b1" 2 1e-5)" = yes ] && [ "$(same_values "$d/a" "$d/b" "$n" "$curve_tol")" = yes ] &&
   [ "$(same_values "$d/c" "$d/e" "$m" "$layer_tol" abs)" = yes ]; then
