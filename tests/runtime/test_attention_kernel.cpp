@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "runtime/cpu/attention_rows.h"
 #include "runtime/cpu/attention_tile_gemm.h"
@@ -318,6 +319,30 @@ void check_epilogues(bool portable) {
 }
 
 }  // namespace
+
+TEST_CASE("attention kernel: the AVX-512 exp equals vexp bit for bit, NaN and the limits included",
+          "[attention][runtime]") {
+  if (!cpu::attn::avx512_units()) return;
+  // every 2^-10 from -100 to 88 (both sides of the -87.3 cut to zero), then the specials; a row of
+  // 16k + 5 entries so the masked tail runs too
+  std::vector<float> x;
+  for (int i = -100 * 1024; i <= 88 * 1024; ++i) x.push_back(float(i) / 1024.0f);
+  for (float v : {-87.3f, std::nextafter(-87.3f, 0.0f), std::nextafter(-87.3f, -100.0f), -INFINITY, NAN, -NAN, 0.0f,
+                  -0.0f, 1e-30f, -1e-30f, -1e30f, std::numeric_limits<float>::denorm_min()})
+    x.push_back(v);
+  while (x.size() % 16 != 5) x.push_back(NAN);
+  std::vector<float> simd = x;
+  cpu::attn::exp_shifted_row(simd.data(), int64_t(simd.size()), 0.0f);
+  for (size_t i = 0; i < x.size(); ++i) {
+    float want = cpu::vexp(x[i]);
+    INFO("x = " << x[i] << ": " << simd[i] << " against vexp's " << want);
+    if (std::isnan(want)) {
+      REQUIRE(std::isnan(simd[i]));
+    } else {
+      REQUIRE(std::memcmp(&simd[i], &want, 4) == 0);
+    }
+  }
+}
 
 TEST_CASE("attention kernel: tile epilogues equal a pass over the product", "[attention][runtime]") {
   for (bool portable : {false, true}) check_epilogues<float>(portable);
