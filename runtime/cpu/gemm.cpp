@@ -25,7 +25,9 @@ constexpr int64_t kFillCFrom = int64_t(1) << 20;
 // a: batch x op(A) [M,K], b: batch x op(B) [K,N], c: batch x [M,N], strides in elements.
 // Mixed precision (a, b bf16 or f16; c f32): bf16 runs on the CPU's bf16 matrix units through
 // oneDNN where it can (runtime/cpu/gemm_bf16.h); otherwise, and for f16, the operands widen to f32
-// (exactly) and multiply in f32 - the numbers of a tensor-core GEMM at SGEMM's speed.
+// (exactly) and multiply in f32 - the numbers of a tensor-core GEMM at SGEMM's speed. (Widening in
+// cache-sized panels instead, one SGEMM per panel, measured slower on the logits' shapes: 1.0-1.4x
+// the whole widening's time, OpenBLAS packing the shared operand again for every panel.)
 void CpuBackend::gemm(const GemmDesc& g, double alpha, const Tensor& a, const Tensor& b, double beta, Tensor& c) {
   if (a.dtype() == DType::BF16 && g.k > 0 && bf16_gemm_path() == Bf16GemmPath::OneDnn &&
       onednn_bf16_gemm(g, alpha, a, b, beta, c))
@@ -68,8 +70,15 @@ void CpuBackend::gemm(const GemmDesc& g, double alpha, const Tensor& a, const Te
 
 // c [M,N] = op(a) op(b) + bias [N] in every row: oneDNN adds the bias in its GEMM's epilogue (f32,
 // or bf16 on the bf16 path); elsewhere (f64, f16, no oneDNN) bias rows and then the GEMM, beta 1.
+// Half-precision operands off the bf16 path (a linear layer's, small) widen whole and take f32's
+// way, so bf16 without the units runs the forward GEMMs as fp32 does.
 void CpuBackend::gemm_bias(const GemmDesc& g, const Tensor& a, const Tensor& b, const Tensor& bias, Tensor& c) {
   if (onednn_gemm_bias(g, a, b, bias, c)) return;
+  if (is_half_precision(a.dtype()) && c.dtype() == DType::F32 && g.batch == 1 && g.k > 0) {
+    Tensor a32 = a.to(DType::F32), b32 = b.to(DType::F32);
+    if (!onednn_gemm_bias(g, a32, b32, bias, c)) gemm_bias_by_rows(*this, g, a32, b32, bias, c);
+    return;
+  }
   gemm_bias_by_rows(*this, g, a, b, bias, c);
 }
 

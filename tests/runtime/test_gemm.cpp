@@ -77,17 +77,25 @@ TEST_CASE("matmul errors name the op and the shapes and dtypes", "[runtime][gemm
 // ops::matmul_bias (a linear layer's forward: oneDNN adds the bias in its GEMM on the CPU where
 // built with it, f32 and bf16 operands; the composed path (bias rows, then beta 1) for f64 and
 // without oneDNN) against Eigen in f64: every transpose, an edge K, both CPU paths, the same bits
-// when run twice.
+// when run twice. bf16 also off its matrix-unit path, and f16: widened, then f32's way.
 TEST_CASE("matmul_bias equals the product plus the bias in every row", "[runtime][gemm]") {
   struct Shape3 {
     int64_t m, n, k;
   };
-  for (DType dt : {DType::F32, DType::F64, DType::BF16})
+  const cpu::Bf16GemmPath chosen = cpu::bf16_gemm_path();
+  struct Case {
+    DType dt;
+    cpu::Bf16GemmPath bf16_path;
+  };
+  for (Case cs : {Case{DType::F32, chosen}, Case{DType::F64, chosen}, Case{DType::BF16, chosen},
+                  Case{DType::BF16, cpu::Bf16GemmPath::Widened}, Case{DType::F16, chosen}})
     for (bool onednn : {true, false})
       for (Shape3 s : {Shape3{37, 19, 130}, Shape3{64, 48, 256}, Shape3{5, 7, 1}, Shape3{3, 4, 0}})
         for (bool ta : {false, true})
           for (bool tb : {false, true}) {
             cpu::set_f32_gemm_bias_onednn(onednn);
+            cpu::set_bf16_gemm_path(cs.bf16_path);
+            DType dt = cs.dt;
             DType out = dt == DType::F64 ? DType::F64 : DType::F32;
             Tensor a = testutil::random({ta ? s.k : s.m, ta ? s.m : s.k}, DType::F32, 1).to(dt);
             Tensor b = testutil::random({tb ? s.n : s.k, tb ? s.k : s.n}, DType::F32, 2).to(dt);
@@ -95,7 +103,8 @@ TEST_CASE("matmul_bias equals the product plus the bias in every row", "[runtime
             Tensor c = Tensor::full({s.m, s.n}, std::nan(""), out), again = c.clone();
             ops::matmul_bias(a, ta, b, tb, bias, c);
             ops::matmul_bias(a, ta, b, tb, bias, again);
-            INFO(dtype_name(dt) << (onednn ? " oneDNN" : " composed") << " " << s.m << "x" << s.n << "x" << s.k
+            INFO(dtype_name(dt) << (cs.bf16_path == cpu::Bf16GemmPath::Widened ? " (bf16 widened)" : "")
+                                << (onednn ? " f32 oneDNN" : " f32 composed") << " " << s.m << "x" << s.n << "x" << s.k
                                 << " ta" << ta << " tb" << tb);
             REQUIRE(again.to_double_vector() == c.to_double_vector());
             Mat ma = as_mat(a, a.size(0), a.size(1)), mb = as_mat(b, b.size(0), b.size(1));
@@ -111,6 +120,7 @@ TEST_CASE("matmul_bias equals the product plus the bias in every row", "[runtime
               }
           }
   cpu::set_f32_gemm_bias_onednn(true);
+  cpu::set_bf16_gemm_path(chosen);
 }
 
 TEST_CASE("matmul_bias errors name the bias", "[runtime][gemm][errors]") {
