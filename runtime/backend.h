@@ -62,6 +62,12 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
+  // Whether gemm widens half-precision operands of this dtype to f32 before it multiplies (no
+  // units that take them as they are): ops::gemm_widens.
+  virtual bool gemm_widens(DType operands) const {
+    (void)operands;
+    return false;
+  }
 
 #define MT_KERNEL(name, ...) virtual void name(__VA_ARGS__) = 0;
 #include "runtime/backend_kernels.inc"

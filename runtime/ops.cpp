@@ -96,6 +96,10 @@ void matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor
       ->gemm(g, alpha, a, b, beta, c);
 }
 
+bool gemm_widens(DType operands, Device device) {
+  return is_half_precision(operands) && backend_for(device).gemm_widens(operands);
+}
+
 void matmul_bias(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias, Tensor& c) {
   OpCheck chk("matmul_bias");
   GemmDesc g = gemm_desc(chk, a, trans_a, b, trans_b, c);

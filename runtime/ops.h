@@ -20,6 +20,10 @@ Tensor matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b);
 // c [M,N] = op(a) op(b) + bias [N] in every row (2-D; a linear layer's forward: the CPU adds the
 // bias in oneDNN's GEMM where built with it, no pass of its own; else bias rows, then beta 1).
 void matmul_bias(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias, Tensor& c);
+// Whether matmul on `device` widens half-precision operands of this dtype to f32 (exactly) before
+// it multiplies: a CPU without bf16 units, f16 on the CPU. A caller that gives one operand to two
+// GEMMs can then widen it once itself (the same numbers: the GEMM gets the same f32 values).
+bool gemm_widens(DType operands, Device device);
 
 void axpby(double alpha, const Tensor& x, double beta, Tensor& y);  // y = alpha*x + beta*y
 void add_(Tensor& y, const Tensor& x, double alpha = 1.0);          // y += alpha*x

@@ -9,9 +9,9 @@
 #include <functional>
 
 #include "moe/router.h"
-#include "runtime/cpu/gemm_bf16.h"
 #include "runtime/device.h"
 #include "runtime/error.h"
+#include "runtime/ops.h"
 #include "train/zero_gradients.h"
 
 namespace mt::train {
@@ -29,6 +29,10 @@ struct Dims {
   double lo = 4;         // a linear's saved input
   double qkv = 4;        // attention's saved qkv: rounded to bf16 under bf16 autocast, else as it is
   double proj_copy = 0;  // the attention output's 16-bit copy for the output projection (autocast)
+  // f32 copies the output projection's backward makes of its 16-bit operands where the GEMMs widen
+  // them (a CPU without bf16 units, fp16): the logits' gradient, the weight and the input, once
+  // for both GEMMs (autograd/ops/linear.cpp). 0 elsewhere.
+  double widened = 0;
   bool mixed = false;
 };
 
@@ -170,7 +174,7 @@ Activations activations(const TrainConfig& cfg, const Dims& d, const std::vector
   if (over_logits) {
     grad_line = dfinal;
     grad_note = "f32, written over the logits; d(final LN output) f32";
-  } else if (consumed && logits >= dfinal + unreduced.at_output) {
+  } else if (consumed && logits >= dfinal + unreduced.at_output + d.widened) {
     grad_line = dlogits, unreduced_line = 0;
     a.moment = "the loss (the logits and their gradient)";
     grad_note = grad_lo == 2 ? "16-bit (the cross-entropy writes it rounded)" : "f32";
@@ -181,7 +185,8 @@ Activations activations(const TrainConfig& cfg, const Dims& d, const std::vector
     grad_line += 2 * d.n * d.vocab;  // the KD-fed f32 gradient's 16-bit copy for the GEMMs
   }
   double logits_in_layers = consumed ? 0 : logits;  // the logits during the layers' backward
-  a.peak = kept + final_saved(d) + small + logits_line + grad_line + unreduced_line;
+  double widened_line = a.moment.find("output projection") != std::string::npos ? d.widened : 0;
+  a.peak = kept + final_saved(d) + small + logits_line + grad_line + unreduced_line + widened_line;
   a.lines = {{"layers' kept activations", kept,
               ckpt ? "each checkpointed chunk's input [tokens, hidden] f32"
                    : "per layer: LayerNorm inputs, the GEMMs' inputs, attention's qkv/out/lse, MLP or MoE buffers"},
@@ -193,6 +198,9 @@ Activations activations(const TrainConfig& cfg, const Dims& d, const std::vector
              {"logits' gradient", grad_line, grad_note}};
   if (unreduced_line > 0)
     a.lines.push_back({"gradients not yet reduced", unreduced_line, "ZeRO 2: the word embedding's (f32)"});
+  if (widened_line > 0)
+    a.lines.push_back({"f32 copies of 16-bit GEMM operands", widened_line,
+                       "this CPU widens bf16/fp16 operands for SGEMM: the gradient, weight and input, once"});
   if (teacher) {  // the KD term's backward: the teacher's logits and an f32 gradient, both [tokens, V]
     double kd = at_output + logits + 4 * d.n * d.vocab;
     if (kd > a.peak) {
@@ -305,8 +313,7 @@ MemoryPlanOptions plan_options_for(const TrainConfig& cfg, int64_t ranks, int64_
   o.ranks = ranks;
   o.vocab_size = vocab_size;
   DType c = cfg.compute_dtype();
-  o.gemm_widens_half = cfg.device != "cuda" &&
-                       (c == DType::F16 || (c == DType::BF16 && cpu::bf16_gemm_path() == cpu::Bf16GemmPath::Widened));
+  o.gemm_widens_half = cfg.device != "cuda" && ops::gemm_widens(c, Device::cpu());
   return o;
 }
 
@@ -366,19 +373,12 @@ MemoryPlan plan_memory(const TrainConfig& cfg, const MemoryPlanOptions& o) {
   d.lo = mixed ? 2 : 4;
   d.qkv = compute == DType::BF16 ? 2 : 4;
   d.proj_copy = mixed ? 2 : 0;
+  d.widened = o.gemm_widens_half && mixed ? 4 * d.n * d.vocab + 4 * d.h * (d.n + d.vocab) : 0;
   std::vector<int64_t> experts = cfg.experts_per_layer();
   Activations bound = activations(cfg, d, experts, RowsCase::Bound, p.teacher, two.unreduced);
   p.activations = bound.peak;
   p.peak_moment = bound.moment;
   p.activation_lines = bound.lines;
-  if (o.gemm_widens_half && mixed) {  // the projection's backward GEMMs widen dlogits and a weight/input to f32
-    double widened = 4 * d.n * d.vocab + 4 * d.h * std::max(d.n, d.vocab);
-    if (bound.moment.find("output projection") != std::string::npos) {
-      p.activations += widened;
-      p.activation_lines.push_back({"f32 copies of 16-bit GEMM operands", widened,
-                                    "this CPU widens bf16/fp16 operands for SGEMM (the projection's backward)"});
-    }
-  }
   if (p.dropless)
     p.dropless_worst_extra = activations(cfg, d, experts, RowsCase::Worst, p.teacher, two.unreduced).peak - bound.peak;
 

@@ -52,14 +52,21 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b) {
     record_op("linear", out, [xs = x.grad_slot(), ws = w.grad_slot(), bs, x_op, w_op, mixed, lo](const Tensor& dout) {
       Tensor dy = dout.flatten_to_2d();
       Tensor dy_op = mixed && dy.dtype() != lo ? dy.to(lo) : dy;  // (a producer may have rounded it)
+      Tensor w_gemm = w_op, x_gemm = x_op;
+      if (mixed && xs.requires_grad() && ws.requires_grad() && ops::gemm_widens(lo, dy.device())) {
+        // both GEMMs would widen dy (the logits' gradient: 103 M entries in the bench model): once
+        dy_op = dy_op.to(DType::F32);
+        w_gemm = w_op.to(DType::F32);
+        x_gemm = x_op.to(DType::F32);
+      }
       bool accumulate = true;
       if (xs.requires_grad()) {
         Tensor dx = xs.grad_for_update(&accumulate).flatten_to_2d();
-        ops::matmul(dy_op, false, w_op, false, dx, 1.0, accumulate ? 1.0 : 0.0);
+        ops::matmul(dy_op, false, w_gemm, false, dx, 1.0, accumulate ? 1.0 : 0.0);
       }
       if (ws.requires_grad()) {
         Tensor& dw = ws.grad_for_update(&accumulate);
-        ops::matmul(dy_op, true, x_op, false, dw, 1.0, accumulate ? 1.0 : 0.0);
+        ops::matmul(dy_op, true, x_gemm, false, dw, 1.0, accumulate ? 1.0 : 0.0);
       }
       if (bs.requires_grad()) {
         Tensor& db = bs.grad_for_update(&accumulate);

@@ -10,6 +10,8 @@ namespace mt::cpu {
 class CpuBackend : public Backend {
  public:
   const char* name() const override { return "cpu"; }
+  // f16 always; bf16 where the CPU has no bf16 units (runtime/cpu/gemm_bf16.h's widened path).
+  bool gemm_widens(DType operands) const override;
 
   // The copy between any two tensors in host memory (converting dtypes).
   static void copy_host_memory(const Tensor& src, Tensor& dst);

@@ -68,6 +68,10 @@ void CpuBackend::gemm(const GemmDesc& g, double alpha, const Tensor& a, const Te
   });
 }
 
+bool CpuBackend::gemm_widens(DType operands) const {
+  return operands == DType::F16 || (operands == DType::BF16 && bf16_gemm_path() == Bf16GemmPath::Widened);
+}
+
 // c [M,N] = op(a) op(b) + bias [N] in every row: oneDNN adds the bias in its GEMM's epilogue (f32,
 // or bf16 on the bf16 path); elsewhere (f64, f16, no oneDNN) bias rows and then the GEMM, beta 1.
 // Half-precision operands off the bf16 path (a linear layer's, small) widen whole and take f32's

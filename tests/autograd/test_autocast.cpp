@@ -6,6 +6,7 @@
 #include "autograd/autocast.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
+#include "runtime/cpu/gemm_bf16.h"
 #include "runtime/ops.h"
 #include "test_util.h"
 
@@ -61,6 +62,37 @@ TEST_CASE("linear under autocast equals the f64 linear of rounded operands", "[a
       CHECK(testutil::max_abs_diff(yv, y32v) > 1e-6);
     }
   }
+}
+
+// Where the CPU's GEMMs widen 16-bit operands (fp16; bf16 without bf16 units), the linear's backward
+// widens dy, the weight and the input once for both of its GEMMs: the gradients equal, bit for bit,
+// the 16-bit GEMMs that widen inside (the same f32 values reach the same SGEMM).
+TEST_CASE("a linear's backward widening its operands once equals the 16-bit GEMMs", "[autograd][precision]") {
+  const cpu::Bf16GemmPath chosen = cpu::bf16_gemm_path();
+  CHECK(ops::gemm_widens(DType::F16, Device::cpu()));
+  CHECK_FALSE(ops::gemm_widens(DType::F32, Device::cpu()));
+  cpu::set_bf16_gemm_path(cpu::Bf16GemmPath::Widened);
+  CHECK(ops::gemm_widens(DType::BF16, Device::cpu()));
+  for (DType lo : {DType::BF16, DType::F16}) {
+    DYNAMIC_SECTION(dtype_name(lo)) {
+      ParameterRegistry params;
+      Variable w = params.add("w", testutil::random({96, 80}, DType::F32, 1));
+      params.pack();
+      Variable x(testutil::random({70, 80}, DType::F32, 3), true);
+      Tensor dy = testutil::random({70, 96}, DType::F32, 4);
+      {
+        ag::Autocast scope(lo, &params);
+        Variable y = ag::linear(x, w, Variable());
+        current_tape().backward(y, &dy);
+      }
+      Tensor dyl = dy.to(lo), wl = w.value().to(lo), xl = x.value().to(lo);
+      Tensor dx = ops::matmul(dyl, false, wl, false), dw = ops::matmul(dyl, true, xl, false);
+      CHECK(x.grad().to_double_vector() == dx.to_double_vector());
+      CHECK(w.grad().to_double_vector() == dw.to_double_vector());
+    }
+  }
+  cpu::set_bf16_gemm_path(chosen);
+  if (chosen == cpu::Bf16GemmPath::OneDnn) CHECK_FALSE(ops::gemm_widens(DType::BF16, Device::cpu()));
 }
 
 TEST_CASE("the registry's 16-bit weight copy follows the masters when a scope opens", "[autograd][precision]") {

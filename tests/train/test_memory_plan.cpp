@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "parallel/communicator.h"
+#include "runtime/cpu/gemm_bf16.h"
 #include "train/memory_measure.h"
 #include "train/memory_plan.h"
 #include "train/model_config.h"
@@ -36,7 +37,10 @@ TrainConfig grid_base(const fs::path& dir) {
   return c;
 }
 
-void check_against_plan(const std::string& name, const TrainConfig& cfg, bool synthetic = true) {
+// The step peak to `peak_tolerance` (the grid lands within 0.5%; 2% leaves room for another
+// machine's allocations and still catches a missed tensor: the widened path's f32 copies were 7.9%).
+void check_against_plan(const std::string& name, const TrainConfig& cfg, bool synthetic = true,
+                        double peak_tolerance = 0.10) {
   MemoryPlan plan = plan_memory(cfg, plan_options_for(cfg, 1, kVocab));
   MeasuredMemory m = measure_training_memory(cfg, parallel::world(), synthetic);
   double planned = plan.persistent() + plan.activations;
@@ -48,7 +52,7 @@ void check_against_plan(const std::string& name, const TrainConfig& cfg, bool sy
   INFO(name << ": measured peak " << m.peak << ", planned " << planned << " (at " << plan.peak_moment << ")");
   CHECK(plan.persistent() == Approx(m.persistent).epsilon(0.01));
   CHECK(plan.construction_peak == Approx(m.construction).epsilon(0.10));
-  CHECK(planned == Approx(m.peak).epsilon(0.10));
+  CHECK(planned == Approx(m.peak).epsilon(peak_tolerance));
   // the activations alone (the logits and what the layers keep), not just the total
   CHECK(plan.activations == Approx(m.peak - m.persistent).epsilon(0.10));
 }
@@ -145,53 +149,53 @@ TEST_CASE("plan: a model that cannot fit is refused with the changes that would 
   }
 }
 
-TEST_CASE("plan: planned peak within 10% of the allocator's measured peak, dense and MoE, ZeRO 2", "[plan][slow]") {
+TEST_CASE("plan: planned peak within 2% of the allocator's measured peak, dense and MoE, ZeRO 2", "[plan][slow]") {
   fs::path dir = fresh_dir("plan_grid");
   TrainConfig dense = grid_base(dir);
-  check_against_plan("dense fp32", dense);
+  check_against_plan("dense fp32", dense, true, 0.02);
   TrainConfig c = dense;
   c.checkpoint_activations = true;
-  check_against_plan("dense fp32 checkpointed", c);
+  check_against_plan("dense fp32 checkpointed", c, true, 0.02);
   c = dense;
   c.precision = "bf16";
-  check_against_plan("dense bf16", c);
+  check_against_plan("dense bf16", c, true, 0.02);
   TrainConfig moe = dense;
   moe.num_experts = {"8"};
-  check_against_plan("MoE-8 top-1 fp32", moe);
+  check_against_plan("MoE-8 top-1 fp32", moe, true, 0.02);
   c = moe;
   c.precision = "bf16";
   c.checkpoint_activations = true;
-  check_against_plan("MoE-8 top-1 bf16 checkpointed", c);
+  check_against_plan("MoE-8 top-1 bf16 checkpointed", c, true, 0.02);
   c = moe;
   c.disable_moe_token_dropping = true;
   c.topk = 2;
-  check_against_plan("MoE-8 top-2 dropless fp32", c);
+  check_against_plan("MoE-8 top-2 dropless fp32", c, true, 0.02);
   c = dense;  // a chunk of 12 layers: its recompute and backward, not the logits, make the peak
   c.num_layers = 12;
   c.checkpoint_activations = true;
   c.checkpoint_num_layers = 12;
-  check_against_plan("dense fp32, 12 layers in one chunk", c);
+  check_against_plan("dense fp32, 12 layers in one chunk", c, true, 0.02);
   c = moe;
   c.num_layers = 8;
   c.precision = "bf16";
   c.checkpoint_activations = true;
   c.checkpoint_num_layers = 4;
   c.ffn_hidden_size = 4096;
-  check_against_plan("MoE-8 bf16 ffn 4096, chunks of 4", c);
+  check_against_plan("MoE-8 bf16 ffn 4096, chunks of 4", c, true, 0.02);
   TrainConfig pr = dense;
   pr.num_experts = {"4", "8"};
   pr.mlp_type = "residual";
   pr.precision = "bf16";
-  check_against_plan("PR-MoE-4/8 bf16", pr);
+  check_against_plan("PR-MoE-4/8 bf16", pr, true, 0.02);
   // ZeRO 2 in one process: no flat gradient buffer, each layer's gradients added into the (whole)
   // shard as its backward ends (over ranks: parallel.plan_measured_*_zero2)
   c = moe;
   c.zero_stage = 2;
-  check_against_plan("MoE-8 top-1 fp32 ZeRO 2", c);
+  check_against_plan("MoE-8 top-1 fp32 ZeRO 2", c, true, 0.02);
   c = pr;
   c.zero_stage = 2;
   c.checkpoint_activations = true;
-  check_against_plan("PR-MoE-4/8 bf16 ZeRO 2 checkpointed", c);
+  check_against_plan("PR-MoE-4/8 bf16 ZeRO 2 checkpointed", c, true, 0.02);
   // fine-grained experts (16 of width 256, top-4) with a shared expert (issue 21)
   for (std::string precision : {"fp32", "bf16"}) {
     c = moe;
@@ -200,8 +204,19 @@ TEST_CASE("plan: planned peak within 10% of the allocator's measured peak, dense
     c.moe_ffn_hidden_size = 256;
     c.moe_shared_expert_intermediate_size = 512;
     c.precision = precision;
-    check_against_plan("MoE-16 fine-grained + shared " + precision, c);
+    check_against_plan("MoE-16 fine-grained + shared " + precision, c, true, 0.02);
   }
+  // a CPU without bf16 units (its GEMMs widen the 16-bit operands: the output projection's
+  // backward then peaks with their f32 copies), and fp16, which always widens on the CPU
+  cpu::Bf16GemmPath chosen = cpu::bf16_gemm_path();
+  cpu::set_bf16_gemm_path(cpu::Bf16GemmPath::Widened);
+  c = dense;
+  c.precision = "bf16";
+  check_against_plan("dense bf16 widened", c, true, 0.02);
+  cpu::set_bf16_gemm_path(chosen);
+  c = pr;
+  c.precision = "fp16";
+  check_against_plan("PR-MoE-4/8 fp16", c, true, 0.02);
   fs::remove_all(dir);
 }
 
