@@ -5,8 +5,7 @@
 namespace mt {
 
 DType GradSlot::first_write_dtype(bool may_round) const {
-  bool rounded =
-      may_round && !cell_->grad_pinned && cell_->rounded_reader != DType::F32 && cell_->dtype == DType::F32;
+  bool rounded = may_round && !cell_->grad_pinned && cell_->rounded_reader != DType::F32 && cell_->dtype == DType::F32;
   return rounded ? cell_->rounded_reader : cell_->dtype;
 }
 
@@ -91,7 +90,8 @@ void Variable::set_value(Tensor value) const {
 
 void Variable::set_grad(Tensor grad) const {
   GradSlot::Cell& c = *impl_->slot.cell_;
-  MT_CHECK(!c.grad_pinned, "parameter '", c.name, "' keeps its gradient in the registry's flat buffer; zero it instead");
+  MT_CHECK(!c.grad_pinned, "parameter '", c.name,
+           "' keeps its gradient in the registry's flat buffer; zero it instead");
   MT_CHECK(!grad.defined() || (grad.shape() == c.shape && grad.dtype() == c.dtype), "set_grad of '", c.name,
            "': ", grad.str(), " does not match ", dtype_name(c.dtype), shape_str(c.shape));
   c.grad = std::move(grad);

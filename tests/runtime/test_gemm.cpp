@@ -126,9 +126,9 @@ TEST_CASE("matmul_bias equals the product plus the bias in every row", "[runtime
 TEST_CASE("matmul_bias errors name the bias", "[runtime][gemm][errors]") {
   Tensor a = Tensor::zeros({2, 3}, DType::F32), w = Tensor::zeros({5, 3}, DType::F32);
   Tensor c = Tensor::zeros({2, 5}, DType::F32);
-  REQUIRE_THROWS_WITH(ops::matmul_bias(a, false, w, true, Tensor::zeros({4}, DType::F32), c),
-                      Catch::Contains("matmul_bias") && Catch::Contains("bias [N] = [5]") &&
-                          Catch::Contains("bias f32[4]"));
+  REQUIRE_THROWS_WITH(
+      ops::matmul_bias(a, false, w, true, Tensor::zeros({4}, DType::F32), c),
+      Catch::Contains("matmul_bias") && Catch::Contains("bias [N] = [5]") && Catch::Contains("bias f32[4]"));
   REQUIRE_THROWS_WITH(ops::matmul_bias(a, false, w, true, Tensor::zeros({5}, DType::F64), c),
                       Catch::Contains("bias f64[5]"));
 }
@@ -139,7 +139,8 @@ TEST_CASE("matmul_bias errors name the bias", "[runtime][gemm][errors]") {
 TEST_CASE("a large C with beta 0 ignores what it held", "[runtime][gemm]") {
   int64_t m = 1024, n = 1040, k = 24;  // m n >= 2^20 elements
   for (bool tb : {false, true}) {
-    Tensor a = testutil::random({m, k}, DType::F32, 5), b = testutil::random(tb ? Shape{n, k} : Shape{k, n}, DType::F32, 6);
+    Tensor a = testutil::random({m, k}, DType::F32, 5),
+           b = testutil::random(tb ? Shape{n, k} : Shape{k, n}, DType::F32, 6);
     Tensor c = Tensor::full({m, n}, std::nan(""), DType::F32), plain = Tensor::zeros({m, n}, DType::F32);
     ops::matmul(a, false, b, tb, c);
     ops::matmul(a, false, b, tb, plain, 1.0, 1.0);  // 0 + the products: what beta 0 means
