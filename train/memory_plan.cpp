@@ -168,6 +168,7 @@ Activations activations(const TrainConfig& cfg, const Dims& d, const std::vector
   // gradient) comes after they are gone. With a teacher the logits are kept through the backward.
   bool consumed = !teacher, over_logits = consumed && !d.mixed && d.tp == 1;
   double logits_line = logits, grad_line = dlogits + dfinal, unreduced_line = unreduced.at_output;
+  double widened_line = d.widened;  // the projection's backward's f32 copies (not at the loss)
   std::string grad_note = "f32 (+ its 16-bit copy for the GEMMs under autocast), d(final LN output) f32";
   Activations a;
   a.moment = "the output projection's backward (the logits' gradient)";
@@ -175,7 +176,7 @@ Activations activations(const TrainConfig& cfg, const Dims& d, const std::vector
     grad_line = dfinal;
     grad_note = "f32, written over the logits; d(final LN output) f32";
   } else if (consumed && logits >= dfinal + unreduced.at_output + d.widened) {
-    grad_line = dlogits, unreduced_line = 0;
+    grad_line = dlogits, unreduced_line = 0, widened_line = 0;
     a.moment = "the loss (the logits and their gradient)";
     grad_note = grad_lo == 2 ? "16-bit (the cross-entropy writes it rounded)" : "f32";
   } else if (consumed) {
@@ -185,7 +186,6 @@ Activations activations(const TrainConfig& cfg, const Dims& d, const std::vector
     grad_line += 2 * d.n * d.vocab;  // the KD-fed f32 gradient's 16-bit copy for the GEMMs
   }
   double logits_in_layers = consumed ? 0 : logits;  // the logits during the layers' backward
-  double widened_line = a.moment.find("output projection") != std::string::npos ? d.widened : 0;
   a.peak = kept + final_saved(d) + small + logits_line + grad_line + unreduced_line + widened_line;
   a.lines = {{"layers' kept activations", kept,
               ckpt ? "each checkpointed chunk's input [tokens, hidden] f32"
