@@ -75,12 +75,9 @@ void row_gradient(const T* e, int64_t v, T g, T f, int64_t col, bool accumulate,
     else
       for (int64_t j = 0; j < v; ++j) out[j] = e[j] * f;
     if (col >= 0) out[col] -= g;
-  } else {  // the row in T first (in the thread's buffer, e itself), then rounded into out (one loop
-            // doing both measured slower)
-    T* b = row_buffer<T>(v);
-    for (int64_t j = 0; j < v; ++j) b[j] = e[j] * f;
-    if (col >= 0) b[col] -= g;
-    for (int64_t j = 0; j < v; ++j) out[j] = round(b[j]);
+  } else {  // scaled and rounded in one pass; the target's entry again with its onehot term
+    for (int64_t j = 0; j < v; ++j) out[j] = round(e[j] * f);
+    if (col >= 0) out[col] = round(e[col] * f - g);
   }
 }
 

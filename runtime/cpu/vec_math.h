@@ -77,16 +77,37 @@ inline double exp_shifted_sum(const T* x, T shift, T* y, int64_t n) {
   return lane_sum<T>(n, [&](int64_t j) { return y[j]; });
 }
 
+// The build's widest vector registers, for GCC vector types: a comparison-select (a > b ? a : b)
+// on them becomes one MAXPS/VMAXPS, where the same loop on T acc[kLanes] stays scalar (GCC does not
+// vectorize it without -ffast-math).
+#if defined(__AVX512F__)
+constexpr int kVectorBytes = 64;
+#elif defined(__AVX__)
+constexpr int kVectorBytes = 32;
+#else
+constexpr int kVectorBytes = 16;
+#endif
+
+// max_j x[j], j < n: lane l of the kLanes running maxima takes x[j] for j % kLanes == l (NaN is
+// not sticky: a > b ? a : b keeps b when either is NaN, as MAXPS does).
 template <class T>
 inline T lane_max(const T* x, int64_t n) {
-  T acc[kLanes];
-  for (int64_t l = 0; l < kLanes; ++l) acc[l] = -INFINITY;
+  typedef T Vec __attribute__((vector_size(kVectorBytes)));
+  constexpr int64_t per_vector = kVectorBytes / int64_t(sizeof(T)), vectors = kLanes / per_vector;
+  static_assert(vectors * per_vector == kLanes);
+  Vec acc[vectors];
+  for (Vec& a : acc) a = Vec{} - T(INFINITY);  // (every lane)
   int64_t j = 0;
   for (; j + kLanes <= n; j += kLanes)
-    for (int64_t l = 0; l < kLanes; ++l) acc[l] = acc[l] > x[j + l] ? acc[l] : x[j + l];
+    for (int64_t v = 0; v < vectors; ++v) {
+      Vec xv;
+      std::memcpy(&xv, x + j + v * per_vector, sizeof xv);
+      acc[v] = acc[v] > xv ? acc[v] : xv;
+    }
   T m = -INFINITY;
   for (; j < n; ++j) m = m > x[j] ? m : x[j];
-  for (int64_t l = 0; l < kLanes; ++l) m = m > acc[l] ? m : acc[l];
+  for (const Vec& a : acc)
+    for (int64_t l = 0; l < per_vector; ++l) m = m > a[l] ? m : a[l];
   return m;
 }
 

@@ -39,3 +39,19 @@ TEST_CASE("lane reductions equal plain loops", "[runtime][vecmath]") {
   REQUIRE(lane_max(x.data(), int64_t(x.size())) == mx);
   REQUIRE(lane_max(x.data(), 0) == -INFINITY);
 }
+
+// lane_max runs on the build's vector registers (GCC vector types): every length across the
+// 16-lane blocks and their tail, the maximum at every position, unaligned starts, f32 and f64.
+TEMPLATE_TEST_CASE("lane_max finds the maximum wherever it is", "[runtime][vecmath]", float, double) {
+  std::vector<TestType> buffer(80);
+  for (int64_t start = 0; start < 2; ++start)
+    for (int64_t n = 1; n <= 70; ++n)
+      for (int64_t at = 0; at < n; ++at) {
+        TestType* x = buffer.data() + start;
+        for (int64_t j = 0; j < n; ++j) x[j] = TestType(-1000 + (j * 37) % 101);  // (all below 0)
+        x[at] = TestType(0.5);
+        REQUIRE(lane_max(x, n) == TestType(0.5));
+      }
+  std::vector<TestType> low(40, TestType(-INFINITY));
+  REQUIRE(lane_max(low.data(), int64_t(low.size())) == TestType(-INFINITY));
+}

@@ -2,10 +2,11 @@
 // model on random tokens (no data needed): tokens/s and model FLOP/s (6 x matmul weights active
 // per token + attention) as a fraction of this machine's SGEMM throughput, both measured in the
 // same run. For an MoE configuration the dense twin (num_experts 1, same active parameters) is
-// measured too, and the MoE/dense tokens/s ratio reported. Under mpirun (with the config's
-// tensor_model_parallel_size and moe_expert_parallel_size) it reports the whole job's tokens/s,
-// per rank, and against a baseline measured in the same run: one process using the cores the
-// job's ranks use (report_parallel says how), named in the output.
+// measured too, and the MoE/dense tokens/s ratio reported; for `--precision bf16` on the CPU the
+// fp32 twin, and the bf16/fp32 ratio (twins step in alternation, time_against_twin). Under
+// mpirun (with the config's tensor_model_parallel_size and moe_expert_parallel_size) it reports
+// the whole job's tokens/s, per rank, and against a baseline measured in the same run: one
+// process using the cores the job's ranks use (report_parallel says how), named in the output.
 // With --device cuda the model trains on the GPU in the config's precision (--precision bf16), and
 // the reference is the GPU's own GEMM (cuBLAS, 4096^3, operands in that precision, f32 result):
 // the model's FLOP/s against it is the fraction of the machine's matrix throughput it keeps.
@@ -19,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 
 #include "parallel/self_communicator.h"
@@ -59,37 +61,49 @@ struct StepProfile {
   int64_t steps = 0;
 };
 
-double seconds_per_step(train::TrainConfig cfg, int64_t iters, double* flops_per_token, parallel::Communicator& world,
-                        double* activation_bytes = nullptr, StepProfile* profile = nullptr) {
-  int64_t dp = world.size() / cfg.tensor_model_parallel_size;
-  cfg.global_batch_size = cfg.micro_batch_size * dp;
-  train::TrainerOptions o;
-  o.quiet = true;
-  o.handle_signals = false;
-  o.synthetic_data = true;
-  o.world = &world;
-  train::Trainer trainer(cfg, o);
-  // Waits for the device's queued work (a one-element read back); nothing on the CPU.
-  auto finish = [&] {
-    if (cfg.device == "cuda") (void)trainer.model().parameters().flat_values(ParamGroup::Dense).narrow(0, 1).item();
-  };
-  trainer.train_step();  // warm-up (allocations, caches)
-  finish();
+// The trainer of the benchmark (what `moetrain train` runs, on random tokens, one micro-batch per
+// data-parallel rank, quiet), stepped one train_step at a time.
+class BenchTrainer {
+ public:
+  BenchTrainer(train::TrainConfig cfg, parallel::Communicator& world) : gpu_(cfg.device == "cuda") {
+    cfg.global_batch_size = cfg.micro_batch_size * (world.size() / cfg.tensor_model_parallel_size);
+    train::TrainerOptions o;
+    o.quiet = true;
+    o.handle_signals = false;
+    o.synthetic_data = true;
+    o.world = &world;
+    trainer_ = std::make_unique<train::Trainer>(cfg, o);
+  }
+  // One step, finished: on the GPU its queued work is waited for (a one-element read back).
+  void step() {
+    trainer_->train_step();
+    if (gpu_) (void)trainer_->model().parameters().flat_values(ParamGroup::Dense).narrow(0, 1).item();
+  }
+  double flops_per_token() const { return trainer_->flops_per_token(); }  // active (top-1: dense-equal)
+
+ private:
+  bool gpu_;
+  std::unique_ptr<train::Trainer> trainer_;
+};
+
+double seconds_per_step(const train::TrainConfig& cfg, int64_t iters, double* flops_per_token,
+                        parallel::Communicator& world, double* activation_bytes = nullptr,
+                        StepProfile* profile = nullptr) {
+  BenchTrainer trainer(cfg, world);
+  trainer.step();  // warm-up (allocations, caches)
   world.barrier();
   Allocator& memory = allocator_for(cfg.device == "cuda" ? DeviceType::CUDA : DeviceType::CPU);
   memory.reset_peak();
   size_t resident = memory.stats().live_bytes;
   double start = now_seconds();
-  for (int64_t i = 0; i < iters; ++i) trainer.train_step();
-  finish();
+  for (int64_t i = 0; i < iters; ++i) trainer.step();
   double seconds = (now_seconds() - start) / double(iters);
   if (activation_bytes) *activation_bytes = double(memory.stats().peak_bytes - resident);
   if (profile) {
     kernel_profile::reset();
     kernel_profile::set_enabled(true);
     double profile_start = now_seconds();
-    for (int64_t i = 0; i < iters; ++i) trainer.train_step();
-    finish();
+    for (int64_t i = 0; i < iters; ++i) trainer.step();
     profile->seconds = now_seconds() - profile_start;
     kernel_profile::set_enabled(false);
     profile->rows = kernel_profile::rows();
@@ -100,8 +114,42 @@ double seconds_per_step(train::TrainConfig cfg, int64_t iters, double* flops_per
     world.all_reduce(s, parallel::ReduceKind::Max);
     seconds = s.to_double_vector()[0];
   }
-  *flops_per_token = trainer.flops_per_token();  // the active (top-1: dense-equal) FLOPs
+  *flops_per_token = trainer.flops_per_token();
   return seconds;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t h = v.size() / 2;
+  return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+}
+
+// A configuration against its twin (bf16 against fp32, MoE against dense), one process: the two
+// trainers step in alternation, `pairs` pairs after a warm-up step each. A shared machine's speed
+// drifts by 10% within minutes, so twins timed one after the other compare two machines; a pair's
+// steps run seconds apart and see the same one. `ratio`: the median over pairs of twin step /
+// main step (= main tokens/s / twin tokens/s); the seconds: each one's median step.
+struct TwinTiming {
+  double main_seconds = 0, twin_seconds = 0, ratio = 0, twin_flops_per_token = 0;
+};
+
+TwinTiming time_against_twin(const train::TrainConfig& main, const train::TrainConfig& twin, int64_t pairs) {
+  parallel::Communicator& world = parallel::world();
+  BenchTrainer a(main, world), b(twin, world);
+  a.step();
+  b.step();
+  std::vector<double> sa, sb, ratios;
+  for (int64_t i = 0; i < pairs; ++i) {
+    double t0 = now_seconds();
+    a.step();
+    double t1 = now_seconds();
+    b.step();
+    double t2 = now_seconds();
+    sa.push_back(t1 - t0);
+    sb.push_back(t2 - t1);
+    ratios.push_back((t2 - t1) / (t1 - t0));
+  }
+  return {median(sa), median(sb), median(ratios), b.flops_per_token()};
 }
 
 // Where the job runs: per node (ranks grouped by host name) the cores its ranks may run on (their
@@ -362,22 +410,25 @@ int run_train_bench(const BenchOptions& opt, const std::string& config_path, con
   if (cpu_bf16) {
     train::TrainConfig fp32 = cfg;
     fp32.precision = "fp32";
-    double fp32_flops = 0, fp32_seconds = seconds_per_step(fp32, iters, &fp32_flops, parallel::world());
-    double fp32_tok_s = tokens / fp32_seconds;
-    rep.line(prefix + "fp32_train_tokens_per_s", fp32_tok_s, "tokens/s", fp32_tok_s * fp32_flops * 1e-9 / sgemm_gflops,
-             "the fp32 twin (ratio: its model FLOP/s / SGEMM FLOP/s)");
-    rep.line(prefix + "bf16_over_fp32_tokens_per_s", tok_s / fp32_tok_s, "ratio", tok_s / fp32_tok_s,
-             std::string("bf16 tokens/s / fp32 tokens/s, same run; bf16 GEMM path: ") + cpu::bf16_gemm_description());
+    TwinTiming t = time_against_twin(cfg, fp32, iters);
+    double fp32_tok_s = tokens / t.twin_seconds;
+    rep.line(prefix + "fp32_train_tokens_per_s", fp32_tok_s, "tokens/s",
+             fp32_tok_s * t.twin_flops_per_token * 1e-9 / sgemm_gflops,
+             "the fp32 twin, its median step alternating with bf16's (ratio: its model FLOP/s / SGEMM FLOP/s)");
+    rep.line(prefix + "bf16_over_fp32_tokens_per_s", t.ratio, "ratio", t.ratio,
+             "median over " + std::to_string(iters) + " pairs of steps alternating in one process of fp32 step / " +
+                 "bf16 step; bf16 GEMM path: " + cpu::bf16_gemm_description());
   }
   if (opt.profile) report_profile(rep, profile, prefix);
   if (moe) {
     train::TrainConfig dense = cfg;
     dense.num_experts = {"1"};
-    double dense_flops = 0, dense_seconds = seconds_per_step(dense, iters, &dense_flops, parallel::world());
-    double dense_tok_s = tokens / dense_seconds;
-    rep.line("dense_train_tokens_per_s", dense_tok_s, "tokens/s", -1, "the dense twin: num_experts 1");
-    rep.line("moe_over_dense_tokens_per_s", tok_s / dense_tok_s, "ratio", tok_s / dense_tok_s,
-             "MoE tokens/s / dense twin tokens/s, same run");
+    TwinTiming t = time_against_twin(cfg, dense, iters);
+    rep.line("dense_train_tokens_per_s", tokens / t.twin_seconds, "tokens/s", -1,
+             "the dense twin (num_experts 1), its median step alternating with the MoE model's");
+    rep.line("moe_over_dense_tokens_per_s", t.ratio, "ratio", t.ratio,
+             "median over " + std::to_string(iters) + " pairs of steps alternating in one process of dense step / " +
+                 "MoE step");
   }
   return 0;
 }
