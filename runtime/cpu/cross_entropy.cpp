@@ -20,6 +20,7 @@
 #include "runtime/cpu/half_convert.h"
 #include "runtime/cpu/index_check.h"
 #include "runtime/cpu/parallel.h"
+#include "runtime/cpu/stream_store.h"
 #include "runtime/cpu/vec_math.h"
 #include "runtime/dispatch.h"
 
@@ -62,9 +63,10 @@ T gradient_factor(T g, T mx, T l) {
 
 // One row of dlogits from e[j] = exp(row[j] - mx): out = f * e - g onehot(col) written (or added,
 // `accumulate`; O == T only), computed in T and stored as O through `round` (T -> O). e may be out
-// itself (written, O == T). g == 0: zeros (or nothing).
+// itself (written, O == T). g == 0: zeros (or nothing). `stream` (O != T only): out streamed past
+// the caches (a gradient larger than the last-level cache, stream_store.h; the caller fences).
 template <class T, class O, class Round>
-void row_gradient(const T* e, int64_t v, T g, T f, int64_t col, bool accumulate, Round round, O* out) {
+void row_gradient(const T* e, int64_t v, T g, T f, int64_t col, bool accumulate, bool stream, Round round, O* out) {
   if (g == T(0)) {
     if (!accumulate) std::fill(out, out + v, round(T(0)));
     return;
@@ -75,9 +77,18 @@ void row_gradient(const T* e, int64_t v, T g, T f, int64_t col, bool accumulate,
     else
       for (int64_t j = 0; j < v; ++j) out[j] = e[j] * f;
     if (col >= 0) out[col] -= g;
-  } else {  // scaled and rounded in one pass; the target's entry again with its onehot term
+  } else if (!stream) {  // scaled and rounded in one pass; the target's entry again with its onehot term
     for (int64_t j = 0; j < v; ++j) out[j] = round(e[j] * f);
     if (col >= 0) out[col] = round(e[col] * f - g);
+  } else {  // the same a chunk at a time in the cache, streamed to out (stream_store.h)
+    constexpr int64_t kChunk = 2048;
+    alignas(64) O chunk[kChunk];
+    for (int64_t j0 = 0; j0 < v; j0 += kChunk) {
+      int64_t n = std::min(kChunk, v - j0);
+      for (int64_t j = 0; j < n; ++j) chunk[j] = round(e[j0 + j] * f);
+      if (col >= j0 && col < j0 + n) chunk[col - j0] = round(e[col] * f - g);
+      stream_copy(out + j0, chunk, size_t(n) * sizeof(O));
+    }
   }
 }
 
@@ -128,6 +139,7 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
     const I* pt = targets.data<I>();
     check_vocab_ids("cross_entropy_backward", "targets", pt, n, v, shard);
     const T *pl = logits.data<T>(), *plse = lse.data<T>(), *pdl = dlosses.data<T>();
+    bool stream = worth_streaming(dlogits.nbytes());
     with_gradient_type<T>(dlogits, [&](auto* pd, auto round) {
       using O = std::remove_pointer_t<decltype(pd)>;
       parallel_for(n, 4 * v, [&](int64_t s, int64_t e) {
@@ -136,14 +148,16 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
           O* out = pd + i * v;
           T g = pdl[i];
           if (g == T(0)) {  // (nothing to exponentiate)
-            row_gradient(row, v, g, T(0), -1, accumulate, round, out);
+            row_gradient(row, v, g, T(0), -1, accumulate, false, round, out);
             continue;
           }
           T mx = lane_max(row, v);
           T* ex = exp_row_for<T>(out, v, accumulate);
           for (int64_t j = 0; j < v; ++j) ex[j] = vexp(row[j] - mx);
-          row_gradient(ex, v, g, gradient_factor(g, mx, plse[i]), shard.row(int64_t(pt[i]), v), accumulate, round, out);
+          row_gradient(ex, v, g, gradient_factor(g, mx, plse[i]), shard.row(int64_t(pt[i]), v), accumulate, stream,
+                       round, out);
         }
+        stream_fence();
       });
     });
   });
@@ -160,6 +174,7 @@ void CpuBackend::cross_entropy_fused(const Tensor& logits, const Tensor& targets
     check_vocab_ids("cross_entropy_fused", "targets", pt, n, v, whole);
     const T *pl = logits.data<T>(), *pdl = dlosses.data<T>();
     T *plse = lse.data<T>(), *ptl = target_logits.data<T>();
+    bool stream = worth_streaming(dlogits.nbytes());
     with_gradient_type<T>(dlogits, [&](auto* pd, auto round) {
       using O = std::remove_pointer_t<decltype(pd)>;
       parallel_for(n, 4 * v, [&](int64_t s, int64_t e) {
@@ -172,8 +187,9 @@ void CpuBackend::cross_entropy_fused(const Tensor& logits, const Tensor& targets
           T* ex = exp_row_for<T>(out, v, false);
           T l = row_logsumexp(row, v, mx, ex);
           plse[i] = l;
-          row_gradient(ex, v, pdl[i], gradient_factor(pdl[i], mx, l), col, false, round, out);
+          row_gradient(ex, v, pdl[i], gradient_factor(pdl[i], mx, l), col, false, stream, round, out);
         }
+        stream_fence();
       });
     });
   });

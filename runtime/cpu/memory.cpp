@@ -1,10 +1,12 @@
 // fill and copy (with dtype conversion) on host memory.
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
 #include "runtime/cpu/cpu_backend.h"
 #include "runtime/cpu/half_convert.h"
 #include "runtime/cpu/parallel.h"
+#include "runtime/cpu/stream_store.h"
 
 namespace mt::cpu {
 namespace {
@@ -72,11 +74,23 @@ void CpuBackend::copy_host_memory(const Tensor& src, Tensor& dst) {
       using D = decltype(dzero);
       const S* s = src.data<S>();
       D* d = dst.data<D>();
-      parallel_for(src.numel(), 1, [&](int64_t b, int64_t e) {
+      auto convert_into = [](const S* from, D* to, int64_t n) {
         if constexpr (std::is_same_v<S, float> && std::is_same_v<D, bf16>)
-          round_into(s + b, d + b, e - b);
+          round_into(from, to, n);
         else
-          for (int64_t i = b; i < e; ++i) d[i] = convert<D>(s[i]);
+          for (int64_t i = 0; i < n; ++i) to[i] = convert<D>(from[i]);
+      };
+      bool stream = worth_streaming(dst.nbytes());  // (stream_store.h)
+      parallel_for(src.numel(), 1, [&](int64_t b, int64_t e) {
+        if (!stream) return convert_into(s + b, d + b, e - b);
+        constexpr int64_t kChunk = 4096 / int64_t(sizeof(D));
+        alignas(64) D chunk[kChunk];
+        for (int64_t i = b; i < e; i += kChunk) {
+          int64_t n = std::min(kChunk, e - i);
+          convert_into(s + i, chunk, n);
+          stream_copy(d + i, chunk, size_t(n) * sizeof(D));
+        }
+        stream_fence();
       });
     });
   });

@@ -7,6 +7,7 @@
 
 #include "autograd/ops.h"
 #include "runtime/allocator.h"
+#include "runtime/cpu/stream_store.h"
 #include "runtime/ops.h"
 #include "runtime/random.h"
 #include "test_util.h"
@@ -233,4 +234,29 @@ TEST_CASE("the fused cross-entropy kernel equals the forward then the backward",
     CHECK_THROWS_WITH(ops::cross_entropy_backward(shifted, targets, lse, dlosses, shifted, {}, false),
                       Catch::Contains("no in-place use"));
   }
+}
+
+TEST_CASE("a 16-bit cross-entropy gradient is the f32 one rounded, bit for bit, at any target position",
+          "[autograd][tape]") {
+  // f32 logits, bf16/f16 gradient, stored plainly or (larger than the cache) rounded a chunk of
+  // 2048 at a time and streamed out (runtime/cpu/stream_store.h); rows of 5003 (the rows' starts unaligned), targets in
+  // every chunk and at both ends, a masked row
+  int64_t v = 5003;
+  Tensor logits = rand_uniform({7, v}, DType::F32, rng_key(15, 0, 0, 0), -6, 6);
+  Tensor targets = Tensor::from_vector(std::vector<int64_t>{0, 2047, 2048, 4095, 4096, 5002, 17}, {7});
+  Tensor dlosses = Tensor::from_vector(std::vector<float>{0.5f, -0.25f, 1.0f, 0.125f, 2.0f, 0.75f, 0.0f}, {7});
+  Tensor lse = Tensor::empty({7}, DType::F32), tl = Tensor::empty({7}, DType::F32);
+  Tensor want = Tensor::empty({7, v}, DType::F32);
+  ops::cross_entropy_fused(logits, targets, dlosses, lse, tl, want);
+  for (size_t streaming_above : {size_t(0), size_t(1)})  // the cache's size (not streamed here); everything streamed
+    for (DType lo : {DType::BF16, DType::F16}) {
+      cpu::set_streaming_threshold_for_tests(streaming_above);
+      Tensor fused = Tensor::full({7, v}, std::nan(""), lo), backward = Tensor::full({7, v}, std::nan(""), lo);
+      ops::cross_entropy_fused(logits, targets, dlosses, lse, tl, fused);
+      ops::cross_entropy_backward(logits, targets, lse, dlosses, backward, {}, false);
+      cpu::set_streaming_threshold_for_tests(0);
+      std::vector<double> w = want.to(lo).to_double_vector();
+      CHECK(fused.to_double_vector() == w);
+      CHECK(backward.to_double_vector() == w);
+    }
 }

@@ -9,7 +9,9 @@
 #include <string>
 
 #include "runtime/allocator.h"
+#include "runtime/cpu/stream_store.h"
 #include "runtime/device.h"
+#include "runtime/random.h"
 #include "runtime/tensor.h"
 
 using namespace mt;
@@ -69,6 +71,28 @@ TEST_CASE("dtype conversions including bf16 round to nearest even", "[runtime][t
   REQUIRE(i.to(DType::I64).data<int64_t>()[1] == -3);
   REQUIRE(dtype_from_name("bf16") == DType::BF16);
   REQUIRE_THROWS_WITH(dtype_from_name("f8"), Catch::Contains("f32, f64, bf16, f16"));
+}
+
+// A conversion larger than the last-level cache streams its output past the caches
+// (runtime/cpu/stream_store.h), a chunk at a time: the same values at every offset and length.
+TEST_CASE("streamed dtype conversions equal plain ones at any alignment", "[runtime][tensor]") {
+  Tensor f = rand_uniform({10007}, DType::F32, rng_key(21, 0, 0, 0), -3e4, 3e4);
+  Tensor halves = f.to(DType::BF16);
+  for (auto [from, to] : {std::pair{DType::F32, DType::BF16},
+                          {DType::BF16, DType::F32},
+                          {DType::F32, DType::F16},
+                          {DType::F32, DType::F64},
+                          {DType::F32, DType::I32}})
+    for (int64_t start : {0, 1, 7})
+      for (int64_t n : {1, 33, 4096, 10000}) {
+        Tensor src = (from == DType::F32 ? f : halves).narrow(start, n);
+        Tensor plain = Tensor::empty({n + 3}, to).narrow(3, n), streamed = Tensor::empty({n + 3}, to).narrow(3, n);
+        plain.copy_from(src);
+        cpu::set_streaming_threshold_for_tests(1);
+        streamed.copy_from(src);
+        cpu::set_streaming_threshold_for_tests(0);
+        REQUIRE(streamed.to_double_vector() == plain.to_double_vector());
+      }
 }
 
 // The "THPeligible" line of /proc/self/smaps for the mapping holding p: 1, 0, or -1 where this
