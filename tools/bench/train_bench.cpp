@@ -360,6 +360,8 @@ train::TrainConfig bench_model_config(const std::string& config_path, const std:
 
 int run_train_bench(const BenchOptions& opt, const std::string& config_path, const std::vector<std::string>& overrides,
                     int64_t iters) {
+  MT_CHECK(iters >= 1,
+           "bench train: --iters must be 1 or more (the timed steps, and the pairs of steps of a twin); got ", iters);
   train::TrainConfig cfg = bench_model_config(config_path, overrides);
   bool moe = cfg.is_moe();
   Reporter rep("train", opt.json);
