@@ -81,14 +81,10 @@ void row_gradient(const T* e, int64_t v, T g, T f, int64_t col, bool accumulate,
     for (int64_t j = 0; j < v; ++j) out[j] = round(e[j] * f);
     if (col >= 0) out[col] = round(e[col] * f - g);
   } else {  // the same a chunk at a time in the cache, streamed to out (stream_store.h)
-    constexpr int64_t kChunk = 2048;
-    alignas(64) O chunk[kChunk];
-    for (int64_t j0 = 0; j0 < v; j0 += kChunk) {
-      int64_t n = std::min(kChunk, v - j0);
+    stream_in_chunks(out, v, [&](O* chunk, int64_t j0, int64_t n) {
       for (int64_t j = 0; j < n; ++j) chunk[j] = round(e[j0 + j] * f);
       if (col >= j0 && col < j0 + n) chunk[col - j0] = round(e[col] * f - g);
-      stream_copy(out + j0, chunk, size_t(n) * sizeof(O));
-    }
+    });
   }
 }
 

@@ -1,5 +1,4 @@
 // fill and copy (with dtype conversion) on host memory.
-#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -83,13 +82,7 @@ void CpuBackend::copy_host_memory(const Tensor& src, Tensor& dst) {
       bool stream = worth_streaming(dst.nbytes());  // (stream_store.h)
       parallel_for(src.numel(), 1, [&](int64_t b, int64_t e) {
         if (!stream) return convert_into(s + b, d + b, e - b);
-        constexpr int64_t kChunk = 4096 / int64_t(sizeof(D));
-        alignas(64) D chunk[kChunk];
-        for (int64_t i = b; i < e; i += kChunk) {
-          int64_t n = std::min(kChunk, e - i);
-          convert_into(s + i, chunk, n);
-          stream_copy(d + i, chunk, size_t(n) * sizeof(D));
-        }
+        stream_in_chunks(d + b, e - b, [&](D* chunk, int64_t i, int64_t n) { convert_into(s + b + i, chunk, n); });
         stream_fence();
       });
     });

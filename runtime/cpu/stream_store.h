@@ -54,6 +54,19 @@ inline void stream_copy(void* dst, const void* src, size_t bytes) {
   std::memcpy(d, s, bytes);
 }
 
+// dst[0, n) written through a 4 KiB chunk in the cache, streamed a chunk at a time:
+// make(chunk, start, count) fills chunk[0, count) with what dst[start, start + count) gets.
+template <class T, class Make>
+void stream_in_chunks(T* dst, int64_t n, Make&& make) {
+  constexpr int64_t kChunk = 4096 / int64_t(sizeof(T));
+  alignas(64) T chunk[kChunk];
+  for (int64_t start = 0; start < n; start += kChunk) {
+    int64_t count = std::min(kChunk, n - start);
+    make(chunk, start, count);
+    stream_copy(dst + start, chunk, size_t(count) * sizeof(T));
+  }
+}
+
 // Orders this thread's streaming stores before its later stores (call it before the threads meet).
 inline void stream_fence() {
 #if defined(__x86_64__)

@@ -30,6 +30,13 @@ double time_per_call(F&& fn, double target_seconds = 0.05, int samples = 5) {
   return per_call[per_call.size() / 2];
 }
 
+// The median of v (the mean of the middle two for an even count).
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t h = v.size() / 2;
+  return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+}
+
 // Two implementations of the same work, timed in alternation (a, b, a, b, ...) so that clock
 // drift and a noisy neighbour hit both alike. Returns the median of the per-round ratios
 // time(a) / time(b), and each one's median seconds per call.
@@ -57,10 +64,6 @@ PairTiming time_pair(FA&& fa, FB&& fb, double target_seconds = 0.05, int rounds 
     tb.push_back(b);
     ratio.push_back(a / b);
   }
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
   return {median(ta), median(tb), median(ratio)};
 }
 

@@ -118,38 +118,20 @@ double seconds_per_step(const train::TrainConfig& cfg, int64_t iters, double* fl
   return seconds;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t h = v.size() / 2;
-  return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
-}
-
 // A configuration against its twin (bf16 against fp32, MoE against dense), one process: the two
-// trainers step in alternation, `pairs` pairs after a warm-up step each. A shared machine's speed
-// drifts by 10% within minutes, so twins timed one after the other compare two machines; a pair's
-// steps run seconds apart and see the same one. `ratio`: the median over pairs of twin step /
-// main step (= main tokens/s / twin tokens/s); the seconds: each one's median step.
+// trainers step in alternation (time_pair, one step a round), `pairs` rounds. A shared machine's
+// speed drifts by 10% within minutes, so twins timed one after the other compare two machines; a
+// pair's steps run seconds apart and see the same one. `ratio`: the median over pairs of twin step
+// / main step (= main tokens/s / twin tokens/s); `twin_seconds`: the twin's median step.
 struct TwinTiming {
-  double main_seconds = 0, twin_seconds = 0, ratio = 0, twin_flops_per_token = 0;
+  double twin_seconds = 0, ratio = 0, twin_flops_per_token = 0;
 };
 
 TwinTiming time_against_twin(const train::TrainConfig& main, const train::TrainConfig& twin, int64_t pairs) {
   parallel::Communicator& world = parallel::world();
   BenchTrainer a(main, world), b(twin, world);
-  a.step();
-  b.step();
-  std::vector<double> sa, sb, ratios;
-  for (int64_t i = 0; i < pairs; ++i) {
-    double t0 = now_seconds();
-    a.step();
-    double t1 = now_seconds();
-    b.step();
-    double t2 = now_seconds();
-    sa.push_back(t1 - t0);
-    sb.push_back(t2 - t1);
-    ratios.push_back((t2 - t1) / (t1 - t0));
-  }
-  return {median(sa), median(sb), median(ratios), b.flops_per_token()};
+  PairTiming t = time_pair([&] { b.step(); }, [&] { a.step(); }, 0.0, int(pairs));
+  return {t.seconds_a, t.ratio_a_over_b, b.flops_per_token()};
 }
 
 // Where the job runs: per node (ranks grouped by host name) the cores its ranks may run on (their
