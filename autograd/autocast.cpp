@@ -1,6 +1,7 @@
 #include "autograd/autocast.h"
 
 #include "runtime/error.h"
+#include "runtime/ops.h"
 
 namespace mt::ag {
 namespace {
@@ -39,7 +40,7 @@ Tensor autocast_operand(const Tensor& t, DType lo) {
   if (t.dtype() == lo) return t;
   if (t_weights)
     if (std::optional<Tensor> copy = t_weights->half_copy_of(t, lo)) return *copy;
-  return t.to(lo);
+  return ops::round_operand(t, lo);
 }
 
 }  // namespace mt::ag

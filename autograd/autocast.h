@@ -2,7 +2,8 @@
 // ag::linear multiplies 16-bit operands with f32 accumulation into an f32 result:
 //   forward   y [N,out] = lo(x) lo(w)^T (+ b, f32)          lo = round to bf16 (or f16)
 //   backward  dx += lo(dy) lo(w);  dw += lo(dy)^T lo(x);  db += sum_n dy   (dx, dw f32)
-// The saved activation is lo(x) (half the memory of x). The weights' 16-bit copy comes from the
+// The saved activation is lo(x) (half the memory of x; as much as x where the GEMMs widen lo and
+// lo(x) is held in f32: ops::rounded_operand_dtype). The weights' 16-bit copy comes from the
 // parameter registry, refreshed once when the scope opens (after the optimizer has updated the
 // f32 master weights); other operands (activations, gradients, a teacher's weights) are rounded
 // where they are used. Everything else - LayerNorm, softmax, attention, GELU, the router's gate
@@ -42,8 +43,9 @@ class FullPrecision {
 
 // The GEMM operand dtype of the current scope: F32 outside any scope.
 DType autocast_dtype();
-// t as a GEMM operand of dtype `lo`: the registry's copy when t is a packed parameter's value,
-// else t rounded to lo.
+// t as a GEMM operand rounded to `lo`: the registry's copy when t is a packed parameter's value,
+// else t rounded to lo; held in ops::rounded_operand_dtype(lo): lo itself, or f32 holding lo's
+// values where the GEMMs would widen lo anyway (a CPU without bf16 units, f16 on the CPU).
 Tensor autocast_operand(const Tensor& t, DType lo);
 
 }  // namespace mt::ag

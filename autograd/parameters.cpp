@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "runtime/ops.h"
 #include "runtime/text_util.h"
 
 namespace mt {
@@ -109,16 +110,21 @@ void ParameterRegistry::refresh_half_copy(DType dtype) {
            dtype_name(dtype), packed_ ? "" : " before pack()");
   for (int g = 0; g < kNumParamGroups; ++g) {
     if (!values_[g].defined()) continue;
-    if (!half_values_[g].defined() || half_values_[g].dtype() != dtype)
-      half_values_[g] = Tensor::empty(values_[g].shape(), dtype, values_[g].device());
-    half_values_[g].copy_from(values_[g]);
+    DType held = ops::rounded_operand_dtype(dtype, values_[g].device());
+    if (!half_values_[g].defined() || half_values_[g].dtype() != held)
+      half_values_[g] = Tensor::empty(values_[g].shape(), held, values_[g].device());
+    if (held == dtype)
+      half_values_[g].copy_from(values_[g]);
+    else
+      ops::round_through(values_[g], dtype, half_values_[g]);
+    half_rounding_[g] = dtype;
   }
 }
 
 std::optional<Tensor> ParameterRegistry::half_copy_of(const Tensor& value, DType dtype) const {
   for (int g = 0; g < kNumParamGroups; ++g) {
     const Tensor& flat = values_[g];
-    if (!half_values_[g].defined() || half_values_[g].dtype() != dtype || !value.same_storage(flat) ||
+    if (!half_values_[g].defined() || half_rounding_[g] != dtype || !value.same_storage(flat) ||
         value.dtype() != flat.dtype())
       continue;
     int64_t offset = (static_cast<const char*>(value.address()) - static_cast<const char*>(flat.address())) /

@@ -88,11 +88,12 @@ class ParameterRegistry {
   const Tensor& flat_grads(ParamGroup g) const;  // undefined when frozen or PerParameter; unwritten ones zeroed
   void zero_grads();  // flat gradients read as zeros until written (see flat_grads); per-parameter ones released
 
-  // Mixed precision: a 16-bit (bf16 or f16) copy of the flat value buffers, for the GEMMs
-  // (autograd/autocast.h). Refresh it after every change of the values (an optimizer step).
+  // Mixed precision: a copy of the flat value buffers rounded to 16 bits (bf16 or f16), for the
+  // GEMMs (autograd/autocast.h), held in ops::rounded_operand_dtype (the 16-bit dtype, or f32
+  // where the GEMMs widen it anyway). Refresh it after every change of the values (an optimizer step).
   void refresh_half_copy(DType dtype);
   // The copy's view of a packed parameter's value (or of a view inside one); nullopt when
-  // `value` does not lie in a flat value buffer or no copy of `dtype` exists.
+  // `value` does not lie in a flat value buffer or no copy rounded to `dtype` exists.
   std::optional<Tensor> half_copy_of(const Tensor& value, DType dtype) const;
 
   int64_t numel() const;              // elements of all parameters (no padding)
@@ -103,6 +104,7 @@ class ParameterRegistry {
   bool packed_ = false;
   GradStorage grad_storage_ = GradStorage::Flat;
   Tensor values_[kNumParamGroups], grads_[kNumParamGroups], half_values_[kNumParamGroups];
+  DType half_rounding_[kNumParamGroups] = {};  // the 16-bit dtype half_values_[g] was rounded to
 };
 
 }  // namespace mt

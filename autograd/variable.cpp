@@ -4,9 +4,14 @@
 
 namespace mt {
 
-DType GradSlot::first_write_dtype(bool may_round) const {
+DType GradSlot::first_write_rounding(bool may_round) const {
   bool rounded = may_round && !cell_->grad_pinned && cell_->rounded_reader != DType::F32 && cell_->dtype == DType::F32;
-  return rounded ? cell_->rounded_reader : cell_->dtype;
+  return rounded ? cell_->rounded_reader : DType::F32;
+}
+
+DType GradSlot::first_write_dtype(bool may_round) const {
+  DType lo = first_write_rounding(may_round);
+  return lo == DType::F32 ? cell_->dtype : ops::rounded_operand_dtype(lo, cell_->device);
 }
 
 Tensor& GradSlot::grad_for_update(bool* accumulate, bool may_round) const {
@@ -19,15 +24,17 @@ Tensor& GradSlot::grad_for_update(bool* accumulate, bool may_round) const {
   *accumulate = cell_->grad.defined();
   if (*accumulate) return grad_ref();  // (widened first if a rounded contribution is there)
   cell_->grad = Tensor::empty(cell_->shape, first_write_dtype(may_round), cell_->device);
+  cell_->grad_rounded = first_write_rounding(may_round) != DType::F32;  // (the writer rounds it)
   return cell_->grad;
 }
 
-void GradSlot::take_or_add(const Tensor& g) const {
+void GradSlot::take_or_add(const Tensor& g, bool rounded) const {
   check_graph_alive();
   MT_CHECK(g.shape() == cell_->shape, "take_or_add: a gradient ", g.str(), " for a value of shape ",
            shape_str(cell_->shape));
   if (!cell_->grad.defined()) {
     cell_->grad = g;
+    cell_->grad_rounded = rounded || g.dtype() != cell_->dtype;
     return;
   }
   Tensor& grad = grad_ref();
@@ -66,6 +73,7 @@ Tensor& GradSlot::grad_ref() const {
   if (cell_->grad_unwritten) write_zeros();
   if (!cell_->grad.defined()) cell_->grad = Tensor::zeros(cell_->shape, cell_->dtype, cell_->device);
   if (cell_->grad.dtype() != cell_->dtype) cell_->grad = cell_->grad.to(cell_->dtype);  // a rounded first write
+  cell_->grad_rounded = false;                                                          // (the caller adds to it)
   return cell_->grad;
 }
 
@@ -95,6 +103,7 @@ void Variable::set_grad(Tensor grad) const {
   MT_CHECK(!grad.defined() || (grad.shape() == c.shape && grad.dtype() == c.dtype), "set_grad of '", c.name,
            "': ", grad.str(), " does not match ", dtype_name(c.dtype), shape_str(c.shape));
   c.grad = std::move(grad);
+  c.grad_rounded = false;
 }
 
 void Variable::clear_grad() const {

@@ -14,6 +14,8 @@
 namespace mt {
 
 class GradSlot {
+  struct Cell;  // (below)
+
  public:
   GradSlot() = default;
   bool requires_grad() const { return cell_ && cell_->requires_grad; }
@@ -29,8 +31,10 @@ class GradSlot {
   // For a backward that can write its result instead of adding it: the gradient, and in
   // *accumulate whether it already held a contribution (add to it) or was just created
   // uninitialised (write every element; a zero fill and a read pass saved). may_round: the
-  // backward can also write a 16-bit gradient, which it gets (uninitialised, dtype bf16/f16) when
-  // the gradient's reader rounds it to that dtype anyway (set_rounded_reader).
+  // backward can also write the gradient rounded to 16 bits, and must where first_write_rounding
+  // says so: when the gradient's reader rounds it to that dtype anyway (set_rounded_reader), it
+  // gets an uninitialised gradient of dtype first_write_dtype (bf16/f16, or f32 to hold the
+  // rounded values where the reader's GEMMs widen them: ops::rounded_operand_dtype).
   Tensor& grad_for_update(bool* accumulate, bool may_round = false) const;
   // The op reading this gradient multiplies it as a `lo` (bf16/f16) GEMM operand and nothing else
   // (a linear layer without bias under autocast): a first contribution may be stored already
@@ -41,10 +45,35 @@ class GradSlot {
   // contribution (one pass, no zero fill).
   void accumulate(const Tensor& g, double alpha = 1.0) const;
   // grad += g, where g (a whole gradient made ahead, of dtype first_write_dtype(true)) becomes
-  // the gradient itself when it is the first contribution (no copy).
-  void take_or_add(const Tensor& g) const;
+  // the gradient itself when it is the first contribution (no copy). rounded: g's values are
+  // rounded to first_write_rounding(true) (as grad_for_update(&a, true)'s writer must).
+  void take_or_add(const Tensor& g, bool rounded = false) const;
   // The dtype grad_for_update(&a, may_round) gives a first contribution.
   DType first_write_dtype(bool may_round) const;
+  // The 16-bit dtype a first contribution written through grad_for_update(&a, may_round) must be
+  // rounded to (its dtype, or f32 holding its values); F32: none.
+  DType first_write_rounding(bool may_round) const;
+  // Whether the gradient holds just a first contribution stored rounded for the reader (bf16/f16,
+  // or f32 holding rounded values): the reader's own rounding would not change it.
+  bool holds_rounded_grad() const { return cell_ && cell_->grad.defined() && cell_->grad_rounded; }
+  // holds_rounded_grad() for a backward function to ask about its own output: it does not keep the
+  // slot alive, so the function's node stays collectable (Tape::collect counts the slot's owners).
+  class RoundedGradWatch {
+   public:
+    bool holds_rounded_grad() const {
+      std::shared_ptr<Cell> cell = cell_.lock();
+      return cell && cell->grad.defined() && cell->grad_rounded;
+    }
+
+   private:
+    friend class GradSlot;
+    std::weak_ptr<Cell> cell_;
+  };
+  RoundedGradWatch rounded_grad_watch() const {
+    RoundedGradWatch w;
+    w.cell_ = cell_;
+    return w;
+  }
   // A pinned gradient (a view on the registry's flat buffer) whose elements count as zeros until
   // something is accumulated into it: the first contribution writes it (grad_for_update gives
   // *accumulate false) instead of a zero fill and an add; a reader before that gets zeros.
@@ -66,6 +95,7 @@ class GradSlot {
     bool grad_unwritten = false;          // pinned, and its elements stand for zeros (mark_unwritten)
     bool graph_freed = false;             // its producer's backward already ran and was released
     DType rounded_reader = DType::F32;    // F32: none; else the 16-bit dtype the reader rounds to
+    bool grad_rounded = false;            // grad is a first contribution rounded to rounded_reader
     const void* producer_tape = nullptr;  // the tape that recorded the op producing it
     std::string name;
   };

@@ -68,6 +68,11 @@ class Backend {
     (void)operands;
     return false;
   }
+  // dst [any] (f32) = src (f32, same numel) rounded to the 16-bit `lo` and widened back (exactly):
+  // a `lo` GEMM operand's values held in f32, for a backend whose gemm widens `lo` (its GEMMs then
+  // read them as they are, no widening pass). dst may be src itself. The default rounds into a
+  // `lo` copy and widens that back; a backend may do it in one pass.
+  virtual void round_through(const Tensor& src, DType lo, Tensor& dst);
 
 #define MT_KERNEL(name, ...) virtual void name(__VA_ARGS__) = 0;
 #include "runtime/backend_kernels.inc"

@@ -100,6 +100,28 @@ bool gemm_widens(DType operands, Device device) {
   return is_half_precision(operands) && backend_for(device).gemm_widens(operands);
 }
 
+DType rounded_operand_dtype(DType lo, Device device) {
+  return gemm_widens(lo, device) ? DType::F32 : lo;
+}
+
+Tensor round_operand(const Tensor& x, DType lo) {
+  if (rounded_operand_dtype(lo, x.device()) == lo) return x.to(lo);
+  Tensor held = Tensor::empty(x.shape(), DType::F32, x.device());
+  round_through(x, lo, held);
+  return held;
+}
+
+void round_through(const Tensor& x, DType lo, Tensor& dst) {
+  OpCheck chk("round_through");
+  chk.arg("x", x).arg("dst", dst);  // (dst may be x: each element read before it is written)
+  chk.same_float_dtype_and_device();
+  chk.require(is_half_precision(lo), std::string("a 16-bit lo (bf16 or f16), got ") + dtype_name(lo));
+  chk.require(x.dtype() == DType::F32 && x.numel() == dst.numel(), "x and dst f32, of one numel");
+  if (x.numel() == 0) return;
+  backend_of(dst, "round_through", kernel_profile::enabled() ? std::string("f32->") + dtype_name(lo) : "")
+      ->round_through(x, lo, dst);
+}
+
 void matmul_bias(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias, Tensor& c) {
   OpCheck chk("matmul_bias");
   GemmDesc g = gemm_desc(chk, a, trans_a, b, trans_b, c);
@@ -390,14 +412,16 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
 }
 
 void cross_entropy_fused(const Tensor& logits, const Tensor& targets, const Tensor& dlosses, Tensor& lse,
-                         Tensor& target_logits, Tensor& dlogits) {
+                         Tensor& target_logits, Tensor& dlogits, DType round_to) {
   OpCheck chk("cross_entropy_fused");
   check_cross_entropy_gradient(chk, logits, targets, lse, dlosses, dlogits, false, /*over_logits=*/true);
+  chk.require(round_to == DType::F32 || (is_half_precision(round_to) && dlogits.dtype() == DType::F32),
+              std::string("round_to f32, or bf16/f16 with an f32 dlogits (got ") + dtype_name(round_to) + ")");
   chk.out("target_logits", target_logits);
   chk.require(target_logits.numel() == lse.numel() && target_logits.dtype() == logits.dtype(),
               "target_logits [N] like lse");
   backend_of(logits, "cross_entropy_fused")
-      ->cross_entropy_fused(logits.flatten_to_2d(), targets, dlosses, lse, target_logits, dlogits);
+      ->cross_entropy_fused(logits.flatten_to_2d(), targets, dlosses, lse, target_logits, dlogits, round_to);
 }
 
 namespace {
@@ -499,6 +523,11 @@ void kd_backward(const Tensor& a, const Tensor& b, double scale, const Tensor& l
 }  // namespace mt::ops
 
 namespace mt {
+
+void Backend::round_through(const Tensor& src, DType lo, Tensor& dst) {
+  Tensor rounded = src.to(lo);
+  dst.copy_from(rounded);
+}
 
 void gemm_bias_by_rows(Backend& backend, const GemmDesc& g, const Tensor& a, const Tensor& b, const Tensor& bias,
                        Tensor& c) {

@@ -24,6 +24,13 @@ void matmul_bias(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, c
 // it multiplies: a CPU without bf16 units, f16 on the CPU. A caller that gives one operand to two
 // GEMMs can then widen it once itself (the same numbers: the GEMM gets the same f32 values).
 bool gemm_widens(DType operands, Device device);
+// The dtype a GEMM operand rounded to `lo` is kept in on `device`: lo itself, or f32 (holding
+// lo's values) where matmul widens lo anyway (gemm_widens): the GEMMs then read it as it is.
+DType rounded_operand_dtype(DType lo, Device device);
+// x (f32) rounded to `lo` (bf16/f16), as a tensor of rounded_operand_dtype(lo, x's device).
+Tensor round_operand(const Tensor& x, DType lo);
+// dst (f32) = x (f32) rounded to lo and widened back, one pass where the backend can; dst may be x.
+void round_through(const Tensor& x, DType lo, Tensor& dst);
 
 void axpby(double alpha, const Tensor& x, double beta, Tensor& y);  // y = alpha*x + beta*y
 void add_(Tensor& y, const Tensor& x, double alpha = 1.0);          // y += alpha*x
@@ -89,8 +96,10 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
 // backward (the whole vocabulary): the same lse, target_logits and dlogits (written; f32, or
 // bf16/f16 for f32 logits) as cross_entropy_forward then cross_entropy_backward. dlogits may be
 // the logits tensor itself (same dtype): the gradient is then written over the logits.
+// round_to bf16/f16 with an f32 dlogits: every entry rounded to it and kept in f32 (the operand
+// of a GEMM that widens 16-bit operands: rounded_operand_dtype F32).
 void cross_entropy_fused(const Tensor& logits, const Tensor& targets, const Tensor& dlosses, Tensor& lse,
-                         Tensor& target_logits, Tensor& dlogits);
+                         Tensor& target_logits, Tensor& dlogits, DType round_to = DType::F32);
 
 // Knowledge distillation (runtime/cpu/distillation.cpp): a, b [N,V] student and teacher logits,
 // scale = 1/T. lse [N] = logsumexp(scale x); out [N] = sum_v softmax(scale b)_v * scale (b - a)

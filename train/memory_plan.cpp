@@ -21,18 +21,16 @@ constexpr double kGB = 1e9;
 
 // One micro-batch's sizes on this rank. Every tensor rank sees all the tokens; attention heads,
 // the dense MLP's columns and the vocabulary are split over tp. `lo`: bytes per element of a
-// linear layer's saved input (its bf16/f16 copy under autocast; in fp32 the input itself).
+// linear layer's saved input (its copy rounded to bf16/f16 under autocast, held in f32 where the
+// GEMMs widen 16-bit operands: ops::rounded_operand_dtype; in fp32 the input itself).
 struct Dims {
   double n = 0, h = 0, f = 0, heads = 0, vocab = 0, tp = 1, ep = 1;
   double fe = 0;         // an expert's (and the residual MLP's) width: moe_ffn_hidden_size, else f
   double shared = 0;     // the shared expert's width (moe_shared_expert_intermediate_size), 0: none
   double lo = 4;         // a linear's saved input
+  double lo_copy = 0;    // a rounded copy of an f32 input that fp32 would share (autocast: lo; else 0)
   double qkv = 4;        // attention's saved qkv: rounded to bf16 under bf16 autocast, else as it is
-  double proj_copy = 0;  // the attention output's 16-bit copy for the output projection (autocast)
-  // f32 copies the output projection's backward makes of its 16-bit operands where the GEMMs widen
-  // them (a CPU without bf16 units, fp16): the logits' gradient, the weight and the input, once
-  // for both GEMMs (autograd/ops/linear.cpp). 0 elsewhere.
-  double widened = 0;
+  double proj_copy = 0;  // the attention output's rounded copy for the output projection (autocast)
   bool mixed = false;
 };
 
@@ -102,8 +100,8 @@ LayerBytes layer_bytes(const TrainConfig& cfg, const Dims& d, int64_t experts, R
              + 4 * r.sent * h;                                  // the experts' outputs, kept by combine
   if (cfg.noisy_gate_policy == "Jitter") b.saved += 8 * n * h;  // the noise and the noisy gate input
   double experts_backward = 4 * r.sent * h + 4 * r.received * h + mlp_backward(d, r.per_expert, f);
-  if (d.shared > 0) {  // the shared expert: fc1's 16-bit input copy (f32: the gate's), gelu's input, fc2's input
-    b.saved += (d.mixed ? 2 * n * h : 0) + 4 * n * d.shared + d.lo * n * d.shared;
+  if (d.shared > 0) {  // the shared expert: fc1's rounded input copy (f32: the gate's), gelu's input, fc2's input
+    b.saved += d.lo_copy * n * h + 4 * n * d.shared + d.lo * n * d.shared;
     experts_backward = std::max(experts_backward, mlp_backward(d, n, d.shared));
   }
   if (cfg.mlp_type != "residual") {
@@ -112,7 +110,7 @@ LayerBytes layer_bytes(const TrainConfig& cfg, const Dims& d, int64_t experts, R
   }
   // residual MoE: its MLP (input copies for fc1 and the coefficient under autocast), the MLP's
   // output and the combined output kept by scale_rows, the coefficients' softmax
-  b.saved += (d.mixed ? 4 * n * h : 0) + 4 * n * f + d.lo * n * f + 8 * n * h + 8 * n;
+  b.saved += 2 * d.lo_copy * n * h + 4 * n * f + d.lo * n * f + 8 * n * h + 8 * n;
   b.transient = grads + std::max(experts_backward, mlp_backward(d, n, f));
   return b;
 }
@@ -159,34 +157,35 @@ Activations activations(const TrainConfig& cfg, const Dims& d, const std::vector
   for (int64_t l = 0; l < layers; ++l) kept += ckpt ? (l % chunk == 0 ? layer_input : 0) : per_layer[size_t(l)].saved;
   double small = 16 * d.n;  // the loss's lse, weights, targets (and the labels)
   double at_output = kept + final_saved(d) + logits + small;
-  double grad_lo = d.mixed && !teacher ? 2 : 4;                      // the logits' gradient
+  double grad_lo = d.mixed && !teacher ? d.lo : 4;                   // the logits' gradient
   double dlogits = grad_lo * d.n * d.vocab, dfinal = 4 * d.n * d.h;  // and d(final LN output)
   // Without a teacher the trainer keeps no handle on the logits (nn/gpt.h ForwardMode::loss_grad):
   // they live until the loss's backward, and an f32 gradient of the whole vocabulary is written
-  // over them (autograd/ops.h cross_entropy); a 16-bit or a vocabulary shard's gradient sits beside
-  // them until then, and the projection's backward (d(final LN output), ZeRO 2's word embedding
-  // gradient) comes after they are gone. With a teacher the logits are kept through the backward.
-  bool consumed = !teacher, over_logits = consumed && !d.mixed && d.tp == 1;
+  // over them (autograd/ops.h cross_entropy; under autocast rounded, where the GEMMs widen 16-bit
+  // operands); a 16-bit or a vocabulary shard's gradient sits beside them until then, and the
+  // projection's backward (d(final LN output), ZeRO 2's word embedding gradient) comes after they
+  // are gone. With a teacher the logits are kept through the backward.
+  bool consumed = !teacher, over_logits = consumed && grad_lo == 4 && d.tp == 1;
   double logits_line = logits, grad_line = dlogits + dfinal, unreduced_line = unreduced.at_output;
-  double widened_line = d.widened;  // the projection's backward's f32 copies (not at the loss)
   std::string grad_note = "f32 (+ its 16-bit copy for the GEMMs under autocast), d(final LN output) f32";
   Activations a;
   a.moment = "the output projection's backward (the logits' gradient)";
   if (over_logits) {
     grad_line = dfinal;
-    grad_note = "f32, written over the logits; d(final LN output) f32";
-  } else if (consumed && logits >= dfinal + unreduced.at_output + d.widened) {
-    grad_line = dlogits, unreduced_line = 0, widened_line = 0;
+    grad_note = d.mixed ? "f32 holding rounded values, written over the logits; d(final LN output) f32"
+                        : "f32, written over the logits; d(final LN output) f32";
+  } else if (consumed && logits >= dfinal + unreduced.at_output) {
+    grad_line = dlogits, unreduced_line = 0;
     a.moment = "the loss (the logits and their gradient)";
     grad_note = grad_lo == 2 ? "16-bit (the cross-entropy writes it rounded)" : "f32";
   } else if (consumed) {
     logits_line = 0;
     grad_note = grad_lo == 2 ? "16-bit, d(final LN output) f32" : "f32, d(final LN output) f32";
   } else if (d.mixed) {
-    grad_line += 2 * d.n * d.vocab;  // the KD-fed f32 gradient's 16-bit copy for the GEMMs
+    grad_line += d.lo_copy * d.n * d.vocab;  // the KD-fed f32 gradient's rounded copy for the GEMMs
   }
   double logits_in_layers = consumed ? 0 : logits;  // the logits during the layers' backward
-  a.peak = kept + final_saved(d) + small + logits_line + grad_line + unreduced_line + widened_line;
+  a.peak = kept + final_saved(d) + small + logits_line + grad_line + unreduced_line;
   a.lines = {{"layers' kept activations", kept,
               ckpt ? "each checkpointed chunk's input [tokens, hidden] f32"
                    : "per layer: LayerNorm inputs, the GEMMs' inputs, attention's qkv/out/lse, MLP or MoE buffers"},
@@ -198,9 +197,6 @@ Activations activations(const TrainConfig& cfg, const Dims& d, const std::vector
              {"logits' gradient", grad_line, grad_note}};
   if (unreduced_line > 0)
     a.lines.push_back({"gradients not yet reduced", unreduced_line, "ZeRO 2: the word embedding's (f32)"});
-  if (widened_line > 0)
-    a.lines.push_back({"f32 copies of 16-bit GEMM operands", widened_line,
-                       "this CPU widens bf16/fp16 operands for SGEMM: the gradient, weight and input, once"});
   if (teacher) {  // the KD term's backward: the teacher's logits and an f32 gradient, both [tokens, V]
     double kd = at_output + logits + 4 * d.n * d.vocab;
     if (kd > a.peak) {
@@ -343,7 +339,8 @@ MemoryPlan plan_memory(const TrainConfig& cfg, const MemoryPlanOptions& o) {
   int64_t flat = p.params.flat();
   int64_t owned = ceil_div(p.params.dense_flat, p.dp) + ceil_div(p.params.expert_flat, p.edp);
   p.weights = 4.0 * double(flat);
-  p.half_weights = mixed ? 2.0 * double(flat) : 0.0;
+  // the weights rounded for the GEMMs: in 16 bits, or in f32 where the GEMMs widen them
+  p.half_weights = mixed ? (o.gemm_widens_half ? 4.0 : 2.0) * double(flat) : 0.0;
   p.gradients = 4.0 * double(p.zero_stage >= 2 ? owned : flat);
   p.optimizer = 8.0 * double(p.zero_stage >= 1 ? owned : flat);
   ZeroTwo two;
@@ -370,10 +367,10 @@ MemoryPlan plan_memory(const TrainConfig& cfg, const MemoryPlanOptions& o) {
   d.tp = double(p.tp);
   d.ep = double(p.ep);
   d.mixed = mixed;
-  d.lo = mixed ? 2 : 4;
+  d.lo = mixed && !o.gemm_widens_half ? 2 : 4;
+  d.lo_copy = mixed ? d.lo : 0;
   d.qkv = compute == DType::BF16 ? 2 : 4;
-  d.proj_copy = mixed ? 2 : 0;
-  d.widened = o.gemm_widens_half && mixed ? 4 * d.n * d.vocab + 4 * d.h * (d.n + d.vocab) : 0;
+  d.proj_copy = d.lo_copy;
   std::vector<int64_t> experts = cfg.experts_per_layer();
   Activations bound = activations(cfg, d, experts, RowsCase::Bound, p.teacher, two.unreduced);
   p.activations = bound.peak;
@@ -410,7 +407,10 @@ std::vector<MemoryLine> MemoryPlan::persistent_lines() const {
   std::vector<MemoryLine> lines = {
       {"weights (f32 master)", weights, "4 bytes x this rank's parameters (flat buffers, 16-element aligned)"},
       {"16-bit weight copy", half_weights,
-       half_weights > 0 ? "2 bytes x parameters: the GEMMs' bf16/fp16 copy" : "fp32: none"},
+       half_weights == 0 ? "fp32: none"
+       : half_weights >= weights
+           ? "4 bytes x parameters: the GEMMs' bf16/fp16-rounded copy, held in f32 (they widen it)"
+           : "2 bytes x parameters: the GEMMs' bf16/fp16 copy"},
       {"gradients (f32)", gradients, share("4 bytes", 2)},
       {"AdamW m and v (f32)", optimizer, share("8 bytes", 1)},
   };

@@ -39,8 +39,9 @@ PlanDevice plan_device(const TrainConfig& cfg, int64_t ranks_on_node, double mem
 struct MemoryPlanOptions {
   int64_t ranks = 1;
   int64_t vocab_size = 50257;  // the tokenizer's (padded by the config's make_vocab_size_divisible_by)
-  // The CPU's 16-bit GEMMs widen their operands to f32 copies (fp16 always, bf16 without bf16
-  // matrix units: runtime/cpu/gemm_bf16.h); false on a GPU.
+  // The CPU's 16-bit GEMMs widen their operands to f32 (fp16 always, bf16 without bf16 matrix
+  // units: runtime/cpu/gemm_bf16.h), so rounded operands are held in f32 (ops::rounded_operand_dtype);
+  // false on a GPU.
   bool gemm_widens_half = false;
 };
 

@@ -50,11 +50,16 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tens
   bool ahead = expected_dout != 0 && !complete && shard.start == 0 && shard.total == 0 && any_requires_grad({&logits});
   Tensor made_ahead;  // the logits' gradient for dout == expected
   double expected = ahead ? Tensor::scalar(expected_dout, lv.dtype(), lv.device()).item() : 0.0;  // as dout holds it
+  // The gradient made ahead: f32, or rounded for a reader that rounds it anyway (in bf16/f16, or
+  // in f32 holding the rounded values where that reader's GEMMs widen them)
   DType grad_dtype = ahead ? logits.grad_slot().first_write_dtype(/*may_round=*/true) : lv.dtype();
+  DType rounding = ahead ? logits.grad_slot().first_write_rounding(/*may_round=*/true) : DType::F32;
+  bool made_rounded = rounding != DType::F32;
   bool in_place = ahead && overwrite_logits && grad_dtype == lv.dtype();  // made_ahead is the logits' memory
   if (ahead) {
     made_ahead = in_place ? lv : Tensor::empty(lv.shape(), grad_dtype, lv.device());
-    ops::cross_entropy_fused(lv, targets, dlosses_for(expected), lse, target_logits, made_ahead);
+    ops::cross_entropy_fused(lv, targets, dlosses_for(expected), lse, target_logits, made_ahead,
+                             grad_dtype == lv.dtype() ? rounding : DType::F32);
   } else {
     ops::cross_entropy_forward(lv, targets, lse, target_logits, shard);
     if (complete) complete(lse, target_logits);
@@ -62,26 +67,29 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tens
   double loss = weighted_sum(ops::binary(BinaryOp::Sub, lse, target_logits), weights);
   Variable out(Tensor::scalar(loss, lv.dtype(), lv.device()));
   if (any_requires_grad({&logits})) {
-    record_op(
-        "cross_entropy", out,
-        [s = logits.grad_slot(), lv, targets, lse, shard, dlosses_for, made_ahead, expected,
-         in_place](const Tensor& dout) {
-          double d = dout.item();
-          // (a rounded gradient made ahead is taken only as the first contribution: added to another,
-          // the f32 sum is what the reader must round)
-          if (made_ahead.defined() && d == expected && (!s.grad().defined() || made_ahead.dtype() == lv.dtype())) {
-            s.take_or_add(made_ahead);
-            return;
-          }
-          if (in_place) {  // the logits are gone: the gradient made for `expected`, scaled to d
-            s.accumulate(made_ahead, d / expected);
-            return;
-          }
-          Tensor dlosses = dlosses_for(d);
-          bool accumulate = true;
-          Tensor& dlogits = s.grad_for_update(&accumulate, /*may_round=*/true);
-          ops::cross_entropy_backward(lv, targets, lse, dlosses, dlogits, shard, accumulate);
-        });
+    record_op("cross_entropy", out,
+              [s = logits.grad_slot(), lv, targets, lse, shard, dlosses_for, made_ahead, expected, in_place,
+               made_rounded](const Tensor& dout) {
+                double d = dout.item();
+                // (a rounded gradient made ahead is taken only as the first contribution: added to another,
+                // the f32 sum is what the reader must round)
+                if (made_ahead.defined() && d == expected && (!s.grad().defined() || !made_rounded)) {
+                  s.take_or_add(made_ahead, made_rounded);
+                  return;
+                }
+                if (in_place) {  // the logits are gone: the gradient made for `expected`, scaled to d (and,
+                                 // made rounded, rounded again by its reader)
+                  s.accumulate(made_ahead, d / expected);
+                  return;
+                }
+                Tensor dlosses = dlosses_for(d);
+                bool accumulate = true;
+                // (this kernel rounds into a 16-bit gradient only; where the rounded values would be held
+                // in f32, it writes them unrounded and the reader rounds them)
+                bool may_round = s.first_write_dtype(/*may_round=*/true) != lv.dtype();
+                Tensor& dlogits = s.grad_for_update(&accumulate, may_round);
+                ops::cross_entropy_backward(lv, targets, lse, dlosses, dlogits, shard, accumulate);
+              });
   }
   return out;
 }

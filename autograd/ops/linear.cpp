@@ -4,8 +4,9 @@
 //   backward: dx [N,in] += dy w;  dw [out,in] += dy^T x;  db [out] += sum_n dy
 //             (dx, dw written with beta 0 where no gradient was there yet: no zero fill; without
 //             a bias dy may arrive already rounded to lo, autograd/variable.h set_rounded_reader)
-//   Under autocast (autograd/autocast.h) x, w and dy enter the GEMMs as bf16/f16 copies; y, dx,
-//   dw, db stay f32.
+//   Under autocast (autograd/autocast.h) x, w and dy enter the GEMMs rounded to bf16/f16 (in
+//   16 bits, or in f32 where the GEMMs would widen them: ops::rounded_operand_dtype); y, dx, dw,
+//   db stay f32.
 // Bias add.
 //   forward:  x [N,C] (leading dims flattened), b [C] -> y = x + b (every row)
 //   backward: dx += dy;  db [C] += sum_n dy
@@ -46,33 +47,33 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b) {
   Variable out(y.reshape(out_shape));
   if (any_requires_grad({&x, &w, &b})) {
     // Without a bias the backward reads dy only as the rounded GEMM operand: a producer of dy may
-    // store it rounded (the cross-entropy over the vocabulary does: half the bytes, no extra pass).
+    // store it rounded (the cross-entropy over the vocabulary does: no extra pass; in bf16, or in
+    // place in f32 where the GEMMs widen bf16), which the backward then sees on dy's slot.
     if (mixed && !b.defined()) out.grad_slot().set_rounded_reader(lo);
+    GradSlot::RoundedGradWatch ys = out.grad_slot().rounded_grad_watch();
     GradSlot bs = b.defined() ? b.grad_slot() : GradSlot();
-    record_op("linear", out, [xs = x.grad_slot(), ws = w.grad_slot(), bs, x_op, w_op, mixed, lo](const Tensor& dout) {
-      Tensor dy = dout.flatten_to_2d();
-      Tensor dy_op = mixed && dy.dtype() != lo ? dy.to(lo) : dy;  // (a producer may have rounded it)
-      Tensor w_gemm = w_op, x_gemm = x_op;
-      if (mixed && xs.requires_grad() && ws.requires_grad() && ops::gemm_widens(lo, dy.device())) {
-        // both GEMMs would widen dy (the logits' gradient: 103 M entries in the bench model): once
-        dy_op = dy_op.to(DType::F32);
-        w_gemm = w_op.to(DType::F32);
-        x_gemm = x_op.to(DType::F32);
-      }
-      bool accumulate = true;
-      if (xs.requires_grad()) {
-        Tensor dx = xs.grad_for_update(&accumulate).flatten_to_2d();
-        ops::matmul(dy_op, false, w_gemm, false, dx, 1.0, accumulate ? 1.0 : 0.0);
-      }
-      if (ws.requires_grad()) {
-        Tensor& dw = ws.grad_for_update(&accumulate);
-        ops::matmul(dy_op, true, x_gemm, false, dw, 1.0, accumulate ? 1.0 : 0.0);
-      }
-      if (bs.requires_grad()) {
-        Tensor& db = bs.grad_for_update(&accumulate);
-        ops::sum_rows(dy, db, accumulate ? 1.0 : 0.0);
-      }
-    });
+    DType round_to = mixed ? lo : DType::F32;  // (F32: the GEMMs take dy as it is)
+    record_op("linear", out,
+              [xs = x.grad_slot(), ws = w.grad_slot(), bs, ys, x_op, w_op, round_to](const Tensor& dout) {
+                Tensor dy = dout.flatten_to_2d();
+                // dy rounded as x_op and w_op are (ops::round_operand: in bf16/f16, or in f32 holding their
+                // values where the GEMMs widen them), unless its producer stored it rounded
+                bool rounded = round_to == DType::F32 || dy.dtype() == round_to || ys.holds_rounded_grad();
+                Tensor dy_op = rounded ? dy : ops::round_operand(dy, round_to);
+                bool accumulate = true;
+                if (xs.requires_grad()) {
+                  Tensor dx = xs.grad_for_update(&accumulate).flatten_to_2d();
+                  ops::matmul(dy_op, false, w_op, false, dx, 1.0, accumulate ? 1.0 : 0.0);
+                }
+                if (ws.requires_grad()) {
+                  Tensor& dw = ws.grad_for_update(&accumulate);
+                  ops::matmul(dy_op, true, x_op, false, dw, 1.0, accumulate ? 1.0 : 0.0);
+                }
+                if (bs.requires_grad()) {
+                  Tensor& db = bs.grad_for_update(&accumulate);
+                  ops::sum_rows(dy, db, accumulate ? 1.0 : 0.0);
+                }
+              });
   }
   return out;
 }

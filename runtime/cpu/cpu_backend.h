@@ -12,6 +12,8 @@ class CpuBackend : public Backend {
   const char* name() const override { return "cpu"; }
   // f16 always; bf16 where the CPU has no bf16 units (runtime/cpu/gemm_bf16.h's widened path).
   bool gemm_widens(DType operands) const override;
+  // One pass (runtime/cpu/memory.cpp): bf16's rounding bits shifted back, f16 through f16.
+  void round_through(const Tensor& src, DType lo, Tensor& dst) override;
 
   // The copy between any two tensors in host memory (converting dtypes).
   static void copy_host_memory(const Tensor& src, Tensor& dst);

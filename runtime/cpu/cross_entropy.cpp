@@ -6,7 +6,9 @@
 //             (= instead of += when not accumulating: one write pass, no zero fill before it)
 //             rows with dlosses[n] == 0 (masked tokens) are skipped (zeroed when not accumulating);
 //             a bf16/f16 dlogits (f32 logits, not accumulating) gets each row computed in f32 and
-//             rounded as it is stored (autograd/variable.h set_rounded_reader)
+//             rounded as it is stored (autograd/variable.h set_rounded_reader); the fused kernel
+//             can also round an f32 dlogits' entries and keep them in f32 (round_to: the operand
+//             of a GEMM that widens 16-bit operands, ops::rounded_operand_dtype)
 //   fused:    both for each row while it is in cache (dlosses known before the backward; the
 //             whole vocabulary): the same lse, target_logits and dlogits bits as the two above
 // With a vocabulary shard (columns [start, start + V) of the vocabulary) a target in another
@@ -61,25 +63,36 @@ T gradient_factor(T g, T mx, T l) {
   return g * vexp(mx - l);
 }
 
+// Stores a gradient entry as it is (the gradient in T, not rounded).
+struct KeepValue {
+  template <class T>
+  T operator()(T x) const {
+    return x;
+  }
+};
+
 // One row of dlogits from e[j] = exp(row[j] - mx): out = f * e - g onehot(col) written (or added,
-// `accumulate`; O == T only), computed in T and stored as O through `round` (T -> O). e may be out
-// itself (written, O == T). g == 0: zeros (or nothing). `stream` (O != T only): out streamed past
-// the caches (a gradient larger than the last-level cache, stream_store.h; the caller fences).
+// `accumulate`; unrounded only), computed in T and stored as O through `round` (T -> O: KeepValue,
+// a rounding to bf16/f16, or one held in f32). e may be out itself (written, O == T). g == 0:
+// zeros (or nothing). `stream` (O != T only): out streamed past the caches (a gradient larger than
+// the last-level cache, stream_store.h; the caller fences).
 template <class T, class O, class Round>
 void row_gradient(const T* e, int64_t v, T g, T f, int64_t col, bool accumulate, bool stream, Round round, O* out) {
   if (g == T(0)) {
     if (!accumulate) std::fill(out, out + v, round(T(0)));
     return;
   }
-  if constexpr (std::is_same_v<O, T>) {
+  if constexpr (std::is_same_v<O, T> && std::is_same_v<Round, KeepValue>) {
     if (accumulate)
       for (int64_t j = 0; j < v; ++j) out[j] += e[j] * f;
     else
       for (int64_t j = 0; j < v; ++j) out[j] = e[j] * f;
     if (col >= 0) out[col] -= g;
-  } else if (!stream) {  // scaled and rounded in one pass; the target's entry again with its onehot term
+  } else if (std::is_same_v<O, T> || !stream) {
+    // scaled and rounded in one pass; the target's entry with its onehot term (formed first: e may be out)
+    O at_target = col >= 0 ? round(e[col] * f - g) : O{};
     for (int64_t j = 0; j < v; ++j) out[j] = round(e[j] * f);
-    if (col >= 0) out[col] = round(e[col] * f - g);
+    if (col >= 0) out[col] = at_target;
   } else {  // the same a chunk at a time in the cache, streamed to out (stream_store.h)
     stream_in_chunks(out, v, [&](O* chunk, int64_t j0, int64_t n) {
       for (int64_t j = 0; j < n; ++j) chunk[j] = round(e[j0 + j] * f);
@@ -88,19 +101,23 @@ void row_gradient(const T* e, int64_t v, T g, T f, int64_t col, bool accumulate,
   }
 }
 
-// Calls f(O* dlogits, round) with dlogits' element type: T, or (for f32 logits) bf16 / f16.
+// Calls f(O* dlogits, round) with dlogits' element type: T, or (for f32 logits) bf16 / f16; an
+// f32 dlogits with round_to bf16/f16 gets its entries rounded to it and kept in f32.
 template <class T, class F>
-void with_gradient_type(Tensor& dlogits, F&& f) {
+void with_gradient_type(Tensor& dlogits, DType round_to, F&& f) {
   if constexpr (std::is_same_v<T, float>) {  // (ops allows 16-bit gradients for f32 logits only)
-    if (dlogits.dtype() == DType::BF16)
-      return f(dlogits.data<bf16>(), [](float x) {
-        bf16 b;
-        b.bits = bf16_bits_vectorizable(x);
-        return b;
-      });
-    if (dlogits.dtype() == DType::F16) return f(dlogits.data<f16>(), [](float x) { return f16(x); });
+    auto to_bf16 = [](float x) {
+      bf16 b;
+      b.bits = bf16_bits_vectorizable(x);
+      return b;
+    };
+    auto to_f16 = [](float x) { return f16(x); };
+    if (dlogits.dtype() == DType::BF16) return f(dlogits.data<bf16>(), to_bf16);
+    if (dlogits.dtype() == DType::F16) return f(dlogits.data<f16>(), to_f16);
+    if (round_to == DType::BF16) return f(dlogits.data<float>(), [&](float x) { return float(to_bf16(x)); });
+    if (round_to == DType::F16) return f(dlogits.data<float>(), [&](float x) { return float(to_f16(x)); });
   }
-  f(dlogits.data<T>(), [](T x) { return x; });
+  f(dlogits.data<T>(), KeepValue{});
 }
 
 }  // namespace
@@ -136,7 +153,7 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
     check_vocab_ids("cross_entropy_backward", "targets", pt, n, v, shard);
     const T *pl = logits.data<T>(), *plse = lse.data<T>(), *pdl = dlosses.data<T>();
     bool stream = worth_streaming(dlogits.nbytes());
-    with_gradient_type<T>(dlogits, [&](auto* pd, auto round) {
+    with_gradient_type<T>(dlogits, DType::F32, [&](auto* pd, auto round) {
       using O = std::remove_pointer_t<decltype(pd)>;
       parallel_for(n, 4 * v, [&](int64_t s, int64_t e) {
         for (int64_t i = s; i < e; ++i) {
@@ -160,7 +177,7 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
 }
 
 void CpuBackend::cross_entropy_fused(const Tensor& logits, const Tensor& targets, const Tensor& dlosses, Tensor& lse,
-                                     Tensor& target_logits, Tensor& dlogits) {
+                                     Tensor& target_logits, Tensor& dlogits, DType round_to) {
   dispatch_float_and_index(logits.dtype(), targets.dtype(), "cross_entropy_fused", [&](auto zero, auto izero) {
     using T = decltype(zero);
     using I = decltype(izero);
@@ -171,7 +188,7 @@ void CpuBackend::cross_entropy_fused(const Tensor& logits, const Tensor& targets
     const T *pl = logits.data<T>(), *pdl = dlosses.data<T>();
     T *plse = lse.data<T>(), *ptl = target_logits.data<T>();
     bool stream = worth_streaming(dlogits.nbytes());
-    with_gradient_type<T>(dlogits, [&](auto* pd, auto round) {
+    with_gradient_type<T>(dlogits, round_to, [&](auto* pd, auto round) {
       using O = std::remove_pointer_t<decltype(pd)>;
       parallel_for(n, 4 * v, [&](int64_t s, int64_t e) {
         for (int64_t i = s; i < e; ++i) {

@@ -22,4 +22,12 @@ inline void round_into(const float* s, bf16* d, int64_t n) {
   for (int64_t i = 0; i < n; ++i) d[i].bits = bf16_bits_vectorizable(s[i]);
 }
 
+// d[i] = s[i] rounded to bf16 and widened back (d may be s): float(bf16(s[i])), in f32 storage.
+inline void round_through_bf16(const float* s, float* d, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u = uint32_t(bf16_bits_vectorizable(s[i])) << 16;
+    std::memcpy(d + i, &u, sizeof u);
+  }
+}
+
 }  // namespace mt::cpu

@@ -89,4 +89,15 @@ void CpuBackend::copy_host_memory(const Tensor& src, Tensor& dst) {
   });
 }
 
+// src [n] f32 -> dst [n] f32 = src rounded to lo and widened back (dst may be src: element by
+// element, each read before it is written).
+void CpuBackend::round_through(const Tensor& src, DType lo, Tensor& dst) {
+  const float* s = src.data<float>();
+  float* d = dst.data<float>();
+  parallel_for(src.numel(), 1, [&](int64_t b, int64_t e) {
+    if (lo == DType::BF16) return round_through_bf16(s + b, d + b, e - b);
+    for (int64_t i = b; i < e; ++i) d[i] = float(f16(s[i]));
+  });
+}
+
 }  // namespace mt::cpu

@@ -85,7 +85,10 @@ void CudaBackend::cross_entropy_backward(const Tensor& logits, const Tensor& tar
 // The forward's kernel and the backward's, one after the other (the same numbers; fusing them per
 // row, as the CPU does to read each row once, is left for a measured GPU).
 void CudaBackend::cross_entropy_fused(const Tensor& logits, const Tensor& targets, const Tensor& dlosses, Tensor& lse,
-                                      Tensor& target_logits, Tensor& dlogits) {
+                                      Tensor& target_logits, Tensor& dlogits, DType round_to) {
+  // (round_to is for a backend whose GEMMs widen 16-bit operands: ops never asks it here)
+  MT_CHECK(round_to == DType::F32, "cuda cross_entropy_fused: a gradient rounded to ", dtype_name(round_to),
+           " but kept in f32 (the GEMMs here take bf16/f16 operands as they are)");
   cross_entropy_forward(logits, targets, {}, lse, target_logits);
   cross_entropy_backward(logits, targets, {}, lse, dlosses, false, dlogits);
 }

@@ -64,10 +64,12 @@ TEST_CASE("linear under autocast equals the f64 linear of rounded operands", "[a
   }
 }
 
-// Where the CPU's GEMMs widen 16-bit operands (fp16; bf16 without bf16 units), the linear's backward
-// widens dy, the weight and the input once for both of its GEMMs: the gradients equal, bit for bit,
-// the 16-bit GEMMs that widen inside (the same f32 values reach the same SGEMM).
-TEST_CASE("a linear's backward widening its operands once equals the 16-bit GEMMs", "[autograd][precision]") {
+// Where the CPU's GEMMs widen 16-bit operands (fp16; bf16 without bf16 units), the operands are
+// rounded and held in f32 (ops::rounded_operand_dtype): the registry's weight copy, the saved input
+// and dy, so no GEMM widens anything. The gradients equal, bit for bit, the 16-bit GEMMs that
+// widen inside (the same f32 values reach the same SGEMM).
+TEST_CASE("where the GEMMs widen 16-bit operands, a linear's are held rounded in f32: the same bits",
+          "[autograd][precision]") {
   const cpu::Bf16GemmPath chosen = cpu::bf16_gemm_path();
   CHECK(ops::gemm_widens(DType::F16, Device::cpu()));
   CHECK_FALSE(ops::gemm_widens(DType::F32, Device::cpu()));
@@ -75,24 +77,35 @@ TEST_CASE("a linear's backward widening its operands once equals the 16-bit GEMM
   CHECK(ops::gemm_widens(DType::BF16, Device::cpu()));
   for (DType lo : {DType::BF16, DType::F16}) {
     DYNAMIC_SECTION(dtype_name(lo)) {
+      CHECK(ops::rounded_operand_dtype(lo, Device::cpu()) == DType::F32);
       ParameterRegistry params;
       Variable w = params.add("w", testutil::random({96, 80}, DType::F32, 1));
       params.pack();
       Variable x(testutil::random({70, 80}, DType::F32, 3), true);
       Tensor dy = testutil::random({70, 96}, DType::F32, 4);
+      Tensor y;
       {
         ag::Autocast scope(lo, &params);
-        Variable y = ag::linear(x, w, Variable());
-        current_tape().backward(y, &dy);
+        std::optional<Tensor> copy = params.half_copy_of(w.value(), lo);
+        REQUIRE(copy);
+        CHECK(copy->dtype() == DType::F32);
+        CHECK(copy->to_double_vector() == rounded(w.value(), lo).to_double_vector());
+        Variable out = ag::linear(x, w, Variable());
+        y = out.value();
+        current_tape().backward(out, &dy);
       }
       Tensor dyl = dy.to(lo), wl = w.value().to(lo), xl = x.value().to(lo);
+      CHECK(y.to_double_vector() == ops::matmul(xl, false, wl, true).to_double_vector());
       Tensor dx = ops::matmul(dyl, false, wl, false), dw = ops::matmul(dyl, true, xl, false);
       CHECK(x.grad().to_double_vector() == dx.to_double_vector());
       CHECK(w.grad().to_double_vector() == dw.to_double_vector());
     }
   }
   cpu::set_bf16_gemm_path(chosen);
-  if (chosen == cpu::Bf16GemmPath::OneDnn) CHECK_FALSE(ops::gemm_widens(DType::BF16, Device::cpu()));
+  if (chosen == cpu::Bf16GemmPath::OneDnn) {
+    CHECK_FALSE(ops::gemm_widens(DType::BF16, Device::cpu()));
+    CHECK(ops::rounded_operand_dtype(DType::BF16, Device::cpu()) == DType::BF16);
+  }
 }
 
 TEST_CASE("the registry's 16-bit weight copy follows the masters when a scope opens", "[autograd][precision]") {
@@ -182,12 +195,16 @@ TEST_CASE("the cross-entropy's gradient made with its forward equals the backwar
   // backward brings that gradient; another gradient recomputes. Both give the bits of the plain
   // backward, in f32 and (a bias-free linear under autocast) stored rounded to bf16. Written over
   // the logits (overwrite_logits, f32): the same bits when taken; another gradient scales it.
+  // Where the GEMMs widen bf16 (`widened`), the rounded gradient is held in f32 and written over
+  // the logits too: taken, the same bits; at another seed, scaled and rounded again by its reader.
   Tensor xv = testutil::random({6, 8}, DType::F32, 31), wv = testutil::random({41, 8}, DType::F32, 32);
   Tensor tgt = Tensor::from_vector(std::vector<int64_t>{0, 5, 40, 7, 7, 12}, {6});
   Tensor mask = Tensor::from_vector(std::vector<double>{1, 1, 0, 1, 1, 1}, {6}).to(DType::F32);
-  for (DType lo : {DType::F32, DType::BF16}) {
+  const cpu::Bf16GemmPath chosen = cpu::bf16_gemm_path();
+  for (auto [lo, widened] : {std::pair{DType::F32, false}, {DType::BF16, false}, {DType::BF16, true}}) {
     for (double seed : {0.25, 0.5}) {
-      DYNAMIC_SECTION(dtype_name(lo) << " seed " << seed) {
+      DYNAMIC_SECTION(dtype_name(lo) << (widened ? " widened" : "") << " seed " << seed) {
+        cpu::set_bf16_gemm_path(widened ? cpu::Bf16GemmPath::Widened : chosen);
         auto grads = [&](double expected, bool overwrite = false) {
           Variable x(xv.clone(), true), w(wv.clone(), true);
           ag::Autocast scope(lo);
@@ -203,9 +220,10 @@ TEST_CASE("the cross-entropy's gradient made with its forward equals the backwar
         CHECK(dw_ahead == dw_plain);
         auto [loss_over, dx_over, dw_over] = grads(0.25, true);
         CHECK(loss_over == loss_plain);
-        // at seed 0.5 (f32) the gradient made for 0.25 doubled: exact, a power of two
+        // at seed 0.5 (f32) the gradient made for 0.25 doubled: exact, a power of two (rounded too)
         CHECK(dx_over == dx_plain);
         CHECK(dw_over == dw_plain);
+        cpu::set_bf16_gemm_path(chosen);
       }
     }
   }

@@ -258,5 +258,15 @@ TEST_CASE("a 16-bit cross-entropy gradient is the f32 one rounded, bit for bit, 
       std::vector<double> w = want.to(lo).to_double_vector();
       CHECK(fused.to_double_vector() == w);
       CHECK(backward.to_double_vector() == w);
+      // rounded and held in f32 (round_to: for GEMMs that widen lo), beside the logits and over them
+      Tensor held = Tensor::full({7, v}, std::nan(""), DType::F32), over = logits.clone();
+      ops::cross_entropy_fused(logits, targets, dlosses, lse, tl, held, lo);
+      ops::cross_entropy_fused(over, targets, dlosses, lse, tl, over, lo);
+      CHECK(held.to_double_vector() == w);
+      CHECK(over.to_double_vector() == w);
     }
+  // round_to needs an f32 gradient to hold the rounded values
+  Tensor half = Tensor::empty({7, v}, DType::BF16);
+  CHECK_THROWS_WITH(ops::cross_entropy_fused(logits, targets, dlosses, lse, tl, half, DType::BF16),
+                    Catch::Contains("round_to f32, or bf16/f16 with an f32 dlogits"));
 }

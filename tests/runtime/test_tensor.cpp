@@ -6,11 +6,14 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "runtime/allocator.h"
 #include "runtime/cpu/stream_store.h"
 #include "runtime/device.h"
+#include "runtime/ops.h"
 #include "runtime/random.h"
 #include "runtime/tensor.h"
 
@@ -93,6 +96,39 @@ TEST_CASE("streamed dtype conversions equal plain ones at any alignment", "[runt
         cpu::set_streaming_threshold_for_tests(0);
         REQUIRE(streamed.to_double_vector() == plain.to_double_vector());
       }
+}
+
+TEST_CASE("round_through equals a round trip through the 16-bit dtype, bit for bit, in place too",
+          "[runtime][tensor]") {
+  // specials (NaNs with payloads, infinities, zeros, subnormals, bf16 and f16 ties, f16's overflow
+  // edge) and random values over the whole exponent range, at unaligned starts
+  std::vector<uint32_t> bits = {0x7fc00001u, 0xffa00000u, 0x7f800001u, 0x7f800000u, 0xff800000u, 0x00000000u,
+                                0x80000000u, 0x00000001u, 0x807fffffu, 0x3f808000u, 0x3f818000u, 0x3f807fffu,
+                                0x7f7fffffu, 0x477fefffu, 0x477ff000u, 0x33000000u, 0x33000001u, 0x387fe000u};
+  std::mt19937 gen(7);
+  while (bits.size() < 5000) bits.push_back(uint32_t(gen()));
+  Tensor all = Tensor::empty({int64_t(bits.size())}, DType::F32);
+  std::memcpy(all.raw(), bits.data(), bits.size() * 4);
+  auto bits_of = [](const Tensor& t) {
+    std::vector<uint32_t> b(size_t(t.numel()));
+    std::memcpy(b.data(), t.raw(), b.size() * 4);
+    return b;
+  };
+  for (DType lo : {DType::BF16, DType::F16})
+    for (int64_t start : {0, 3}) {
+      Tensor src = all.narrow(start, all.numel() - start);
+      std::vector<uint32_t> want = bits_of(src.to(lo).to(DType::F32));
+      Tensor out = Tensor::empty({src.numel()}, DType::F32);
+      ops::round_through(src, lo, out);
+      CHECK(bits_of(out) == want);
+      Tensor in_place = src.clone();
+      ops::round_through(in_place, lo, in_place);
+      CHECK(bits_of(in_place) == want);
+      Tensor held = ops::round_operand(src, lo);  // lo itself, or f32 where this CPU's GEMMs widen lo
+      CHECK(held.dtype() == ops::rounded_operand_dtype(lo, Device::cpu()));
+      CHECK(bits_of(held.to(DType::F32)) == want);
+    }
+  CHECK_THROWS_WITH(ops::round_through(all, DType::F64, all), Catch::Contains("a 16-bit lo"));
 }
 
 // The "THPeligible" line of /proc/self/smaps for the mapping holding p: 1, 0, or -1 where this
