@@ -65,7 +65,11 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tens
 // pass over the logits (ops::cross_entropy_fused), and used when the backward brings exactly that
 // (the same bits), recomputed otherwise. overwrite_logits (the caller reads the logits no more):
 // a gradient of the logits' own dtype is written over them, saving a [N,V] buffer and the pass
-// that fetches its memory; a backward bringing another gradient then scales that one.
+// that fetches its memory; a backward bringing another gradient then scales that one (and where
+// that gradient was made rounded for its reader, f32 holding bf16/f16 values where the reader's
+// GEMMs widen them, the scaled or added gradient is the rounded one, rounded again by the reader:
+// within the rounding, not the bits of a recompute; the trainer's seed is the expected one and
+// its logits have no other reader, so it never takes these paths).
 Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tensor& loss_mask, const VocabShard& shard,
                        const std::function<void(Tensor& lse, Tensor& target_logits)>& complete,
                        double expected_dout = 0, bool overwrite_logits = false);

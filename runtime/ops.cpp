@@ -380,7 +380,7 @@ namespace {
 // over_logits: dlogits may be the logits themselves (the same memory, shape and dtype: the fused
 // kernel reads each entry before it writes it).
 void check_cross_entropy_gradient(OpCheck& chk, const Tensor& logits, const Tensor& targets, const Tensor& lse,
-                                  const Tensor& dlosses, const Tensor& dlogits, bool accumulate,
+                                  const Tensor& dlosses, const Tensor& dlogits, bool accumulate, DType round_to,
                                   bool over_logits = false) {
   bool rounded = dlogits.defined() && is_half_precision(dlogits.dtype());
   bool in_place = over_logits && dlogits.defined() && logits.defined() && dlogits.same_storage(logits) &&
@@ -399,24 +399,25 @@ void check_cross_entropy_gradient(OpCheck& chk, const Tensor& logits, const Tens
   int64_t n = logits.numel() / std::max<int64_t>(logits.size(-1), 1);
   chk.require(same_shape(logits, dlogits) && targets.numel() == n && lse.numel() == n && dlosses.numel() == n,
               "dlogits like logits [N,V]; targets, lse and dlosses [N]");
+  chk.require(
+      round_to == DType::F32 || (is_half_precision(round_to) && !accumulate && dlogits.dtype() == DType::F32),
+      std::string("round_to f32, or bf16/f16 with an f32 dlogits only written (got ") + dtype_name(round_to) + ")");
 }
 }  // namespace
 
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& dlosses,
-                            Tensor& dlogits, const VocabShard& shard, bool accumulate) {
+                            Tensor& dlogits, const VocabShard& shard, bool accumulate, DType round_to) {
   OpCheck chk("cross_entropy_backward");
-  check_cross_entropy_gradient(chk, logits, targets, lse, dlosses, dlogits, accumulate);
+  check_cross_entropy_gradient(chk, logits, targets, lse, dlosses, dlogits, accumulate, round_to);
   check_vocab_shard(chk, shard, logits.size(-1));
   backend_of(logits, "cross_entropy_backward")
-      ->cross_entropy_backward(logits.flatten_to_2d(), targets, shard, lse, dlosses, accumulate, dlogits);
+      ->cross_entropy_backward(logits.flatten_to_2d(), targets, shard, lse, dlosses, accumulate, dlogits, round_to);
 }
 
 void cross_entropy_fused(const Tensor& logits, const Tensor& targets, const Tensor& dlosses, Tensor& lse,
                          Tensor& target_logits, Tensor& dlogits, DType round_to) {
   OpCheck chk("cross_entropy_fused");
-  check_cross_entropy_gradient(chk, logits, targets, lse, dlosses, dlogits, false, /*over_logits=*/true);
-  chk.require(round_to == DType::F32 || (is_half_precision(round_to) && dlogits.dtype() == DType::F32),
-              std::string("round_to f32, or bf16/f16 with an f32 dlogits (got ") + dtype_name(round_to) + ")");
+  check_cross_entropy_gradient(chk, logits, targets, lse, dlosses, dlogits, false, round_to, /*over_logits=*/true);
   chk.out("target_logits", target_logits);
   chk.require(target_logits.numel() == lse.numel() && target_logits.dtype() == logits.dtype(),
               "target_logits [N] like lse");

@@ -21,8 +21,8 @@ Tensor matmul(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b);
 // bias in oneDNN's GEMM where built with it, no pass of its own; else bias rows, then beta 1).
 void matmul_bias(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& bias, Tensor& c);
 // Whether matmul on `device` widens half-precision operands of this dtype to f32 (exactly) before
-// it multiplies: a CPU without bf16 units, f16 on the CPU. A caller that gives one operand to two
-// GEMMs can then widen it once itself (the same numbers: the GEMM gets the same f32 values).
+// it multiplies: a CPU without bf16 units, f16 on the CPU. Rounded operands are then better held
+// in f32 from the start (rounded_operand_dtype: the GEMM gets the same f32 values, no widening).
 bool gemm_widens(DType operands, Device device);
 // The dtype a GEMM operand rounded to `lo` is kept in on `device`: lo itself, or f32 (holding
 // lo's values) where matmul widens lo anyway (gemm_widens): the GEMMs then read it as it is.
@@ -90,8 +90,10 @@ void adamw_step(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamWArg
 // accumulate false: dlogits = instead of += (dlogits may be uninitialised: one pass over it).
 void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& lse, Tensor& target_logits,
                            const VocabShard& shard = {});
+// round_to bf16/f16 (accumulate false, an f32 dlogits): every entry rounded to it, kept in f32.
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& dlosses,
-                            Tensor& dlogits, const VocabShard& shard = {}, bool accumulate = true);
+                            Tensor& dlogits, const VocabShard& shard = {}, bool accumulate = true,
+                            DType round_to = DType::F32);
 // The forward and the backward in one pass over the logits, when dlosses is known before the
 // backward (the whole vocabulary): the same lse, target_logits and dlogits (written; f32, or
 // bf16/f16 for f32 logits) as cross_entropy_forward then cross_entropy_backward. dlogits may be

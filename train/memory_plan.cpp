@@ -136,10 +136,10 @@ struct UnreducedGradients {
 };
 
 // The peak of one micro-batch over the moments it can happen (docs/plan.md):
-//   the start of the backward: everything the forward kept, the logits, their gradient (16-bit
-//     under autocast: the cross-entropy writes it rounded for the projection; f32 without a teacher
-//     and tensor parallelism: over the logits; f32 with a KD term), and with a teacher first its
-//     logits and the KD term's f32 gradient;
+//   the start of the backward: everything the forward kept, the logits, their gradient (under
+//     autocast rounded for the projection by the cross-entropy: 16-bit, or f32 where the GEMMs
+//     widen 16-bit operands; an f32 one without a teacher and tensor parallelism: over the logits;
+//     f32 with a KD term), and with a teacher first its logits and the KD term's f32 gradient;
 //   a layer's backward (with checkpointing: a chunk's recompute): the layers below it (their kept
 //     inputs), the logits only with a teacher (whose KD term reads them), the layer's activations
 //     and its working set.
@@ -167,7 +167,7 @@ Activations activations(const TrainConfig& cfg, const Dims& d, const std::vector
   // are gone. With a teacher the logits are kept through the backward.
   bool consumed = !teacher, over_logits = consumed && grad_lo == 4 && d.tp == 1;
   double logits_line = logits, grad_line = dlogits + dfinal, unreduced_line = unreduced.at_output;
-  std::string grad_note = "f32 (+ its 16-bit copy for the GEMMs under autocast), d(final LN output) f32";
+  std::string grad_note = "f32 (+ its rounded copy for the GEMMs under autocast), d(final LN output) f32";
   Activations a;
   a.moment = "the output projection's backward (the logits' gradient)";
   if (over_logits) {

@@ -2,7 +2,7 @@
 // runs at start-up): the bytes one rank needs, computed from the configuration alone (nothing is
 // allocated), line by line as the code allocates them, and the total against the device.
 //
-//   persistent  f32 weights (the master copy), their 16-bit copy under bf16/fp16 (one flat buffer
+//   persistent  f32 weights (the master copy), their rounded copy under bf16/fp16 (one flat buffer
 //               per group, autograd/parameters.h), f32 gradients, AdamW's m and v (f32), a MoS
 //               teacher's f32 weights; ZeRO 1 partitions m and v, ZeRO 2 the gradients too (dense
 //               over the data-parallel group, experts over the expert-data-parallel group)

@@ -84,11 +84,12 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets, const Tens
                 }
                 Tensor dlosses = dlosses_for(d);
                 bool accumulate = true;
-                // (this kernel rounds into a 16-bit gradient only; where the rounded values would be held
-                // in f32, it writes them unrounded and the reader rounds them)
-                bool may_round = s.first_write_dtype(/*may_round=*/true) != lv.dtype();
-                Tensor& dlogits = s.grad_for_update(&accumulate, may_round);
-                ops::cross_entropy_backward(lv, targets, lse, dlosses, dlogits, shard, accumulate);
+                // a first write rounded for the reader: into bf16/f16, or in f32 holding rounded values
+                Tensor& dlogits = s.grad_for_update(&accumulate, /*may_round=*/true);
+                DType round_to = !accumulate && dlogits.dtype() == lv.dtype()
+                                     ? s.first_write_rounding(/*may_round=*/true)
+                                     : DType::F32;
+                ops::cross_entropy_backward(lv, targets, lse, dlosses, dlogits, shard, accumulate, round_to);
               });
   }
   return out;

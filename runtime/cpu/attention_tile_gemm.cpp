@@ -396,6 +396,7 @@ void drive(int64_t m, int64_t n, int64_t k, TC alpha, StridedA<TA> a, const TA* 
   // Row tiles of balanced heights <= max_rows (64 rows: 13, 13, 13, 13, 12 for kMR), not full ones
   // and a thin rest: tile r holds rows [m r / tiles, m (r + 1) / tiles).
   int64_t tiles = (m + max_rows - 1) / max_rows;
+  if (tiles == 0) return;  // (no rows: nothing to write)
   // The row tiles' first rows, divided out once per call, not for every micro-tile (a 64-bit
   // division costs ~15-40 cycles, against a few hundred for a D = 32 tile's products)
   constexpr int64_t kKeptStarts = 64;

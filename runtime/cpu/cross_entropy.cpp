@@ -6,9 +6,9 @@
 //             (= instead of += when not accumulating: one write pass, no zero fill before it)
 //             rows with dlosses[n] == 0 (masked tokens) are skipped (zeroed when not accumulating);
 //             a bf16/f16 dlogits (f32 logits, not accumulating) gets each row computed in f32 and
-//             rounded as it is stored (autograd/variable.h set_rounded_reader); the fused kernel
-//             can also round an f32 dlogits' entries and keep them in f32 (round_to: the operand
-//             of a GEMM that widens 16-bit operands, ops::rounded_operand_dtype)
+//             rounded as it is stored (autograd/variable.h set_rounded_reader); an f32 dlogits
+//             can also get its entries rounded and kept in f32 (round_to, not accumulating: the
+//             operand of a GEMM that widens 16-bit operands, ops::rounded_operand_dtype)
 //   fused:    both for each row while it is in cache (dlosses known before the backward; the
 //             whole vocabulary): the same lse, target_logits and dlogits bits as the two above
 // With a vocabulary shard (columns [start, start + V) of the vocabulary) a target in another
@@ -144,7 +144,8 @@ void CpuBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targe
 }
 
 void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targets, const VocabShard& shard,
-                                        const Tensor& lse, const Tensor& dlosses, bool accumulate, Tensor& dlogits) {
+                                        const Tensor& lse, const Tensor& dlosses, bool accumulate, Tensor& dlogits,
+                                        DType round_to) {
   dispatch_float_and_index(logits.dtype(), targets.dtype(), "cross_entropy_backward", [&](auto zero, auto izero) {
     using T = decltype(zero);
     using I = decltype(izero);
@@ -153,7 +154,7 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
     check_vocab_ids("cross_entropy_backward", "targets", pt, n, v, shard);
     const T *pl = logits.data<T>(), *plse = lse.data<T>(), *pdl = dlosses.data<T>();
     bool stream = worth_streaming(dlogits.nbytes());
-    with_gradient_type<T>(dlogits, DType::F32, [&](auto* pd, auto round) {
+    with_gradient_type<T>(dlogits, round_to, [&](auto* pd, auto round) {
       using O = std::remove_pointer_t<decltype(pd)>;
       parallel_for(n, 4 * v, [&](int64_t s, int64_t e) {
         for (int64_t i = s; i < e; ++i) {

@@ -51,6 +51,15 @@ __global__ void ce_backward_kernel(const T* logits, const I* targets, int64_t v,
 
 }  // namespace
 
+namespace {
+// round_to (an f32 gradient holding rounded values) is for a backend whose GEMMs widen 16-bit
+// operands (ops::rounded_operand_dtype): never asked here, where they take bf16/f16 as they are.
+void check_no_rounding_to(DType round_to, const char* kernel) {
+  MT_CHECK(round_to == DType::F32, "cuda ", kernel, ": a gradient rounded to ", dtype_name(round_to),
+           " but kept in f32 (the GEMMs here take bf16/f16 operands as they are)");
+}
+}  // namespace
+
 void CudaBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targets, const VocabShard& shard,
                                         Tensor& lse, Tensor& target_logits) {
   int64_t n = logits.size(0), v = logits.size(1);
@@ -66,18 +75,18 @@ void CudaBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targ
 }
 
 void CudaBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targets, const VocabShard& shard,
-                                         const Tensor& lse, const Tensor& dlosses, bool accumulate,
-                                         Tensor& dlogits) {
+                                         const Tensor& lse, const Tensor& dlosses, bool accumulate, Tensor& dlogits,
+                                         DType round_to) {
+  check_no_rounding_to(round_to, "cross_entropy_backward");
   int64_t n = logits.size(0), v = logits.size(1);
   if (n == 0) return;
   dispatch_float_and_index(logits.dtype(), targets.dtype(), "cross_entropy_backward", [&](auto zero, auto izero) {
     using T = decltype(zero);
     using I = decltype(izero);
     check_vocab_ids<I>(targets, v, shard, "cross_entropy_backward");
-    ce_backward_kernel<<<row_blocks(n), kRowThreads>>>(logits.data<T>(), targets.data<I>(), v, shard, lse.data<T>(),
-                                                       dlosses.data<T>(), accumulate,
-                                                       is_half_precision(dlogits.dtype()) ? dlogits.dtype() : DType::F32,
-                                                       dlogits.raw());
+    ce_backward_kernel<<<row_blocks(n), kRowThreads>>>(
+        logits.data<T>(), targets.data<I>(), v, shard, lse.data<T>(), dlosses.data<T>(), accumulate,
+        is_half_precision(dlogits.dtype()) ? dlogits.dtype() : DType::F32, dlogits.raw());
   });
   MT_CUDA_LAUNCHED();
 }
@@ -86,11 +95,9 @@ void CudaBackend::cross_entropy_backward(const Tensor& logits, const Tensor& tar
 // row, as the CPU does to read each row once, is left for a measured GPU).
 void CudaBackend::cross_entropy_fused(const Tensor& logits, const Tensor& targets, const Tensor& dlosses, Tensor& lse,
                                       Tensor& target_logits, Tensor& dlogits, DType round_to) {
-  // (round_to is for a backend whose GEMMs widen 16-bit operands: ops never asks it here)
-  MT_CHECK(round_to == DType::F32, "cuda cross_entropy_fused: a gradient rounded to ", dtype_name(round_to),
-           " but kept in f32 (the GEMMs here take bf16/f16 operands as they are)");
+  check_no_rounding_to(round_to, "cross_entropy_fused");
   cross_entropy_forward(logits, targets, {}, lse, target_logits);
-  cross_entropy_backward(logits, targets, {}, lse, dlosses, false, dlogits);
+  cross_entropy_backward(logits, targets, {}, lse, dlosses, false, dlogits, DType::F32);
 }
 
 }  // namespace mt::cuda

@@ -1,7 +1,9 @@
 // Mixed precision (autograd/autocast.h): ag::linear under an Autocast scope equals the f64
 // linear of the rounded operands (forward, and backward with a rounded upstream gradient); the
 // registry's 16-bit weight copy is used and follows the f32 masters; the scope nests and ends.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 
 #include "autograd/autocast.h"
 #include "autograd/ops.h"
@@ -202,7 +204,7 @@ TEST_CASE("the cross-entropy's gradient made with its forward equals the backwar
   Tensor mask = Tensor::from_vector(std::vector<double>{1, 1, 0, 1, 1, 1}, {6}).to(DType::F32);
   const cpu::Bf16GemmPath chosen = cpu::bf16_gemm_path();
   for (auto [lo, widened] : {std::pair{DType::F32, false}, {DType::BF16, false}, {DType::BF16, true}}) {
-    for (double seed : {0.25, 0.5}) {
+    for (double seed : {0.25, 0.5, 0.3}) {
       DYNAMIC_SECTION(dtype_name(lo) << (widened ? " widened" : "") << " seed " << seed) {
         cpu::set_bf16_gemm_path(widened ? cpu::Bf16GemmPath::Widened : chosen);
         auto grads = [&](double expected, bool overwrite = false) {
@@ -220,9 +222,20 @@ TEST_CASE("the cross-entropy's gradient made with its forward equals the backwar
         CHECK(dw_ahead == dw_plain);
         auto [loss_over, dx_over, dw_over] = grads(0.25, true);
         CHECK(loss_over == loss_plain);
-        // at seed 0.5 (f32) the gradient made for 0.25 doubled: exact, a power of two (rounded too)
-        CHECK(dx_over == dx_plain);
-        CHECK(dw_over == dw_plain);
+        if (seed != 0.3) {
+          // at seed 0.5 the gradient made for 0.25 doubled: exact, a power of two (rounded too)
+          CHECK(dx_over == dx_plain);
+          CHECK(dw_over == dw_plain);
+        } else {  // scaled by 1.2 (and, made rounded, rounded again): within f32's or bf16's rounding
+          double tol = lo == DType::F32 ? 1e-6 : 1e-2;  // of the largest entry (sums of rounded terms)
+          auto largest = [](const std::vector<double>& g) {
+            double m = 0;
+            for (double e : g) m = std::max(m, std::abs(e));
+            return m;
+          };
+          CHECK(testutil::max_abs_diff(dx_over, dx_plain) <= tol * largest(dx_plain));
+          CHECK(testutil::max_abs_diff(dw_over, dw_plain) <= tol * largest(dw_plain));
+        }
         cpu::set_bf16_gemm_path(chosen);
       }
     }

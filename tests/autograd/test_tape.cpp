@@ -146,6 +146,11 @@ TEST_CASE("functions whose outputs were dropped are collected", "[autograd][tape
   Variable w(Tensor::from_vector(std::vector<double>{1}, {1}), true);
   for (int i = 0; i < 10000; ++i) Variable unused = ag::scale(w, 2.0);
   REQUIRE(current_tape().size() <= 2048);
+  // a linear's backward watches its own output's gradient slot (GradSlot::RoundedGradWatch) without
+  // keeping it alive: dropped, its function is collected too
+  Variable x(Tensor::full({2, 3}, 0.5, DType::F32), true), m(Tensor::full({4, 3}, 0.25, DType::F32), true);
+  for (int i = 0; i < 10000; ++i) Variable unused = ag::linear(x, m);
+  REQUIRE(current_tape().size() <= 2048);
   current_tape().clear();
 }
 
@@ -260,10 +265,15 @@ TEST_CASE("a 16-bit cross-entropy gradient is the f32 one rounded, bit for bit, 
       CHECK(backward.to_double_vector() == w);
       // rounded and held in f32 (round_to: for GEMMs that widen lo), beside the logits and over them
       Tensor held = Tensor::full({7, v}, std::nan(""), DType::F32), over = logits.clone();
+      Tensor held_backward = Tensor::full({7, v}, std::nan(""), DType::F32);
       ops::cross_entropy_fused(logits, targets, dlosses, lse, tl, held, lo);
       ops::cross_entropy_fused(over, targets, dlosses, lse, tl, over, lo);
+      ops::cross_entropy_backward(logits, targets, lse, dlosses, held_backward, {}, false, lo);
       CHECK(held.to_double_vector() == w);
       CHECK(over.to_double_vector() == w);
+      CHECK(held_backward.to_double_vector() == w);
+      CHECK_THROWS_WITH(ops::cross_entropy_backward(logits, targets, lse, dlosses, held_backward, {}, true, lo),
+                        Catch::Contains("only written"));
     }
   // round_to needs an f32 gradient to hold the rounded values
   Tensor half = Tensor::empty({7, v}, DType::BF16);

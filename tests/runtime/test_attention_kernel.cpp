@@ -344,6 +344,35 @@ TEST_CASE("attention kernel: the AVX-512 exp equals vexp bit for bit, NaN and th
   }
 }
 
+TEST_CASE("attention kernel: tile GEMMs of no rows, and of more row tiles than the starts kept",
+          "[attention][runtime]") {
+  // m = 0 writes nothing; m = 983 (71 row tiles of up to 14 rows: past the 64 whose first rows
+  // drive() keeps) equals the f64 sums, in both column layouts of the scores (ColsToRow) and a plain one
+  for (bool portable : {false, true}) {
+    PathScope scope(portable);
+    const int64_t n = 40, k = 9;
+    std::vector<float> untouched(8, 7.0f);
+    cpu::attn::tile_gemm<float>(0, n, k, 1.0f, {nullptr, k, 1}, nullptr, n, false, untouched.data(), n, {});
+    CHECK(untouched == std::vector<float>(8, 7.0f));
+    const int64_t m = 983;
+    std::vector<float> a(size_t(m * k)), b(size_t(k * n));
+    for (size_t i = 0; i < a.size(); ++i) a[i] = float(int(i * 37 % 101) - 50) / 64.0f;
+    for (size_t i = 0; i < b.size(); ++i) b[i] = float(int(i * 53 % 89) - 44) / 32.0f;
+    for (cpu::attn::Causal kind : {cpu::attn::Causal::None, cpu::attn::Causal::ColsToRow}) {
+      std::vector<float> c(size_t(m * n), 0.0f);
+      cpu::attn::tile_gemm<float>(m, n, k, 1.0f, {a.data(), k, 1}, b.data(), n, false, c.data(), n, {kind, 0});
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          if (kind == cpu::attn::Causal::ColsToRow && j > i) continue;  // (not written by the region)
+          double want = 0;
+          for (int64_t q = 0; q < k; ++q) want += double(a[size_t(i * k + q)]) * double(b[size_t(q * n + j)]);
+          INFO("row " << i << " column " << j << (portable ? " portable" : " SIMD"));
+          REQUIRE(c[size_t(i * n + j)] == Approx(want).margin(1e-5));
+        }
+    }
+  }
+}
+
 TEST_CASE("attention kernel: tile epilogues equal a pass over the product", "[attention][runtime]") {
   for (bool portable : {false, true}) check_epilogues<float>(portable);
   check_epilogues<double>(true);

@@ -206,8 +206,9 @@ TEST_CASE("plan: planned peak within 2% of the allocator's measured peak, dense 
     c.precision = precision;
     check_against_plan("MoE-16 fine-grained + shared " + precision, c, true, 0.02);
   }
-  // a CPU without bf16 units (its GEMMs widen the 16-bit operands: the output projection's
-  // backward then peaks with their f32 copies), and fp16, which always widens on the CPU
+  // a CPU without bf16 units (its GEMMs widen 16-bit operands, so the rounded operands are held
+  // in f32: 4-byte saved inputs and weight copy, the logits' gradient over the logits), and fp16,
+  // which always widens on the CPU
   cpu::Bf16GemmPath chosen = cpu::bf16_gemm_path();
   cpu::set_bf16_gemm_path(cpu::Bf16GemmPath::Widened);
   c = dense;
