@@ -113,10 +113,7 @@ void ParameterRegistry::refresh_half_copy(DType dtype) {
     DType held = ops::rounded_operand_dtype(dtype, values_[g].device());
     if (!half_values_[g].defined() || half_values_[g].dtype() != held)
       half_values_[g] = Tensor::empty(values_[g].shape(), held, values_[g].device());
-    if (held == dtype)
-      half_values_[g].copy_from(values_[g]);
-    else
-      ops::round_through(values_[g], dtype, half_values_[g]);
+    ops::round_operand_into(values_[g], dtype, half_values_[g]);
     half_rounding_[g] = dtype;
   }
 }

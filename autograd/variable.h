@@ -53,11 +53,10 @@ class GradSlot {
   // The 16-bit dtype a first contribution written through grad_for_update(&a, may_round) must be
   // rounded to (its dtype, or f32 holding its values); F32: none.
   DType first_write_rounding(bool may_round) const;
-  // Whether the gradient holds just a first contribution stored rounded for the reader (bf16/f16,
-  // or f32 holding rounded values): the reader's own rounding would not change it.
-  bool holds_rounded_grad() const { return cell_ && cell_->grad.defined() && cell_->grad_rounded; }
-  // holds_rounded_grad() for a backward function to ask about its own output: it does not keep the
-  // slot alive, so the function's node stays collectable (Tape::collect counts the slot's owners).
+  // Asks whether the gradient holds just a first contribution stored rounded for the reader
+  // (bf16/f16, or f32 holding rounded values: the reader's own rounding would not change it), for a
+  // backward function asking about its own output: it does not keep the slot alive, so the
+  // function's node stays collectable (Tape::collect counts the slot's owners).
   class RoundedGradWatch {
    public:
     bool holds_rounded_grad() const {

@@ -105,10 +105,16 @@ DType rounded_operand_dtype(DType lo, Device device) {
 }
 
 Tensor round_operand(const Tensor& x, DType lo) {
-  if (rounded_operand_dtype(lo, x.device()) == lo) return x.to(lo);
-  Tensor held = Tensor::empty(x.shape(), DType::F32, x.device());
-  round_through(x, lo, held);
+  Tensor held = Tensor::empty(x.shape(), rounded_operand_dtype(lo, x.device()), x.device());
+  round_operand_into(x, lo, held);
   return held;
+}
+
+void round_operand_into(const Tensor& x, DType lo, Tensor& dst) {
+  if (dst.dtype() == lo)
+    dst.copy_from(x);  // (the conversion rounds)
+  else
+    round_through(x, lo, dst);
 }
 
 void round_through(const Tensor& x, DType lo, Tensor& dst) {

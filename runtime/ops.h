@@ -27,8 +27,10 @@ bool gemm_widens(DType operands, Device device);
 // The dtype a GEMM operand rounded to `lo` is kept in on `device`: lo itself, or f32 (holding
 // lo's values) where matmul widens lo anyway (gemm_widens): the GEMMs then read it as it is.
 DType rounded_operand_dtype(DType lo, Device device);
-// x (f32) rounded to `lo` (bf16/f16), as a tensor of rounded_operand_dtype(lo, x's device).
+// x (f32) rounded to `lo` (bf16/f16), as a tensor of rounded_operand_dtype(lo, x's device);
+// round_operand_into writes it into dst of that dtype (a buffer kept between calls).
 Tensor round_operand(const Tensor& x, DType lo);
+void round_operand_into(const Tensor& x, DType lo, Tensor& dst);
 // dst (f32) = x (f32) rounded to lo and widened back, one pass where the backend can; dst may be x.
 void round_through(const Tensor& x, DType lo, Tensor& dst);
 

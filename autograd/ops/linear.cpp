@@ -49,8 +49,11 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b) {
     // Without a bias the backward reads dy only as the rounded GEMM operand: a producer of dy may
     // store it rounded (the cross-entropy over the vocabulary does: no extra pass; in bf16, or in
     // place in f32 where the GEMMs widen bf16), which the backward then sees on dy's slot.
-    if (mixed && !b.defined()) out.grad_slot().set_rounded_reader(lo);
-    GradSlot::RoundedGradWatch ys = out.grad_slot().rounded_grad_watch();
+    GradSlot::RoundedGradWatch ys;  // (none: dy is never stored rounded)
+    if (mixed && !b.defined()) {
+      out.grad_slot().set_rounded_reader(lo);
+      ys = out.grad_slot().rounded_grad_watch();
+    }
     GradSlot bs = b.defined() ? b.grad_slot() : GradSlot();
     DType round_to = mixed ? lo : DType::F32;  // (F32: the GEMMs take dy as it is)
     record_op("linear", out,

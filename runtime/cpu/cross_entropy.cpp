@@ -106,16 +106,15 @@ void row_gradient(const T* e, int64_t v, T g, T f, int64_t col, bool accumulate,
 template <class T, class F>
 void with_gradient_type(Tensor& dlogits, DType round_to, F&& f) {
   if constexpr (std::is_same_v<T, float>) {  // (ops allows 16-bit gradients for f32 logits only)
-    auto to_bf16 = [](float x) {
-      bf16 b;
-      b.bits = bf16_bits_vectorizable(x);
-      return b;
-    };
-    auto to_f16 = [](float x) { return f16(x); };
-    if (dlogits.dtype() == DType::BF16) return f(dlogits.data<bf16>(), to_bf16);
-    if (dlogits.dtype() == DType::F16) return f(dlogits.data<f16>(), to_f16);
-    if (round_to == DType::BF16) return f(dlogits.data<float>(), [&](float x) { return float(to_bf16(x)); });
-    if (round_to == DType::F16) return f(dlogits.data<float>(), [&](float x) { return float(to_f16(x)); });
+    if (dlogits.dtype() == DType::BF16)
+      return f(dlogits.data<bf16>(), [](float x) {
+        bf16 b;
+        b.bits = bf16_bits_vectorizable(x);
+        return b;
+      });
+    if (dlogits.dtype() == DType::F16) return f(dlogits.data<f16>(), [](float x) { return f16(x); });
+    if (round_to == DType::BF16) return f(dlogits.data<float>(), [](float x) { return bf16_rounded_vectorizable(x); });
+    if (round_to == DType::F16) return f(dlogits.data<float>(), [](float x) { return float(f16(x)); });
   }
   f(dlogits.data<T>(), KeepValue{});
 }

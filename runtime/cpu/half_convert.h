@@ -22,12 +22,17 @@ inline void round_into(const float* s, bf16* d, int64_t n) {
   for (int64_t i = 0; i < n; ++i) d[i].bits = bf16_bits_vectorizable(s[i]);
 }
 
-// d[i] = s[i] rounded to bf16 and widened back (d may be s): float(bf16(s[i])), in f32 storage.
+// f rounded to bf16 and widened back: float(bf16(f)), for an f32 holding bf16's values.
+inline float bf16_rounded_vectorizable(float f) {
+  uint32_t u = uint32_t(bf16_bits_vectorizable(f)) << 16;
+  float r;
+  std::memcpy(&r, &u, sizeof r);
+  return r;
+}
+
+// d[i] = s[i] rounded to bf16 and widened back (d may be s).
 inline void round_through_bf16(const float* s, float* d, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t u = uint32_t(bf16_bits_vectorizable(s[i])) << 16;
-    std::memcpy(d + i, &u, sizeof u);
-  }
+  for (int64_t i = 0; i < n; ++i) d[i] = bf16_rounded_vectorizable(s[i]);
 }
 
 }  // namespace mt::cpu
