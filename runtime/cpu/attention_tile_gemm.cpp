@@ -145,41 +145,54 @@ inline __mmask16 causal_lanes(int64_t last, __mmask16 m) {
 template <class TA, int MR, int NV, Epilogue<float>::Kind K>
 MT_AVX512 __attribute__((always_inline)) inline void store_avx512_as(const Tile<TA, float>& t, __m512 (&acc)[MR][NV]) {
   using E = Epilogue<float>;
-  __m512 alpha = _mm512_set1_ps(t.alpha);
+  // The tile's fields in locals: a vector store may alias anything (__m512 is may_alias), so
+  // fields read through `t` would be loaded again after every store.
+  float* const c = t.c;
+  const int64_t ldc = t.ldc, ldx = t.ldx, diag = t.diag;
+  const bool accumulate = t.accumulate;
+  const float *const v_row = t.v, *const x = t.x;
+  float* const lanes = t.lanes;
+  const __m512 alpha = _mm512_set1_ps(t.alpha);
+  __mmask16 mask[NV];
+#pragma GCC unroll 16
+  for (int v = 0; v < NV; ++v) mask[v] = lane_mask(t.nr, v);
+  float vi[MR];
+  if constexpr (K == E::Exp || K == E::Grad || K == E::RowScale || K == E::ExpSum)
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) vi[i] = v_row[i];
 #pragma GCC unroll 16
   for (int v = 0; v < NV; ++v) {
-    __mmask16 m = lane_mask(t.nr, v);
+    __mmask16 m = mask[v];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      float* ci = t.c + i * t.ldc + 16 * v;
+      float* ci = c + i * ldc + 16 * v;
       __m512 r = _mm512_mul_ps(acc[i][v], alpha);
       // C rounded as stored before the epilogue uses it: no fused multiply-add of alpha * acc with
       // what follows (the epilogues equal a pass over the stored C, bit for bit)
       asm("" : "+v"(r));
       switch (K) {
         case E::None:
-          if (t.accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, ci));
+          if (accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, ci));
           break;
         case E::Exp:
-          r = exp16(_mm512_sub_ps(r, _mm512_set1_ps(t.v[i])));
+          r = exp16(_mm512_sub_ps(r, _mm512_set1_ps(vi[i])));
           break;
         case E::Grad:
-          r = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, t.x + i * t.ldx + 16 * v),
-                            _mm512_sub_ps(r, _mm512_set1_ps(t.v[i])));
+          r = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i * ldx + 16 * v), _mm512_sub_ps(r, _mm512_set1_ps(vi[i])));
           break;
         case E::RowScale:
-          r = _mm512_mul_ps(r, _mm512_set1_ps(t.v[i]));
+          r = _mm512_mul_ps(r, _mm512_set1_ps(vi[i]));
           break;
         case E::RowMax: {
-          float* mx = t.lanes + 16 * i;
-          __mmask16 keep = causal_lanes(t.diag + i - 16 * v, m);
+          float* mx = lanes + 16 * i;
+          __mmask16 keep = causal_lanes(diag + i - 16 * v, m);
           _mm512_storeu_ps(mx, _mm512_mask_max_ps(_mm512_loadu_ps(mx), keep, _mm512_loadu_ps(mx), r));
           break;
         }
         case E::ExpSum: {
-          r = exp16(_mm512_sub_ps(r, _mm512_set1_ps(t.v[i])));
-          float* sum = t.lanes + 16 * i;
-          __mmask16 keep = causal_lanes(t.diag + i - 16 * v, m);
+          r = exp16(_mm512_sub_ps(r, _mm512_set1_ps(vi[i])));
+          float* sum = lanes + 16 * i;
+          __mmask16 keep = causal_lanes(diag + i - 16 * v, m);
           _mm512_storeu_ps(sum, _mm512_mask_add_ps(_mm512_loadu_ps(sum), keep, _mm512_loadu_ps(sum), r));
           break;
         }
