@@ -10,6 +10,7 @@
 
 #include "moe/router.h"
 #include "runtime/device.h"
+#include "runtime/emulated_cuda.h"
 #include "runtime/error.h"
 #include "runtime/ops.h"
 #include "train/zero_gradients.h"
@@ -309,7 +310,10 @@ MemoryPlanOptions plan_options_for(const TrainConfig& cfg, int64_t ranks, int64_
   o.ranks = ranks;
   o.vocab_size = vocab_size;
   DType c = cfg.compute_dtype();
-  o.gemm_widens_half = cfg.device != "cuda" && ops::gemm_widens(c, Device::cpu());
+  // The CPU's GEMMs decide on the CPU and on the host-emulated device (its kernels are the CPU's);
+  // cuBLAS takes 16-bit operands as they are
+  bool cpu_kernels = cfg.device != "cuda" || cuda_emulated() || emulation_requested_by_environment();
+  o.gemm_widens_half = cpu_kernels && ops::gemm_widens(c, Device::cpu());
   return o;
 }
 

@@ -6,6 +6,7 @@
 
 #include "parallel/communicator.h"
 #include "runtime/cpu/gemm_bf16.h"
+#include "runtime/emulated_cuda.h"
 #include "train/memory_measure.h"
 #include "train/memory_plan.h"
 #include "train/model_config.h"
@@ -110,6 +111,26 @@ TEST_CASE("plan: ZeRO 1 partitions AdamW's state and ZeRO 2 the gradients, dense
   CHECK(s2.gradients == 4.0 * owned);
   CHECK(s2.comm_buffers > 0);
   CHECK(s1.weights == s0.weights);  // the f32 weights are the master copy the forward reads: whole
+}
+
+TEST_CASE("plan: the host-emulated device holds what the CPU's GEMMs hold", "[plan]") {
+  // On a CPU whose GEMMs widen 16-bit operands, the rounded operands are held in f32 (4 bytes a
+  // weight for the registry's copy); cuBLAS takes them as they are (2 bytes), and the device
+  // emulated on the host runs the CPU's kernels, so it holds what the CPU holds.
+  TrainConfig c = grid_base(fresh_dir("plan_emulated"));
+  c.precision = "bf16";
+  cpu::Bf16GemmPath chosen = cpu::bf16_gemm_path();
+  cpu::set_bf16_gemm_path(cpu::Bf16GemmPath::Widened);
+  CHECK(plan_options_for(c, 1, kVocab).gemm_widens_half);
+  c.device = "cuda";
+  if (!mt::cuda_emulated() && !mt::emulation_requested_by_environment())
+    CHECK_FALSE(plan_options_for(c, 1, kVocab).gemm_widens_half);
+  mt::emulate_cuda_on_host();
+  MemoryPlanOptions o = plan_options_for(c, 1, kVocab);
+  CHECK(o.gemm_widens_half);
+  MemoryPlan p = plan_memory(c, o);
+  CHECK(p.half_weights == 4.0 * double(p.params.flat()));
+  cpu::set_bf16_gemm_path(chosen);
 }
 
 TEST_CASE("plan: a model that cannot fit is refused with the changes that would make it fit", "[plan]") {
