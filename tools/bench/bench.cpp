@@ -10,6 +10,7 @@
 namespace mt::cli {
 
 int run_bench(const Args& args) {
+  if (!args.empty() && args[0] == "compare") return bench::run_compare_bench(Args(args.begin() + 1, args.end()));
   // `bench train` and `bench eval` pass any other --key value to the model's configuration.
   Args own, overrides;
   bool train = !args.empty() && (args[0] == "train" || args[0] == "eval");
@@ -55,6 +56,9 @@ int run_bench(const Args& args) {
         "  eval       zero-shot scoring tokens/s (lambada, piqa, boolq of --task-data, default\n"
         "             assets/eval) against the training step's forward-only tokens/s, same model\n"
         "             [--config X.yaml] [--key value ...] (default: the train suite's model)\n"
+        "  compare    --against OTHER [--runs N] <suite> [its arguments]: the suite run by this build\n"
+        "             and another (OTHER: its moetrain, e.g. from tools/build-rev.sh REV) in\n"
+        "             alternation, N runs each (default 3); medians, spreads, this/other per row\n"
         "  --json     one JSON object per line: bench, name, value, unit, ratio\n"
         "  --quick    shorter timings and fewer shapes\n");
     return suite.empty() && !p.flag("help") ? 1 : 0;

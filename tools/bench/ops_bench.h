@@ -20,6 +20,9 @@ int run_tokenizer_bench(const BenchOptions& opt);
 int run_comm_bench(const BenchOptions& opt);
 int run_eval_bench(const BenchOptions& opt, const std::string& config_path, const std::vector<std::string>& overrides,
                    const std::string& task_data);
+// `bench compare`: a suite run by this build and another in alternation (compare_bench.cpp); args:
+// everything after "compare".
+int run_compare_bench(const std::vector<std::string>& args);
 int run_train_bench(const BenchOptions& opt, const std::string& config_path, const std::vector<std::string>& overrides,
                     int64_t iters);
 
