@@ -4,15 +4,14 @@
 #
 #   tools/build-rev.sh REV     # e.g. HEAD~1, a tag, a commit
 #
-# REV is checked out into build-rev/<commit>/src (a git worktree, detached) and built in
-# build-rev/<commit>/build as `make build` builds (Release, -march=native, CPU only); the last line
-# printed is the program's path. A revision built before is reused. Remove them with
-# `git worktree remove --force build-rev/<commit>/src && rm -rf build-rev/<commit>` (or all of
-# build-rev/, then `git worktree prune`).
+# REV is checked out into build-rev/<commit>/src (a git worktree, detached) and its moetrain built
+# in build-rev/<commit>/build (Release, -march=native, CPU only, no tests; CMAKE_FLAGS in the
+# environment are added, as `make build` takes them); the last line printed is the program's path.
+# A revision built before is reused. Remove them with `rm -rf build-rev && git worktree prune`.
 set -euo pipefail
 
 if [ $# -ne 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
   [ $# -eq 1 ] && exit 0 || exit 2
 fi
 root=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)
@@ -22,13 +21,24 @@ commit=$(git -C "$root" rev-parse --verify --quiet "$1^{commit}") || {
 }
 dir="$root/build-rev/$commit"
 program="$dir/build/bin/moetrain"
+mkdir -p "$dir"
+exec 9> "$dir/.lock"
+flock 9  # one build of a revision at a time; a second caller waits and reuses it
+
 if [ ! -x "$program" ]; then
-  if [ ! -d "$dir/src" ]; then
-    mkdir -p "$dir"
+  # the checkout: reused only if it is a worktree at that very commit (an interrupted `worktree
+  # add` or a folder removed by hand leaves something else, which is made anew)
+  if [ "$(git -C "$dir/src" rev-parse HEAD 2> /dev/null || true)" != "$commit" ] ||
+    [ ! -f "$dir/src/CMakeLists.txt" ]; then
+    git -C "$root" worktree remove --force "$dir/src" > /dev/null 2>&1 || true
+    rm -rf "$dir/src" "$dir/build"
+    git -C "$root" worktree prune
     git -C "$root" worktree add --detach "$dir/src" "$commit" >&2
   fi
   echo "build-rev.sh: building $commit in $dir/build (log: $dir/build.log)" >&2
-  if ! { cmake -S "$dir/src" -B "$dir/build" -DCMAKE_BUILD_TYPE=Release -DMOETRAIN_CUDA=OFF &&
+  # shellcheck disable=SC2086  # CMAKE_FLAGS: several flags, split as make splits them
+  if ! { cmake -S "$dir/src" -B "$dir/build" -DCMAKE_BUILD_TYPE=Release -DMOETRAIN_CUDA=OFF \
+    -DMOETRAIN_BUILD_TESTS=OFF ${CMAKE_FLAGS:-} &&
     cmake --build "$dir/build" -j "$(nproc)" --target moetrain; } > "$dir/build.log" 2>&1; then
     tail -20 "$dir/build.log" >&2
     echo "build-rev.sh: the build of $commit failed; its log: $dir/build.log" >&2

@@ -119,8 +119,11 @@ TEST_CASE("plan: the host-emulated device holds what the CPU's GEMMs hold", "[pl
   // emulated on the host runs the CPU's kernels, so it holds what the CPU holds.
   TrainConfig c = grid_base(fresh_dir("plan_emulated"));
   c.precision = "bf16";
-  cpu::Bf16GemmPath chosen = cpu::bf16_gemm_path();
-  cpu::set_bf16_gemm_path(cpu::Bf16GemmPath::Widened);
+  struct WidenedScope {  // the CPU's choice back, whatever happens below
+    cpu::Bf16GemmPath chosen = cpu::bf16_gemm_path();
+    WidenedScope() { cpu::set_bf16_gemm_path(cpu::Bf16GemmPath::Widened); }
+    ~WidenedScope() { cpu::set_bf16_gemm_path(chosen); }
+  } widened;
   CHECK(plan_options_for(c, 1, kVocab).gemm_widens_half);
   c.device = "cuda";
   if (!mt::cuda_emulated() && !mt::emulation_requested_by_environment())
@@ -130,7 +133,6 @@ TEST_CASE("plan: the host-emulated device holds what the CPU's GEMMs hold", "[pl
   CHECK(o.gemm_widens_half);
   MemoryPlan p = plan_memory(c, o);
   CHECK(p.half_weights == 4.0 * double(p.params.flat()));
-  cpu::set_bf16_gemm_path(chosen);
 }
 
 TEST_CASE("plan: a model that cannot fit is refused with the changes that would make it fit", "[plan]") {

@@ -56,9 +56,10 @@ int run_bench(const Args& args) {
         "  eval       zero-shot scoring tokens/s (lambada, piqa, boolq of --task-data, default\n"
         "             assets/eval) against the training step's forward-only tokens/s, same model\n"
         "             [--config X.yaml] [--key value ...] (default: the train suite's model)\n"
-        "  compare    --against OTHER [--runs N] <suite> [its arguments]: the suite run by this build\n"
-        "             and another (OTHER: its moetrain, e.g. from tools/build-rev.sh REV) in\n"
-        "             alternation, N runs each (default 3); medians, spreads, this/other per row\n"
+        "  compare    --against OTHER [--runs N] [--warmup K] <suite> [its arguments]: the suite run\n"
+        "             by this build and another (OTHER: its moetrain, e.g. from tools/build-rev.sh REV)\n"
+        "             in alternation, after K untimed runs each (default 1), N runs each (default 4);\n"
+        "             medians, spreads, this/other per row (docs/performance.md)\n"
         "  --json     one JSON object per line: bench, name, value, unit, ratio\n"
         "  --quick    shorter timings and fewer shapes\n");
     return suite.empty() && !p.flag("help") ? 1 : 0;
