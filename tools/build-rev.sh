@@ -25,16 +25,17 @@ mkdir -p "$dir"
 exec 9> "$dir/.lock"
 flock 9  # one build of a revision at a time; a second caller waits and reuses it
 
+# the checkout: reused only if it is a worktree at that very commit (an interrupted `worktree add`
+# or a folder removed by hand leaves something else, which is made anew, and built anew: the
+# program reads its assets from there)
+if [ "$(git -C "$dir/src" rev-parse HEAD 2> /dev/null || true)" != "$commit" ] ||
+  [ ! -f "$dir/src/CMakeLists.txt" ]; then
+  git -C "$root" worktree remove --force "$dir/src" > /dev/null 2>&1 || true
+  rm -rf "$dir/src" "$dir/build"
+  git -C "$root" worktree prune
+  git -C "$root" worktree add --detach "$dir/src" "$commit" >&2
+fi
 if [ ! -x "$program" ]; then
-  # the checkout: reused only if it is a worktree at that very commit (an interrupted `worktree
-  # add` or a folder removed by hand leaves something else, which is made anew)
-  if [ "$(git -C "$dir/src" rev-parse HEAD 2> /dev/null || true)" != "$commit" ] ||
-    [ ! -f "$dir/src/CMakeLists.txt" ]; then
-    git -C "$root" worktree remove --force "$dir/src" > /dev/null 2>&1 || true
-    rm -rf "$dir/src" "$dir/build"
-    git -C "$root" worktree prune
-    git -C "$root" worktree add --detach "$dir/src" "$commit" >&2
-  fi
   echo "build-rev.sh: building $commit in $dir/build (log: $dir/build.log)" >&2
   # shellcheck disable=SC2086  # CMAKE_FLAGS: several flags, split as make splits them
   if ! { cmake -S "$dir/src" -B "$dir/build" -DCMAKE_BUILD_TYPE=Release -DMOETRAIN_CUDA=OFF \
