@@ -14,7 +14,10 @@ if [ $# -ne 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
   sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
   [ $# -eq 1 ] && exit 0 || exit 2
 fi
-root=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)
+root=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel 2> /dev/null) || {
+  echo "build-rev.sh: needs git and a git checkout of moetrain; $(cd "$(dirname "$0")/.." && pwd) is not one" >&2
+  exit 2
+}
 commit=$(git -C "$root" rev-parse --verify --quiet "$1^{commit}") || {
   echo "build-rev.sh: '$1' is not a revision of $root (a commit, a tag or a branch)" >&2
   exit 2
