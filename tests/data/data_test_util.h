@@ -12,6 +12,7 @@
 #include <string>
 
 #include "data/gpt2_tokenizer.h"
+#include "test_folders.h"
 
 namespace datatest {
 
@@ -32,12 +33,10 @@ inline void spit(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }
 
-// An empty folder under the temporary directory, named for the test.
+// An empty folder under the temporary directory, named for the test, removed when the process
+// exits (tests/test_folders.h).
 inline fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("moetrain_test_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
+  return testfolders::fresh_temp_dir("moetrain_test_" + name);
 }
 
 // The bundled GPT-2 tokenizer, loaded once.

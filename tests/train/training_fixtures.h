@@ -4,15 +4,14 @@
 
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "test_folders.h"
 #include "train/config.h"
 #include "train/trainer.h"
 
@@ -72,35 +71,10 @@ inline std::vector<double> train_losses(const std::string& metrics) {
   return train_values(metrics, "lm_loss");
 }
 
-// The folders fresh_dir made, removed when the test process exits (a test that fails or returns
-// early leaves nothing behind in /tmp, run after run); MOETRAIN_KEEP_TEST_DIRS=1 keeps them to
-// look into after a failure.
-class TestFolders {
- public:
-  static void add(const fs::path& d) {
-    static TestFolders folders;
-    std::lock_guard<std::mutex> lock(folders.mutex_);
-    folders.made_.push_back(d);
-  }
-  ~TestFolders() {
-    const char* keep = std::getenv("MOETRAIN_KEEP_TEST_DIRS");
-    if (keep && std::string(keep) == "1") return;
-    std::error_code ec;  // (nothing to throw to at exit)
-    for (const fs::path& d : made_) fs::remove_all(d, ec);
-  }
-
- private:
-  std::mutex mutex_;
-  std::vector<fs::path> made_;
-};
-
-// An empty folder of this test process (the process id keeps concurrent test runs apart).
+// An empty folder of this test process (the process id keeps concurrent test runs apart), removed
+// when the process exits (tests/test_folders.h).
 inline fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("moetrain_train_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  TestFolders::add(d);
-  return d;
+  return testfolders::fresh_temp_dir("moetrain_train_" + name + "_" + std::to_string(::getpid()));
 }
 
 // No output and no signal handlers: tests run the trainer as a library.
