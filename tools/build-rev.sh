@@ -7,11 +7,12 @@
 # REV is checked out into build-rev/<commit>/src (a git worktree, detached) and its moetrain built
 # in build-rev/<commit>/build (Release, -march=native, CPU only, no tests; CMAKE_FLAGS in the
 # environment are added, as `make build` takes them); the last line printed is the program's path.
-# A revision built before is reused. Remove them with `rm -rf build-rev && git worktree prune`.
+# A revision built before is reused (on the CPU it was built on: -march=native). Remove them with
+# `rm -rf build-rev && git worktree prune`.
 set -euo pipefail
 
 if [ $# -ne 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
   [ $# -eq 1 ] && exit 0 || exit 2
 fi
 root=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel 2> /dev/null) || {
@@ -38,6 +39,12 @@ if [ "$(git -C "$dir/src" rev-parse HEAD 2> /dev/null || true)" != "$commit" ] |
   git -C "$root" worktree prune
   git -C "$root" worktree add --detach "$dir/src" "$commit" >&2
 fi
+# -march=native: a build is for the CPU it was made on (a folder kept across machines is rebuilt)
+cpu=$( (grep -m1 '^model name' /proc/cpuinfo; grep -m1 '^flags' /proc/cpuinfo) 2> /dev/null | cksum | cut -d' ' -f1)
+if [ -x "$program" ] && [ "$(cat "$dir/build/.built-for-cpu" 2> /dev/null || true)" != "$cpu" ]; then
+  echo "build-rev.sh: $dir/build was made on another CPU; building it again" >&2
+  rm -rf "$dir/build"
+fi
 if [ ! -x "$program" ]; then
   echo "build-rev.sh: building $commit in $dir/build (log: $dir/build.log)" >&2
   # shellcheck disable=SC2086  # CMAKE_FLAGS: several flags, split as make splits them
@@ -48,5 +55,6 @@ if [ ! -x "$program" ]; then
     echo "build-rev.sh: the build of $commit failed; its log: $dir/build.log" >&2
     exit 1
   fi
+  echo "$cpu" > "$dir/build/.built-for-cpu"
 fi
 echo "$program"
