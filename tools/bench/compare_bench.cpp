@@ -17,21 +17,17 @@
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "runtime/assets.h"
 #include "runtime/error.h"
 #include "tools/bench/ops_bench.h"
+#include "tools/bench/timer.h"
 
 namespace mt::bench {
 namespace {
-
-std::string this_program() {
-  std::vector<char> path(4096);
-  ssize_t n = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
-  MT_CHECK(n > 0, "bench compare: cannot find this program's path (/proc/self/exe)");
-  return std::string(path.data(), size_t(n));
-}
 
 std::string joined(const std::vector<std::string>& args) {
   std::string s;
@@ -92,20 +88,10 @@ struct Row {
   Samples of[2];
 };
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 // The JSON lines of one run into rows (in the order they first appear: `order`).
 void collect(const std::string& output, int build, std::map<std::string, Row>& rows, std::vector<std::string>& order) {
-  size_t start = 0;
-  while (start < output.size()) {
-    size_t end = output.find('\n', start);
-    if (end == std::string::npos) end = output.size();
-    std::string line = output.substr(start, end - start);
-    start = end + 1;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
     if (line.empty() || line[0] != '{') continue;
     nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.contains("name") || !j.contains("value") || !j["value"].is_number()) continue;
@@ -185,7 +171,9 @@ int run_compare_bench(const std::vector<std::string>& args) {
   std::vector<std::string> child_args = {"bench"};
   child_args.insert(child_args.end(), suite.begin(), suite.end());
   child_args.push_back("--json");
-  const std::string programs[2] = {this_program(), other};
+  std::string self = executable_path();
+  MT_CHECK(!self.empty(), "bench compare: this program's own path is unknown (/proc/self/exe)");
+  const std::string programs[2] = {self, other};
   const char* names[2] = {"this build", "the other"};
   for (int w = 0; w < warmup; ++w)
     for (int build : {1, 0}) {
