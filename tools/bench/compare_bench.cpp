@@ -122,6 +122,11 @@ int run_compare_bench(const std::vector<std::string>& args) {
       "  --runs    timed runs of each build, in ABBA order (default 4; an even N balances the order)\n"
       "  --warmup  untimed runs of each build first, their output discarded (default 1)\n"
       "  --json    the comparison as one JSON object a row\n";
+  // A usage mistake: the usage, then the error (printed last, by the caller of the command)
+  auto refuse = [&](const std::string& error) {
+    std::fprintf(stderr, "%s", usage);
+    throw Error(error);
+  };
   std::string other;
   int runs = 4, warmup = 1;
   bool json = false;
@@ -142,7 +147,7 @@ int run_compare_bench(const std::vector<std::string>& args) {
       continue;
     }
     bool takes_value = a == "--against" || a == "--runs" || a == "--warmup";
-    MT_CHECK(!takes_value || i + 1 < args.size(), "bench compare: ", a, " needs a value\n", usage);
+    if (takes_value && i + 1 == args.size()) refuse("bench compare: " + a + " needs a value");
     if (a == "--against") {
       other = args[++i];
     } else if (a == "--runs") {
@@ -155,13 +160,13 @@ int run_compare_bench(const std::vector<std::string>& args) {
       std::printf("%s", usage);
       return 0;
     } else if (a.rfind("--", 0) == 0) {
-      throw Error("bench compare: unknown flag " + a + " before the suite\n" + usage);
+      refuse("bench compare: unknown flag " + a + " before the suite");
     } else {
       suite.push_back(a);
     }
   }
   MT_CHECK(!other.empty(), "bench compare: --against OTHER names the other build's moetrain (e.g. the one ",
-           "tools/build-rev.sh HEAD~1 prints)\n", usage);
+           "tools/build-rev.sh HEAD~1 prints)");
   struct stat st {};
   MT_CHECK(::stat(other.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(other.c_str(), X_OK) == 0,
            "bench compare: --against ", other,
