@@ -17,10 +17,12 @@
 // While a head's backward runs, the rows of dqkv the next one writes are fetched for writing
 // (NextHeadPrefetch). The six products run on own register-blocked micro-kernels (runtime/cpu/attention_tile_gemm.h;
 // operand layouts in attention_operands.h): the head size D = 32..128 is too small a k or n for
-// CBLAS to reach its speed. The softmax's passes over a block ride on the products' epilogues
-// while the sums are in registers: the forward's scores also give E = exp(S - shift), each row
-// shifted by its diagonal score, and the rows' sums, and its P V divides by the sums; the
-// backward's scores give P = exp(S - lse) and its dO V^T gives dS
+// CBLAS to reach its speed. The scores are computed in base 2, S2 = S log2 e (the product's scale
+// log2(e) / sqrt(D)), so each exp is a 2^x (vexp2, vec_math.h) with no multiply by log2 e and no
+// two-part reduction of its own; lse stays natural in the tensor. The softmax's passes over a block
+// ride on the products' epilogues while the sums are in registers: the forward's scores also give
+// E = 2^(S2 - shift2), each row shifted by its diagonal score, and the rows' sums, and its P V
+// divides by the sums; the backward's scores give P = 2^(S2 - lse log2 e) and its dO V^T gives dS
 // (without dropout). With a bf16 qkv (precision: bf16) the products take bf16 operands
 // (q, k, v, P, dO, dS rounded to bf16) with f32 accumulation on AVX512-BF16 where the CPU has it;
 // softmax, lse, delta, out and dqkv stay f32.
@@ -41,6 +43,15 @@ namespace mt::cpu {
 namespace {
 
 constexpr int64_t kBlock = 64;  // query rows per block; even (bf16 pairs of rows)
+constexpr double kLog2e = 1.44269504088896340736, kLn2 = 0.693147180559945309417;
+
+// The products' scales: dS's products (dQ, dK) take 1/sqrt(D); the scores are made in base 2,
+// S2 = q.k log2(e) / sqrt(D), for the exps 2^(S2 - v) (file comment).
+template <class T>
+struct Scales {
+  T natural, base2;
+  explicit Scales(int64_t d) : natural(T(1.0 / std::sqrt(double(d)))), base2(T(kLog2e / std::sqrt(double(d)))) {}
+};
 
 // The rows of dqkv the next head's backward will write, fetched for writing (prefetchw) a share at a
 // time between the current head's products. A head's dQ, dK, dV rows lie 3C apart (a new 4 KiB page
@@ -92,19 +103,27 @@ void zero_masked(Block<T> b, int64_t i0, int64_t rows, int64_t keys) {
   attn::block_zero_tails(b.s, b.ld, i0 + 1, rows, keys);
 }
 
-// Scores of one block -> unnormalised probabilities and lse, in place (the forward's way for a
-// block where some row's maximum lies too far above its diagonal score, attention_forward_head):
-// one exp per score; the normalisation 1/sum moves to the block's output rows (rows x D, not
-// rows x keys).
-//   lse[r] = log sum_{j <= i0+r} exp(S[r, j]);  S[r, j] -> exp(S[r, j] - max_j S[r, j]), masked -> 0;
-//   inv_sum[r] = 1 / sum_{j <= i0+r} exp(S[r, j] - max)
+// lse = (shift2 + log2 sum) ln 2, natural (the tensor's), from a row's base-2 shift and its sum
+// of 2^(S2 - shift2); one rounding, in f64.
+template <class T>
+T natural_lse(T shift2, double sum) {
+  return T((double(shift2) + std::log2(sum)) * kLn2);
+}
+
+// Base-2 scores of one block -> unnormalised probabilities and lse, in place (the forward's way
+// for a block where some row's maximum lies too far above its diagonal score,
+// attention_forward_head): one exp per score; the normalisation 1/sum moves to the block's output
+// rows (rows x D, not rows x keys).
+//   S2[r, j] -> 2^(S2[r, j] - max_j S2[r, j]), masked -> 0;  inv_sum[r] = 1 / sum_{j <= i0+r} of them;
+//   lse[r] = natural_lse(max, that sum) = log sum_{j <= i0+r} exp(S[r, j])
 // vmax: the rows' maxima over the valid keys in 16 lanes a row (the scores' RowMax epilogue).
 template <class T>
 void exp_rows_with_lse(Block<T> b, int64_t i0, int64_t rows, int64_t keys, const T* vmax, T* lse, T* inv_sum) {
   double sum[kBlock];
-  attn::block_exp_rows(b.s, b.ld, i0 + 1, rows, keys, vmax, lse, sum);
+  T max2[kBlock];
+  attn::block_exp_rows(b.s, b.ld, i0 + 1, rows, keys, vmax, max2, sum);
   for (int64_t r = 0; r < rows; ++r) {  // apart from the row loop: independent, pipelined
-    lse[r] += T(std::log(sum[r]));
+    lse[r] = natural_lse(max2[r], sum[r]);
     inv_sum[r] = T(1.0 / sum[r]);
   }
 }
@@ -175,9 +194,9 @@ struct Scratch {
 };
 
 // The rows' shifts of the forward's exps: each row's own (diagonal) score scale * q[t] . k[t], t =
-// i0 + r. Any value a little below a row's largest score serves (exp(S - shift) then neither
-// overflows nor loses the row's largest terms), so it need not round as the product's S[t, t]
-// does; it is one of the row's scores, so the row's largest exp is >= ~1.
+// i0 + r (scale: the scores', base 2). Any value a little below a row's largest score serves
+// (2^(S2 - shift) then neither overflows nor loses the row's largest terms), so it need not round as the product's S[t,
+// t] does; it is one of the row's scores, so the row's largest exp is >= ~1.
 template <class E, class T>
 void diagonal_scores(const attn::HeadView<E>& h, int64_t i0, int64_t rows, int64_t d, T scale, T* shift) {
   if constexpr (std::is_same_v<E, T>) {
@@ -192,9 +211,9 @@ void diagonal_scores(const attn::HeadView<E>& h, int64_t i0, int64_t rows, int64
 }
 
 // Whether every row's sum of exps, shifted by its diagonal score, stays below 2^100 (a row's
-// largest score at most ~69 above its diagonal one): then no exp overflowed (f32's range ends at
-// e^88.7) and E V's sums stay far from f32's overflow for any |v| below ~1e5; >= 1 the sum is (the
-// diagonal's own exp). An infinity or a NaN fails.
+// largest score at most ~69 above its diagonal one, 100 in base 2): then no exp overflowed (f32's
+// range ends at 2^128) and E V's sums stay far from f32's overflow for any |v| below ~1e5; >= 1
+// the sum is (the diagonal's own exp). An infinity or a NaN fails.
 inline bool shifted_sums_fit(const double* sum, int64_t rows) {
   constexpr double kLimit = 0x1p100;
   for (int64_t r = 0; r < rows; ++r)
@@ -203,10 +222,10 @@ inline bool shifted_sums_fit(const double* sum, int64_t rows) {
 }
 
 // One head's forward (header comment); h: the head's q, k, v; out: its columns of [B,T,C] (row
-// stride ld_out). The exps ride on the scores' epilogue, shifted by each row's diagonal score (not
-// its maximum, unknown until the row's last tile), with the rows' sums; a block where a row's
-// scores lie far above its diagonal one (shifted_sums_fit) is redone shifted by the maxima, the
-// scores' RowMax epilogue and a pass of exps (exp_rows_with_lse).
+// stride ld_out); scale: the scores' (base 2). The exps ride on the scores' epilogue, shifted by
+// each row's diagonal score (not its maximum, unknown until the row's last tile), with the rows' sums; a block where a
+// row's scores lie far above its diagonal one (shifted_sums_fit) is redone shifted by the maxima, the scores' RowMax
+// epilogue and a pass of exps (exp_rows_with_lse).
 template <class T, class E, class Ops>
 void attention_forward_head(Ops& ops, const attn::HeadView<E>& h, int64_t t_len, int64_t d, T scale,
                             const HeadDropout& dr, T* out, int64_t ld_out, T* lse, Scratch<T>& w) {
@@ -216,15 +235,15 @@ void attention_forward_head(Ops& ops, const attn::HeadView<E>& h, int64_t t_len,
   Block<T> s = w.block(w.s), m = w.block(w.m);
   for (int64_t i0 = 0; i0 < t_len; i0 += kBlock) {
     int64_t rows = std::min(kBlock, t_len - i0), keys = i0 + rows;
-    // E[rows, keys] = exp(scale * Q[i0:i0+rows] K[0:keys]^T - shift) and its rows' sums
+    // E[rows, keys] = 2^(scale * Q[i0:i0+rows] K[0:keys]^T - shift) and its rows' sums
     diagonal_scores(h, i0, rows, d, scale, shift);
     std::fill(lanes, lanes + rows * 16, T(0));
-    ops.scores(i0, rows, keys, scale, s.s, s.ld, {Epi::ExpSum, shift, nullptr, 0, lanes});
+    ops.scores(i0, rows, keys, scale, s.s, s.ld, {Epi::Exp2Sum, shift, nullptr, 0, lanes});
     attn::block_lane_sums(lanes, rows, sum);
     if (shifted_sums_fit(sum, rows)) {
       zero_masked(s, i0, rows, keys);
       for (int64_t r = 0; r < rows; ++r) {
-        lse[i0 + r] = shift[r] + T(std::log(sum[r]));
+        lse[i0 + r] = natural_lse(shift[r], sum[r]);
         inv_sum[r] = T(1.0 / sum[r]);
       }
     } else {
@@ -247,7 +266,7 @@ void attention_forward_head(Ops& ops, const attn::HeadView<E>& h, int64_t t_len,
 // (row stride 3C, dk and dv C and 2C further), accumulated into block by block, or (not
 // `accumulate`) each row written where a block first reaches it and accumulated after.
 template <class T, class Ops>
-void attention_backward_head(Ops& ops, int64_t t_len, int64_t d, T scale, const HeadDropout& dr, const T* dout,
+void attention_backward_head(Ops& ops, int64_t t_len, int64_t d, Scales<T> scale, const HeadDropout& dr, const T* dout,
                              const T* out, int64_t ld_out, const T* lse, bool accumulate, T* dq, Scratch<T>& w,
                              NextHeadPrefetch<T>& next) {
   // delta[t] = sum_j dO[t,j] O[t,j]
@@ -260,7 +279,9 @@ void attention_backward_head(Ops& ops, int64_t t_len, int64_t d, T scale, const 
   Block<T> s = w.block(w.s), dp = w.block(w.dp), m = w.block(w.m);
   for (int64_t i0 = 0; i0 < t_len; i0 += kBlock) {
     int64_t rows = std::min(kBlock, t_len - i0), keys = i0 + rows;
-    ops.scores(i0, rows, keys, scale, s.s, s.ld, {Epi::Exp, lse + i0});  // P = exp(S - lse)
+    T lse2[kBlock];
+    for (int64_t r = 0; r < rows; ++r) lse2[r] = T(double(lse[i0 + r]) * kLog2e);
+    ops.scores(i0, rows, keys, scale.base2, s.s, s.ld, {Epi::Exp2, lse2});  // P = 2^(S2 - lse2) = exp(S - lse)
     zero_masked(s, i0, rows, keys);
     if (dr.on()) {  // P*M, built in dp (free until dP)
       dropout_block(dr, t_len, i0, rows, keys, m);
@@ -281,9 +302,9 @@ void attention_backward_head(Ops& ops, int64_t t_len, int64_t d, T scale, const 
     }
     ops.take_probs(dp.s, rows, keys, dp.ld);
     next.step();
-    ops.dq(i0, rows, keys, scale, gq, ldg, accumulate);  // dQ_blk += scale * dS K[0:keys]
+    ops.dq(i0, rows, keys, scale.natural, gq, ldg, accumulate);  // dQ_blk += scale * dS K[0:keys]
     next.step();
-    ops.dk(i0, rows, keys, scale, gk, ldg, accumulate);  // dK[0:keys] += scale * dS^T Q_blk
+    ops.dk(i0, rows, keys, scale.natural, gk, ldg, accumulate);  // dK[0:keys] += scale * dS^T Q_blk
     next.step();
   }
 }
@@ -321,7 +342,7 @@ Workspace<Ops, T>& thread_workspace(const Dims& dm, bool dropout, bool backward)
 // Work is split over (b, h) pairs: each head runs on one thread, in a fixed order.
 template <class Ops, class E, class T>
 void forward_all(const Dims& dm, const E* qkv, const AttentionDropout& dropout, T* out, T* lse) {
-  T scale = T(1.0 / std::sqrt(double(dm.d)));
+  T scale = Scales<T>(dm.d).base2;
   parallel_for(dm.bsz * dm.n_head, dm.t_len * dm.t_len * dm.d, [&](int64_t p0, int64_t p1) {
     auto& [ops, w] = thread_workspace<Ops, T>(dm, dropout.p > 0, false);
     for (int64_t p = p0; p < p1; ++p) {
@@ -336,7 +357,7 @@ void forward_all(const Dims& dm, const E* qkv, const AttentionDropout& dropout, 
 template <class Ops, class E, class T>
 void backward_all(const Dims& dm, const E* qkv, const T* dout, const T* out, const T* lse,
                   const AttentionDropout& dropout, bool accumulate, T* dqkv) {
-  T scale = T(1.0 / std::sqrt(double(dm.d)));
+  Scales<T> scale(dm.d);
   parallel_for(dm.bsz * dm.n_head, 3 * dm.t_len * dm.t_len * dm.d, [&](int64_t p0, int64_t p1) {
     auto& [ops, w] = thread_workspace<Ops, T>(dm, dropout.p > 0, true);
     NextHeadPrefetch<T> next;

@@ -86,22 +86,22 @@ MT_AVX512 float row_max_avx512(const float* x, int64_t n) {
   return _mm512_reduce_max_ps(m);
 }
 
-MT_AVX512 double exp_shifted_sum_avx512(float* x, int64_t n, float shift) {
+MT_AVX512 double exp2_shifted_sum_avx512(float* x, int64_t n, float shift) {
   __m512 s = _mm512_set1_ps(shift), sum = _mm512_setzero_ps();
   for (int64_t j = 0; j < n; j += 16) {
     __mmask16 k = head_mask(n - j);
-    __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), s));
+    __m512 e = exp2_16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), s));
     _mm512_mask_storeu_ps(x + j, k, e);
     sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(k, e));
   }
   return sum_lanes_f64(sum);
 }
 
-MT_AVX512 void exp_shifted_avx512(float* x, int64_t n, float shift) {
+MT_AVX512 void exp2_shifted_avx512(float* x, int64_t n, float shift) {
   __m512 s = _mm512_set1_ps(shift);
   for (int64_t j = 0; j < n; j += 16) {
     __mmask16 k = head_mask(n - j);
-    _mm512_mask_storeu_ps(x + j, k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), s)));
+    _mm512_mask_storeu_ps(x + j, k, exp2_16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), s)));
   }
 }
 

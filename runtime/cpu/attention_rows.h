@@ -1,7 +1,8 @@
 // Row operations of the attention's softmax and operand packing, on AVX-512 where the CPU has it
 // (attn::avx512_units()) and on the portable helpers of runtime/cpu/vec_math.h elsewhere; f64
-// always takes the portable ones. Both compute exp(x) as vexp does (vec_math.h): the same formula,
-// so the paths differ only in f32 rounding of the polynomial and in summation order.
+// always takes the portable ones. Both compute 2^x as vexp2 does (vec_math.h; the attention's scores
+// are in base 2): the same formula, so the paths differ only in the polynomial's f32 rounding where
+// the compiler does not fuse its multiply-adds as the AVX-512 code does, and in summation order.
 #pragma once
 
 #include <cstdint>
@@ -12,8 +13,8 @@
 namespace mt::cpu::attn {
 
 float row_max_avx512(const float* x, int64_t n);
-double exp_shifted_sum_avx512(float* x, int64_t n, float shift);  // x = exp(x - shift); returns the sum
-void exp_shifted_avx512(float* x, int64_t n, float shift);        // x = exp(x - shift)
+double exp2_shifted_sum_avx512(float* x, int64_t n, float shift);  // x = 2^(x - shift); returns the sum
+void exp2_shifted_avx512(float* x, int64_t n, float shift);        // x = 2^(x - shift)
 // Whole blocks of rows, one call each (block_* below): s [rows, keys] at row stride ld, row r's
 // entries valid below valid0 + r.
 void block_zero_tails_avx512(float* s, int64_t ld, int64_t valid0, int64_t rows, int64_t keys);
@@ -38,20 +39,21 @@ T row_max(const T* x, int64_t n) {
   return lane_max(x, n);
 }
 
-// x[j] = exp(x[j] - shift) for j < n; returns sum_j x[j].
+// x[j] = 2^(x[j] - shift) for j < n.
 template <class T>
-double exp_shifted_sum_row(T* x, int64_t n, T shift) {
+void exp2_shifted_row(T* x, int64_t n, T shift) {
   if constexpr (sizeof(T) == 4)
-    if (avx512_units()) return exp_shifted_sum_avx512(x, n, shift);
-  return exp_shifted_sum(x, shift, x, n);
+    if (avx512_units()) return exp2_shifted_avx512(x, n, shift);
+  for (int64_t j = 0; j < n; ++j) x[j] = vexp2(x[j] - shift);
 }
 
-// x[j] = exp(x[j] - shift) for j < n.
+// x[j] = 2^(x[j] - shift) for j < n; returns sum_j x[j].
 template <class T>
-void exp_shifted_row(T* x, int64_t n, T shift) {
+double exp2_shifted_sum_row(T* x, int64_t n, T shift) {
   if constexpr (sizeof(T) == 4)
-    if (avx512_units()) return exp_shifted_avx512(x, n, shift);
-  for (int64_t j = 0; j < n; ++j) x[j] = vexp(x[j] - shift);
+    if (avx512_units()) return exp2_shifted_sum_avx512(x, n, shift);
+  exp2_shifted_row(x, n, shift);
+  return lane_sum<T>(n, [&](int64_t j) { return x[j]; });
 }
 
 // x[j] = 0 for j < n (n <= 0: nothing).
@@ -95,8 +97,8 @@ void transpose(const T* x, int64_t rows, int64_t cols, int64_t ld, T* xt, int64_
 //
 // The forward's softmax rows where a block is shifted by its rows' maxima (attention.cpp, a rare
 // case since the exps ride on the scores' epilogue: the per-row helpers): shift[r] =
-// max16(vmax + 16 r); s[r, j] = exp(s[r, j] - shift[r]) for j < valid0 + r, 0 from there to keys;
-// sum[r] = the row's exps summed as exp_shifted_sum_row sums them.
+// max16(vmax + 16 r); s[r, j] = 2^(s[r, j] - shift[r]) for j < valid0 + r, 0 from there to keys;
+// sum[r] = the row's exps summed as exp2_shifted_sum_row sums them.
 template <class T>
 void block_exp_rows(T* s, int64_t ld, int64_t valid0, int64_t rows, int64_t keys, const T* vmax, T* shift,
                     double* sum) {
@@ -104,7 +106,7 @@ void block_exp_rows(T* s, int64_t ld, int64_t valid0, int64_t rows, int64_t keys
     T* row = s + r * ld;
     int64_t valid = valid0 + r;
     shift[r] = max16(vmax + 16 * r);
-    sum[r] = exp_shifted_sum_row(row, valid, shift[r]);
+    sum[r] = exp2_shifted_sum_row(row, valid, shift[r]);
     zero_row(row + valid, keys - valid);
   }
 }
@@ -125,7 +127,7 @@ void block_row_dots(const T* x, const T* y, int64_t ld, int64_t rows, int64_t n,
   for (int64_t r = 0; r < rows; ++r) out[r] = T(row_dot(x + r * ld, y + r * ld, n));
 }
 
-// sum[r] = the 16 values lanes[16 r, 16 r + 16) summed in f64 (the ExpSum epilogue's row sums).
+// sum[r] = the 16 values lanes[16 r, 16 r + 16) summed in f64 (the Exp2Sum epilogue's row sums).
 template <class T>
 void block_lane_sums(const T* lanes, int64_t rows, double* sum) {
   if constexpr (sizeof(T) == 4)

@@ -9,26 +9,21 @@
 
 namespace mt::cpu::attn {
 
-// vexp<float> (vec_math.h) on 16 lanes: exp(x) = 2^n * 2^f, n = round(x log2 e), the same
-// degree-7 polynomial; below -87.3 exactly 0. Unlike vexp, no upper clamp: attention's exps take
-// x = S - max, S - lse or S - (a row's diagonal score), never above 88.3 but where the caller
-// redoes the block (attention.cpp shifted_sums_fit), and there e^x above f32's range is +inf
-// (vexp: e^88.3), NaN for x = +inf. No lower clamp either: lanes below -87.3 (and -inf) are zeroed
-// by the final mask whatever the polynomial made of them, and a NaN stays NaN (the clamp by VMAXPS
-// this had until 2026-12-06 returned its second operand, -87.3, for a NaN lane: e^-87.3 where vexp
-// gives NaN, hiding a NaN score from the loss). Equal to vexp below 88.3, NaN lanes included
-// (tested bit for bit).
-__attribute__((target("avx512f"), always_inline)) inline __m512 exp16(__m512 x) {
-  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 y = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-  y = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860682030941723e-06f), y);
-  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
-  for (float c : {1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 6.0f, 0.5f, 1.0f, 1.0f})
-    p = _mm512_fmadd_ps(p, y, _mm512_set1_ps(c));
-  // p * 2^n (vexp's multiply by the float 2^n) where x is not below -87.3 (NaN lanes included: NaN
-  // times 2^NaN), 0 where it is: one instruction for the scaling and the blend to zero
-  __mmask16 in_range = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_NLT_UQ);
+// vexp2<float> (vec_math.h) on 16 lanes: 2^t = 2^n * 2^f, n = round(t), f = t - n, the same
+// degree-6 polynomial, the scaling by 2^n and the cut to 0 below -126 in one masked VSCALEFPS (a
+// multiply by 2^n, exact but where it overflows to +inf). Equal to vexp2 bit for bit on every f32
+// but +inf (checked on all 2^32 on AMD Zen 4; a test sweeps them in steps): there f = inf - inf is
+// NaN and the result is VSCALEFPS's of (NaN, +inf), +inf on Zen 4. The attention's exps take
+// t = S - v in base 2 (attention.cpp), v a row's lse, maximum or diagonal score; a row whose exps
+// sum to 2^100 or more is redone (shifted_sums_fit), so no exp it keeps comes near overflow.
+__attribute__((target("avx512f"), always_inline)) inline __m512 exp2_16(__m512 t) {
+  __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 f = _mm512_sub_ps(t, n);
+  __m512 p = _mm512_set1_ps(1.545316336e-04f);
+  for (float c : {1.339086331e-03f, 9.618083015e-03f, 5.550356954e-02f, 2.402265072e-01f, 6.931471825e-01f, 1.0f})
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c));
+  // p * 2^n where t is not below -126 (NaN lanes included), 0 where it is
+  __mmask16 in_range = _mm512_cmp_ps_mask(t, _mm512_set1_ps(-126.0f), _CMP_NLT_UQ);
   return _mm512_maskz_scalef_ps(in_range, p, n);
 }
 

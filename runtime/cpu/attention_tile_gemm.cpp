@@ -45,7 +45,7 @@ struct Tile {
   TC* c;
   int64_t ldc;
   // The epilogue (header), its operands at the tile's first row (v, lanes) and entry (x); diag:
-  // RowMax and ExpSum keep the tile's entry (i, j) where j <= diag + i.
+  // RowMax and Exp2Sum keep the tile's entry (i, j) where j <= diag + i.
   typename Epilogue<TC>::Kind epi = Epilogue<TC>::None;
   const TC* v = nullptr;
   const TC* x = nullptr;
@@ -66,8 +66,8 @@ void store_portable(const Tile<TA, TC>& t, int mr, const TC (*acc)[kNR]) {
         case E::None:
           ci[j] = (t.accumulate ? ci[j] : TC(0)) + r;
           break;
-        case E::Exp:
-          ci[j] = vexp(r - t.v[i]);
+        case E::Exp2:
+          ci[j] = vexp2(r - t.v[i]);
           break;
         case E::Grad:
           ci[j] = t.x[i * t.ldx + j] * (r - t.v[i]);
@@ -79,8 +79,8 @@ void store_portable(const Tile<TA, TC>& t, int mr, const TC (*acc)[kNR]) {
           ci[j] = r;
           if (j <= t.diag + i) t.lanes[16 * i + j % 16] = std::max(t.lanes[16 * i + j % 16], r);
           break;
-        case E::ExpSum:
-          ci[j] = vexp(r - t.v[i]);
+        case E::Exp2Sum:
+          ci[j] = vexp2(r - t.v[i]);
           if (j <= t.diag + i) t.lanes[16 * i + j % 16] += ci[j];
           break;
       }
@@ -157,7 +157,7 @@ MT_AVX512 __attribute__((always_inline)) inline void store_avx512_as(const Tile<
 #pragma GCC unroll 16
   for (int v = 0; v < NV; ++v) mask[v] = lane_mask(t.nr, v);
   float vi[MR];
-  if constexpr (K == E::Exp || K == E::Grad || K == E::RowScale || K == E::ExpSum)
+  if constexpr (K == E::Exp2 || K == E::Grad || K == E::RowScale || K == E::Exp2Sum)
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) vi[i] = v_row[i];
 #pragma GCC unroll 16
@@ -174,8 +174,8 @@ MT_AVX512 __attribute__((always_inline)) inline void store_avx512_as(const Tile<
         case E::None:
           if (accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, ci));
           break;
-        case E::Exp:
-          r = exp16(_mm512_sub_ps(r, _mm512_set1_ps(vi[i])));
+        case E::Exp2:
+          r = exp2_16(_mm512_sub_ps(r, _mm512_set1_ps(vi[i])));
           break;
         case E::Grad:
           r = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i * ldx + 16 * v), _mm512_sub_ps(r, _mm512_set1_ps(vi[i])));
@@ -189,8 +189,8 @@ MT_AVX512 __attribute__((always_inline)) inline void store_avx512_as(const Tile<
           _mm512_storeu_ps(mx, _mm512_mask_max_ps(_mm512_loadu_ps(mx), keep, _mm512_loadu_ps(mx), r));
           break;
         }
-        case E::ExpSum: {
-          r = exp16(_mm512_sub_ps(r, _mm512_set1_ps(vi[i])));
+        case E::Exp2Sum: {
+          r = exp2_16(_mm512_sub_ps(r, _mm512_set1_ps(vi[i])));
           float* sum = lanes + 16 * i;
           __mmask16 keep = causal_lanes(diag + i - 16 * v, m);
           _mm512_storeu_ps(sum, _mm512_mask_add_ps(_mm512_loadu_ps(sum), keep, _mm512_loadu_ps(sum), r));
@@ -208,16 +208,16 @@ MT_AVX512 __attribute__((always_inline)) inline void store_avx512(const Tile<TA,
   switch (t.epi) {
     case E::None:
       return store_avx512_as<TA, MR, NV, E::None>(t, acc);
-    case E::Exp:
-      return store_avx512_as<TA, MR, NV, E::Exp>(t, acc);
+    case E::Exp2:
+      return store_avx512_as<TA, MR, NV, E::Exp2>(t, acc);
     case E::Grad:
       return store_avx512_as<TA, MR, NV, E::Grad>(t, acc);
     case E::RowScale:
       return store_avx512_as<TA, MR, NV, E::RowScale>(t, acc);
     case E::RowMax:
       return store_avx512_as<TA, MR, NV, E::RowMax>(t, acc);
-    case E::ExpSum:
-      return store_avx512_as<TA, MR, NV, E::ExpSum>(t, acc);
+    case E::Exp2Sum:
+      return store_avx512_as<TA, MR, NV, E::Exp2Sum>(t, acc);
   }
 }
 

@@ -42,18 +42,18 @@ struct StridedA {
 // What a tile writes from its sums acc(i, j) while they are still in registers (without
 // accumulate; i, j: C's row and column), so the softmax's row passes need not read C again:
 //   None      C = alpha * acc
-//   Exp       C = exp(alpha * acc - v[i])             P from the scores and lse (backward)
+//   Exp2      C = 2^(alpha * acc - v[i])               P from the base-2 scores and lse (backward)
 //   Grad      C = x[i*ldx + j] * (alpha * acc - v[i])  dS = P * (dP - delta)
 //   RowScale  C = alpha * acc * v[i]                   the output rows' 1/sum (forward)
 //   RowMax    C = alpha * acc, and lanes[16 i + j % 16] = max(itself, C(i, j)) over the columns
 //             j <= region.off + i (ColsToRow): the scores' row maxima, 16 lanes a row
-//   ExpSum    C = exp(alpha * acc - v[i]) as Exp, and lanes[16 i + j % 16] += C(i, j) over the
+//   Exp2Sum   C = 2^(alpha * acc - v[i]) as Exp2, and lanes[16 i + j % 16] += C(i, j) over the
 //             same columns, tile by tile in the order of j: the forward's exps and their row sums
-// exp as attention_rows.h's exp rows: the values equal those of a separate pass over C. Columns a
-// ColsToRow region skips are not written (the caller zeroes them).
+// 2^x as attention_rows.h's exp2 rows (vexp2): the values equal those of a separate pass over C.
+// Columns a ColsToRow region skips are not written (the caller zeroes them).
 template <class T>
 struct Epilogue {
-  enum Kind { None, Exp, Grad, RowScale, RowMax, ExpSum } kind = None;
+  enum Kind { None, Exp2, Grad, RowScale, RowMax, Exp2Sum } kind = None;
   const T* v = nullptr;
   const T* x = nullptr;
   int64_t ldx = 0;

@@ -171,8 +171,8 @@ TEST_CASE("attention kernel: f32 forward and backward equal the f64 loops", "[at
 TEST_CASE("attention kernel: rows whose largest score lies far above their diagonal one", "[attention][runtime]") {
   // The forward shifts each row's exps by its diagonal score. Every query is all ones and the first
   // key of each head k0 times that, so every row's first score is scale * D * k0 above the rest: 57
-  // (k0 = 10: exps up to e^57, shifted by the diagonal) and 340 (k0 = 60: the blocks redone,
-  // shifted by the rows' maxima); both as the f64 loops, on every path.
+  // (k0 = 10: exps up to e^57 = 2^82, shifted by the diagonal) and 340 (k0 = 60: the blocks
+  // redone, shifted by the rows' maxima); both as the f64 loops, on every path.
   for (bool portable : {false, true})
     for (double k0 : {10.0, 60.0}) {
       PathScope scope(portable);
@@ -193,8 +193,11 @@ TEST_CASE("attention kernel: rows whose largest score lies far above their diago
       Result want = reference(k, qkv.to_double_vector(), dout.to_double_vector(), dropout_of(k));
       require_close(got.out, want.out, 5e-6, "out");
       require_close(got.lse, want.lse, 1e-6, "lse");
-      // scores of 340 carry f32 rounding of ~3e-5: P = exp(S - lse) and the gradient by as much
-      require_close(got.dqkv, want.dqkv, k0 > 20 ? 1e-4 : 1e-5, "dqkv");
+      // scores of 340 carry f32 rounding of ~3e-5: P = exp(S - lse) and the gradient by as much.
+      // Scores of 57 (82 in the kernel's base 2) carry ~4e-6 each in P = 2^(S2 - lse log2 e), and
+      // so does the lse's conversion; dV of the first key sums 77 such P dO: seen 1.75e-5 (1.3e-6
+      // in base e, where S and lse rounded the same value and the first key's P came out exactly 1)
+      require_close(got.dqkv, want.dqkv, k0 > 20 ? 1e-4 : 4e-5, "dqkv");
     }
 }
 
@@ -294,13 +297,13 @@ void check_epilogues(bool portable) {
   };
   std::vector<T> c0 = run({});
   std::vector<T> vmax(size_t(16 * m), T(-INFINITY)), sums(size_t(16 * m), T(0));
-  std::vector<T> exp = run({Epi::Exp, v.data()}), grad = run({Epi::Grad, v.data(), x.data(), ld}),
+  std::vector<T> exp = run({Epi::Exp2, v.data()}), grad = run({Epi::Grad, v.data(), x.data(), ld}),
                  scaled = run({Epi::RowScale, v.data()}), maxed = run({Epi::RowMax, nullptr, nullptr, 0, vmax.data()}),
-                 summed = run({Epi::ExpSum, v.data(), nullptr, 0, sums.data()});
+                 summed = run({Epi::Exp2Sum, v.data(), nullptr, 0, sums.data()});
   for (int64_t i = 0; i < m; ++i) {
     int64_t valid = std::min(n, off + i + 1);
     std::vector<T> row(c0.begin() + i * ld, c0.begin() + i * ld + valid);
-    cpu::attn::exp_shifted_row(row.data(), valid, v[size_t(i)]);
+    cpu::attn::exp2_shifted_row(row.data(), valid, v[size_t(i)]);
     T mx = T(-INFINITY), lane_sums[16] = {};
     for (int64_t j = 0; j < valid; ++j) {
       size_t at = size_t(i * ld + j);
@@ -320,25 +323,34 @@ void check_epilogues(bool portable) {
 
 }  // namespace
 
-TEST_CASE("attention kernel: the AVX-512 exp equals vexp bit for bit, NaN and the limits included",
+TEST_CASE("attention kernel: the AVX-512 exp2 equals vexp2 bit for bit, NaN and the limits included",
           "[attention][runtime]") {
   if (!cpu::attn::avx512_units()) return;
-  // every 2^-10 from -100 to 88 (both sides of the -87.3 cut to zero), then the specials; a row of
-  // 16k + 5 entries so the masked tail runs too
+  // every 2^-10 from -130 to 130 (both sides of the cut to zero at -126 and of overflow at 128),
+  // every 997th f32 bit pattern, then the specials; a row of 16k + 5 entries so the masked tail runs
+  // too. +inf is left out: vexp2 gives +inf, the AVX-512 form VSCALEFPS's (NaN, +inf) (+inf on Zen 4).
   std::vector<float> x;
-  for (int i = -100 * 1024; i <= 88 * 1024; ++i) x.push_back(float(i) / 1024.0f);
-  for (float v : {-87.3f, std::nextafter(-87.3f, 0.0f), std::nextafter(-87.3f, -100.0f), -INFINITY, NAN, -NAN, 0.0f,
-                  -0.0f, 1e-30f, -1e-30f, -1e30f, std::numeric_limits<float>::denorm_min()})
+  for (int i = -130 * 1024; i <= 130 * 1024; ++i) x.push_back(float(i) / 1024.0f);
+  for (uint64_t bits = 0; bits < (uint64_t(1) << 32); bits += 997) {
+    float v;
+    uint32_t b = uint32_t(bits);
+    std::memcpy(&v, &b, 4);
+    if (v != INFINITY) x.push_back(v);
+  }
+  for (float v : {-126.0f, std::nextafter(-126.0f, 0.0f), std::nextafter(-126.0f, -200.0f), 127.5f,
+                  std::nextafter(128.0f, 0.0f), 128.0f, -INFINITY, NAN, -NAN, 0.0f, -0.0f, 1e-30f, -1e-30f, -1e30f,
+                  1e30f, std::numeric_limits<float>::denorm_min(), -std::numeric_limits<float>::denorm_min()})
     x.push_back(v);
   while (x.size() % 16 != 5) x.push_back(NAN);
   std::vector<float> simd = x;
-  cpu::attn::exp_shifted_row(simd.data(), int64_t(simd.size()), 0.0f);
+  cpu::attn::exp2_shifted_row(simd.data(), int64_t(simd.size()), 0.0f);
   for (size_t i = 0; i < x.size(); ++i) {
-    float want = cpu::vexp(x[i]);
-    INFO("x = " << x[i] << ": " << simd[i] << " against vexp's " << want);
+    float want = cpu::vexp2(x[i]);
     if (std::isnan(want)) {
+      INFO("x = " << x[i] << ": " << simd[i]);
       REQUIRE(std::isnan(simd[i]));
-    } else {
+    } else if (std::memcmp(&simd[i], &want, 4) != 0) {
+      INFO("x = " << x[i] << ": " << simd[i] << " against vexp2's " << want);
       REQUIRE(std::memcmp(&simd[i], &want, 4) == 0);
     }
   }
@@ -459,13 +471,13 @@ TEST_CASE("attention kernel: AMX tiles equal the f64 sums of the bf16 products, 
     for (float& e : v) e = next();
     for (float& e : x) e = next();
     using Epi = cpu::attn::Epilogue<float>;
-    std::vector<float> exp = run_bf16_tile(tc, a, b, c0, ldc, alpha, {Epi::Exp, v.data()});
+    std::vector<float> exp = run_bf16_tile(tc, a, b, c0, ldc, alpha, {Epi::Exp2, v.data()});
     std::vector<float> grad = run_bf16_tile(tc, a, b, c0, ldc, alpha, {Epi::Grad, v.data(), x.data(), ldc});
     std::vector<float> scaled = run_bf16_tile(tc, a, b, c0, ldc, alpha, {Epi::RowScale, v.data()});
     for (int64_t i = 0; i < tc.m; ++i) {
       int64_t valid = tc.region.kind == Causal::ColsToRow ? std::min(tc.n, tc.region.off + i + 1) : tc.n;
       std::vector<float> row(got.begin() + i * ldc, got.begin() + i * ldc + valid);
-      cpu::attn::exp_shifted_row(row.data(), valid, v[size_t(i)]);
+      cpu::attn::exp2_shifted_row(row.data(), valid, v[size_t(i)]);
       for (int64_t j = 0; j < valid; ++j) {
         size_t at = size_t(i * ldc + j);
         REQUIRE(exp[at] == row[size_t(j)]);
@@ -523,7 +535,7 @@ TEST_CASE("attention kernel: the block row helpers equal the per-row ones, bit f
     for (int64_t r = 0; r < rows; ++r) {
       float* row = by_row.data() + r * ld;
       shift_row[size_t(r)] = cpu::attn::max16(vmax.data() + 16 * r);
-      sum_row[size_t(r)] = cpu::attn::exp_shifted_sum_row(row, valid0 + r, shift_row[size_t(r)]);
+      sum_row[size_t(r)] = cpu::attn::exp2_shifted_sum_row(row, valid0 + r, shift_row[size_t(r)]);
       cpu::attn::zero_row(row + valid0 + r, keys - valid0 - r);
     }
     REQUIRE(std::memcmp(by_block.data(), by_row.data(), s.size() * 4) == 0);
