@@ -17,17 +17,19 @@ int run_bench(const Args& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     bool known = a == "--json" || a == "--quick" || a == "--profile" || a == "--help" || a == "-h" || a == "--config" ||
-                 a == "--iters" || a == "--task-data" || a.rfind("--config=", 0) == 0 || a.rfind("--iters=", 0) == 0 ||
-                 a.rfind("--task-data=", 0) == 0 || a.rfind("--", 0) != 0;
+                 a == "--iters" || a == "--task-data" || a == "--only" || a.rfind("--config=", 0) == 0 ||
+                 a.rfind("--iters=", 0) == 0 || a.rfind("--task-data=", 0) == 0 || a.rfind("--only=", 0) == 0 ||
+                 a.rfind("--", 0) != 0;
     if (train && !known) {
       overrides.push_back(a);
       while (i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0) overrides.push_back(args[++i]);
       continue;
     }
     own.push_back(a);
-    if ((a == "--config" || a == "--iters" || a == "--task-data") && i + 1 < args.size()) own.push_back(args[++i]);
+    if ((a == "--config" || a == "--iters" || a == "--task-data" || a == "--only") && i + 1 < args.size())
+      own.push_back(args[++i]);
   }
-  ArgParser p("bench", {"config", "iters", "task-data"}, {"json", "quick", "profile", "help"});
+  ArgParser p("bench", {"config", "iters", "task-data", "only"}, {"json", "quick", "profile", "help"});
   p.parse(own);
   bench::BenchOptions opt;
   opt.json = p.flag("json");
@@ -40,6 +42,8 @@ int run_bench(const Args& args) {
         "suites:\n"
         "  ops        GEMM (vs raw cblas_sgemm), attention, layernorm, GELU, softmax, embedding,\n"
         "             cross-entropy: time, GFLOP/s or GB/s, ratios to the machine's SGEMM\n"
+        "             [--only GROUP[,GROUP]]: gemm, bf16, attention, elementwise, embedding,\n"
+        "             cross_entropy (after the SGEMM reference), e.g. --only attention\n"
         "  tokenizer  GPT-2 BPE MB/s on one core (cold and warm piece cache), preprocess MB/s with\n"
         "             1 worker and with every core\n"
         "  train      training tokens/s and model FLOP/s as a fraction of SGEMM; for an MoE model also\n"
@@ -63,6 +67,10 @@ int run_bench(const Args& args) {
         "  --json     one JSON object per line: bench, name, value, unit, ratio\n"
         "  --quick    shorter timings and fewer shapes\n");
     return suite.empty() && !p.flag("help") ? 1 : 0;
+  }
+  if (p.has("only")) {
+    if (suite != "ops") throw Error("--only applies to bench ops (its groups of rows), not to bench " + suite);
+    opt.only = bench::parse_ops_groups(p.get("only"));
   }
   if (suite == "ops") return bench::run_ops_bench(opt);
   if (suite == "tokenizer") return bench::run_tokenizer_bench(opt);

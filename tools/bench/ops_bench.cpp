@@ -5,11 +5,13 @@
 //   attention     fused causal forward+backward, GFLOP/s and ratio to the machine's SGEMM (f32, and
 //                 bf16 qkv on each bf16 path the CPU has: widened, VDPBF16PS, AMX)
 //   memory-bound  layernorm, GELU, softmax, embedding, cross-entropy in GB/s
+// `--only GROUP[,GROUP...]` (kOpsGroups) runs some of them, after the SGEMM reference.
 #include "tools/bench/ops_bench.h"
 
 #include <cblas.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -17,6 +19,7 @@
 #include "runtime/cpu/attention_tile_gemm.h"
 #include "runtime/cpu/cpu_features.h"
 #include "runtime/cpu/gemm_bf16.h"
+#include "runtime/error.h"
 #include "runtime/ops.h"
 #include "runtime/random.h"
 #include "tools/bench/report.h"
@@ -138,8 +141,31 @@ void raw_sgemm(const Tensor& a, const Tensor& b, Tensor& c) {
               c.data<float>(), n);
 }
 
+const std::vector<std::string> kOpsGroups = {"gemm", "bf16", "attention", "elementwise", "embedding", "cross_entropy"};
+
+std::vector<std::string> parse_ops_groups(const std::string& value) {
+  std::vector<std::string> groups;
+  size_t from = 0;
+  while (from <= value.size()) {
+    size_t comma = std::min(value.find(',', from), value.size());
+    std::string g = value.substr(from, comma - from);
+    if (std::find(kOpsGroups.begin(), kOpsGroups.end(), g) == kOpsGroups.end()) {
+      std::string known;
+      for (const std::string& k : kOpsGroups) known += (known.empty() ? "" : ", ") + k;
+      throw Error("bench ops --only: unknown group '" + g + "' in '" + value + "'; groups: " + known +
+                  " (comma-separated)");
+    }
+    groups.push_back(g);
+    from = comma + 1;
+  }
+  return groups;
+}
+
 int run_ops_bench(const BenchOptions& opt) {
   Reporter rep("ops", opt.json);
+  auto wanted = [&](const char* group) {
+    return opt.only.empty() || std::find(opt.only.begin(), opt.only.end(), group) != opt.only.end();
+  };
   double target = opt.quick ? 0.02 : 0.08;
   if (!opt.json)
     std::printf("moetrain bench ops: %d OpenMP threads, OpenBLAS %s (float32)\n", omp_get_max_threads(),
@@ -162,7 +188,7 @@ int run_ops_bench(const BenchOptions& opt) {
     shapes.push_back({1024, 1024, 1024, false});
     shapes.push_back({2048, 3072, 768, true});
   }
-  for (const GemmShape& s : shapes) {
+  for (const GemmShape& s : wanted("gemm") ? shapes : std::vector<GemmShape>{}) {
     Tensor a = random_tensor({s.m, s.k}, 3);
     Tensor b = s.trans_b ? random_tensor({s.n, s.k}, 4) : random_tensor({s.k, s.n}, 4);
     Tensor c = Tensor::empty({s.m, s.n}, DType::F32);
@@ -181,11 +207,13 @@ int run_ops_bench(const BenchOptions& opt) {
   }
 
   // --- bf16 GEMM: the model's shapes against the library's plain bf16 matmul ---------------------
-  report_bf16_gemm_reference(rep, 1024, target);
-  report_bf16_gemms(rep, opt.quick, target);
+  if (wanted("bf16")) {
+    report_bf16_gemm_reference(rep, 1024, target);
+    report_bf16_gemms(rep, opt.quick, target);
+  }
 
   // --- causal attention -------------------------------------------------------------------------
-  {
+  if (wanted("attention")) {
     int64_t bsz = 8, t_len = 256, heads = 8, d = 32, c = heads * d;
     Tensor qkv = random_tensor({bsz, t_len, 3 * c}, 5);
     Tensor out = Tensor::empty({bsz, t_len, c}, DType::F32), lse = Tensor::empty({bsz, heads, t_len}, DType::F32);
@@ -237,7 +265,7 @@ int run_ops_bench(const BenchOptions& opt) {
   }
 
   // --- memory-bound kernels ---------------------------------------------------------------------
-  {
+  if (wanted("elementwise")) {
     int64_t n = 4096, c = 768;
     Tensor x = random_tensor({n, c}, 7), w = random_tensor({c}, 8), b = random_tensor({c}, 9);
     Tensor y = Tensor::empty({n, c}, DType::F32), mean = Tensor::empty({n}, DType::F32),
@@ -258,7 +286,7 @@ int run_ops_bench(const BenchOptions& opt) {
     t = time_per_call([&] { ops::softmax_backward(y, dy, dx); }, target);
     rep.line("softmax_bwd_4096x768", gbps(4 * bytes, t), "GB/s");
   }
-  {
+  if (wanted("embedding")) {
     int64_t bsz = 8, t_len = 256, v = 50304, c = 256;
     Tensor idx = Tensor::empty({bsz, t_len}, DType::I32);
     for (int64_t i = 0; i < idx.numel(); ++i) idx.data<int32_t>()[i] = int32_t((i * 7919) % v);
@@ -271,7 +299,7 @@ int run_ops_bench(const BenchOptions& opt) {
     t = time_per_call([&] { ops::embedding_backward(out, idx, &dwte, &dwpe); }, target);
     rep.line("embedding_bwd_B8_T256_C256", gbps(5 * bytes, t), "GB/s");
   }
-  {
+  if (wanted("cross_entropy")) {
     int64_t n = opt.quick ? 64 : 256, v = 50304;
     Tensor logits = random_tensor({n, v}, 13, 4.0), targets = Tensor::empty({n}, DType::I32);
     for (int64_t i = 0; i < n; ++i) targets.data<int32_t>()[i] = int32_t((i * 31) % v);

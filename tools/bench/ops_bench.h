@@ -13,7 +13,16 @@ struct BenchOptions {
   bool json = false;
   bool quick = false;
   bool profile = false;  // bench train: time per kernel (runtime/kernel_profile.h)
+  // bench ops: the groups of rows to run (kOpsGroups), empty for all; the SGEMM reference and
+  // cpu_features always run
+  std::vector<std::string> only;
 };
+
+// bench ops' groups of rows, for --only: gemm (f32 matmuls), bf16 (the bf16 reference and GEMMs),
+// attention, elementwise (layernorm, GELU, softmax), embedding, cross_entropy.
+extern const std::vector<std::string> kOpsGroups;
+// The groups of an --only value ("attention,bf16"); throws, naming the known groups, on an unknown one.
+std::vector<std::string> parse_ops_groups(const std::string& value);
 
 int run_ops_bench(const BenchOptions& opt);
 int run_tokenizer_bench(const BenchOptions& opt);
