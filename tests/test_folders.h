@@ -4,6 +4,8 @@
 // would run this destructor in the child too.
 #pragma once
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
@@ -32,9 +34,10 @@ class TestFolders {
   std::vector<std::filesystem::path> made_;
 };
 
-// An empty folder under the temporary directory, removed when the process exits.
+// An empty folder under the temporary directory, removed when the process exits: <name>_<pid>, so
+// two test processes (two checkouts' suites on one machine, ctest -j) never share one.
 inline std::filesystem::path fresh_temp_dir(const std::string& name) {
-  std::filesystem::path d = std::filesystem::temp_directory_path() / name;
+  std::filesystem::path d = std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()));
   std::filesystem::remove_all(d);
   std::filesystem::create_directories(d);
   TestFolders::add(d);

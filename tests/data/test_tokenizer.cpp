@@ -1,31 +1,25 @@
 // GPT-2 BPE: the shared test vectors (pre-tokens and ids), Tiny Shakespeare's token count,
 // Megatron's handling of a literal <|endoftext|>, invalid UTF-8, padded vocab sizes, errors.
 #include <catch2/catch.hpp>
-
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "data/gpt2_tokenizer.h"
 #include "data/pretokenize.h"
+#include "data_test_util.h"
 
 using namespace mt;
 using data::Gpt2Tokenizer;
 
 namespace {
-const Gpt2Tokenizer& gpt2() {
-  static Gpt2Tokenizer tok(Gpt2Tokenizer::default_vocab_file(), Gpt2Tokenizer::default_merge_file());
-  return tok;
-}
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using datatest::gpt2;
+using datatest::slurp;
+// The file `name` in this process's temporary folder, holding `content`.
 std::string write_temp(const std::string& name, const std::string& content) {
-  std::string path = "/tmp/moetrain_test_" + name;
-  std::ofstream(path, std::ios::binary) << content;
+  static const std::filesystem::path dir = datatest::fresh_dir("tokenizer");
+  std::string path = (dir / name).string();
+  datatest::spit(path, content);
   return path;
 }
 }  // namespace

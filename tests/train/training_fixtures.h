@@ -74,7 +74,7 @@ inline std::vector<double> train_losses(const std::string& metrics) {
 // An empty folder of this test process (the process id keeps concurrent test runs apart), removed
 // when the process exits (tests/test_folders.h).
 inline fs::path fresh_dir(const std::string& name) {
-  return testfolders::fresh_temp_dir("moetrain_train_" + name + "_" + std::to_string(::getpid()));
+  return testfolders::fresh_temp_dir("moetrain_train_" + name);
 }
 
 // No output and no signal handlers: tests run the trainer as a library.
