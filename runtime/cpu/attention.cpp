@@ -195,8 +195,8 @@ struct Scratch {
 
 // The rows' shifts of the forward's exps: each row's own (diagonal) score scale * q[t] . k[t], t =
 // i0 + r (scale: the scores', base 2). Any value a little below a row's largest score serves
-// (2^(S2 - shift) then neither overflows nor loses the row's largest terms), so it need not round as the product's S[t,
-// t] does; it is one of the row's scores, so the row's largest exp is >= ~1.
+// (2^(S2 - shift) then neither overflows nor loses the row's largest terms), so it need not round
+// as the product's S2[t, t] does; it is one of the row's scores, so the row's largest exp is >= ~1.
 template <class E, class T>
 void diagonal_scores(const attn::HeadView<E>& h, int64_t i0, int64_t rows, int64_t d, T scale, T* shift) {
   if constexpr (std::is_same_v<E, T>) {
@@ -223,9 +223,9 @@ inline bool shifted_sums_fit(const double* sum, int64_t rows) {
 
 // One head's forward (header comment); h: the head's q, k, v; out: its columns of [B,T,C] (row
 // stride ld_out); scale: the scores' (base 2). The exps ride on the scores' epilogue, shifted by
-// each row's diagonal score (not its maximum, unknown until the row's last tile), with the rows' sums; a block where a
-// row's scores lie far above its diagonal one (shifted_sums_fit) is redone shifted by the maxima, the scores' RowMax
-// epilogue and a pass of exps (exp_rows_with_lse).
+// each row's diagonal score (not its maximum, unknown until the row's last tile), with the rows'
+// sums; a block where a row's scores lie far above its diagonal one (shifted_sums_fit) is redone
+// shifted by the maxima, the scores' RowMax epilogue and a pass of exps (exp_rows_with_lse).
 template <class T, class E, class Ops>
 void attention_forward_head(Ops& ops, const attn::HeadView<E>& h, int64_t t_len, int64_t d, T scale,
                             const HeadDropout& dr, T* out, int64_t ld_out, T* lse, Scratch<T>& w) {
