@@ -16,9 +16,10 @@ namespace mt::cpu::attn {
 // NaN and the result is VSCALEFPS's of (NaN, +inf), +inf on Zen 4. The attention's exps take
 // t = S - v in base 2 (attention.cpp), v a row's lse, maximum or diagonal score; a row whose exps
 // sum to 2^100 or more is redone (shifted_sums_fit), so no exp it keeps comes near overflow.
-// (VREDUCEPS would give f in one instruction, but only with n = floor(t): f in [0, 1), which it
-// does not round as t - floor(t) does for small negative t (0x1.fffffep-1 for -1e-10, where the
-// subtraction gives 1), so the portable form could not match it.)
+// (VREDUCEPS gives t - round(t) in one instruction, but VSCALEFPS still needs n = round(t), so it
+// saves nothing; with n = floor(t), which VSCALEFPS takes from t itself, it would save the
+// rounding, but that f in [0, 1) is not rounded as t - floor(t) is for small negative t
+// (0x1.fffffep-1 for -1e-10, where the subtraction gives 1), so the portable form could not match.)
 __attribute__((target("avx512f"), always_inline)) inline __m512 exp2_16(__m512 t) {
   __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 f = _mm512_sub_ps(t, n);

@@ -3,7 +3,6 @@
 // dense with dropout, MoE top-1 with RTS and dropped tokens, RSample, top-2 with second-expert
 // sampling, residual (PR-MoE) - one and two layers per region, f32 and bf16 autocast; and 10
 // training iterations write byte-identical checkpoints.
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -218,8 +217,7 @@ TEST_CASE("training with activation checkpointing writes the same checkpoint byt
   using namespace trainfix;
   for (bool moe : {false, true}) {
     INFO((moe ? "PR-MoE top-2, bf16" : "dense, f32"));
-    std::string pid = std::to_string(getpid());  // (another process may run this test meanwhile)
-    fs::path plain = fresh_dir("recompute_plain_" + pid), recomputed = fresh_dir("recompute_on_" + pid);
+    fs::path plain = fresh_dir("recompute_plain"), recomputed = fresh_dir("recompute_on");
     auto config = [&](const fs::path& d, bool checkpointed) {
       TrainConfig c = tiny_run(d);
       c.train_iters = 10;

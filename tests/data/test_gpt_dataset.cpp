@@ -111,9 +111,7 @@ TEST_CASE("blended train/valid/test datasets from a weighted data_path", "[data]
 
 TEST_CASE("index arrays are cached next to the data and rebuilt when stale", "[data][gpt]") {
   namespace fs = std::filesystem;
-  fs::path dir = fs::temp_directory_path() / "moetrain_cache_test";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  fs::path dir = datatest::fresh_dir("cache");
   for (const char* ext : {".bin", ".idx"}) fs::copy_file(kSample + ext, dir / (std::string("d") + ext));
   std::string prefix = (dir / "d").string();
   auto data = std::make_shared<const IndexedDataset>(prefix);

@@ -222,8 +222,7 @@ TEST_CASE("WikiText detokenizer, rolling windows, alias pruning, WebQuestions an
 }
 
 TEST_CASE("missing and malformed task files give clear errors", "[eval][errors]") {
-  fs::path d = fs::temp_directory_path() / "moetrain_eval_errors";
-  fs::remove_all(d);
+  fs::path d = trainfix::fresh_dir("eval_errors");
   fs::create_directories(d / "lambada");
   REQUIRE_THROWS_AS(make_eval_task("piqa")->load(d.string(), 0), MissingTaskData);
   REQUIRE_THROWS_WITH(make_eval_task("piqa")->load(d.string(), 0), Contains("piqa/valid.jsonl") && Contains("PIQA"));

@@ -20,15 +20,16 @@ TEST_CASE("vexp float is accurate to a few ulp and has exact limits", "[runtime]
   REQUIRE(std::isfinite(vexp(1000.0f)));
 }
 
-TEST_CASE("vexp2 float is accurate to 1.24 ulp, exact at integers, and has exact limits", "[runtime][vecmath]") {
-  // every 2^-12 over the range it keeps (all 2^32 inputs measured once: 7.38e-8 at worst)
+TEST_CASE("vexp2 float is accurate to 1e-7, exact at integers, and has exact limits", "[runtime][vecmath]") {
+  // every 2^-12 over the range it keeps (all f32 inputs measured once: 7.38e-8 at worst, 0.88 ulp,
+  // where the compiler fuses the polynomial's multiply-adds; 9.7e-8, 1.15 ulp, where it cannot)
   double worst = 0;
   for (int i = -126 * 4096; i < 128 * 4096; ++i) {
     float t = float(i) / 4096.0f;
     double want = std::exp2(double(t));
     worst = std::max(worst, std::fabs(double(vexp2(t)) - want) / want);
   }
-  REQUIRE(worst < 7.5e-8);
+  REQUIRE(worst < 1e-7);
   for (int k = -126; k <= 127; ++k) REQUIRE(vexp2(float(k)) == std::ldexp(1.0f, k));
   REQUIRE(vexp2(0.0f) == 1.0f);
   REQUIRE(vexp2(-0.0f) == 1.0f);

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <regex>
 
+#include "test_folders.h"
 #include "toolkit/report.h"
 #include "toolkit/sweep.h"
 #include "train/model_config.h"
@@ -20,10 +21,7 @@ namespace {
 const std::string kBase = MOETRAIN_SOURCE_DIR "/configs/tiny-moe.yaml";
 
 fs::path fresh(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("moetrain_sweep_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
+  return testfolders::fresh_temp_dir("moetrain_sweep_" + name);
 }
 
 std::string write(const fs::path& p, const std::string& text) {

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_folders.h"
 #include "train/config.h"
 #include "train/config_yaml.h"
 #include "train/optimizer.h"
@@ -12,8 +13,13 @@ using namespace mt::train;
 using Catch::Contains;
 
 namespace {
+// The file moetrain_cfg_<name>.yaml in this process's temporary folder (tests/test_folders.h), holding `text`.
+const std::filesystem::path& config_dir() {
+  static const std::filesystem::path dir = testfolders::fresh_temp_dir("moetrain_cfg");
+  return dir;
+}
 std::string write_yaml(const std::string& name, const std::string& text) {
-  std::string path = (std::filesystem::temp_directory_path() / ("moetrain_cfg_" + name + ".yaml")).string();
+  std::string path = (config_dir() / ("moetrain_cfg_" + name + ".yaml")).string();
   std::ofstream(path) << text;
   return path;
 }
@@ -74,7 +80,7 @@ TEST_CASE("config files: empty, a folder, a key given twice", "[train][config][e
   REQUIRE_THROWS_WITH(load_config_file(empty),
                       Contains("config file '" + empty + "' is empty") && Contains("key: value"));
   REQUIRE_THROWS_WITH(load_config_file(write_yaml("comments", "# nothing but a comment\n")), Contains("is empty"));
-  std::filesystem::path folder = std::filesystem::temp_directory_path() / "moetrain_cfg_folder.yaml";
+  std::filesystem::path folder = config_dir() / "folder.yaml";
   std::filesystem::create_directories(folder);
   REQUIRE_THROWS_WITH(load_config_file(folder.string()),
                       Contains("config file '" + folder.string() + "'") && Contains("is a folder"));

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "eval/tasks.h"
+#include "test_folders.h"
 #include "train/generate.h"
 #include "train/model_config.h"
 
@@ -19,8 +20,7 @@ namespace {
 // A task-data folder holding piqa/valid.jsonl with `questions` lines and piqa/valid-labels.lst
 // with `labels` labels.
 fs::path piqa_data(const std::string& name, int questions, int labels) {
-  fs::path dir = fs::temp_directory_path() / ("moetrain_piqa_" + name);
-  fs::remove_all(dir);
+  fs::path dir = testfolders::fresh_temp_dir("moetrain_piqa_" + name);
   fs::create_directories(dir / "piqa");
   std::ofstream q(dir / "piqa" / "valid.jsonl"), l(dir / "piqa" / "valid-labels.lst");
   for (int i = 0; i < questions; ++i)
