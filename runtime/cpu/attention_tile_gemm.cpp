@@ -141,8 +141,11 @@ inline __mmask16 causal_lanes(int64_t last, __mmask16 m) {
 #define MT_AVX512_BF16 __attribute__((target("avx512f,avx512bf16")))
 
 // C = alpha * acc (+ C), masked at the n edge, or the header's Epilogue of kind K (a template
-// argument: no branch per vector in the unrolled loops).
-template <class TA, int MR, int NV, Epilogue<float>::Kind K>
+// argument: no branch per vector in the unrolled loops). Two shortcuts that give the same values:
+// Scaled false skips the multiply where alpha is 1; Below (RowMax, Exp2Sum) a tile wholly on or
+// below the causal diagonal (every column j <= diag + i) keeps every lane without a mask per row
+// and vector.
+template <class TA, int MR, int NV, Epilogue<float>::Kind K, bool Scaled = true, bool Below = false>
 MT_AVX512 __attribute__((always_inline)) inline void store_avx512_as(const Tile<TA, float>& t, __m512 (&acc)[MR][NV]) {
   using E = Epilogue<float>;
   // The tile's fields in locals: a vector store may alias anything (__m512 is may_alias), so
@@ -166,7 +169,7 @@ MT_AVX512 __attribute__((always_inline)) inline void store_avx512_as(const Tile<
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       float* ci = c + i * ldc + 16 * v;
-      __m512 r = _mm512_mul_ps(acc[i][v], alpha);
+      __m512 r = Scaled ? _mm512_mul_ps(acc[i][v], alpha) : acc[i][v];
       // C rounded as stored before the epilogue uses it: no fused multiply-add of alpha * acc with
       // what follows (the epilogues equal a pass over the stored C, bit for bit)
       asm("" : "+v"(r));
@@ -185,14 +188,14 @@ MT_AVX512 __attribute__((always_inline)) inline void store_avx512_as(const Tile<
           break;
         case E::RowMax: {
           float* mx = lanes + 16 * i;
-          __mmask16 keep = causal_lanes(diag + i - 16 * v, m);
+          __mmask16 keep = Below ? m : causal_lanes(diag + i - 16 * v, m);
           _mm512_storeu_ps(mx, _mm512_mask_max_ps(_mm512_loadu_ps(mx), keep, _mm512_loadu_ps(mx), r));
           break;
         }
         case E::Exp2Sum: {
           r = exp2_16(_mm512_sub_ps(r, _mm512_set1_ps(vi[i])));
           float* sum = lanes + 16 * i;
-          __mmask16 keep = causal_lanes(diag + i - 16 * v, m);
+          __mmask16 keep = Below ? m : causal_lanes(diag + i - 16 * v, m);
           _mm512_storeu_ps(sum, _mm512_mask_add_ps(_mm512_loadu_ps(sum), keep, _mm512_loadu_ps(sum), r));
           break;
         }
@@ -210,13 +213,15 @@ MT_AVX512 __attribute__((always_inline)) inline void store_avx512(const Tile<TA,
       return store_avx512_as<TA, MR, NV, E::None>(t, acc);
     case E::Exp2:
       return store_avx512_as<TA, MR, NV, E::Exp2>(t, acc);
-    case E::Grad:
+    case E::Grad:  // (dP = dO V^T: alpha 1)
+      if (t.alpha == 1.0f) return store_avx512_as<TA, MR, NV, E::Grad, false>(t, acc);
       return store_avx512_as<TA, MR, NV, E::Grad>(t, acc);
     case E::RowScale:
       return store_avx512_as<TA, MR, NV, E::RowScale>(t, acc);
     case E::RowMax:
       return store_avx512_as<TA, MR, NV, E::RowMax>(t, acc);
-    case E::Exp2Sum:
+    case E::Exp2Sum:  // (the forward's scores: most tiles lie below the diagonal)
+      if (t.diag >= 16 * NV - 1) return store_avx512_as<TA, MR, NV, E::Exp2Sum, true, true>(t, acc);
       return store_avx512_as<TA, MR, NV, E::Exp2Sum>(t, acc);
   }
 }
