@@ -5,7 +5,7 @@
 
 #include <immintrin.h>
 
-#include <initializer_list>
+#include "runtime/cpu/vec_math.h"
 
 namespace mt::cpu::attn {
 
@@ -23,9 +23,9 @@ namespace mt::cpu::attn {
 __attribute__((target("avx512f"), always_inline)) inline __m512 exp2_16(__m512 t) {
   __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 f = _mm512_sub_ps(t, n);
-  __m512 p = _mm512_set1_ps(1.545316336e-04f);
-  for (float c : {1.339086331e-03f, 9.618083015e-03f, 5.550356954e-02f, 2.402265072e-01f, 6.931471825e-01f, 1.0f})
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c));
+  __m512 p = _mm512_set1_ps(kExp2Poly[0]);
+#pragma GCC unroll 8
+  for (int i = 1; i < 7; ++i) p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kExp2Poly[i]));
   // p * 2^n where t is not below -126 (NaN lanes included), 0 where it is
   __mmask16 in_range = _mm512_cmp_ps_mask(t, _mm512_set1_ps(-126.0f), _CMP_NLT_UQ);
   return _mm512_maskz_scalef_ps(in_range, p, n);

@@ -24,6 +24,14 @@ inline uint32_t biased_exponent(float biased) {
   return b - 0x4B400000u + 127u;
 }
 
+// 2^(e - 127) from f32's exponent field e in [1, 254] (0 gives 0).
+inline float pow2_of_exponent_field(uint32_t e) {
+  uint32_t bits = e << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return scale;
+}
+
 template <class T>
 inline T vexp(T x) {
   return std::exp(x);
@@ -45,10 +53,7 @@ inline float vexp<float>(float x) {
   p = p * y + 0.5f;
   p = p * y + 1.0f;
   p = p * y + 1.0f;
-  float scale;
-  uint32_t bits = biased_exponent(biased) << 23;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return x < -87.3f ? 0.0f : p * scale;
+  return x < -87.3f ? 0.0f : p * pow2_of_exponent_field(biased_exponent(biased));
 }
 
 // 2^t, for the attention's softmax, whose scores are kept in base 2 (S log2 e) so that an exp costs
@@ -56,9 +61,13 @@ inline float vexp<float>(float x) {
 // at ties), f = t - n in [-1/2, 1/2] exactly, 2^f by a degree-6 polynomial (a Chebyshev fit of
 // (2^f - 1) / f, coefficients rounded to f32): relative error < 7.4e-8 (0.88 ulp), measured over
 // every f32 t from -126 to 128 (9.7e-8 where the compiler cannot fuse the multiply-adds); 2^k
-// exact for integers k. Below -126 exactly 0 (no subnormal
-// results); +inf from t = 128 on (t clamped to 128) and where the result rounds past f32's
-// largest; NaN stays NaN. The f64 version is the library function.
+// exact for integers k. Below -126 exactly 0 (no subnormal results); +inf from t = 128 on (t
+// clamped to 128) and where the result rounds past f32's largest; NaN stays NaN. The f64 version
+// is the library function. kExp2Poly: the polynomial's coefficients, highest power first (shared
+// with the AVX-512 form, runtime/cpu/attention_simd.h).
+inline constexpr float kExp2Poly[7] = {
+    1.545316336e-04f, 1.339086331e-03f, 9.618083015e-03f, 5.550356954e-02f, 2.402265072e-01f, 6.931471825e-01f, 1.0f};
+
 template <class T>
 inline T vexp2(T t) {
   return std::exp2(t);
@@ -70,21 +79,18 @@ inline float vexp2<float>(float t) {
   float biased = tc + 12582912.0f;  // 1.5 * 2^23 + n
   float n = biased - 12582912.0f;   // round to nearest
   float f = tc - n;                 // exact (|n| < 2^23, and t, n within a factor 2)
-  float p = 1.545316336e-04f;
-  p = p * f + 1.339086331e-03f;
-  p = p * f + 9.618083015e-03f;
-  p = p * f + 5.550356954e-02f;
-  p = p * f + 2.402265072e-01f;
-  p = p * f + 6.931471825e-01f;
-  p = p * f + 1.0f;
+  float p = kExp2Poly[0];
+  p = p * f + kExp2Poly[1];
+  p = p * f + kExp2Poly[2];
+  p = p * f + kExp2Poly[3];
+  p = p * f + kExp2Poly[4];
+  p = p * f + kExp2Poly[5];
+  p = p * f + kExp2Poly[6];
   // p * 2^n, exact but for overflow: n = 128 (t from 127.5 on) as p * 2^127 * 2, finite below t = 128;
   // n = -127: a scale of 0 (cut below anyway)
   uint32_t e = biased_exponent(biased);
   float top = e > 254u ? 2.0f : 1.0f;
-  uint32_t bits = (e > 254u ? 254u : e) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return t < -126.0f ? 0.0f : p * scale * top;
+  return t < -126.0f ? 0.0f : p * pow2_of_exponent_field(e > 254u ? 254u : e) * top;
 }
 
 // tanh(u) = 1 - 2 / (exp(2u) + 1); exact limits +-1 for large |u|.

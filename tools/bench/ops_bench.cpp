@@ -144,6 +144,8 @@ void raw_sgemm(const Tensor& a, const Tensor& b, Tensor& c) {
 const std::vector<std::string> kOpsGroups = {"gemm", "bf16", "attention", "elementwise", "embedding", "cross_entropy"};
 
 std::vector<std::string> parse_ops_groups(const std::string& value) {
+  if (value.empty() || value.rfind("--", 0) == 0)
+    throw Error("bench ops --only needs a value: one or more of its groups, comma-separated (e.g. --only attention)");
   std::vector<std::string> groups;
   size_t from = 0;
   while (from <= value.size()) {
@@ -188,7 +190,8 @@ int run_ops_bench(const BenchOptions& opt) {
     shapes.push_back({1024, 1024, 1024, false});
     shapes.push_back({2048, 3072, 768, true});
   }
-  for (const GemmShape& s : wanted("gemm") ? shapes : std::vector<GemmShape>{}) {
+  if (!wanted("gemm")) shapes.clear();
+  for (const GemmShape& s : shapes) {
     Tensor a = random_tensor({s.m, s.k}, 3);
     Tensor b = s.trans_b ? random_tensor({s.n, s.k}, 4) : random_tensor({s.k, s.n}, 4);
     Tensor c = Tensor::empty({s.m, s.n}, DType::F32);

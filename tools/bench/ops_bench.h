@@ -21,7 +21,8 @@ struct BenchOptions {
 // bench ops' groups of rows, for --only: gemm (f32 matmuls), bf16 (the bf16 reference and GEMMs),
 // attention, elementwise (layernorm, GELU, softmax), embedding, cross_entropy.
 extern const std::vector<std::string> kOpsGroups;
-// The groups of an --only value ("attention,bf16"); throws, naming the known groups, on an unknown one.
+// The groups of an --only value ("attention,bf16"); throws on a missing value (empty, or the next
+// flag) and, naming the known groups, on an unknown one.
 std::vector<std::string> parse_ops_groups(const std::string& value);
 
 int run_ops_bench(const BenchOptions& opt);
